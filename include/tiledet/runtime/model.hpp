@@ -1,0 +1,64 @@
+// The model layer: one ONNX Runtime session behind a small interface. Only src/runtime includes
+// ONNX Runtime's headers.
+#pragma once
+
+#include <cstddef>
+#include <memory>
+#include <span>
+#include <string>
+#include <vector>
+
+#include "tiledet/runtime/signature.hpp"
+#include "tiledet/runtime/tensor.hpp"
+
+namespace tiledet {
+
+enum class GraphOptimization { disabled, basic, extended, all };
+
+struct ModelOptions {
+    // Execution providers in priority order: "cpu", "cuda", "tensorrt", "coreml". CPU is
+    // always appended last as the fallback for nodes the others lack.
+    std::vector<std::string> providers = {"cpu"};
+    int intra_op_threads = 0;  // 0: ONNX Runtime's default (one per core)
+    int inter_op_threads = 1;
+    GraphOptimization optimization = GraphOptimization::all;
+    int device_id = 0;         // for GPU providers
+};
+
+class Model {
+public:
+    static Model load(const std::string& path, const ModelOptions& options = {});
+    static Model from_bytes(std::span<const std::byte> bytes, const ModelOptions& options = {},
+                            std::string name = "<memory>");
+
+    Model(Model&&) noexcept;
+    Model& operator=(Model&&) noexcept;
+    ~Model();
+
+    const ModelSignature& signature() const;
+    const std::string& name() const;  // the path, or the name given for bytes
+    const std::vector<std::string>& providers() const;  // in use, in priority order
+
+    // Runs one batch: one tensor per model input, in signature order, all with the same
+    // leading (batch) size. Shapes are checked against the signature before the runtime is
+    // called: a mismatch throws ShapeError naming the signature, what was given and the remedy.
+    // ONNX Runtime's own failures throw RuntimeFailure with its text.
+    std::vector<Tensor> run(const std::vector<Tensor>& inputs) const;
+
+    // Throws ShapeError if `inputs` cannot be fed to this model (see run()).
+    void check_inputs(const std::vector<Tensor>& inputs) const;
+
+    // The execution providers this ONNX Runtime build has, in tiledet's names.
+    static std::vector<std::string> available_providers();
+    static std::string runtime_version();
+
+private:
+    struct Impl;
+    explicit Model(std::unique_ptr<Impl> impl);
+    std::unique_ptr<Impl> impl_;
+};
+
+// Reads a whole file; throws InputError when it is missing or unreadable.
+std::vector<std::byte> read_file_bytes(const std::string& path);
+
+}  // namespace tiledet

@@ -1,0 +1,109 @@
+#include "tiledet/runtime/signature.hpp"
+
+#include <sstream>
+
+namespace tiledet {
+
+std::string Dim::to_string() const {
+    if (fixed()) return std::to_string(value);
+    return symbol.empty() ? "'?'" : "'" + symbol + "'";
+}
+
+std::string TensorInfo::dims_string() const {
+    std::string s = "[";
+    for (std::size_t i = 0; i < dims.size(); ++i) s += (i ? ", " : "") + dims[i].to_string();
+    return s + "]";
+}
+
+std::string BatchKind::describe() const {
+    switch (kind) {
+        case Kind::dynamic:
+            return "dynamic batch" + (symbol.empty() ? std::string() : " '" + symbol + "'") +
+                   ": any batch size is accepted";
+        case Kind::static_size:
+            if (size == 1)
+                return "static batch 1: batches of more than 1 will be rejected "
+                       "(repair with `tiledet batchify`, or re-export with a dynamic batch axis)";
+            return "static batch " + std::to_string(size) + ": exactly " + std::to_string(size) +
+                   " items per run (tiledet pads partial batches)";
+        case Kind::none:
+            return "no batch axis: the model takes one item per run";
+    }
+    return "unknown";
+}
+
+const TensorInfo* ModelSignature::find_input(const std::string& name) const {
+    for (const auto& t : inputs)
+        if (t.name == name) return &t;
+    return nullptr;
+}
+
+const TensorInfo* ModelSignature::find_output(const std::string& name) const {
+    for (const auto& t : outputs)
+        if (t.name == name) return &t;
+    return nullptr;
+}
+
+BatchKind ModelSignature::batch_kind() const {
+    BatchKind bk;
+    bool any = false, all_fixed = true, any_fixed = false;
+    int64_t n = -1;
+    for (const auto& in : inputs) {
+        if (in.dims.empty()) continue;
+        any = true;
+        const Dim& d = in.dims[0];
+        if (d.fixed()) {
+            any_fixed = true;
+            if (n >= 0 && n != d.value) all_fixed = false;  // inputs disagree: no common batch axis
+            n = d.value;
+        } else {
+            all_fixed = false;
+            if (bk.symbol.empty()) bk.symbol = d.symbol;
+        }
+    }
+    if (!any) return bk;
+    if (all_fixed && n >= 0) {
+        bk.kind = BatchKind::Kind::static_size;
+        bk.size = n;
+        bk.symbol.clear();
+    } else if (!any_fixed) {
+        bk.kind = BatchKind::Kind::dynamic;
+    } else {
+        // Mixed fixed and symbolic leading dims: the fixed ones bound the batch.
+        bk.kind = BatchKind::Kind::static_size;
+        bk.size = n;
+        bk.symbol.clear();
+    }
+    // A leading fixed dim of 3 on a rank-3 input is channels, not a batch (e.g. [3,H,W]).
+    if (bk.is_static()) {
+        bool image_like = false;
+        for (const auto& in : inputs)
+            if (in.rank() == 4) image_like = true;
+        if (!image_like) {
+            for (const auto& in : inputs)
+                if (in.rank() == 3 && in.dims[0].fixed() && in.dims[0].value == 3) return BatchKind{};
+        }
+    }
+    return bk;
+}
+
+std::optional<std::pair<int64_t, int64_t>> ModelSignature::spatial_size() const {
+    for (const auto& in : inputs) {
+        if (in.rank() == 4 && in.dims[2].fixed() && in.dims[3].fixed())
+            return std::make_pair(in.dims[2].value, in.dims[3].value);
+        if (in.rank() == 4) return std::nullopt;
+    }
+    return std::nullopt;
+}
+
+std::string ModelSignature::describe() const {
+    std::ostringstream os;
+    os << "inputs:\n";
+    for (const auto& t : inputs) os << "  " << t.name << " " << t.dims_string() << " " << to_string(t.type) << "\n";
+    os << "outputs:\n";
+    for (const auto& t : outputs) os << "  " << t.name << " " << t.dims_string() << " " << to_string(t.type) << "\n";
+    os << "batch: " << batch_kind().describe();
+    return os.str();
+}
+
+}  // namespace tiledet

@@ -1,0 +1,92 @@
+// The CLI's exit codes and messages on good and bad model files.
+#include <gtest/gtest.h>
+
+#include <array>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <nlohmann/json.hpp>
+
+#include "test_paths.hpp"
+
+namespace {
+
+struct CliResult {
+    int code;
+    std::string output;
+};
+
+CliResult run_cli(const std::string& args) {
+    const std::string cmd = std::string(TILEDET_CLI_PATH) + " " + args + " 2>&1";
+    FILE* p = popen(cmd.c_str(), "r");
+    CliResult r{-1, {}};
+    if (!p) return r;
+    std::array<char, 4096> buf{};
+    while (fgets(buf.data(), buf.size(), p)) r.output += buf.data();
+    const int status = pclose(p);
+    r.code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+    return r;
+}
+
+std::filesystem::path temp_file(const std::string& name, const std::string& content) {
+    auto p = std::filesystem::temp_directory_path() / ("tiledet_test_" + std::to_string(::getpid()) + "_" + name);
+    std::ofstream(p, std::ios::binary) << content;
+    return p;
+}
+
+int count_lines(const std::string& s) { return static_cast<int>(std::count(s.begin(), s.end(), '\n')); }
+
+}  // namespace
+
+TEST(CliInspect, MissingFileIsOneLineAndExitTwo) {
+    const auto r = run_cli("inspect /nonexistent/model.onnx");
+    EXPECT_EQ(r.code, 2);
+    EXPECT_EQ(count_lines(r.output), 1) << r.output;
+    EXPECT_NE(r.output.find("/nonexistent/model.onnx"), std::string::npos);
+}
+
+TEST(CliInspect, NonOnnxFileIsOneLineAndExitTwo) {
+    const auto p = temp_file("junk.onnx", "this is not a model\n");
+    const auto r = run_cli("inspect " + p.string());
+    EXPECT_EQ(r.code, 2);
+    EXPECT_EQ(count_lines(r.output), 1) << r.output;
+    std::filesystem::remove(p);
+}
+
+TEST(CliInspect, TruncatedModelIsOneLineAndExitTwo) {
+    TILEDET_REQUIRE_GENERATED("yolo_dynamic.onnx");
+    std::ifstream in(tiledet::testing::generated_model("yolo_dynamic.onnx"), std::ios::binary);
+    std::string bytes((std::istreambuf_iterator<char>(in)), {});
+    const auto p = temp_file("truncated.onnx", bytes.substr(0, bytes.size() / 2));
+    const auto r = run_cli("inspect " + p.string());
+    EXPECT_EQ(r.code, 2);
+    EXPECT_EQ(count_lines(r.output), 1) << r.output;
+    std::filesystem::remove(p);
+}
+
+TEST(CliInspect, StaticModelReportsStaticBatchOneInTheOriginalWords) {
+    TILEDET_REQUIRE_GENERATED("yolo_static.onnx");
+    const auto r = run_cli("inspect " + tiledet::testing::generated_model("yolo_static.onnx").string());
+    EXPECT_EQ(r.code, 0) << r.output;
+    EXPECT_NE(r.output.find("images [1, 3, 640, 640]"), std::string::npos) << r.output;
+    EXPECT_NE(r.output.find("static batch 1: batches of more than 1 will be rejected"), std::string::npos);
+    EXPECT_NE(r.output.find("tiledet batchify"), std::string::npos);
+}
+
+TEST(CliInspect, Yolov8nInt8IsStaticAndDeimv2IsDynamicN) {
+    TILEDET_REQUIRE_SHARED("models/yolov8n_int8.onnx");
+    auto r = run_cli("inspect " + tiledet::testing::shared_path("models/yolov8n_int8.onnx").string());
+    EXPECT_EQ(r.code, 0);
+    EXPECT_NE(r.output.find("images [1, 3, 640, 640]"), std::string::npos) << r.output;
+    EXPECT_NE(r.output.find("static batch 1"), std::string::npos);
+    r = run_cli("inspect --json " + tiledet::testing::shared_path("models/deimv2_hgnetv2_atto_coco.onnx").string());
+    EXPECT_EQ(r.code, 0);
+    const auto j = nlohmann::json::parse(r.output);
+    EXPECT_EQ(j["batch"]["kind"], "dynamic");
+    EXPECT_EQ(j["batch"]["symbol"], "N");
+    EXPECT_EQ(j["inputs"].size(), 2u);
+    EXPECT_EQ(j["inputs"][0]["dims"][0], "N");
+}
