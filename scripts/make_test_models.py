@@ -1,0 +1,1017 @@
+#!/usr/bin/env python3
+"""Generate small synthetic ONNX detectors with planted, image-dependent outputs.
+
+Usage (needs the `onnx` and `numpy` Python packages; on Debian use /usr/bin/python3
+with python3-onnx and python3-numpy):
+
+    /usr/bin/python3 scripts/make_test_models.py --out DIR [--heavy-gflops 10] [--selfcheck]
+
+Writes DIR/<name>.onnx for every model below plus DIR/manifest.json. Output is
+deterministic (fixed seeds, no timestamps): a second run leaves identical files untouched,
+and every file is written to a temporary name and renamed, so a reader never sees half a
+file. Models use opset 17 and IR version 8.
+
+Why these models exist
+----------------------
+Real detectors are large and each family lays its outputs out differently. These models
+keep the exact input/output signature of each family (see
+shared/reference/model-formats.md) but replace the network with a few ops whose result a
+test can predict from the input tensor alone:
+
+* Every model has K=3 planted objects. Object k sits at a fixed anchor/query index, has
+  a fixed class and a fixed box (in the family's own box format), and its score is
+      s_k = mean(input[b, channel_k, y0_k:y1_k, x0_k:x1_k])        (half-open ranges)
+  computed per batch item, so batching can never mix items. The region lies inside the
+  object's box. "prob" families output s_k as the score; "logit" families (hf_rtdetr,
+  rfdetr) output s_k as the raw logit and the decoder applies sigmoid.
+* Every other anchor/query has score 0 (logit -10) and a plausible, distinct dummy box,
+  so reading the wrong index yields a wrong box rather than a lucky match.
+* yolo adds a near-duplicate of object 0 (same class, IoU ~0.82, score 0.9 * s_0) that
+  NMS (IoU 0.45 or 0.7) must remove. It is listed in the manifest with duplicate_of = 0.
+* Static variants declare batch 1 AND bake batch 1 into the graph the way real exports
+  do (constant Reshape shapes, Tile/Expand of [1,...] constants, ConstantOfShape,
+  Slice/Gather/Split/Squeeze on axis 0, Concat with batch-1 constants). Renaming the
+  declared leading dims to a symbol is therefore not enough to run batch 2: it either
+  fails or silently drops items. The manifest names the patterns of each model.
+* Heavy variants add a convolution tower (compute set by --heavy-gflops) whose output
+  feeds the planted scores as + 1e-6 * tanh(mean(features)), so no runtime can prune it;
+  their planted scores equal s_k within 1e-6.
+
+manifest.json
+-------------
+{"generator", "format_version", "opset", "ir_version", "heavy_gflops_requested",
+ "models": [entry, ...]}; each entry:
+  name, file, sha256, family (decoder family: yolo | yolo_e2e | ultralytics_rtdetr |
+  hf_rtdetr | official_rtdetr | rfdetr | special), variant (dynamic | static |
+  fake_dynamic | heavy | special), batch ("dynamic" or the fixed int), inputs / outputs
+  ([{name, dtype, shape}], a symbolic dim is the string "batch"), input_size [H, W],
+  num_class_slots, num_slots (anchors or queries), slot_kind ("anchor" | "query"),
+  outputs_have_batch_axis, box_native_format, score_kind ("prob" | "logit"),
+  background ({"score": 0.0} or {"logit": -10.0}; official_rtdetr also label 0),
+  baked_batch_patterns (op types), baked_batch_notes (what each does),
+  batch2_if_dims_renamed ("ok" | "error" | "wrong_result"), gflops (heavy only, else
+  null), score_tolerance, metadata_props, notes, planted: [
+    {object, class_id, index, box_native, box_xyxy_px, score_region {channel, x0, y0,
+     x1, y1}, score_kind, score_scale, duplicate_of, iou_with_original}]
+box_native_format values: cxcywh_px (input-tensor pixels), xyxy_px, cxcywh_norm (0..1 of
+the input tensor), xyxy_norm_times_orig_target_sizes (official RT-DETR: the graph outputs
+box_native * [w, h, w, h] of orig_target_sizes). box_xyxy_px is always x1,y1,x2,y2 in
+input-tensor pixels. The expected score of a planted row is score_scale * s_k (before the
+sigmoid for logit families).
+
+--selfcheck re-reads every file, runs onnx.checker (full) and strict shape inference, and
+evaluates each graph with a small numpy interpreter: planted rows, background rows and
+per-item independence at batch 1 and 2, and that static models really break at batch 2.
+"""
+
+import argparse
+import hashlib
+import json
+import math
+import os
+import sys
+import tempfile
+
+try:
+    import numpy as np
+    import onnx
+    from onnx import TensorProto, helper, numpy_helper
+except ImportError as exc:  # the pyenv python3 on PATH may lack the Debian packages
+    sys.exit(f"make_test_models.py needs numpy and onnx ({exc}); try /usr/bin/python3")
+
+OPSET = 17
+IR_VERSION = 8  # highest IR that onnx 1.12 writes; ORT of any recent version reads it
+BATCH = "batch"
+K = 3
+BACKGROUND_LOGIT = -10.0
+HEAVY_EPS = 1e-6
+
+# ultralytics/cfg/datasets/coco.yaml, 0..79
+COCO80 = [
+    "person", "bicycle", "car", "motorcycle", "airplane", "bus", "train", "truck", "boat",
+    "traffic light", "fire hydrant", "stop sign", "parking meter", "bench", "bird", "cat",
+    "dog", "horse", "sheep", "cow", "elephant", "bear", "zebra", "giraffe", "backpack",
+    "umbrella", "handbag", "tie", "suitcase", "frisbee", "skis", "snowboard", "sports ball",
+    "kite", "baseball bat", "baseball glove", "skateboard", "surfboard", "tennis racket",
+    "bottle", "wine glass", "cup", "fork", "knife", "spoon", "bowl", "banana", "apple",
+    "sandwich", "orange", "broccoli", "carrot", "hot dog", "pizza", "donut", "cake", "chair",
+    "couch", "potted plant", "bed", "dining table", "toilet", "tv", "laptop", "mouse",
+    "remote", "keyboard", "cell phone", "microwave", "oven", "toaster", "sink",
+    "refrigerator", "book", "clock", "vase", "scissors", "teddy bear", "hair drier",
+    "toothbrush",
+]
+FRUITS3 = ["apple", "banana", "cherry"]
+
+# The planted scene, in pixels of a 640x640 input; other sizes scale it. Values are
+# multiples of 10 (regions) so that 320 and 576 inputs get integer regions too.
+# (box x1,y1,x2,y2), (region x0,y0,x1,y1), channel.  Objects: person, car, dog.
+SCENE640 = [
+    ((96, 128, 256, 448), (150, 250, 200, 330), 0),
+    ((320, 360, 560, 480), (400, 390, 480, 450), 1),
+    ((400, 64, 592, 224), (450, 100, 530, 180), 2),
+]
+DUPLICATE_SHIFT640 = 16  # x shift of the yolo near-duplicate of object 0: IoU 144/176
+CLASSES_COCO80 = [0, 2, 16]   # person, car, dog
+CLASSES_COCO91 = [1, 3, 18]   # the same objects as RF-DETR COCO category-id slots
+CLASSES_FRUITS = [2, 0, 1]
+QUERY_INDICES = [5, 150, 299]
+ANCHOR_INDICES_8400 = [17, 4000, 8399]
+DUPLICATE_ANCHOR_8400 = 5000
+
+
+# --------------------------------------------------------------------------------------
+# Graph building
+# --------------------------------------------------------------------------------------
+
+class Graph:
+    """Collects nodes and initializers; every helper returns the output tensor name."""
+
+    def __init__(self, name):
+        self.name = name
+        self.nodes, self.inits, self.inputs, self.outputs = [], [], [], []
+        self._count = 0
+
+    def _fresh(self, hint):
+        self._count += 1
+        return f"{hint}_{self._count}"
+
+    def const(self, value, dtype, hint="const"):
+        name = self._fresh(hint)
+        self.inits.append(numpy_helper.from_array(np.asarray(value, dtype=dtype), name))
+        return name
+
+    def i64(self, values, hint="shape"):
+        return self.const(values, np.int64, hint)
+
+    def f32(self, values, hint="const"):
+        return self.const(values, np.float32, hint)
+
+    def op(self, op_type, inputs, out=None, n_out=1, **attrs):
+        outs = [out] if out else [self._fresh(op_type.lower()) for _ in range(n_out)]
+        self.nodes.append(helper.make_node(op_type, inputs, outs,
+                                           name=self._fresh("/" + op_type), **attrs))
+        return outs[0] if n_out == 1 else outs
+
+    def input(self, name, elem, shape):
+        self.inputs.append(helper.make_tensor_value_info(name, elem, shape))
+        return name
+
+    def output(self, name, elem, shape):
+        self.outputs.append(helper.make_tensor_value_info(name, elem, shape))
+
+    def model(self, metadata=None, doc=""):
+        graph = helper.make_graph(self.nodes, self.name, self.inputs, self.outputs,
+                                  initializer=self.inits)
+        model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", OPSET)],
+                                  producer_name="tiledet/make_test_models.py",
+                                  producer_version="1", doc_string=doc)
+        model.ir_version = IR_VERSION
+        if metadata:
+            helper.set_model_props(model, metadata)
+        return model
+
+
+def batch_of(g, x):
+    """[B] as a 1-D int64 tensor read from x, so shapes built from it follow any batch."""
+    return g.op("Shape", [x], start=0, end=1)
+
+
+def with_batch(g, x, rest):
+    return g.op("Concat", [batch_of(g, x), g.i64(rest)], axis=0)
+
+
+def region_scores(g, x, planted):
+    """[B, K] = per-item means of the planted regions of x [B, C, H, W]."""
+    cols = []
+    for p in planted:
+        c, x0, y0, x1, y1 = (p.region[k] for k in ("channel", "x0", "y0", "x1", "y1"))
+        sl = g.op("Slice", [x, g.i64([c, y0, x0]), g.i64([c + 1, y1, x1]), g.i64([1, 2, 3])])
+        m = g.op("ReduceMean", [sl], axes=[1, 2, 3], keepdims=0)
+        cols.append(g.op("Unsqueeze", [m, g.i64([1])]))
+    return g.op("Concat", cols, axis=1)
+
+
+def region_scores_single(g, xi, planted):
+    """[K] for one image xi [C, H, W]: what an export's unrolled per-image loop computes."""
+    cols = []
+    for p in planted:
+        c, x0, y0, x1, y1 = (p.region[k] for k in ("channel", "x0", "y0", "x1", "y1"))
+        sl = g.op("Slice", [xi, g.i64([c, y0, x0]), g.i64([c + 1, y1, x1]), g.i64([0, 1, 2])])
+        m = g.op("ReduceMean", [sl], axes=[0, 1, 2], keepdims=0)
+        cols.append(g.op("Unsqueeze", [m, g.i64([0])]))
+    return g.op("Concat", cols, axis=0)
+
+
+def heavy_plan(gflops, size):
+    """Conv tower sized for `gflops` per image.
+
+    A stride-4 4x4 stem 3->C gives an (S/4)^2 map, then L 3x3 CxC convs (pad 1) + Relu.
+    FLOPs (2 per multiply-add): stem = 2*3*16*C*(S/4)^2, each layer = 2*C*C*9*(S/4)^2,
+    so L = round((G*1e9 - stem) / layer). At 640 and C=32 a layer is 0.472 GFLOPs and
+    37 KB of weights, i.e. about 78 KB of weights per GFLOP.
+    """
+    channels, hw = 32, (size // 4) ** 2
+    stem = 2 * 3 * 16 * channels * hw
+    layer = 2 * channels * channels * 9 * hw
+    layers = max(1, int(round((gflops * 1e9 - stem) / layer)))
+    return channels, layers, (stem + layers * layer) / 1e9
+
+
+def heavy_perturbation(g, x, gflops, size):
+    """[B, 1] = HEAVY_EPS * tanh(mean(tower(x))): data-dependent, so never constant-folded."""
+    channels, layers, achieved = heavy_plan(gflops, size)
+    rng = np.random.default_rng(20240611)
+    # He-normal keeps activations O(1) through the Relu stack (no inf/NaN at any depth).
+    w = rng.normal(0, math.sqrt(2 / 48), (channels, 3, 4, 4))
+    h = g.op("Conv", [x, g.f32(w, "stem_w")], kernel_shape=[4, 4], strides=[4, 4])
+    h = g.op("Relu", [h])
+    for _ in range(layers):
+        w = rng.normal(0, math.sqrt(2 / (9 * channels)), (channels, channels, 3, 3))
+        h = g.op("Conv", [h, g.f32(w, "conv_w")], kernel_shape=[3, 3], pads=[1, 1, 1, 1])
+        h = g.op("Relu", [h])
+    m = g.op("ReduceMean", [h], axes=[1, 2, 3], keepdims=0)
+    t = g.op("Mul", [g.op("Tanh", [m]), g.f32(HEAVY_EPS)])
+    return g.op("Unsqueeze", [t, g.i64([1])]), achieved
+
+
+# --------------------------------------------------------------------------------------
+# The planted scene in each family's coordinates
+# --------------------------------------------------------------------------------------
+
+class Planted:
+    def __init__(self, obj, class_id, index, box_norm, region, scale=1.0, duplicate_of=None):
+        self.obj, self.class_id, self.index = obj, class_id, index
+        self.box_norm = box_norm  # x1, y1, x2, y2 as fractions of the input tensor
+        self.region, self.scale, self.duplicate_of = region, scale, duplicate_of
+
+
+def scene(size, classes, indices, duplicate_index=None):
+    """The K objects (plus the optional yolo duplicate) for a square input of `size`."""
+    out = []
+    for k, ((bx1, by1, bx2, by2), (rx0, ry0, rx1, ry1), ch) in enumerate(SCENE640):
+        s = size / 640
+        region = {"channel": ch, "x0": round(rx0 * s), "y0": round(ry0 * s),
+                  "x1": round(rx1 * s), "y1": round(ry1 * s)}
+        assert region["x1"] > region["x0"] and region["y1"] > region["y0"]
+        assert bx1 * s <= region["x0"] and region["x1"] <= bx2 * s  # region inside box
+        assert by1 * s <= region["y0"] and region["y1"] <= by2 * s
+        out.append(Planted(k, classes[k], indices[k], [v / 640 for v in (bx1, by1, bx2, by2)],
+                           region))
+    if duplicate_index is not None:
+        d = DUPLICATE_SHIFT640 / 640
+        b = out[0].box_norm
+        out.append(Planted(0, classes[0], duplicate_index, [b[0] + d, b[1], b[2] + d, b[3]],
+                           dict(out[0].region), scale=0.9, duplicate_of=0))
+    return out
+
+
+def dummy_boxes_cxcywh(n):
+    """Small, distinct, in-frame normalized boxes for every non-planted slot."""
+    i = np.arange(n, dtype=np.float64)
+    cx = 0.1 + 0.8 * ((i * 7919) % 997) / 997
+    cy = 0.1 + 0.8 * ((i * 104729) % 991) / 991
+    w = 0.02 + 0.06 * ((i * 31) % 17) / 17
+    h = 0.02 + 0.06 * ((i * 17) % 13) / 13
+    return np.stack([cx, cy, w, h], axis=1)
+
+
+def to_format(xyxy_norm, fmt, size):
+    x1, y1, x2, y2 = xyxy_norm
+    if fmt == "xyxy_px":
+        return [x1 * size, y1 * size, x2 * size, y2 * size]
+    if fmt == "xyxy_norm_times_orig_target_sizes":
+        return [x1, y1, x2, y2]
+    cxcywh = [(x1 + x2) / 2, (y1 + y2) / 2, x2 - x1, y2 - y1]
+    if fmt == "cxcywh_px":
+        return [v * size for v in cxcywh]
+    assert fmt == "cxcywh_norm"
+    return cxcywh
+
+
+def box_table(n, planted, fmt, size):
+    """[n, 4] float32: dummy boxes, with the planted rows overwritten."""
+    d = dummy_boxes_cxcywh(n)
+    xyxy = np.stack([d[:, 0] - d[:, 2] / 2, d[:, 1] - d[:, 3] / 2,
+                     d[:, 0] + d[:, 2] / 2, d[:, 1] + d[:, 3] / 2], axis=1)
+    table = np.array([to_format(b, fmt, size) for b in xyxy], dtype=np.float32)
+    for p in planted:
+        table[p.index] = to_format(p.box_norm, fmt, size)
+    return table
+
+
+def iou(a, b):
+    iw = max(0.0, min(a[2], b[2]) - max(a[0], b[0]))
+    ih = max(0.0, min(a[3], b[3]) - max(a[1], b[1]))
+    inter = iw * ih
+    area = lambda r: (r[2] - r[0]) * (r[3] - r[1])
+    return inter / (area(a) + area(b) - inter)
+
+
+def slot_weights(planted, n_slots, n_classes, class_offset=0):
+    """Q [n_slots, P] and C [P, n_classes] one-hot factors of the planted score tensor.
+
+    The full score tensor is sum_p s_p * scale_p * onehot(index_p) x onehot(class_p);
+    storing its two factors instead of the dense tensor keeps yolo's [84, 8400] small.
+    """
+    q = np.zeros((n_slots, len(planted)), np.float32)
+    c = np.zeros((len(planted), n_classes), np.float32)
+    for j, p in enumerate(planted):
+        q[p.index, j] = 1.0
+        c[j, p.class_id - class_offset] = p.scale
+    return q, c
+
+
+def scaled_scores(g, s, planted):
+    """[B, P] scores per planted row: s_k (or 0.9*s_0 for the duplicate), weights in C."""
+    return g.op("Gather", [s, g.i64([p.obj for p in planted])], axis=1)
+
+
+def ultralytics_metadata(names, size):
+    return {
+        "description": "tiledet synthetic test model (planted outputs)",
+        "author": "tiledet", "task": "detect", "batch": "1", "stride": "32",
+        "imgsz": f"[{size}, {size}]",
+        "names": "{" + ", ".join(f"{i}: {n!r}" for i, n in enumerate(names)) + "}",
+    }
+
+
+# --------------------------------------------------------------------------------------
+# Families. Each builder returns (Graph, manifest entry without inputs/outputs/file).
+# --------------------------------------------------------------------------------------
+
+def entry_base(name, family, variant, batch, size, n_classes, n_slots, slot_kind, fmt,
+               score_kind, planted):
+    return {
+        "name": name, "family": family, "variant": variant, "batch": batch,
+        "input_size": [size, size], "num_class_slots": n_classes, "num_slots": n_slots,
+        "slot_kind": slot_kind, "outputs_have_batch_axis": True, "box_native_format": fmt,
+        "score_kind": score_kind,
+        "background": {"logit": BACKGROUND_LOGIT} if score_kind == "logit" else {"score": 0.0},
+        "baked_batch_patterns": [], "baked_batch_notes": [],
+        "batch2_if_dims_renamed": "ok", "gflops": None, "score_tolerance": 1e-5,
+        "metadata_props": {}, "notes": [], "_planted": planted,
+    }
+
+
+def bake(entry, op_type, note):
+    if op_type not in entry["baked_batch_patterns"]:
+        entry["baked_batch_patterns"].append(op_type)
+    entry["baked_batch_notes"].append(f"{op_type}: {note}")
+
+
+def build_yolo(name, variant, nc=80, size=640, heavy_gflops=None):
+    static = variant == "static"
+    classes, names = (CLASSES_COCO80, COCO80) if nc == 80 else (CLASSES_FRUITS, FRUITS3)
+    n = (size // 8) ** 2 + (size // 16) ** 2 + (size // 32) ** 2  # 8400 at 640, 2100 at 320
+    idx = [i * n // 8400 for i in ANCHOR_INDICES_8400]
+    planted = scene(size, classes, idx, DUPLICATE_ANCHOR_8400 * n // 8400)
+    b = 1 if static else BATCH
+    e = entry_base(name, "yolo", "heavy" if heavy_gflops else variant, 1 if static else "dynamic",
+                   size, nc, n, "anchor", "cxcywh_px", "prob", planted)
+    g = Graph(name)
+    x = g.input("images", TensorProto.FLOAT, [b, 3, size, size])
+    q, c = slot_weights(planted, n, nc)
+    boxes = box_table(n, planted, "cxcywh_px", size).T[None]  # [1, 4, N]
+    # The two static yolo models bake batch 1 differently, so a repair tool meets both.
+    slice_item0, reshape_b1 = static and nc != 80, static and nc == 80
+    if slice_item0:
+        # Slicing item 0 is what a per-image export leaves behind: at batch 2 the
+        # second image silently disappears instead of failing.
+        x = g.op("Slice", [x, g.i64([0]), g.i64([1]), g.i64([0])])
+        bake(e, "Slice", "images[0:1] on axis 0 before everything else (drops items 1..)")
+        e["batch2_if_dims_renamed"] = "wrong_result"
+    s = region_scores(g, x, planted[:K])
+    if heavy_gflops:
+        pert, e["gflops"] = heavy_perturbation(g, x, heavy_gflops, size)
+        s = g.op("Add", [s, pert])
+    if reshape_b1:
+        s = g.op("Reshape", [s, g.i64([1, K])])
+        bake(e, "Reshape", "region scores reshaped to constant [1, 3]")
+        e["batch2_if_dims_renamed"] = "error"
+    t = g.op("Mul", [g.op("Unsqueeze", [scaled_scores(g, s, planted), g.i64([2])]),
+                     g.f32(c[None])])                                   # [B, P, nc]
+    scores = g.op("MatMul", [g.op("Transpose", [t], perm=[0, 2, 1]), g.f32(q.T)])  # [B,nc,N]
+    if static:
+        box_t = g.f32(boxes, "anchor_boxes")
+        bake(e, "Concat", "batch-1 constant box rows [1, 4, N] concatenated with scores")
+    else:
+        box_t = g.op("Expand", [g.f32(boxes, "anchor_boxes"), with_batch(g, x, [4, n])])
+    out = g.op("Concat", [box_t, scores], axis=1, out=None if reshape_b1 else "output0")
+    if reshape_b1:
+        g.op("Reshape", [out, g.i64([1, 4 + nc, n])], out="output0")
+        bake(e, "Reshape", f"final output reshaped to constant [1, {4 + nc}, {n}]")
+    g.output("output0", TensorProto.FLOAT, [b, 4 + nc, n])
+    e["metadata_props"] = ultralytics_metadata(names, size)
+    return g, e
+
+
+def build_yolo_e2e(name, variant, size=640):
+    static = variant == "static"
+    nq, nc = 300, 80
+    planted = scene(size, CLASSES_COCO80, QUERY_INDICES)
+    b = 1 if static else BATCH
+    e = entry_base(name, "yolo_e2e", variant, 1 if static else "dynamic", size, nc, nq,
+                   "query", "xyxy_px", "prob", planted)
+    e["notes"].append("output0 rows: x1,y1,x2,y2,score,class(float); rows are not sorted")
+    g = Graph(name)
+    x = g.input("images", TensorProto.FLOAT, [b, 3, size, size])
+    q, _ = slot_weights(planted, nq, nc)
+    boxes = g.f32(box_table(nq, planted, "xyxy_px", size)[None], "boxes")       # [1,300,4]
+    cls = np.array([(i * 7) % nc for i in range(nq)], np.float32)
+    for p in planted:
+        cls[p.index] = p.class_id
+    if static:
+        # The NMS export unrolls `for i in range(bs)` (ultralytics#21188): one Gather per
+        # traced image, so at batch 2 only image 0 is processed.
+        xi = g.op("Gather", [x, g.i64(0)], axis=0)
+        bake(e, "Gather", "images gathered at index 0 on axis 0 (unrolled per-image loop)")
+        s = g.op("Unsqueeze", [region_scores_single(g, xi, planted), g.i64([0])])  # [1, K]
+        score = g.op("Unsqueeze", [g.op("MatMul", [s, g.f32(q.T)]), g.i64([2])])
+        zeros = g.op("ConstantOfShape", [g.i64([1, nq, 1])],
+                     value=helper.make_tensor("value", TensorProto.FLOAT, [1], [0.0]))
+        bake(e, "ConstantOfShape", "class column built from ConstantOfShape([1, 300, 1])")
+        cls_t = g.op("Add", [zeros, g.f32(cls[:, None], "classes")])
+        bake(e, "Concat", "batch-1 constant boxes [1, 300, 4] concatenated with scores")
+        e["batch2_if_dims_renamed"] = "wrong_result"
+    else:
+        s = region_scores(g, x, planted)
+        score = g.op("Unsqueeze", [g.op("MatMul", [s, g.f32(q.T)]), g.i64([2])])
+        boxes = g.op("Expand", [boxes, with_batch(g, x, [nq, 4])])
+        cls_t = g.op("Expand", [g.f32(cls[None, :, None], "classes"), with_batch(g, x, [nq, 1])])
+    g.op("Concat", [boxes, score, cls_t], axis=2, out="output0")
+    g.output("output0", TensorProto.FLOAT, [b, nq, 6])
+    e["metadata_props"] = ultralytics_metadata(COCO80, size)
+    return g, e
+
+
+def build_ultralytics_rtdetr(name, variant, size=640):
+    static = variant == "static"
+    nq, nc = 300, 80
+    planted = scene(size, CLASSES_COCO80, QUERY_INDICES)
+    b = 1 if static else BATCH
+    e = entry_base(name, "ultralytics_rtdetr", variant, 1 if static else "dynamic", size, nc,
+                   nq, "query", "cxcywh_norm", "prob", planted)
+    g = Graph(name)
+    x = g.input("images", TensorProto.FLOAT, [b, 3, size, size])
+    q, c = slot_weights(planted, nq, nc)
+    s = region_scores(g, x, planted)
+    t = g.op("Mul", [g.op("Unsqueeze", [s, g.i64([2])]), g.f32(c[None])])      # [B, K, nc]
+    scores = g.op("MatMul", [g.f32(q), t])                                      # [B, 300, nc]
+    qbox = g.f32(box_table(nq, planted, "cxcywh_norm", size)[None], "query_boxes")
+    if static:
+        # query_feat.unsqueeze(0).repeat(bs, 1, 1) traced at bs=1.
+        boxes = g.op("Tile", [qbox, g.i64([1, 1, 1])])
+        bake(e, "Tile", "query boxes [1, 300, 4] tiled with constant repeats [1, 1, 1]")
+        scores = g.op("Reshape", [scores, g.i64([1, nq, nc])])
+        bake(e, "Reshape", "class scores reshaped to constant [1, 300, 80]")
+        e["batch2_if_dims_renamed"] = "error"
+    else:
+        boxes = g.op("Tile", [qbox, with_batch(g, x, [1, 1])])
+    g.op("Concat", [boxes, scores], axis=2, out="output0")
+    g.output("output0", TensorProto.FLOAT, [b, nq, 4 + nc])
+    e["metadata_props"] = ultralytics_metadata(COCO80, size)
+    return g, e
+
+
+def logit_base(planted, nq, n_classes, class_offset=0):
+    """Background logits, 0 where a planted logit is added so that the logit is exactly s_k."""
+    base = np.full((nq, n_classes), BACKGROUND_LOGIT, np.float32)
+    for p in planted:
+        base[p.index, p.class_id - class_offset] = 0.0
+    return base
+
+
+def build_hf_rtdetr(name, variant, size=640):
+    static = variant == "static"
+    nq, nc = 300, 80
+    planted = scene(size, CLASSES_COCO80, QUERY_INDICES)
+    b = 1 if static else BATCH
+    e = entry_base(name, "hf_rtdetr", variant, 1 if static else "dynamic", size, nc, nq,
+                   "query", "cxcywh_norm", "logit", planted)
+    g = Graph(name)
+    x = g.input("pixel_values", TensorProto.FLOAT, [b, 3, size, size])
+    q, c = slot_weights(planted, nq, nc)
+    s = region_scores(g, x, planted)
+    qbox = g.f32(box_table(nq, planted, "cxcywh_norm", size)[None], "query_boxes")
+    if static:
+        s = g.op("Split", [s, g.i64([1])], axis=0)
+        bake(e, "Split", "region scores split on axis 0 with split=[1]")
+        g.op("Expand", [qbox, g.i64([1, nq, 4])], out="pred_boxes")
+        bake(e, "Expand", "query boxes expanded to constant shape [1, 300, 4]")
+        e["batch2_if_dims_renamed"] = "error"
+    else:
+        g.op("Expand", [qbox, with_batch(g, x, [nq, 4])], out="pred_boxes")
+    t = g.op("Mul", [g.op("Unsqueeze", [s, g.i64([2])]), g.f32(c[None])])
+    planted_logits = g.op("MatMul", [g.f32(q), t])
+    g.op("Add", [planted_logits, g.f32(logit_base(planted, nq, nc)[None], "logit_base")],
+         out="logits")
+    g.output("logits", TensorProto.FLOAT, [b, nq, nc])
+    g.output("pred_boxes", TensorProto.FLOAT, [b, nq, 4])
+    return g, e
+
+
+def build_official_rtdetr(name, variant, size=640, heavy_gflops=None, batch_kind=None):
+    """variant: dynamic | static | nobatch | fake_dynamic (batch_kind for heavy)."""
+    kind = batch_kind or variant
+    static = kind in ("static", "nobatch")
+    nq, nc = 300, 80
+    planted = scene(size, CLASSES_COCO80, QUERY_INDICES)
+    b = 1 if static else BATCH
+    e = entry_base(name, "official_rtdetr",
+                   "heavy" if heavy_gflops else ("static" if kind == "nobatch" else kind),
+                   1 if static else "dynamic", size, nc, nq, "query",
+                   "xyxy_norm_times_orig_target_sizes", "prob", planted)
+    e["background"]["label"] = 0
+    e["notes"].append("boxes = box_native * [w, h, w, h] from orig_target_sizes (w, h)")
+    g = Graph(name)
+    x = g.input("images", TensorProto.FLOAT, [b, 3, size, size])
+    sizes = g.input("orig_target_sizes", TensorProto.INT64, [b, 2])
+    q, _ = slot_weights(planted, nq, nc)
+    labels = np.zeros((1, nq), np.int64)
+    for p in planted:
+        labels[0, p.index] = p.class_id
+    qbox = box_table(nq, planted, "xyxy_norm_times_orig_target_sizes", size)[None]
+    s = region_scores(g, x, planted)
+    if heavy_gflops:
+        pert, e["gflops"] = heavy_perturbation(g, x, heavy_gflops, size)
+        s = g.op("Add", [s, pert])
+    scores = g.op("MatMul", [s, g.f32(q.T)])                                    # [B, 300]
+
+    if kind == "nobatch":
+        wh = g.op("Gather", [sizes, g.i64(0)], axis=0)                          # [2]
+        bake(e, "Gather", "orig_target_sizes gathered at index 0 on axis 0")
+        whwh = g.op("Concat", [g.op("Cast", [wh], to=TensorProto.FLOAT)] * 2, axis=0)
+        g.op("Mul", [g.f32(qbox[0], "query_boxes"), whwh], out="boxes")
+        g.op("Squeeze", [scores, g.i64([0])], out="scores")
+        g.op("Squeeze", [g.op("Tile", [g.i64(labels, "labels"), g.i64([1, 1])]), g.i64([0])],
+             out="labels")
+        bake(e, "Squeeze", "scores and labels squeezed on axis 0: outputs have no batch axis")
+        e["outputs_have_batch_axis"] = False
+        e["batch2_if_dims_renamed"] = "error"
+        g.output("labels", TensorProto.INT64, [nq])
+        g.output("boxes", TensorProto.FLOAT, [nq, 4])
+        g.output("scores", TensorProto.FLOAT, [nq])
+        return g, e
+
+    if static:
+        wh = g.op("Squeeze", [sizes, g.i64([0])])                               # [2]
+        bake(e, "Squeeze", "orig_target_sizes squeezed on axis 0")
+        whwh = g.op("Concat", [g.op("Cast", [wh], to=TensorProto.FLOAT)] * 2, axis=0)
+        whwh = g.op("Reshape", [whwh, g.i64([1, 1, 4])])
+        boxes = g.op("Mul", [g.f32(qbox, "query_boxes"), whwh])
+        g.op("Reshape", [boxes, g.i64([1, nq, 4])], out="boxes")
+        g.op("Reshape", [scores, g.i64([1, nq])], out="scores")
+        bake(e, "Reshape", "[w,h,w,h] reshaped to [1,1,4]; boxes/scores to [1,300,...]")
+        g.op("Tile", [g.i64(labels, "labels"), g.i64([1, 1])], out="labels")
+        bake(e, "Tile", "labels [1, 300] tiled with constant repeats [1, 1]")
+        e["batch2_if_dims_renamed"] = "error"
+    else:
+        f = g.op("Cast", [sizes], to=TensorProto.FLOAT)                         # [B, 2]
+        whwh = g.op("Unsqueeze", [g.op("Concat", [f, f], axis=1), g.i64([1])])  # [B, 1, 4]
+        boxes = g.op("Mul", [g.f32(qbox, "query_boxes"), whwh])                 # [B, 300, 4]
+        if kind == "fake_dynamic":
+            g.op("Reshape", [boxes, g.i64([1, nq, 4])], out="boxes")
+            bake(e, "Reshape", "boxes reshaped to constant [1, 300, 4] despite dynamic I/O")
+            e["batch2_if_dims_renamed"] = "error"
+            e["notes"].append("declares a dynamic batch but runs only at batch 1")
+        else:
+            g.op("Identity", [boxes], out="boxes")
+        g.op("Identity", [scores], out="scores")
+        g.op("Expand", [g.i64(labels, "labels"), with_batch(g, x, [nq])], out="labels")
+    g.output("labels", TensorProto.INT64, [b, nq])
+    g.output("boxes", TensorProto.FLOAT, [b, nq, 4])
+    g.output("scores", TensorProto.FLOAT, [b, nq])
+    return g, e
+
+
+def build_rfdetr(name, variant, size=576):
+    static = variant == "static"
+    nq, nslots = 300, 91
+    planted = scene(size, CLASSES_COCO91, QUERY_INDICES)
+    b = 1 if static else BATCH
+    e = entry_base(name, "rfdetr", variant, 1 if static else "dynamic", size, nslots, nq,
+                   "query", "cxcywh_norm", "logit", planted)
+    e["notes"].append("input is ImageNet-normalized, so s_k may be any real number; "
+                      "logit slot = COCO category id (slot 0 unused)")
+    g = Graph(name)
+    x = g.input("input", TensorProto.FLOAT, [b, 3, size, size])
+    q, c = slot_weights(planted, nq, nslots - 1, class_offset=1)  # columns = slots 1..90
+    s = region_scores(g, x, planted)
+    t = g.op("Mul", [g.op("Unsqueeze", [s, g.i64([2])]), g.f32(c[None])])
+    cls = g.op("Add", [g.op("MatMul", [g.f32(q), t]),
+                       g.f32(logit_base(planted, nq, nslots - 1, 1)[None], "logit_base")])
+    qbox = g.f32(box_table(nq, planted, "cxcywh_norm", size)[None], "query_boxes")
+    value = helper.make_tensor("value", TensorProto.FLOAT, [1], [BACKGROUND_LOGIT])
+    if static:
+        # rf-detr#949: torch.full((N_, ...)) and query_feat.repeat(bs, 1, 1) baked at bs=1.
+        slot0 = g.op("ConstantOfShape", [g.i64([1, nq, 1])], value=value)
+        bake(e, "ConstantOfShape", "slot-0 logits from ConstantOfShape([1, 300, 1])")
+        bake(e, "Concat", "the [1, 300, 1] slot-0 column concatenated with class logits")
+        g.op("Tile", [qbox, g.i64([1, 1, 1])], out="dets")
+        bake(e, "Tile", "query boxes [1, 300, 4] tiled with constant repeats [1, 1, 1]")
+        e["batch2_if_dims_renamed"] = "error"
+    else:
+        slot0 = g.op("ConstantOfShape", [with_batch(g, x, [nq, 1])], value=value)
+        g.op("Tile", [qbox, with_batch(g, x, [1, 1])], out="dets")
+    g.op("Concat", [slot0, cls], axis=2, out="labels")
+    g.output("dets", TensorProto.FLOAT, [b, nq, 4])
+    g.output("labels", TensorProto.FLOAT, [b, nq, nslots])
+    return g, e
+
+
+def special_entry(name, notes):
+    return {"name": name, "family": "special", "variant": "special", "batch": 1,
+            "baked_batch_patterns": [], "baked_batch_notes": [], "notes": notes,
+            "gflops": None, "metadata_props": {}, "_planted": [], "planted": []}
+
+
+def build_unrepairable(name):
+    """Batch becomes the contraction dim of a MatMul whose constant weight has leading dim 1."""
+    g = Graph(name)
+    w = np.array([[0.5, -1.0, 2.0]], np.float32)
+    e = special_entry(name, [
+        "output0[0, j] = mean(images) * W[j] with W = " + json.dumps(w[0].tolist()),
+        "the batch axis is contracted by MatMul([12288, B], W[1, 3]): no rewrite of shapes "
+        "can make this batch-generic; batchify must refuse it"])
+    e.update(input_size=[64, 64], batch2_if_dims_renamed="error")
+    x = g.input("images", TensorProto.FLOAT, [1, 3, 64, 64])
+    flat = g.op("Transpose", [g.op("Flatten", [x], axis=1)], perm=[1, 0])      # [12288, B]
+    y = g.op("MatMul", [flat, g.f32(w, "W")])                                  # [12288, 3]
+    g.op("ReduceMean", [y], out="output0", axes=[0], keepdims=1)               # [1, 3]
+    g.output("output0", TensorProto.FLOAT, [1, K])
+    bake(e, "MatMul", "batch axis contracted against constant W [1, 3]")
+    e["_weights"] = w
+    return g, e
+
+
+def build_no_batch_axis(name):
+    g = Graph(name)
+    e = special_entry(name, ["y[c] = mean(x[c]); there is no batch axis at all"])
+    e.update(input_size=[64, 64], batch2_if_dims_renamed="n/a")
+    x = g.input("x", TensorProto.FLOAT, [3, 64, 64])
+    g.op("ReduceMean", [x], out="y", axes=[1, 2], keepdims=0)
+    g.output("y", TensorProto.FLOAT, [3])
+    return g, e
+
+
+def model_specs(heavy_gflops):
+    """(name, builder) for every model, in manifest order."""
+    specs = []
+    for v in ("dynamic", "static"):
+        specs.append((f"yolo_{v}", lambda n, v=v: build_yolo(n, v)))
+    for v in ("dynamic", "static"):
+        specs.append((f"yolo_nc3_{v}", lambda n, v=v: build_yolo(n, v, nc=3, size=320)))
+    for fam, fn in (("yolo_e2e", build_yolo_e2e),
+                    ("ultralytics_rtdetr", build_ultralytics_rtdetr),
+                    ("hf_rtdetr", build_hf_rtdetr), ("official_rtdetr", build_official_rtdetr),
+                    ("rfdetr", build_rfdetr)):
+        for v in ("dynamic", "static"):
+            specs.append((f"{fam}_{v}", lambda n, fn=fn, v=v: fn(n, v)))
+    specs += [
+        ("official_rtdetr_nobatch_static", lambda n: build_official_rtdetr(n, "nobatch")),
+        ("official_rtdetr_fake_dynamic", lambda n: build_official_rtdetr(n, "fake_dynamic")),
+        ("rtdetr_heavy_static", lambda n: build_official_rtdetr(
+            n, "heavy", heavy_gflops=heavy_gflops, batch_kind="static")),
+        ("rtdetr_heavy_dynamic", lambda n: build_official_rtdetr(
+            n, "heavy", heavy_gflops=heavy_gflops, batch_kind="dynamic")),
+        ("yolo_heavy_dynamic", lambda n: build_yolo(n, "dynamic", heavy_gflops=heavy_gflops)),
+        ("unrepairable_matmul_b1", build_unrepairable),
+        ("no_batch_axis", build_no_batch_axis),
+    ]
+    return specs
+
+
+# --------------------------------------------------------------------------------------
+# Manifest and files
+# --------------------------------------------------------------------------------------
+
+def _np_dtype(elem):
+    if hasattr(helper, "tensor_dtype_to_np_dtype"):  # onnx >= 1.13
+        return helper.tensor_dtype_to_np_dtype(elem)
+    return onnx.mapping.TENSOR_TYPE_TO_NP_TYPE[elem]
+
+
+def value_info_json(vi):
+    dtype = _np_dtype(vi.type.tensor_type.elem_type)
+    dims = [d.dim_param if d.dim_param else d.dim_value for d in vi.type.tensor_type.shape.dim]
+    return {"name": vi.name, "dtype": np.dtype(dtype).name, "shape": dims}
+
+
+def f32_list(values):
+    """Floats exactly as float32 stores them, so tests can compare with a tight tolerance."""
+    return [float(np.float32(v)) for v in values]
+
+
+def finish_entry(model, e):
+    e["inputs"] = [value_info_json(v) for v in model.graph.input]
+    e["outputs"] = [value_info_json(v) for v in model.graph.output]
+    size = e.get("input_size", [0])[0]
+    planted = e.pop("_planted")
+    e.pop("_weights", None)
+    if planted:
+        e["planted"] = []
+        for p in planted:
+            e["planted"].append({
+                "object": p.obj, "class_id": p.class_id, "index": p.index,
+                "box_native": f32_list(to_format(p.box_norm, e["box_native_format"], size)),
+                "box_xyxy_px": f32_list([v * size for v in p.box_norm]),
+                "score_region": p.region, "score_kind": e["score_kind"],
+                "score_scale": p.scale, "duplicate_of": p.duplicate_of,
+                "iou_with_original": None if p.duplicate_of is None else
+                round(iou(p.box_norm, planted[p.duplicate_of].box_norm), 4),
+            })
+        if e["gflops"] is not None:
+            e["gflops"] = round(e["gflops"], 3)
+            e["score_tolerance"] = 1e-5
+            e["notes"].append(f"planted scores = s_k + {HEAVY_EPS} * tanh(mean(conv tower)), "
+                              f"i.e. equal to s_k within {HEAVY_EPS}")
+    doc_keys = ("name", "family", "variant", "baked_batch_patterns")
+    model.doc_string = "tiledet synthetic test model: " + json.dumps({k: e[k] for k in doc_keys})
+    return e
+
+
+def write_atomic(path, data):
+    """Skip identical content (keeps mtimes stable for build systems); else tmp + rename."""
+    if os.path.exists(path):
+        with open(path, "rb") as f:
+            if f.read() == data:
+                return False
+    fd, tmp = tempfile.mkstemp(dir=os.path.dirname(path), prefix="." + os.path.basename(path))
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes 0600; these are plain data files
+        os.replace(tmp, path)
+    except BaseException:
+        os.unlink(tmp)
+        raise
+    return True
+
+
+def validate(model):
+    onnx.checker.check_model(model, full_check=True)
+    inferred = onnx.shape_inference.infer_shapes(model, check_type=True, strict_mode=True)
+    onnx.checker.check_model(inferred)
+
+
+def generate(out_dir, heavy_gflops):
+    os.makedirs(out_dir, exist_ok=True)
+    entries = []
+    for name, build in model_specs(heavy_gflops):
+        g, e = build(name)
+        model = g.model()
+        e = finish_entry(model, e)
+        validate(model)
+        data = model.SerializeToString()
+        e["file"] = name + ".onnx"
+        e["sha256"] = hashlib.sha256(data).hexdigest()
+        write_atomic(os.path.join(out_dir, e["file"]), data)
+        entries.append(e)
+    manifest = {"generator": "scripts/make_test_models.py", "format_version": 1,
+                "opset": OPSET, "ir_version": IR_VERSION,
+                "heavy_gflops_requested": heavy_gflops, "models": entries}
+    text = json.dumps(manifest, indent=1) + "\n"
+    write_atomic(os.path.join(out_dir, "manifest.json"), text.encode())
+    return manifest
+
+
+# --------------------------------------------------------------------------------------
+# Self-check: a tiny numpy interpreter for exactly the ops used above
+# --------------------------------------------------------------------------------------
+
+class GraphError(RuntimeError):
+    pass
+
+
+def _conv(x, w, a):
+    sh, sw = a.get("strides", [1, 1])
+    p = a.get("pads", [0, 0, 0, 0])
+    x = np.pad(x, ((0, 0), (0, 0), (p[0], p[2]), (p[1], p[3])))
+    _, _, kh, kw = w.shape
+    ho, wo = (x.shape[2] - kh) // sh + 1, (x.shape[3] - kw) // sw + 1
+    out = 0
+    for i in range(kh):
+        for j in range(kw):
+            patch = x[:, :, i:i + sh * (ho - 1) + 1:sh, j:j + sw * (wo - 1) + 1:sw]
+            out = out + np.einsum("oc,bchw->bohw", w[:, :, i, j], patch, optimize=True)
+    return out.astype(np.float32)
+
+
+def _slice(v, a):
+    data, starts, ends, axes = v[0], v[1], v[2], v[3]
+    idx = [slice(None)] * data.ndim
+    for s, e, ax in zip(starts, ends, axes):
+        idx[ax] = slice(int(s), int(e))
+    return data[tuple(idx)]
+
+
+def _split(v, a):
+    x, split = v[0], [int(s) for s in v[1]]
+    axis = a.get("axis", 0)
+    if sum(split) != x.shape[axis]:
+        raise GraphError(f"Split sizes {split} do not sum to dim {x.shape[axis]}")
+    return np.split(x, np.cumsum(split)[:-1], axis=axis)
+
+
+def _reshape(v, a):
+    shape = [v[0].shape[i] if d == 0 else int(d) for i, d in enumerate(v[1])]
+    return v[0].reshape(shape)
+
+
+def _unsqueeze(v, a):
+    x = v[0]
+    for ax in sorted(int(i) for i in v[1]):
+        x = np.expand_dims(x, ax)
+    return x
+
+
+OPS = {
+    "Slice": lambda v, a: [_slice(v, a)],
+    "ReduceMean": lambda v, a: [np.mean(v[0], axis=tuple(a["axes"]),
+                                        keepdims=bool(a.get("keepdims", 1))).astype(v[0].dtype)],
+    "Unsqueeze": lambda v, a: [_unsqueeze(v, a)],
+    "Squeeze": lambda v, a: [np.squeeze(v[0], axis=tuple(int(i) for i in v[1]))],
+    "Concat": lambda v, a: [np.concatenate(v, axis=a["axis"])],
+    "Gather": lambda v, a: [np.take(v[0], v[1], axis=a.get("axis", 0))],
+    "Mul": lambda v, a: [v[0] * v[1]],
+    "Add": lambda v, a: [v[0] + v[1]],
+    "MatMul": lambda v, a: [np.matmul(v[0], v[1])],
+    "Transpose": lambda v, a: [np.transpose(v[0], a["perm"])],
+    "Reshape": lambda v, a: [_reshape(v, a)],
+    "Expand": lambda v, a: [v[0] * np.ones([int(d) for d in v[1]], v[0].dtype)],
+    "Tile": lambda v, a: [np.tile(v[0], [int(r) for r in v[1]])],
+    "Shape": lambda v, a: [np.array(v[0].shape[a.get("start", 0):a.get("end")], np.int64)],
+    "Cast": lambda v, a: [v[0].astype(_np_dtype(a["to"]))],
+    "ConstantOfShape": lambda v, a: [np.full([int(d) for d in v[0]],
+                                             numpy_helper.to_array(a["value"])[0])],
+    "Identity": lambda v, a: [v[0]],
+    "Split": lambda v, a: _split(v, a),
+    "Flatten": lambda v, a: [v[0].reshape(int(np.prod(v[0].shape[:a.get("axis", 1)])), -1)],
+    "Conv": lambda v, a: [_conv(v[0], v[1], a)],
+    "Relu": lambda v, a: [np.maximum(v[0], 0)],
+    "Tanh": lambda v, a: [np.tanh(v[0])],
+}
+
+
+def run_graph(model, feeds):
+    """Evaluate ignoring declared shapes: this is what 'just rename the dims' would run."""
+    vals = {t.name: numpy_helper.to_array(t) for t in model.graph.initializer}
+    vals.update(feeds)
+    for node in model.graph.node:
+        ins = [vals[i] for i in node.input]
+        attrs = {at.name: helper.get_attribute_value(at) for at in node.attribute}
+        try:
+            outs = OPS[node.op_type](ins, attrs)
+        except (ValueError, IndexError, np.AxisError) as exc:
+            raise GraphError(f"{node.name} ({node.op_type}): {exc}") from exc
+        vals.update(zip(node.output, outs))
+    return {o.name: vals[o.name] for o in model.graph.output}
+
+
+def make_feeds(e, batch, rng):
+    feeds = {}
+    for spec in e["inputs"]:
+        shape = [batch if d == BATCH else d for d in spec["shape"]]
+        if spec["dtype"] == "int64":  # orig_target_sizes (w, h), distinct per item
+            feeds[spec["name"]] = np.array([[810 + 100 * i, 1080 - 60 * i]
+                                            for i in range(shape[0])], np.int64)
+        elif e["family"] == "rfdetr":  # ImageNet-normalized: negative values occur
+            feeds[spec["name"]] = rng.normal(0, 1, shape).astype(np.float32)
+        else:
+            feeds[spec["name"]] = rng.random(shape, dtype=np.float32)
+    return feeds
+
+
+def read_rows(e, outs, b):
+    """(boxes [S, 4], scores [S, C], labels [S] or None) for item b, in native format."""
+    f = e["family"]
+    if f == "yolo":
+        o = outs["output0"][b]
+        return o[:4].T, o[4:].T, None
+    if f == "yolo_e2e":
+        o = outs["output0"][b]
+        return o[:, :4], o[:, 4:5], o[:, 5]
+    if f == "ultralytics_rtdetr":
+        o = outs["output0"][b]
+        return o[:, :4], o[:, 4:], None
+    if f == "hf_rtdetr":
+        return outs["pred_boxes"][b], outs["logits"][b], None
+    if f == "rfdetr":
+        return outs["dets"][b], outs["labels"][b], None
+    if e["outputs_have_batch_axis"]:
+        return outs["boxes"][b], outs["scores"][b][:, None], outs["labels"][b]
+    return outs["boxes"], outs["scores"][:, None], outs["labels"]
+
+
+def check_detector(e, outs, feeds, batch):
+    x = feeds[e["inputs"][0]["name"]]
+    bg = e["background"].get("score", e["background"].get("logit"))
+    for b in range(batch):
+        boxes, scores, labels = read_rows(e, outs, b)
+        mask = np.ones(scores.shape, bool)
+        for p in e["planted"]:
+            r = p["score_region"]
+            s = float(np.mean(x[b, r["channel"], r["y0"]:r["y1"], r["x0"]:r["x1"]],
+                              dtype=np.float64))
+            want = p["score_scale"] * s
+            col = 0 if scores.shape[1] == 1 else p["class_id"]
+            got = float(scores[p["index"], col])
+            assert abs(got - want) <= e["score_tolerance"], (e["name"], b, p, got, want)
+            box = np.array(p["box_native"])
+            if e["family"] == "official_rtdetr":
+                w, h = feeds["orig_target_sizes"][b]
+                box = box * [w, h, w, h]
+            assert np.allclose(boxes[p["index"]], box, rtol=1e-6, atol=1e-4), (e["name"], p)
+            if labels is not None:
+                assert int(labels[p["index"]]) == p["class_id"], (e["name"], p)
+            mask[p["index"], col] = False
+        assert np.all(scores[mask] == bg), (e["name"], "background")
+        if e["family"] == "official_rtdetr":
+            planted_rows = [p["index"] for p in e["planted"]]
+            assert np.all(np.delete(labels, planted_rows) == 0), e["name"]
+        assert len(np.unique(np.round(boxes, 4), axis=0)) == len(boxes), "boxes not distinct"
+
+
+def selfcheck(out_dir, manifest):
+    rng = np.random.default_rng(7)
+    for e in manifest["models"]:
+        model = onnx.load(os.path.join(out_dir, e["file"]))
+        validate(model)
+        declared = {v["name"]: v["shape"] for v in e["outputs"]}
+        if e["family"] == "special":
+            x = rng.random([1, 3, 64, 64] if e["name"] != "no_batch_axis" else [3, 64, 64],
+                           dtype=np.float32)
+            name = model.graph.input[0].name
+            out = run_graph(model, {name: x})
+            if e["name"] == "no_batch_axis":
+                assert np.allclose(out["y"], x.mean(axis=(1, 2)), atol=1e-6)
+            else:
+                w = next(numpy_helper.to_array(t) for t in model.graph.initializer
+                         if t.name.startswith("W"))
+                assert np.allclose(out["output0"], x.mean() * w, atol=1e-5)
+                _expect_batch2(model, e, rng)
+            print(f"selfcheck ok: {e['name']}")
+            continue
+        runs_batch2 = e["batch"] == "dynamic" and e["batch2_if_dims_renamed"] == "ok"
+        for batch in (1, 2) if runs_batch2 else (1,):
+            feeds = make_feeds(e, batch, rng)
+            outs = run_graph(model, feeds)
+            for name, arr in outs.items():
+                want = [batch if d == BATCH else d for d in declared[name]]
+                assert list(arr.shape) == want, (e["name"], name, arr.shape, want)
+            check_detector(e, outs, feeds, batch)
+        if e["batch2_if_dims_renamed"] != "ok":
+            _expect_batch2(model, e, rng)
+        if e["gflops"] is not None:
+            assert abs(conv_gflops(model, e["input_size"][0]) - e["gflops"]) < 1e-3, e["name"]
+        for p in e["planted"]:
+            if p["duplicate_of"] is not None:
+                assert p["iou_with_original"] > 0.7, p
+        print(f"selfcheck ok: {e['name']}")
+
+
+def conv_gflops(model, size):
+    """Recount the tower's FLOPs from the stored weights (every conv runs at (size/4)^2)."""
+    weights = {t.name: t.dims for t in model.graph.initializer}
+    total = sum(2 * int(np.prod(weights[n.input[1]])) * (size // 4) ** 2
+                for n in model.graph.node if n.op_type == "Conv")
+    return total / 1e9
+
+
+def _expect_batch2(model, e, rng):
+    """Renaming dims is not enough: batch 2 must fail or lose/mix items."""
+    feeds = {}
+    for spec in e["inputs"]:
+        shape = [2] + [d for d in spec["shape"][1:]]
+        feeds[spec["name"]] = (np.array([[640, 640], [800, 600]], np.int64)
+                               if spec["dtype"] == "int64" else rng.random(shape, dtype=np.float32))
+    try:
+        outs = run_graph(model, feeds)
+    except GraphError:
+        assert e["batch2_if_dims_renamed"] == "error", (e["name"], "unexpected error")
+        return
+    assert e["batch2_if_dims_renamed"] == "wrong_result", (e["name"], "batch 2 ran")
+    assert all(o.shape[0] != 2 for o in outs.values()), (e["name"], "batch 2 looked right")
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--out", required=True, help="output directory")
+    ap.add_argument("--heavy-gflops", type=float, default=10.0,
+                    help="compute per image of the heavy models (default 10)")
+    ap.add_argument("--selfcheck", action="store_true",
+                    help="validate and evaluate every model after writing it")
+    args = ap.parse_args(argv)
+    if args.heavy_gflops <= 0:
+        ap.error("--heavy-gflops must be positive")
+    manifest = generate(args.out, args.heavy_gflops)
+    print(f"wrote {len(manifest['models'])} models and manifest.json to {args.out}")
+    if args.selfcheck:
+        selfcheck(args.out, manifest)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
