@@ -1,0 +1,176 @@
+// tiledet eval --model M --images DIR --labels DIR: COCO mAP (pycocotools' rules) of a model on
+// a folder of images with YOLO-format labels. An image without a label file is a background
+// image; an image or label file that cannot be read is reported, skipped, and makes the exit 1.
+#if TILEDET_HAS_EVAL && TILEDET_HAS_DETECTORS && TILEDET_HAS_IO
+#include <chrono>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <iostream>
+#include <memory>
+#include <nlohmann/json.hpp>
+
+#include "command.hpp"
+#include "tiledet/detectors/detector.hpp"
+#include "tiledet/error.hpp"
+#include "tiledet/eval/coco_eval.hpp"
+#include "tiledet/eval/yolo_labels.hpp"
+#include "tiledet/io/image.hpp"
+#include "tiledet/runtime/model.hpp"
+
+namespace tiledet::cli {
+namespace {
+
+// Ultralytics' validation defaults (ultralytics/cfg/default.yaml iou 0.7 and max_det 300; the
+// detection validator lowers conf to 0.001): mAP needs the low-score tail of the ranking.
+constexpr float kEvalConf = 0.001f;
+constexpr float kEvalIou = 0.7f;
+constexpr int kEvalMaxDet = 300;
+
+struct EvalArgs {
+    std::string model, images, labels, json_path, names, family;
+    float conf = kEvalConf;
+    float iou = kEvalIou;
+    int max_det = kEvalMaxDet;
+    int limit = 0;
+    bool per_class = false;
+    bool area_ranges = false;
+};
+
+std::string fixed(double v, int digits = 4) {
+    if (v < 0) return "-";
+    char buf[32];
+    std::snprintf(buf, sizeof buf, "%.*f", digits, v);
+    return buf;
+}
+
+std::string row(const std::string& id, const std::string& name, const std::string& gt, const std::string& dets,
+                const std::string& ap, const std::string& ap50) {
+    char buf[160];
+    std::snprintf(buf, sizeof buf, "  %5s  %-16s %6s %6s  %8s  %8s\n", id.c_str(), name.c_str(), gt.c_str(),
+                  dets.c_str(), ap.c_str(), ap50.c_str());
+    return buf;
+}
+
+int run_eval(const EvalArgs& a) {
+    if (!std::filesystem::is_directory(a.labels))
+        throw InputError("labels folder " + a.labels +
+                         " does not exist or is not a folder; pass --labels DIR with one "
+                         "YOLO .txt file per image (same stem)");
+    std::vector<std::string> images = list_images(a.images);
+    if (a.limit > 0 && static_cast<int>(images.size()) > a.limit) images.resize(static_cast<std::size_t>(a.limit));
+    if (images.empty()) throw InputError("no image files in " + a.images + "; expected .jpg/.png/... files");
+
+    const Model model = Model::load(a.model);
+    DetectorConfig dc;
+    dc.names_file = a.names;
+    if (!a.family.empty()) {
+        dc.family = parse_family(a.family);
+        if (!dc.family) {
+            std::string known;
+            for (const Family f : all_families()) known += (known.empty() ? "" : ", ") + to_string(f);
+            throw ConfigError("unknown --family '" + a.family + "'; expected one of: " + known);
+        }
+    }
+    const std::unique_ptr<Detector> detector = make_detector(model.signature(), dc);
+    DecodeOptions opts;
+    opts.conf = a.conf;
+    opts.iou = a.iou;
+    opts.max_det = a.max_det;
+
+    eval::CocoEvaluator evaluator(eval::CocoEvalOptions{eval::kCocoMaxDets, a.area_ranges});
+    int failed = 0, background = 0;
+    const auto start = std::chrono::steady_clock::now();
+    for (const std::string& path : images) {
+        try {
+            const cv::Mat bgr = load_image(path);
+            const auto label_file = eval::yolo_label_path(path, a.labels);
+            eval::GroundTruths gt;
+            if (std::filesystem::exists(label_file)) gt = eval::load_yolo_labels(label_file, bgr.cols, bgr.rows);
+            if (gt.empty()) ++background;
+            Detections dets = detect_one(model, *detector, bgr, opts);
+            evaluator.add_image(std::move(gt), std::move(dets));
+        } catch (const Error& e) {
+            std::cerr << "tiledet: " << path << ": " << e.what() << "\n";
+            ++failed;
+        }
+    }
+    const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+    const eval::CocoEvalResult r = evaluator.evaluate();
+
+    std::cout << "model: " << a.model << " (" << to_string(detector->family()) << ")\n";
+    std::cout << "images evaluated: " << r.images << " (" << background << " background, " << failed << " failed) in "
+              << fixed(seconds, 1) << " s\n";
+    std::cout << "ground truth boxes: " << r.gt_boxes << "\n";
+    std::cout << "detections: " << r.detections << " (conf >= " << a.conf << ", NMS IoU " << a.iou << ", at most "
+              << a.max_det << " per image)\n";
+    std::cout << "mAP@0.5:0.95: " << fixed(r.map) << "\n";
+    std::cout << "mAP@0.5: " << fixed(r.map50) << "\n";
+    std::cout << "mAP@0.75: " << fixed(r.map75) << "\n";
+    std::cout << "mAR@100: " << fixed(r.mar) << "\n";
+    if (a.area_ranges)
+        std::cout << "mAP small/medium/large: " << fixed(r.map_small) << " / " << fixed(r.map_medium) << " / "
+                  << fixed(r.map_large) << "\n";
+    if (a.per_class) {
+        std::cout << "per class (classes with ground truth):\n";
+        std::cout << row("id", "name", "gt", "dets", "AP50-95", "AP50");
+        for (const eval::ClassAp& c : r.per_class)
+            std::cout << row(std::to_string(c.class_id), detector->class_name(c.class_id), std::to_string(c.gt_count),
+                             std::to_string(c.det_count), fixed(c.ap), fixed(c.ap50));
+    }
+
+    if (!a.json_path.empty()) {
+        nlohmann::json j;
+        j["model"] = a.model;
+        j["family"] = to_string(detector->family());
+        j["images"] = r.images;
+        j["background_images"] = background;
+        j["failed_images"] = failed;
+        j["gt_boxes"] = r.gt_boxes;
+        j["detections"] = r.detections;
+        j["decode"] = {{"conf", a.conf}, {"iou", a.iou}, {"max_det", a.max_det}};
+        j["map"] = r.map;
+        j["map50"] = r.map50;
+        j["map75"] = r.map75;
+        j["mar100"] = r.mar;
+        if (a.area_ranges) j["map_area"] = {{"small", r.map_small}, {"medium", r.map_medium}, {"large", r.map_large}};
+        j["per_class"] = nlohmann::json::array();
+        for (const eval::ClassAp& c : r.per_class)
+            j["per_class"].push_back({{"class_id", c.class_id},
+                                      {"name", detector->class_name(c.class_id)},
+                                      {"gt", c.gt_count},
+                                      {"detections", c.det_count},
+                                      {"ap", c.ap},
+                                      {"ap50", c.ap50},
+                                      {"ap75", c.ap75}});
+        std::ofstream out(a.json_path);
+        if (!(out << j.dump(2) << "\n"))
+            throw InputError("cannot write --json file " + a.json_path + "; check the folder exists and is writable");
+    }
+    return failed ? kExitSomeInputsFailed : kExitOk;
+}
+
+const CommandRegistrar reg{Command{
+    "eval", 50, [](CLI::App& app) {
+        auto* sub = app.add_subcommand("eval", "COCO mAP@0.5:0.95 and mAP@0.5 on images with YOLO-format labels");
+        auto a = std::make_shared<EvalArgs>();
+        sub->add_option("--model", a->model, "ONNX detection model")->required();
+        sub->add_option("--images", a->images, "Folder of images (or one image)")->required();
+        sub->add_option("--labels", a->labels, "Folder of YOLO labels: <image stem>.txt, 'class cx cy w h' normalized")
+            ->required();
+        sub->add_option("--conf", a->conf, "Confidence threshold (Ultralytics val: 0.001)")->capture_default_str();
+        sub->add_option("--iou", a->iou, "NMS IoU threshold (Ultralytics val: 0.7)")->capture_default_str();
+        sub->add_option("--max-det", a->max_det, "Detections kept per image (Ultralytics val: 300)")
+            ->capture_default_str();
+        sub->add_option("--limit", a->limit, "Evaluate only the first N images (sorted by name)");
+        sub->add_option("--names", a->names, "Class names file, one per line (line i = class i)");
+        sub->add_option("--family", a->family, "Force the model family instead of detecting it");
+        sub->add_flag("--per-class", a->per_class, "Also print AP per class");
+        sub->add_flag("--area-ranges", a->area_ranges, "Also print AP for small/medium/large boxes");
+        sub->add_option("--json", a->json_path, "Also write the figures (with per-class AP) to this JSON file");
+        return std::function<int()>([a] { return run_eval(*a); });
+    }}};
+
+}  // namespace
+}  // namespace tiledet::cli
+#endif

@@ -1,0 +1,118 @@
+// `tiledet eval` end to end on a few coco64 images with the real YOLOv8n int8 model: the output
+// has every figure, mAP lies in (0, 1], and bad inputs give the documented exit codes.
+#include <gtest/gtest.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <array>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <nlohmann/json.hpp>
+#include <regex>
+
+#include "test_paths.hpp"
+
+namespace {
+
+namespace fs = std::filesystem;
+using tiledet::testing::shared_path;
+
+struct CliResult {
+    int code;
+    std::string output;
+};
+
+CliResult run_cli(const std::string& args) {
+    const std::string cmd = std::string(TILEDET_CLI_PATH) + " " + args + " 2>&1";
+    FILE* p = popen(cmd.c_str(), "r");
+    CliResult r{-1, {}};
+    if (!p) return r;
+    std::array<char, 4096> buf{};
+    while (fgets(buf.data(), buf.size(), p)) r.output += buf.data();
+    const int status = pclose(p);
+    r.code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+    return r;
+}
+
+fs::path temp_dir(const std::string& name) {
+    auto p = fs::temp_directory_path() / ("tiledet_cli_eval_" + std::to_string(::getpid()) + "_" + name);
+    fs::remove_all(p);
+    fs::create_directories(p);
+    return p;
+}
+
+// The number after `label` on its own line of the text output, or -2 when absent.
+double figure(const std::string& out, const std::string& label) {
+    std::smatch m;
+    if (!std::regex_search(out, m, std::regex("(^|\\n)" + label + " ([0-9.]+)\\n"))) return -2;
+    return std::stod(m[2]);
+}
+
+const std::string kModel = "models/yolov8n_int8.onnx";
+const std::string kImages = "images/coco64/images";
+const std::string kLabels = "images/coco64/labels";
+
+}  // namespace
+
+TEST(CliEval, FewCoco64ImagesPrintMapFiguresInRange) {
+    TILEDET_REQUIRE_SHARED(kModel);
+    TILEDET_REQUIRE_SHARED(kLabels);
+    const fs::path json = temp_dir("json") / "eval.json";
+    const auto r =
+        run_cli("eval --model " + shared_path(kModel).string() + " --images " + shared_path(kImages).string() +
+                " --labels " + shared_path(kLabels).string() + " --limit 6 --per-class --json " + json.string());
+    ASSERT_EQ(r.code, 0) << r.output;
+    EXPECT_NE(r.output.find("images evaluated: 6 (0 background, 0 failed)"), std::string::npos) << r.output;
+    EXPECT_NE(r.output.find("ground truth boxes: "), std::string::npos);
+    EXPECT_NE(r.output.find("detections: "), std::string::npos);
+    const double map = figure(r.output, "mAP@0\\.5:0\\.95:");
+    const double map50 = figure(r.output, "mAP@0\\.5:");
+    EXPECT_GT(map, 0.0) << r.output;
+    EXPECT_LE(map, 1.0);
+    EXPECT_GE(map50, map);
+    EXPECT_LE(map50, 1.0);
+    EXPECT_NE(r.output.find("AP50-95"), std::string::npos);
+    EXPECT_NE(r.output.find(" person "), std::string::npos) << "class names in the per-class table\n" << r.output;
+
+    std::ifstream in(json);
+    const auto j = nlohmann::json::parse(in);
+    EXPECT_EQ(j["images"], 6);
+    EXPECT_NEAR(j["map"].get<double>(), map, 5e-5);  // the text shows 4 digits
+    EXPECT_NEAR(j["map50"].get<double>(), map50, 5e-5);
+    int gt_sum = 0;
+    for (const auto& c : j["per_class"]) {
+        gt_sum += c["gt"].get<int>();
+        EXPECT_GE(c["ap"].get<double>(), 0.0);
+        EXPECT_LE(c["ap"].get<double>(), c["ap50"].get<double>());
+    }
+    EXPECT_EQ(gt_sum, j["gt_boxes"].get<int>());
+    fs::remove_all(json.parent_path());
+}
+
+TEST(CliEval, ImageWithoutLabelFileIsBackgroundAndMalformedLabelFailsOnlyThatImage) {
+    TILEDET_REQUIRE_SHARED(kModel);
+    TILEDET_REQUIRE_SHARED(kLabels);
+    const fs::path images = temp_dir("images"), labels = temp_dir("labels");
+    for (const char* stem : {"000000000009", "000000000025", "000000000030"})
+        fs::copy_file(shared_path(kImages) / (std::string(stem) + ".jpg"), images / (std::string(stem) + ".jpg"));
+    fs::copy_file(shared_path(kLabels) / "000000000009.txt", labels / "000000000009.txt");
+    std::ofstream(labels / "000000000025.txt") << "23 0.5 0.5\n";  // 030 has none: background
+    const auto r = run_cli("eval --model " + shared_path(kModel).string() + " --images " + images.string() +
+                           " --labels " + labels.string());
+    EXPECT_EQ(r.code, 1) << r.output;
+    EXPECT_NE(r.output.find("000000000025.txt line 1: 3 numbers"), std::string::npos) << r.output;
+    EXPECT_NE(r.output.find("images evaluated: 2 (1 background, 1 failed)"), std::string::npos) << r.output;
+    EXPECT_GT(figure(r.output, "mAP@0\\.5:"), 0.0) << r.output;
+    fs::remove_all(images);
+    fs::remove_all(labels);
+}
+
+TEST(CliEval, MissingLabelsFolderIsOneLineAndExitTwo) {
+    const fs::path images = temp_dir("nolabels");
+    const auto r = run_cli("eval --model m.onnx --images " + images.string() + " --labels /nonexistent/labels");
+    EXPECT_EQ(r.code, 2);
+    EXPECT_EQ(std::count(r.output.begin(), r.output.end(), '\n'), 1) << r.output;
+    EXPECT_NE(r.output.find("/nonexistent/labels"), std::string::npos);
+    fs::remove_all(images);
+}

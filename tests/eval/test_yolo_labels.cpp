@@ -1,0 +1,105 @@
+// YOLO label files become pixel boxes; malformed ones fail with the file and line named.
+#include <gtest/gtest.h>
+#include <unistd.h>
+
+#include <filesystem>
+#include <fstream>
+
+#include "test_paths.hpp"
+#include "tiledet/error.hpp"
+#include "tiledet/eval/yolo_labels.hpp"
+
+namespace {
+
+using tiledet::eval::load_yolo_labels;
+using tiledet::eval::parse_yolo_labels;
+
+std::filesystem::path write_temp(const std::string& name, const std::string& content) {
+    auto p = std::filesystem::temp_directory_path() / ("tiledet_eval_" + std::to_string(::getpid()) + "_" + name);
+    std::ofstream(p, std::ios::binary) << content;
+    return p;
+}
+
+std::string error_of(const std::string& text) {
+    try {
+        parse_yolo_labels(text, 640, 480, "x.txt");
+    } catch (const tiledet::InputError& e) {
+        return e.what();
+    }
+    return "";
+}
+
+}  // namespace
+
+TEST(YoloLabels, CenterSizeNormalizedBecomesCornerPixels) {
+    const auto p = write_temp("a.txt", "45 0.5 0.25 0.5 0.25\n\n3 0.1 0.9 0.2 0.2\n");
+    const auto g = load_yolo_labels(p, 640, 480);
+    std::filesystem::remove(p);
+    ASSERT_EQ(g.size(), 2u);
+    EXPECT_EQ(g[0].class_id, 45);
+    EXPECT_FLOAT_EQ(g[0].box.x1, 160);
+    EXPECT_FLOAT_EQ(g[0].box.y1, 60);
+    EXPECT_FLOAT_EQ(g[0].box.x2, 480);
+    EXPECT_FLOAT_EQ(g[0].box.y2, 180);
+    EXPECT_EQ(g[1].class_id, 3);
+    EXPECT_FLOAT_EQ(g[1].box.x1, 0);
+    EXPECT_FLOAT_EQ(g[1].box.y2, 480);
+}
+
+TEST(YoloLabels, PolygonRowBecomesItsBoundingBox) {
+    const auto g = parse_yolo_labels("2 0.1 0.2 0.5 0.1 0.3 0.6\n", 100, 200, "poly.txt");
+    ASSERT_EQ(g.size(), 1u);
+    EXPECT_EQ(g[0].class_id, 2);
+    EXPECT_FLOAT_EQ(g[0].box.x1, 10);
+    EXPECT_FLOAT_EQ(g[0].box.y1, 20);
+    EXPECT_FLOAT_EQ(g[0].box.x2, 50);
+    EXPECT_FLOAT_EQ(g[0].box.y2, 120);
+}
+
+TEST(YoloLabels, RepeatedRowCountsOnce) {
+    const auto g = parse_yolo_labels("0 0.5 0.5 0.2 0.2\n0 0.5 0.5 0.2 0.2\n1 0.5 0.5 0.2 0.2\n", 100, 100, "dup.txt");
+    ASSERT_EQ(g.size(), 2u);
+    EXPECT_EQ(g[1].class_id, 1);
+}
+
+TEST(YoloLabels, EmptyFileIsABackgroundImage) {
+    EXPECT_TRUE(parse_yolo_labels("", 10, 10, "empty.txt").empty());
+    EXPECT_TRUE(parse_yolo_labels("\n  \n", 10, 10, "blank.txt").empty());
+}
+
+TEST(YoloLabels, MalformedLinesNameFileAndLine) {
+    EXPECT_NE(error_of("0 0.5 0.5 0.2 0.2\n0 0.5 0.5 0.2\n").find("x.txt line 2: 4 numbers"), std::string::npos);
+    EXPECT_NE(error_of("zero 0.5 0.5 0.2 0.2\n").find("'zero' is not a number"), std::string::npos);
+    EXPECT_NE(error_of("1.5 0.5 0.5 0.2 0.2\n").find("not an integer"), std::string::npos);
+    EXPECT_NE(error_of("-1 0.5 0.5 0.2 0.2\n").find("not an integer >= 0"), std::string::npos);
+    EXPECT_NE(error_of("0 0.5 0.5 1.2 0.2\n").find("outside 0..1"), std::string::npos);
+    EXPECT_NE(error_of("0 120 80 40 40\n").find("outside 0..1"), std::string::npos);  // pixels, not normalized
+}
+
+TEST(YoloLabels, MissingFileThrowsInputError) {
+    EXPECT_THROW(load_yolo_labels("/nonexistent/labels/a.txt", 10, 10), tiledet::InputError);
+    EXPECT_THROW(parse_yolo_labels("0 0.5 0.5 0.2 0.2", 0, 10, "zero.txt"), tiledet::InputError);
+}
+
+TEST(YoloLabels, LabelPathIsTheImageStemInTheLabelsFolder) {
+    EXPECT_EQ(tiledet::eval::yolo_label_path("/data/images/000000000009.jpg", "/data/labels"),
+              std::filesystem::path("/data/labels/000000000009.txt"));
+}
+
+TEST(YoloLabels, Coco64LabelsParseWithEightyClassIds) {
+    TILEDET_REQUIRE_SHARED("images/coco64/labels");
+    const auto dir = tiledet::testing::shared_path("images/coco64/labels");
+    int files = 0, boxes = 0;
+    for (const auto& e : std::filesystem::directory_iterator(dir)) {
+        if (e.path().extension() != ".txt") continue;
+        for (const auto& g : load_yolo_labels(e.path(), 640, 480)) {
+            EXPECT_GE(g.class_id, 0);
+            EXPECT_LT(g.class_id, 80);
+            EXPECT_GT(g.box.area(), 0.0f);
+            ++boxes;
+        }
+        ++files;
+    }
+    EXPECT_GT(files, 50);
+    EXPECT_GT(boxes, files);
+}
