@@ -761,7 +761,7 @@ def generate(out_dir, heavy_gflops):
     entries = []
     for name, build in model_specs(heavy_gflops):
         g, e = build(name)
-        model = g.model()
+        model = g.model(metadata=e["metadata_props"])
         e = finish_entry(model, e)
         validate(model)
         data = model.SerializeToString()

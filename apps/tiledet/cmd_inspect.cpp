@@ -5,6 +5,12 @@
 
 #include "command.hpp"
 #include "tiledet/runtime/model.hpp"
+#if TILEDET_HAS_DETECTORS
+#include "tiledet/detectors/detector.hpp"
+#endif
+#if TILEDET_HAS_ONNX
+#include "tiledet/onnx/batchify.hpp"
+#endif
 
 namespace tiledet::cli {
 namespace {
@@ -19,6 +25,14 @@ nlohmann::json dims_json(const TensorInfo& t) {
     }
     return dims;
 }
+
+#if TILEDET_HAS_DETECTORS
+// The family tiledet would decode this model as, and why; "unknown" is not an error here.
+std::pair<std::string, std::string> family_of(const ModelSignature& sig) {
+    const FamilyMatch m = match_family(sig);
+    return {m.family ? to_string(*m.family) : "unknown", m.reason};
+}
+#endif
 
 int run_inspect(const std::string& path, bool json) {
     const Model model = Model::load(path);
@@ -41,6 +55,14 @@ int run_inspect(const std::string& path, bool json) {
                       {"description", bk.describe()}};
         j["metadata"] = sig.metadata;
         j["producer"] = sig.producer;
+#if TILEDET_HAS_DETECTORS
+        const auto [family, reason] = family_of(sig);
+        j["family"] = family;
+        j["family_reason"] = reason;
+#endif
+#if TILEDET_HAS_ONNX
+        j["batch_variant_ops"] = batch_variant_ops(path);
+#endif
         std::cout << j.dump(2) << "\n";
         return kExitOk;
     }
@@ -50,12 +72,22 @@ int run_inspect(const std::string& path, bool json) {
     std::cout << "outputs:\n";
     for (const TensorInfo& t : sig.outputs) std::cout << "  " << t.name << " " << t.dims_string() << " " << to_string(t.type) << "\n";
     std::cout << "batch: " << bk.describe() << "\n";
+#if TILEDET_HAS_DETECTORS
+    const auto [family, reason] = family_of(sig);
+    std::cout << "family: " << family << " (" << reason << ")\n";
+#endif
     if (!sig.producer.empty()) std::cout << "producer: " << sig.producer << "\n";
     if (!sig.metadata.empty()) {
         std::cout << "metadata:\n";
         for (const auto& [k, v] : sig.metadata)
             std::cout << "  " << k << ": " << (v.size() > 120 ? v.substr(0, 117) + "..." : v) << "\n";
     }
+#if TILEDET_HAS_ONNX
+    // DynamicQuantizeLinear takes one activation scale over the whole batch.
+    for (const auto& op : batch_variant_ops(path))
+        std::cout << "warning: contains " << op << ": batched outputs differ slightly from single-item runs "
+                  << "(one quantization scale per batch, not per item)\n";
+#endif
     std::cout << "runtime: ONNX Runtime " << Model::runtime_version() << ", providers available:";
     for (const auto& p : Model::available_providers()) std::cout << " " << p;
     std::cout << "\n";

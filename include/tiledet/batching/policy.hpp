@@ -1,0 +1,53 @@
+// How the executor forms batches. The words are Triton's dynamic batcher's (max batch size,
+// preferred batch sizes, max queue delay, queue policy, instance groups) because users know them.
+#pragma once
+
+#include <chrono>
+#include <cstddef>
+#include <string>
+#include <vector>
+
+namespace tiledet {
+
+enum class FullQueue {
+    block,   // submit() waits for room
+    reject,  // the request fails at once with QueueFull
+};
+
+struct BatchPolicy {
+    // Largest batch for a model with a dynamic batch axis. A model with a static batch N always
+    // runs batches of exactly N (padded), whatever this says.
+    int max_batch_size = 8;
+
+    // A batch of one of these sizes goes at once, without waiting for max_batch_size. The
+    // largest one that the queue can fill wins (Triton's preferred_batch_size).
+    std::vector<int> preferred_batch_sizes = {};
+
+    // How long the oldest queued request may wait for company before a partial batch goes.
+    // 0: a batch goes as soon as an instance is free, with whatever is queued.
+    std::chrono::microseconds max_queue_delay{2000};
+
+    // Requests waiting (not running) at most; 0: unbounded.
+    std::size_t queue_capacity = 1024;
+    FullQueue when_full = FullQueue::block;
+
+    // Deadline for requests that carry none, counted from submit(); 0: none. A deadline bounds
+    // the time in the queue: a request that starts running always completes.
+    std::chrono::microseconds default_deadline{0};
+
+    // Sessions running batches concurrently, each with its share of the CPU threads. Read by
+    // the factories that open a model (BatchExecutor::open); an executor built from backends
+    // runs one instance per backend given.
+    int instances = 1;
+
+    // Before accepting requests, run one batch of 2 on a model that declares a dynamic batch
+    // (when the backend can make a probe item), so an export that baked batch 1 into its graph
+    // is found at warm-up rather than on the first real batch.
+    bool probe_dynamic_batch = true;
+
+    // One log line per batch ("CPU Batch Execution: 2 images in 450.0ms ...") and the summary
+    // at shutdown.
+    bool verbose = false;
+};
+
+}  // namespace tiledet

@@ -1,0 +1,104 @@
+// Images in, merged detections out: every tile of every image, from every caller thread, goes
+// through one shared BatchExecutor; results come back per image, merged, in submission order
+// per caller (each submit() returns its own future).
+#pragma once
+
+#include <chrono>
+#include <future>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include <opencv2/core.hpp>
+
+#include "tiledet/batching/backend.hpp"
+#include "tiledet/batching/batch_executor.hpp"
+#include "tiledet/batching/policy.hpp"
+#include "tiledet/detection.hpp"
+#include "tiledet/detectors/detector.hpp"
+#include "tiledet/runtime/model.hpp"
+#include "tiledet/tiling/merge.hpp"
+#include "tiledet/tiling/tile_grid.hpp"
+
+namespace tiledet {
+
+enum class TileMode {
+    none,   // the whole image is one tile, resized to the model input (a plain prediction)
+    fixed,  // tiles of tile_w x tile_h (0: the model's input size) with the given overlap
+    automatic,  // auto_tile_spec(): picks tile size and overlap from the image size
+};
+
+struct PipelineOptions {
+    ModelOptions model;          // providers, threads (split between instances)
+    DetectorConfig detector;     // family override, imgsz, names file
+    DecodeOptions decode;        // confidence, IoU, max detections, classes
+    BatchPolicy batching;        // max batch, max queue delay, queue, instances
+
+    TileMode tile_mode = TileMode::none;
+    TileSpec tiles;              // tile_w/tile_h 0: the model's input size
+    MergeOptions merge;          // how detections of overlapping tiles are merged
+    LogSink log;                 // executor log lines (fallback warning, per-batch lines); default stderr
+};
+
+using Clock = std::chrono::steady_clock;
+
+// One tile's journey; durations in milliseconds.
+struct TileReport {
+    Tile tile;
+    std::size_t detections = 0;   // after decoding, before the cross-tile merge
+    int batch_size = 0;           // items in the batch it ran in (without padding)
+    bool sequential = false;      // ran one at a time because the model cannot batch
+    double preprocess_ms = 0;
+    double queue_ms = 0;          // waiting for a batch to form and an instance to be free
+    double inference_ms = 0;      // the batch's model run
+    double decode_ms = 0;
+    double latency_ms = 0;        // submission -> response (the executor hands back outputs)
+};
+
+struct ImageResult {
+    std::string source;           // file name or caller's label
+    int width = 0, height = 0;
+    Detections detections;        // merged, in original image pixels
+    std::vector<TileReport> tiles;
+    double preprocess_ms = 0;     // sum over tiles
+    double merge_ms = 0;
+    double end_to_end_ms = 0;     // submit() -> result ready
+    std::vector<uint64_t> batch_ids;  // the executor batches its tiles ran in
+};
+
+class Pipeline {
+public:
+    Pipeline(const std::string& model_path, PipelineOptions options);
+    Pipeline(std::vector<Model> instances, PipelineOptions options);  // models already loaded
+    // Any backends (tests, other engines) that take inputs and give outputs as `signature` says.
+    Pipeline(std::vector<std::unique_ptr<Backend>> backends, const ModelSignature& signature, PipelineOptions options);
+    ~Pipeline();
+    Pipeline(const Pipeline&) = delete;
+    Pipeline& operator=(const Pipeline&) = delete;
+
+    // Cuts `image` (8-bit BGR) into tiles, preprocesses each into its own input slot on the
+    // calling thread and submits them all; returns at once. The future's get() decodes and
+    // merges. Thread-safe: call from any number of threads.
+    std::future<ImageResult> submit(const cv::Mat& image, std::string source = {});
+
+    // submit() and wait.
+    ImageResult detect(const cv::Mat& image, std::string source = {});
+
+    const Detector& detector() const;
+    const ModelSignature& signature() const;
+    BatchExecutor& executor();
+    const PipelineOptions& options() const;
+
+    // The tiles an image of this size is cut into, under the current options.
+    std::vector<Tile> tiles_for(int width, int height) const;
+
+    // Waits for everything submitted, then stops the executor (also done by the destructor).
+    void shutdown();
+
+private:
+    struct Impl;
+    std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace tiledet

@@ -1,0 +1,91 @@
+#include "tiledet/batching/backend.hpp"
+
+#include <algorithm>
+#include <cctype>
+#include <thread>
+
+#include "tiledet/error.hpp"
+
+namespace tiledet {
+
+Backend::~Backend() = default;
+std::string Backend::device() const {
+    return "CPU";
+}
+std::optional<std::vector<Tensor>> Backend::probe_item() const {
+    return std::nullopt;
+}
+
+std::string device_label(const std::string& provider) {
+    if (provider == "cpu") return "CPU";
+    if (provider == "cuda") return "CUDA";
+    if (provider == "tensorrt") return "TensorRT";
+    if (provider == "coreml") return "CoreML";
+    std::string up = provider;
+    std::transform(up.begin(), up.end(), up.begin(),
+                   [](unsigned char c) { return static_cast<char>(std::toupper(c)); });
+    return up;
+}
+
+ModelBackend::ModelBackend(Model model, int intra_op_threads)
+    : model_(std::move(model)), kind_(model_.signature().batch_kind()), intra_op_threads_(intra_op_threads) {}
+
+std::vector<Tensor> ModelBackend::run(const std::vector<Tensor>& batched_inputs) {
+    return model_.run(batched_inputs);
+}
+
+std::string ModelBackend::device() const {
+    const auto& p = model_.providers();
+    return device_label(p.empty() ? "cpu" : p.front());
+}
+
+std::optional<std::vector<Tensor>> ModelBackend::probe_item() const {
+    std::vector<Tensor> item;
+    for (const TensorInfo& in : model_.signature().inputs) {
+        if (in.dims.empty() || in.type == ElementType::string || in.type == ElementType::unknown) return std::nullopt;
+        Shape shape{1};
+        for (std::size_t d = 1; d < in.dims.size(); ++d) {
+            if (!in.dims[d].fixed()) return std::nullopt;  // e.g. a dynamic image size: no size to guess
+            shape.push_back(in.dims[d].value);
+        }
+        item.emplace_back(in.type, std::move(shape));
+    }
+    return item;
+}
+
+namespace {
+
+int threads_per_instance(const ModelOptions& options, int instances) {
+    const int total = options.intra_op_threads > 0
+                          ? options.intra_op_threads
+                          : static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+    return std::max(1, total / instances);
+}
+
+void check_instances(int instances) {
+    if (instances < 1)
+        throw ConfigError("instances must be at least 1, got " + std::to_string(instances) +
+                          "; use 1 for one session, K for K sessions running batches concurrently");
+}
+
+}  // namespace
+
+std::vector<std::unique_ptr<Backend>> make_model_backends(const std::string& path, ModelOptions options,
+                                                          int instances) {
+    check_instances(instances);
+    const std::vector<std::byte> bytes = read_file_bytes(path);
+    return make_model_backends(bytes, std::move(options), instances, path);
+}
+
+std::vector<std::unique_ptr<Backend>> make_model_backends(std::span<const std::byte> bytes, ModelOptions options,
+                                                          int instances, std::string name) {
+    check_instances(instances);
+    if (instances > 1) options.intra_op_threads = threads_per_instance(options, instances);
+    std::vector<std::unique_ptr<Backend>> out;
+    for (int i = 0; i < instances; ++i)
+        out.push_back(
+            std::make_unique<ModelBackend>(Model::from_bytes(bytes, options, name), options.intra_op_threads));
+    return out;
+}
+
+}  // namespace tiledet

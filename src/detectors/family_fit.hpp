@@ -1,0 +1,42 @@
+// Signature tests shared by the families: which tensors a layout needs, and what the
+// Ultralytics metadata says. Each family's fits() uses these; registry.cpp ranks the fits.
+#pragma once
+
+#include <optional>
+#include <string>
+
+#include "tiledet/detectors/detector.hpp"
+
+namespace tiledet::detail {
+
+// Why a signature fits a family (empty optional: it does not).
+using Fit = std::optional<std::string>;
+
+const TensorInfo* image_input(const ModelSignature& sig);  // first rank-4 float input
+bool has_output(const ModelSignature& sig, const std::string& name);
+bool is_integer(ElementType t);
+
+// The single rank-3 output of an Ultralytics export ("output0" [B, a, b]) and what its
+// metadata says about it.
+struct UltralyticsOutput {
+    const TensorInfo* output = nullptr;
+    std::optional<int> metadata_classes;  // len(names) when the metadata has names
+    bool end2end_hint = false;            // metadata end2end=True, args nms=True, or a v10/26 description
+    bool rtdetr_hint = false;             // description names RT-DETR
+};
+std::optional<UltralyticsOutput> ultralytics_output(const ModelSignature& sig);
+
+// The family's names from Ultralytics metadata `names`, else COCO 80 when nc == 80, else none.
+std::map<int, std::string> ultralytics_names(const ModelSignature& sig, int nc);
+
+// Throws UnknownLayoutError for a forced family the signature lacks tensors for.
+[[noreturn]] void layout_mismatch(Family f, const ModelSignature& sig, const std::string& what);
+
+// Checks the outputs one item decodes from: count, and each rank (with or without the
+// leading item axis of 1). Throws ShapeError naming the family.
+void check_item_outputs(Family f, const std::vector<Tensor>& outs, std::size_t count);
+
+// The shape without a leading item axis of 1 (if the rank is `batched_rank`).
+Shape item_shape(const Tensor& t, std::size_t batched_rank);
+
+}  // namespace tiledet::detail

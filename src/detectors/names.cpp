@@ -1,0 +1,67 @@
+#include "names.hpp"
+
+#include <array>
+#include <fstream>
+
+#include "tiledet/error.hpp"
+
+namespace tiledet::detail {
+namespace {
+
+constexpr std::array<const char*, 80> kCoco80 = {
+    "person",         "bicycle",    "car",           "motorcycle",    "airplane",     "bus",           "train",
+    "truck",          "boat",       "traffic light", "fire hydrant",  "stop sign",    "parking meter", "bench",
+    "bird",           "cat",        "dog",           "horse",         "sheep",        "cow",           "elephant",
+    "bear",           "zebra",      "giraffe",       "backpack",      "umbrella",     "handbag",       "tie",
+    "suitcase",       "frisbee",    "skis",          "snowboard",     "sports ball",  "kite",          "baseball bat",
+    "baseball glove", "skateboard", "surfboard",     "tennis racket", "bottle",       "wine glass",    "cup",
+    "fork",           "knife",      "spoon",         "bowl",          "banana",       "apple",         "sandwich",
+    "orange",         "broccoli",   "carrot",        "hot dog",       "pizza",        "donut",         "cake",
+    "chair",          "couch",      "potted plant",  "bed",           "dining table", "toilet",        "tv",
+    "laptop",         "mouse",      "remote",        "keyboard",      "cell phone",   "microwave",     "oven",
+    "toaster",        "sink",       "refrigerator",  "book",          "clock",        "vase",          "scissors",
+    "teddy bear",     "hair drier", "toothbrush"};
+
+// COCO 2017 category ids of the 80 classes above, in the same order (the ids absent from
+// 1..90 are the 10 gaps listed in names.hpp).
+constexpr std::array<int, 80> kCoco91Ids = {
+    1,  2,  3,  4,  5,  6,  7,  8,  9,  10, 11, 13, 14, 15, 16, 17, 18, 19, 20, 21, 22, 23, 24, 25, 27, 28, 31,
+    32, 33, 34, 35, 36, 37, 38, 39, 40, 41, 42, 43, 44, 46, 47, 48, 49, 50, 51, 52, 53, 54, 55, 56, 57, 58, 59,
+    60, 61, 62, 63, 64, 65, 67, 70, 72, 73, 74, 75, 76, 77, 78, 79, 80, 81, 82, 84, 85, 86, 87, 88, 89, 90};
+
+}  // namespace
+
+const std::map<int, std::string>& coco80_names() {
+    static const auto names = [] {
+        std::map<int, std::string> m;
+        for (int i = 0; i < 80; ++i) m[i] = kCoco80[static_cast<std::size_t>(i)];
+        return m;
+    }();
+    return names;
+}
+
+const std::map<int, std::string>& coco91_names() {
+    static const auto names = [] {
+        std::map<int, std::string> m;
+        for (std::size_t i = 0; i < 80; ++i) m[kCoco91Ids[i]] = kCoco80[i];
+        return m;
+    }();
+    return names;
+}
+
+std::map<int, std::string> read_names_file(const std::string& path) {
+    std::ifstream in(path);
+    if (!in) throw InputError(path + ": cannot open names file (expected one class name per line)");
+    std::map<int, std::string> names;
+    std::string line;
+    int id = 0;
+    while (std::getline(in, line)) {
+        while (!line.empty() && (line.back() == '\r' || line.back() == ' ' || line.back() == '\t')) line.pop_back();
+        names[id++] = line;
+    }
+    while (!names.empty() && names.rbegin()->second.empty()) names.erase(std::prev(names.end()));
+    if (names.empty()) throw InputError(path + ": names file is empty (expected one class name per line)");
+    return names;
+}
+
+}  // namespace tiledet::detail

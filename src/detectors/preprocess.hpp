@@ -1,0 +1,37 @@
+// Image -> model input slot in one pass, and the geometry that maps boxes back.
+#pragma once
+
+#include <array>
+#include <opencv2/core.hpp>
+
+#include "tiledet/detectors/detector.hpp"
+
+namespace tiledet::detail {
+
+// Where an orig_w x orig_h image lands in an input_w x input_h frame, plus the integer
+// placement that preprocess writes (content size and top-left corner).
+struct Placement {
+    Geometry geometry;
+    int content_w = 0, content_h = 0;
+    int left = 0, top = 0;
+};
+
+// letterbox: Ultralytics LetterBox (ultralytics/data/augment.py): r = min(h'/h, w'/w),
+// new_unpad = round(w*r), round(h*r); left = round(dw/2 - 0.1), top = round(dh/2 - 0.1), with
+// Python's round (half to even). stretch: content fills the frame, scale per axis.
+Placement plan_placement(int orig_w, int orig_h, int input_w, int input_h, ResizeMode mode);
+
+// Per channel, in the model's channel order (R, G, B): value = (byte / 255 - mean) / std.
+struct PixelTransform {
+    std::array<float, 3> mean{0, 0, 0};
+    std::array<float, 3> std{1, 1, 1};
+    int pad_value = 114;
+};
+
+// Resizes `bgr` (8-bit, 3 channels, may be an ROI view) with cv::resize INTER_LINEAR into an
+// 8-bit buffer, then writes the NCHW planes of one item in a single pass: BGR -> RGB, /255,
+// mean/std, pad. `dst` points at the item's first element; `T` is float or cv::float16_t.
+template <class T>
+void write_planes(const cv::Mat& bgr, const Placement& p, const PixelTransform& t, T* dst);
+
+}  // namespace tiledet::detail

@@ -1,0 +1,67 @@
+// Reference: rfdetr/detr.py predict (stretch to R x R, /255, ImageNet mean/std) and
+// rfdetr/models/lwdetr.py PostProcess (sigmoid, top-k over Q x (C+1), slot = class id, no
+// NMS); predict threshold 0.5 (model-formats.md e(3), e(4)). Outputs are matched by name,
+// never by shape ("Match outputs by name", RF-DETR ONNX docs).
+#include "rfdetr.hpp"
+
+#include "names.hpp"
+#include "nms.hpp"
+#include "query_topk.hpp"
+#include "tensor_values.hpp"
+#include "tiledet/error.hpp"
+
+namespace tiledet::detail {
+
+Fit rfdetr_fits(const ModelSignature& sig) {
+    const TensorInfo* dets = sig.find_output("dets");
+    const TensorInfo* labels = sig.find_output("labels");
+    if (!image_input(sig) || !dets || !labels || dets->rank() != 3 || labels->rank() != 3 || is_integer(labels->type))
+        return std::nullopt;
+    return "outputs 'dets' " + dets->dims_string() + " + float 'labels' " + labels->dims_string() +
+           " (Roboflow RF-DETR: class logits per query)";
+}
+
+RfdetrDetector::RfdetrDetector(const ModelSignature& sig, const DetectorConfig& config, std::string reason)
+    : Detector(sig, config,
+               [&] {
+                   if (!rfdetr_fits(sig))
+                       layout_mismatch(Family::rfdetr, sig,
+                                       "expected an image input and outputs 'dets' [batch, queries, 4] and "
+                                       "float 'labels' [batch, queries, classes+1]");
+                   Setup s;
+                   s.family = Family::rfdetr;
+                   s.reason = std::move(reason);
+                   s.resize = ResizeMode::stretch;
+                   s.imagenet_normalize = true;
+                   s.default_conf = 0.5f;
+                   const Dim& c = sig.find_output("labels")->dims[2];
+                   s.num_class_slots = c.fixed() ? static_cast<int>(c.value) : 91;
+                   // COCO weights have 91 slots: slot = COCO category id (rfdetr/util/coco_classes.py).
+                   if (s.num_class_slots == 91) s.names = coco91_names();
+                   return s;
+               }()),
+      dets_(output_index("dets")),
+      labels_(output_index("labels")) {}
+
+Detections RfdetrDetector::decode(const std::vector<Tensor>& outs, const Geometry& g, const DecodeOptions& o) const {
+    check_item_outputs(family(), outs, signature().outputs.size());
+    const Shape ds = item_shape(outs[dets_], 3);
+    const Shape ls = item_shape(outs[labels_], 3);
+    if (ls.size() != 2 || ds.size() != 2 || ds[1] != 4 || ls[0] != ds[0])
+        throw ShapeError("rfdetr decode: expected dets [1, Q, 4] and labels [1, Q, C+1], got " +
+                         to_string(outs[dets_].shape()) + " and " + to_string(outs[labels_].shape()));
+    const FloatValues logits(outs[labels_]);
+    const FloatValues boxes(outs[dets_]);
+    const auto queries = static_cast<std::size_t>(ls[0]);
+    const auto w = static_cast<float>(g.input_w), h = static_cast<float>(g.input_h);
+    Detections dets;
+    for (const QueryScore& s :
+         sigmoid_topk(logits.data(), queries, static_cast<std::size_t>(ls[1]), queries, conf_threshold(o))) {
+        const float* b = boxes.data() + s.query * 4;
+        const float cx = b[0] * w, cy = b[1] * h, bw = b[2] * w, bh = b[3] * h;
+        dets.push_back({g.to_original(Box{cx - bw / 2, cy - bh / 2, cx + bw / 2, cy + bh / 2}), s.score, s.class_id});
+    }
+    return sort_filter_truncate(std::move(dets), o.classes, o.max_det);
+}
+
+}  // namespace tiledet::detail

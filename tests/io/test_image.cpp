@@ -1,0 +1,143 @@
+// Every image file becomes 8-bit 3-channel BGR, and every bad file a clear InputError.
+#include <gtest/gtest.h>
+#include <unistd.h>
+
+#include <filesystem>
+#include <fstream>
+#include <opencv2/imgcodecs.hpp>
+
+#include "tiledet/error.hpp"
+#include "tiledet/io/image.hpp"
+
+namespace tiledet {
+namespace {
+
+namespace fs = std::filesystem;
+
+class TempDir : public ::testing::Test {
+protected:
+    void SetUp() override {
+        dir_ = fs::temp_directory_path() / ("tiledet_io_" + std::to_string(::getpid()) + "_" +
+                                            ::testing::UnitTest::GetInstance()->current_test_info()->name());
+        fs::create_directories(dir_);
+    }
+    void TearDown() override { fs::remove_all(dir_); }
+    std::string path(const std::string& name) const { return (dir_ / name).string(); }
+    std::string write(const std::string& name, const std::string& bytes) const {
+        std::ofstream(path(name), std::ios::binary) << bytes;
+        return path(name);
+    }
+    fs::path dir_;
+};
+
+using LoadImage = TempDir;
+using ListImages = TempDir;
+using Annotate = TempDir;
+
+std::string message_of(const std::string& p) {
+    try {
+        load_image(p);
+    } catch (const InputError& e) {
+        return e.what();
+    }
+    return "<no error>";
+}
+
+TEST_F(LoadImage, GrayPngBecomesThreeEqualChannels) {
+    cv::imwrite(path("gray.png"), cv::Mat(4, 6, CV_8UC1, cv::Scalar(77)));
+    const cv::Mat m = load_image(path("gray.png"));
+    EXPECT_EQ(m.type(), CV_8UC3);
+    EXPECT_EQ(m.size(), cv::Size(6, 4));
+    EXPECT_EQ(m.at<cv::Vec3b>(2, 3), cv::Vec3b(77, 77, 77));
+}
+
+TEST_F(LoadImage, SixteenBitPngIsScaledToEightBit) {
+    cv::Mat m16(2, 3, CV_16UC3, cv::Scalar(65535, 257 * 100, 0));
+    m16.at<cv::Vec3w>(1, 2) = cv::Vec3w(257 * 7, 0, 65535);
+    cv::imwrite(path("deep.png"), m16);
+    const cv::Mat m = load_image(path("deep.png"));
+    EXPECT_EQ(m.type(), CV_8UC3);
+    EXPECT_EQ(m.at<cv::Vec3b>(0, 0), cv::Vec3b(255, 100, 0));
+    EXPECT_EQ(m.at<cv::Vec3b>(1, 2), cv::Vec3b(7, 0, 255));
+}
+
+TEST_F(LoadImage, SixteenBitGrayPngIsScaledToEightBitColour) {
+    cv::imwrite(path("deep_gray.png"), cv::Mat(2, 2, CV_16UC1, cv::Scalar(257 * 200)));
+    const cv::Mat m = load_image(path("deep_gray.png"));
+    EXPECT_EQ(m.type(), CV_8UC3);
+    EXPECT_EQ(m.at<cv::Vec3b>(1, 1), cv::Vec3b(200, 200, 200));
+}
+
+TEST_F(LoadImage, AlphaChannelIsDropped) {
+    cv::imwrite(path("rgba.png"), cv::Mat(3, 3, CV_8UC4, cv::Scalar(10, 20, 30, 0)));
+    const cv::Mat m = load_image(path("rgba.png"));
+    EXPECT_EQ(m.type(), CV_8UC3);
+    EXPECT_EQ(m.at<cv::Vec3b>(0, 0), cv::Vec3b(10, 20, 30));
+}
+
+TEST_F(LoadImage, TinyFiveByThreeImageLoads) {
+    cv::imwrite(path("tiny.png"), cv::Mat(3, 5, CV_8UC3, cv::Scalar(1, 2, 3)));
+    EXPECT_EQ(load_image(path("tiny.png")).size(), cv::Size(5, 3));
+}
+
+TEST_F(LoadImage, ZeroByteFileSaysEmpty) {
+    const std::string msg = message_of(write("empty.jpg", ""));
+    EXPECT_NE(msg.find("empty.jpg"), std::string::npos) << msg;
+    EXPECT_NE(msg.find("empty file"), std::string::npos) << msg;
+}
+
+TEST_F(LoadImage, CorruptFileSaysNotDecodable) {
+    std::vector<uchar> png;
+    cv::imencode(".png", cv::Mat(20, 20, CV_8UC3, cv::Scalar::all(3)), png);
+    png.resize(png.size() / 3);  // truncated
+    for (std::size_t i = 16; i < png.size(); ++i) png[i] ^= 0x5a;
+    const std::string msg = message_of(write("broken.png", std::string(png.begin(), png.end())));
+    EXPECT_NE(msg.find("broken.png"), std::string::npos) << msg;
+    EXPECT_NE(msg.find("not a decodable image"), std::string::npos) << msg;
+}
+
+TEST_F(LoadImage, TextFileWithAnImageExtensionSaysNotDecodable) {
+    EXPECT_NE(message_of(write("notes.jpg", "just some text\n")).find("not a decodable image"), std::string::npos);
+}
+
+TEST_F(LoadImage, MissingFileAndFolderAreNamed) {
+    EXPECT_NE(message_of(path("nope.png")).find("no such file"), std::string::npos);
+    EXPECT_NE(message_of(dir_.string()).find("is a folder"), std::string::npos);
+}
+
+TEST(DecodeImage, BytesInMemoryDecodeLikeAFile) {
+    std::vector<uchar> png;
+    cv::imencode(".png", cv::Mat(2, 2, CV_8UC3, cv::Scalar(5, 6, 7)), png);
+    const cv::Mat m = decode_image(std::as_bytes(std::span(png)));
+    EXPECT_EQ(m.at<cv::Vec3b>(1, 1), cv::Vec3b(5, 6, 7));
+    EXPECT_THROW(decode_image({}), InputError);
+}
+
+TEST_F(ListImages, FolderGivesImageFilesSortedByName) {
+    for (const char* n : {"b.JPG", "a.png", "c.txt", "d.webp"}) write(n, "x");
+    fs::create_directories(dir_ / "sub.png");
+    const auto files = list_images(dir_.string());
+    ASSERT_EQ(files.size(), 3u);
+    EXPECT_EQ(fs::path(files[0]).filename(), "a.png");
+    EXPECT_EQ(fs::path(files[1]).filename(), "b.JPG");
+    EXPECT_EQ(fs::path(files[2]).filename(), "d.webp");
+}
+
+TEST_F(ListImages, AFileGivesItselfWhateverItsExtension) {
+    EXPECT_EQ(list_images(write("c.txt", "x")), std::vector<std::string>{path("c.txt")});
+    EXPECT_THROW(list_images(path("missing")), InputError);
+}
+
+TEST_F(Annotate, SavedImageHasTheSameSizeAndDrawnBoxes) {
+    const cv::Mat img(100, 120, CV_8UC3, cv::Scalar::all(0));
+    save_annotated(path("out.png"), img, {{Box{10, 30, 60, 90}, 0.9f, 0}}, [](int) { return std::string("person"); });
+    const cv::Mat out = load_image(path("out.png"));
+    EXPECT_EQ(out.size(), img.size());
+    EXPECT_NE(out.at<cv::Vec3b>(60, 10), cv::Vec3b(0, 0, 0));   // left edge of the box
+    EXPECT_EQ(out.at<cv::Vec3b>(60, 100), cv::Vec3b(0, 0, 0));  // outside
+    EXPECT_EQ(img.at<cv::Vec3b>(60, 10), cv::Vec3b(0, 0, 0));   // the input is untouched
+    EXPECT_THROW(save_annotated(path("no/such/dir/out.png"), img, {}, {}), InputError);
+}
+
+}  // namespace
+}  // namespace tiledet

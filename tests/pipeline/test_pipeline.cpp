@@ -1,0 +1,207 @@
+// The pipeline end to end with a fake YOLO-layout backend that "detects" bright rectangles in
+// each tile's input tensor: boxes then depend on what each tile really sees, so objects cut by
+// tile seams come back as partial boxes that the merge must join.
+#include <gtest/gtest.h>
+
+#include <opencv2/imgproc.hpp>
+#include <set>
+#include <thread>
+
+#include "tiledet/pipeline/pipeline.hpp"
+
+using namespace tiledet;
+
+namespace {
+
+constexpr int kSize = 640;
+constexpr int kAnchors = 2100;  // more anchors than 4+nc rows, as every real YOLO head has
+
+ModelSignature yolo_signature() {
+    ModelSignature sig;
+    sig.inputs.push_back({"images", ElementType::float32,
+                          {Dim::symbolic("batch"), Dim::fixed_at(3), Dim::fixed_at(kSize), Dim::fixed_at(kSize)}});
+    sig.outputs.push_back({"output0", ElementType::float32,
+                           {Dim::symbolic("batch"), Dim::fixed_at(84), Dim::fixed_at(kAnchors)}});
+    return sig;
+}
+
+// Finds rectangles whose red channel (RGB channel 0) is bright and reports each as a class-0
+// box, scored by its visible area, in the YOLO output layout [B, 84, anchors].
+class BrightBoxBackend : public Backend {
+public:
+    explicit BrightBoxBackend(std::chrono::milliseconds delay = {}) : delay_(delay) {}
+
+    std::vector<Tensor> run(const std::vector<Tensor>& in) override {
+        if (delay_.count()) std::this_thread::sleep_for(delay_);
+        const int64_t b = in[0].dim(0);
+        Tensor out(ElementType::float32, {b, 84, kAnchors});
+        for (int64_t i = 0; i < b; ++i) {
+            const float* red = in[0].data<float>() + i * 3 * kSize * kSize;
+            cv::Mat plane(kSize, kSize, CV_32F, const_cast<float*>(red));
+            cv::Mat mask = plane > 0.5f;
+            cv::Mat labels, stats, centroids;
+            const int n = cv::connectedComponentsWithStats(mask, labels, stats, centroids);
+            float* o = out.data<float>() + i * 84 * kAnchors;
+            for (int c = 1, a = 0; c < n && a < kAnchors; ++c, ++a) {
+                const float x = stats.at<int>(c, cv::CC_STAT_LEFT), y = stats.at<int>(c, cv::CC_STAT_TOP);
+                const float w = stats.at<int>(c, cv::CC_STAT_WIDTH), h = stats.at<int>(c, cv::CC_STAT_HEIGHT);
+                o[0 * kAnchors + a] = x + w / 2;
+                o[1 * kAnchors + a] = y + h / 2;
+                o[2 * kAnchors + a] = w;
+                o[3 * kAnchors + a] = h;
+                // Like a real detector, a cut-off part of an object scores lower than more of it.
+                o[4 * kAnchors + a] = 0.3f + 0.6f * (w * h) / (w * h + 2000.0f);  // class 0
+            }
+        }
+        ++runs;
+        return {out};
+    }
+    BatchKind batch_kind() const override { return BatchKind{BatchKind::Kind::dynamic, 0, "batch"}; }
+
+    std::atomic<int> runs{0};
+
+private:
+    std::chrono::milliseconds delay_;
+};
+
+std::vector<std::unique_ptr<Backend>> one_backend(std::chrono::milliseconds delay = {}) {
+    std::vector<std::unique_ptr<Backend>> v;
+    v.push_back(std::make_unique<BrightBoxBackend>(delay));
+    return v;
+}
+
+PipelineOptions tiled_options() {
+    PipelineOptions o;
+    o.tile_mode = TileMode::fixed;  // 640 tiles, SAHI's default overlap 0.2 -> step 512
+    o.batching.probe_dynamic_batch = false;
+    o.log = [](LogLevel, std::string_view) {};
+    return o;
+}
+
+cv::Mat scene(int w, int h, const std::vector<cv::Rect>& objects) {
+    cv::Mat img(h, w, CV_8UC3, cv::Scalar(0, 0, 0));
+    for (const cv::Rect& r : objects) cv::rectangle(img, r, cv::Scalar(255, 255, 255), cv::FILLED);
+    return img;
+}
+
+void expect_box(const Detection& d, const cv::Rect& r) {
+    EXPECT_NEAR(d.box.x1, r.x, 1.5);
+    EXPECT_NEAR(d.box.y1, r.y, 1.5);
+    EXPECT_NEAR(d.box.x2, r.x + r.width, 1.5);
+    EXPECT_NEAR(d.box.y2, r.y + r.height, 1.5);
+}
+
+}  // namespace
+
+TEST(Pipeline, ObjectsStraddlingTileSeamsComeBackAsOneMergedBoxEach) {
+    Pipeline p(one_backend(), yolo_signature(), tiled_options());
+    // Tiles of 1600x640 at x = 0, 512, 960. A: cut by tile 0's right edge; B: cut by tile 1's;
+    // C: wider than the overlap, seen in part by tiles 0 and 1; D: inside tile 0 only.
+    const std::vector<cv::Rect> objects = {{580, 100, 120, 100}, {1100, 300, 150, 120}, {400, 450, 500, 100}, {50, 50, 50, 50}};
+    const ImageResult r = p.detect(scene(1600, 640, objects), "seams");
+    ASSERT_EQ(r.tiles.size(), 3u);
+    EXPECT_EQ(r.tiles[1].tile.x, 512);
+    EXPECT_EQ(r.tiles[2].tile.x, 960);
+    ASSERT_EQ(r.detections.size(), objects.size());
+    // Merged boxes are the true objects: match each by its left edge.
+    for (const cv::Rect& obj : objects) {
+        auto it = std::find_if(r.detections.begin(), r.detections.end(),
+                               [&](const Detection& d) { return std::abs(d.box.x1 - obj.x) < 2 && std::abs(d.box.y1 - obj.y) < 2; });
+        ASSERT_NE(it, r.detections.end()) << "no box for object at " << obj.x << "," << obj.y;
+        expect_box(*it, obj);
+    }
+    std::size_t per_tile = 0;
+    for (const auto& t : r.tiles) per_tile += t.detections;
+    EXPECT_GT(per_tile, objects.size()) << "the seam objects must have been seen by two tiles each";
+}
+
+TEST(Pipeline, ImageNoLargerThanATileIsOneTile) {
+    Pipeline p(one_backend(), yolo_signature(), tiled_options());
+    const ImageResult r = p.detect(scene(300, 200, {{10, 20, 30, 40}}), "small");
+    ASSERT_EQ(r.tiles.size(), 1u);
+    ASSERT_EQ(r.detections.size(), 1u);
+    // Letterboxed into 640: the box maps back to original pixels.
+    expect_box(r.detections[0], {10, 20, 30, 40});
+}
+
+TEST(Pipeline, TilesForFollowsTheModeAndDefaultsToTheModelInputSize) {
+    PipelineOptions o = tiled_options();
+    o.tile_mode = TileMode::none;
+    Pipeline whole(one_backend(), yolo_signature(), o);
+    ASSERT_EQ(whole.tiles_for(4000, 3000).size(), 1u);
+    EXPECT_EQ(whole.tiles_for(4000, 3000)[0].w, 4000);
+    Pipeline tiled(one_backend(), yolo_signature(), tiled_options());
+    const auto tiles = tiled.tiles_for(1280, 640);
+    ASSERT_EQ(tiles.size(), 3u);  // step 512: x = 0, 512, 640 (shifted back inside)
+    EXPECT_EQ(tiles[0].w, 640);
+    EXPECT_EQ(tiles[2].x, 640);
+    o.tile_mode = TileMode::fixed;
+    o.tiles.add_full_image = true;
+    Pipeline with_full(one_backend(), yolo_signature(), o);
+    const auto t2 = with_full.tiles_for(1280, 640);
+    ASSERT_EQ(t2.size(), 4u);
+    EXPECT_TRUE(t2.back().full_image);
+}
+
+TEST(Pipeline, TilesOfImagesFromManyThreadsShareBatchesAndEachImageGetsItsOwnResult) {
+    PipelineOptions o = tiled_options();
+    o.batching.max_batch_size = 8;
+    o.batching.max_queue_delay = std::chrono::milliseconds(40);
+    Pipeline p(one_backend(std::chrono::milliseconds(15)), yolo_signature(), o);
+    constexpr int kThreads = 4, kImagesPerThread = 3;
+    std::vector<std::vector<ImageResult>> results(kThreads);
+    std::vector<std::thread> threads;
+    for (int t = 0; t < kThreads; ++t) {
+        threads.emplace_back([&, t] {
+            std::vector<std::future<ImageResult>> futures;
+            for (int i = 0; i < kImagesPerThread; ++i) {
+                // Image (t, i) holds 1 + (t + i) % 4 objects, one per 300 px, so a result handed
+                // to the wrong image has the wrong count.
+                std::vector<cv::Rect> objs;
+                for (int k = 0; k < 1 + (t + i) % 4; ++k) objs.push_back({20 + 300 * k, 100 + 40 * t, 60, 60});
+                futures.push_back(p.submit(scene(1280, 640, objs), std::to_string(t) + "/" + std::to_string(i)));
+            }
+            for (auto& f : futures) results[t].push_back(f.get());
+        });
+    }
+    for (auto& th : threads) th.join();
+
+    std::map<uint64_t, std::set<std::string>> images_per_batch;
+    for (int t = 0; t < kThreads; ++t) {
+        ASSERT_EQ(results[t].size(), static_cast<std::size_t>(kImagesPerThread));
+        for (int i = 0; i < kImagesPerThread; ++i) {
+            const ImageResult& r = results[t][i];
+            EXPECT_EQ(r.source, std::to_string(t) + "/" + std::to_string(i)) << "results must come back in submission order";
+            EXPECT_EQ(r.detections.size(), static_cast<std::size_t>(1 + (t + i) % 4)) << r.source;
+            for (const Detection& d : r.detections) EXPECT_NEAR(d.box.y1, 100 + 40 * t, 1.5) << r.source;
+            for (uint64_t b : r.batch_ids) images_per_batch[b].insert(r.source);
+        }
+    }
+    std::size_t shared = 0;
+    for (const auto& [batch, images] : images_per_batch) shared += images.size() > 1;
+    EXPECT_GT(shared, 0u) << "no batch held tiles of more than one image";
+    EXPECT_GT(p.executor().stats().mean_batch_size, 1.0);
+}
+
+TEST(Pipeline, TimingsAreConsistentPerTileAndPerImage) {
+    Pipeline p(one_backend(std::chrono::milliseconds(5)), yolo_signature(), tiled_options());
+    const ImageResult r = p.detect(scene(1280, 640, {{100, 100, 50, 50}}), "t");
+    ASSERT_FALSE(r.tiles.empty());
+    double pre = 0;
+    for (const TileReport& t : r.tiles) {
+        EXPECT_GE(t.inference_ms, 4.0);  // the backend sleeps 5 ms per batch
+        EXPECT_GE(t.latency_ms + 1e-6, t.queue_ms + t.inference_ms);
+        EXPECT_GE(t.batch_size, 1);
+        pre += t.preprocess_ms;
+    }
+    EXPECT_NEAR(r.preprocess_ms, pre, 1e-9);
+    EXPECT_GE(r.end_to_end_ms, r.tiles.back().latency_ms);
+}
+
+TEST(Pipeline, EmptyOrWrongTypeImageIsAClearInputError) {
+    Pipeline p(one_backend(), yolo_signature(), tiled_options());
+    EXPECT_THROW(p.submit(cv::Mat(), "empty"), InputError);
+    EXPECT_THROW(p.submit(cv::Mat(10, 10, CV_8UC1), "gray"), InputError);
+    // The pipeline still works after refusing bad input.
+    EXPECT_EQ(p.detect(scene(640, 640, {{10, 10, 20, 20}})).detections.size(), 1u);
+}
