@@ -1,0 +1,115 @@
+// `tiledet batchify`: exit codes, messages, files; and inspect's warning on batch-variant ops.
+#include <gtest/gtest.h>
+
+#include <array>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "test_paths.hpp"
+
+namespace {
+
+namespace fs = std::filesystem;
+using tiledet::testing::generated_model;
+
+struct CliResult {
+    int code;
+    std::string output;
+};
+
+CliResult run_cli(const std::string& args) {
+    const std::string cmd = std::string(TILEDET_CLI_PATH) + " " + args + " 2>&1";
+    FILE* p = popen(cmd.c_str(), "r");
+    CliResult r{-1, {}};
+    if (!p) return r;
+    std::array<char, 4096> buf{};
+    while (fgets(buf.data(), buf.size(), p)) r.output += buf.data();
+    const int status = pclose(p);
+    r.code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+    return r;
+}
+
+fs::path out_path(const std::string& name) {
+    fs::path p = fs::temp_directory_path() / ("tiledet_cli_batchify_" + std::to_string(::getpid()) + "_" + name);
+    fs::remove(p);
+    return p;
+}
+
+TEST(CliBatchify, RepairsStaticModelAndExitsZero) {
+    TILEDET_REQUIRE_GENERATED("rfdetr_static.onnx");
+    const fs::path out = out_path("rfdetr.onnx");
+    const CliResult r = run_cli("batchify " + generated_model("rfdetr_static.onnx").string() + " " + out.string() +
+                                " --verify-batches 2,3");
+    EXPECT_EQ(r.code, 0) << r.output;
+    EXPECT_NE(r.output.find("repaired_verified"), std::string::npos) << r.output;
+    EXPECT_NE(r.output.find("ConstantOfShape"), std::string::npos) << r.output;
+    EXPECT_TRUE(fs::exists(out));
+    fs::remove(out);
+}
+
+TEST(CliBatchify, RefusalExitsTwoWithTheBlockingNode) {
+    TILEDET_REQUIRE_GENERATED("unrepairable_matmul_b1.onnx");
+    const fs::path out = out_path("matmul.onnx");
+    const CliResult r = run_cli("batchify " + generated_model("unrepairable_matmul_b1.onnx").string() + " " + out.string());
+    EXPECT_EQ(r.code, 2);
+    EXPECT_NE(r.output.find("MatMul '/MatMul_7'"), std::string::npos) << r.output;
+    EXPECT_FALSE(fs::exists(out));
+}
+
+TEST(CliBatchify, AlreadyDynamicExitsZeroAndWritesNothing) {
+    TILEDET_REQUIRE_GENERATED("yolo_dynamic.onnx");
+    const fs::path out = out_path("dyn.onnx");
+    const CliResult r = run_cli("batchify " + generated_model("yolo_dynamic.onnx").string() + " " + out.string());
+    EXPECT_EQ(r.code, 0) << r.output;
+    EXPECT_NE(r.output.find("already"), std::string::npos);
+    EXPECT_FALSE(fs::exists(out));
+}
+
+TEST(CliBatchify, BadInputsExitTwo) {
+    const fs::path junk = out_path("junk.onnx");
+    std::ofstream(junk) << "junk";
+    EXPECT_EQ(run_cli("batchify " + junk.string() + " " + out_path("x.onnx").string()).code, 2);
+    fs::remove(junk);
+    TILEDET_REQUIRE_GENERATED("no_batch_axis.onnx");
+    EXPECT_EQ(run_cli("batchify " + generated_model("no_batch_axis.onnx").string() + " " + out_path("x.onnx").string()).code, 2);
+    TILEDET_REQUIRE_GENERATED("yolo_static.onnx");
+    const CliResult r = run_cli("batchify " + generated_model("yolo_static.onnx").string() + " /nonexistent_tiledet/x.onnx");
+    EXPECT_EQ(r.code, 2);
+    EXPECT_NE(r.output.find("not writable"), std::string::npos) << r.output;
+    EXPECT_EQ(run_cli("batchify " + generated_model("yolo_static.onnx").string() + " x.onnx --verify-batches 2,zero").code, 2);
+}
+
+TEST(CliBatchify, UnverifiedResultIsKeptOnlyWhenAsked) {
+    TILEDET_REQUIRE_SHARED("models/yolov8n_int8.onnx");
+    const std::string in = tiledet::testing::shared_path("models/yolov8n_int8.onnx").string();
+    const fs::path out = out_path("int8.onnx");
+    const CliResult r = run_cli("batchify " + in + " " + out.string() + " --verify-batches 2");
+    if (r.code == 0) GTEST_SKIP() << "verified at tensor level here; nothing unverified to keep";
+    EXPECT_EQ(r.code, 2);
+    EXPECT_NE(r.output.find("DynamicQuantizeLinear"), std::string::npos) << r.output;
+    EXPECT_FALSE(fs::exists(out));
+    const CliResult kept = run_cli("batchify " + in + " " + out.string() + " --verify-batches 2 --keep-unverified");
+    EXPECT_EQ(kept.code, 2);
+    EXPECT_TRUE(fs::exists(out));
+    fs::remove(out);
+}
+
+TEST(CliInspect, WarnsAboutDynamicQuantizeLinear) {
+    TILEDET_REQUIRE_SHARED("models/yolov8n_int8.onnx");
+    const CliResult r = run_cli("inspect " + tiledet::testing::shared_path("models/yolov8n_int8.onnx").string());
+    EXPECT_EQ(r.code, 0);
+    EXPECT_NE(r.output.find("warning: contains DynamicQuantizeLinear"), std::string::npos) << r.output;
+    EXPECT_NE(r.output.find("tiledet batchify"), std::string::npos) << "a static model points to batchify";
+}
+
+TEST(CliInspect, NoWarningWithoutBatchVariantOps) {
+    TILEDET_REQUIRE_GENERATED("yolo_static.onnx");
+    const CliResult r = run_cli("inspect " + generated_model("yolo_static.onnx").string());
+    EXPECT_EQ(r.code, 0);
+    EXPECT_EQ(r.output.find("warning: contains"), std::string::npos) << r.output;
+}
+
+}  // namespace
