@@ -1,10 +1,11 @@
 // tiledet detect --model M [options] INPUT...: detections per image, as text, JSON and
-// annotated images. The per-image work is one call (ImageJob::run) so a tiled/batched
-// pipeline can replace it without touching the input loop, the reporting or the outputs.
-#if TILEDET_HAS_DETECTORS && TILEDET_HAS_IO
+// annotated images. Every image goes through the pipeline: whole, or cut into tiles (--tile)
+// whose batches mix tiles of several images.
+#if TILEDET_HAS_PIPELINE && TILEDET_HAS_IO
 #include <unistd.h>
 
 #include <chrono>
+#include <deque>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
@@ -15,16 +16,14 @@
 #include <sstream>
 
 #include "command.hpp"
-#include "tiledet/detectors/detector.hpp"
+#include "pipeline_flags.hpp"
 #include "tiledet/error.hpp"
 #include "tiledet/io/image.hpp"
-#include "tiledet/runtime/model.hpp"
 
 namespace tiledet::cli {
 namespace {
 
 namespace fs = std::filesystem;
-using Clock = std::chrono::steady_clock;
 
 double ms_since(Clock::time_point t0) {
     return std::chrono::duration<double, std::milli>(Clock::now() - t0).count();
@@ -33,52 +32,16 @@ double ms_since(Clock::time_point t0) {
 struct DetectArgs {
     std::string model;
     std::vector<std::string> inputs;
-    std::string family, resize, names, json_path, annotate_dir;
-    std::vector<int> imgsz, classes;
-    std::optional<float> conf;
-    float iou = 0.7f;
-    int max_det = 300;
-    int pad = -1;
-    bool agnostic = false;
-    std::string provider = "cpu";
-    int threads = 0;
+    std::string json_path, annotate_dir;
+    PipelineFlags flags;
 };
 
-struct Timings {
-    double load = 0, preprocess = 0, infer = 0, decode = 0, total = 0;
-};
-
-struct ImageResult {
+// One input's outcome: the pipeline's result, or why it failed.
+struct ImageRecord {
     std::string file;
-    int width = 0, height = 0;
-    Detections detections;
-    Timings ms;
-    std::string error;  // non-empty: this input failed
-};
-
-// One image in, its detections out: the only place that knows how an image is run.
-class ImageJob {
-public:
-    ImageJob(const Model& model, const Detector& detector, DecodeOptions options)
-        : model_(model), detector_(detector), options_(std::move(options)) {}
-
-    void run(const cv::Mat& bgr, ImageResult& r) const {
-        auto t = Clock::now();
-        std::vector<Tensor> slots = detector_.make_input_slots(1);
-        const Geometry g = detector_.preprocess(bgr, slots, 0);
-        r.ms.preprocess = ms_since(t);
-        t = Clock::now();
-        const std::vector<Tensor> outputs = model_.run(slots);
-        r.ms.infer = ms_since(t);
-        t = Clock::now();
-        r.detections = detector_.decode(detector_.item_outputs(outputs, 0), g, options_);
-        r.ms.decode = ms_since(t);
-    }
-
-private:
-    const Model& model_;
-    const Detector& detector_;
-    DecodeOptions options_;
+    double load_ms = 0;
+    std::optional<ImageResult> result;
+    std::string error;
 };
 
 class ProgressBar {
@@ -103,7 +66,7 @@ private:
 
 std::string summary(const ImageResult& r, const Detector& det) {
     std::ostringstream os;
-    os << r.file << " " << r.width << "x" << r.height << ": ";
+    os << r.source << " " << r.width << "x" << r.height << ": ";
     std::map<std::string, int> counts;
     for (const auto& d : r.detections) ++counts[det.class_name(d.class_id)];
     if (counts.empty()) os << "no detections";
@@ -112,19 +75,21 @@ std::string summary(const ImageResult& r, const Detector& det) {
         os << (first ? "" : ", ") << n << " " << name;
         first = false;
     }
-    char buf[48];
-    std::snprintf(buf, sizeof(buf), " (%.1f ms)", r.ms.total);
+    char buf[64];
+    std::snprintf(buf, sizeof(buf), " (%zu tile%s, %.1f ms)", r.tiles.size(), r.tiles.size() == 1 ? "" : "s",
+                  r.end_to_end_ms);
     os << buf;
     return os.str();
 }
 
-nlohmann::json to_json(const ImageResult& r, const Detector& det) {
+nlohmann::json to_json(const ImageRecord& rec, const Detector& det) {
     nlohmann::json j;
-    j["file"] = r.file;
-    if (!r.error.empty()) {
-        j["error"] = r.error;
+    j["file"] = rec.file;
+    if (!rec.result) {
+        j["error"] = rec.error;
         return j;
     }
+    const ImageResult& r = *rec.result;
     j["width"] = r.width;
     j["height"] = r.height;
     auto& arr = j["detections"] = nlohmann::json::array();
@@ -133,50 +98,27 @@ nlohmann::json to_json(const ImageResult& r, const Detector& det) {
                        {"class_name", det.class_name(d.class_id)},
                        {"score", d.score},
                        {"box", {d.box.x1, d.box.y1, d.box.x2, d.box.y2}}});
-    j["timings_ms"] = {{"load", r.ms.load},
-                       {"preprocess", r.ms.preprocess},
-                       {"infer", r.ms.infer},
-                       {"decode", r.ms.decode},
-                       {"total", r.ms.total}};
+    double queue = 0, infer = 0, decode = 0;
+    auto& tiles = j["tiles"] = nlohmann::json::array();
+    for (const TileReport& t : r.tiles) {
+        queue += t.queue_ms;
+        infer += t.inference_ms;
+        decode += t.decode_ms;
+        tiles.push_back({{"x", t.tile.x}, {"y", t.tile.y}, {"w", t.tile.w}, {"h", t.tile.h},
+                         {"full_image", t.tile.full_image}, {"detections", t.detections},
+                         {"batch_size", t.batch_size}, {"latency_ms", t.latency_ms}});
+    }
+    // Sums over tiles for queue/inference/decode: tiles of one image may overlap in time.
+    j["timings_ms"] = {{"load", rec.load_ms},     {"preprocess", r.preprocess_ms}, {"queue", queue},
+                       {"inference", infer},      {"decode", decode},              {"merge", r.merge_ms},
+                       {"end_to_end", r.end_to_end_ms}};
     return j;
 }
 
-DetectorConfig detector_config(const DetectArgs& a) {
-    DetectorConfig c;
-    if (!a.family.empty()) {
-        c.family = parse_family(a.family);
-        if (!c.family) {
-            std::string known;
-            for (Family f : all_families()) known += " " + to_string(f);
-            throw ConfigError("--family " + a.family + ": unknown family; expected one of:" + known);
-        }
-    }
-    if (!a.imgsz.empty()) c.imgsz = std::make_pair(a.imgsz.front(), a.imgsz.back());
-    if (!a.resize.empty()) {
-        c.resize = parse_resize_mode(a.resize);
-        if (!c.resize) throw ConfigError("--resize " + a.resize + ": expected letterbox or stretch");
-    }
-    if (a.pad >= 0) c.pad_value = a.pad;
-    c.names_file = a.names;
-    return c;
-}
-
 int run_detect(const DetectArgs& a) {
-    ModelOptions mo;
-    mo.providers.clear();
-    std::stringstream providers(a.provider);
-    for (std::string p; std::getline(providers, p, ',');)
-        if (!p.empty()) mo.providers.push_back(p);
-    mo.intra_op_threads = a.threads;
-    const Model model = Model::load(a.model, mo);
-    const auto detector = make_detector(model.signature(), detector_config(a));
-    DecodeOptions opt;
-    opt.conf = a.conf;
-    opt.iou = a.iou;
-    opt.max_det = a.max_det;
-    opt.agnostic = a.agnostic;
-    opt.classes = a.classes;
-    const ImageJob job(model, *detector, opt);
+    PipelineOptions options = to_pipeline_options(a.flags);
+    Pipeline pipeline(a.model, options);
+    const Detector& detector = pipeline.detector();
 
     // Every input resolves first, so a missing path is reported before any work starts.
     std::vector<std::string> files;
@@ -194,48 +136,72 @@ int run_detect(const DetectArgs& a) {
     }
     if (!a.annotate_dir.empty()) fs::create_directories(a.annotate_dir);
 
-    std::cerr << "model: " << a.model << " (family " << to_string(detector->family()) << ", input "
-              << detector->input_size().second << "x" << detector->input_size().first << ", "
-              << to_string(detector->resize_mode()) << ")\n";
+    std::cerr << "model: " << a.model << " (family " << to_string(detector.family()) << ", input "
+              << detector.input_size().second << "x" << detector.input_size().first << ", "
+              << to_string(detector.resize_mode()) << "; " << pipeline.signature().batch_kind().describe() << ")\n";
     const ProgressBar bar(files.size(), from_folder && files.size() >= 10 && ::isatty(STDERR_FILENO));
     nlohmann::json records = nlohmann::json::array();
-    std::size_t total_dets = 0;
-    for (std::size_t i = 0; i < files.size(); ++i) {
-        ImageResult r;
-        r.file = files[i];
-        const auto t0 = Clock::now();
-        try {
-            const cv::Mat img = load_image(r.file);
-            r.width = img.cols;
-            r.height = img.rows;
-            r.ms.load = ms_since(t0);
-            job.run(img, r);
-            r.ms.total = ms_since(t0);
-            if (!a.annotate_dir.empty())
-                save_annotated((fs::path(a.annotate_dir) / fs::path(r.file).filename()).string(), img, r.detections,
-                               [&](int id) { return detector->class_name(id); });
-        } catch (const Error& e) {
-            r.error = e.what();
+    std::size_t total_dets = 0, done = 0;
+
+    // Keep a window of images in flight so tiles of several images can share batches, and
+    // report each image in input order as soon as it is ready.
+    const std::size_t window = static_cast<std::size_t>(std::max(2, 2 * options.batching.max_batch_size));
+    std::deque<std::pair<ImageRecord, std::future<ImageResult>>> in_flight;
+    std::deque<cv::Mat> images;  // kept for --annotate until the image is reported
+    const auto finish_one = [&] {
+        auto [rec, fut] = std::move(in_flight.front());
+        in_flight.pop_front();
+        cv::Mat img = std::move(images.front());
+        images.pop_front();
+        if (fut.valid()) {
+            try {
+                rec.result = fut.get();
+                if (!a.annotate_dir.empty())
+                    save_annotated((fs::path(a.annotate_dir) / fs::path(rec.file).filename()).string(), img,
+                                   rec.result->detections, [&](int id) { return detector.class_name(id); });
+            } catch (const Error& e) {
+                rec.error = e.what();
+                rec.result.reset();
+            }
         }
         bar.clear();
-        if (r.error.empty()) {
-            std::cout << summary(r, *detector) << "\n" << std::flush;
-            total_dets += r.detections.size();
+        if (rec.result) {
+            std::cout << summary(*rec.result, detector) << "\n" << std::flush;
+            total_dets += rec.result->detections.size();
         } else {
-            std::cerr << "tiledet: " << r.error << "\n";
+            std::cerr << "tiledet: " << rec.error << "\n";
             ++failed;
         }
-        if (!a.json_path.empty()) records.push_back(to_json(r, *detector));
-        bar.show(i + 1);
+        if (!a.json_path.empty()) records.push_back(to_json(rec, detector));
+        bar.show(++done);
+    };
+    for (const std::string& file : files) {
+        ImageRecord rec;
+        rec.file = file;
+        const auto t0 = Clock::now();
+        std::future<ImageResult> fut;
+        cv::Mat img;
+        try {
+            img = load_image(file);
+            rec.load_ms = ms_since(t0);
+            fut = pipeline.submit(img, file);
+        } catch (const Error& e) {
+            rec.error = e.what();
+        }
+        in_flight.emplace_back(std::move(rec), std::move(fut));
+        images.push_back(std::move(img));
+        while (in_flight.size() >= window) finish_one();
     }
+    while (!in_flight.empty()) finish_one();
     bar.clear();
     std::cerr << files.size() << " image(s), " << total_dets << " detection(s), " << failed << " failed\n";
+    if (options.batching.verbose) std::cerr << pipeline.executor().summary() << "\n";
 
     if (!a.json_path.empty()) {
         nlohmann::json out;
         out["model"] = a.model;
-        out["family"] = to_string(detector->family());
-        out["family_reason"] = detector->reason();
+        out["family"] = to_string(detector.family());
+        out["family_reason"] = detector.reason();
         out["images"] = std::move(records);
         std::ofstream f(a.json_path);
         if (!(f << out.dump(2) << "\n")) throw InputError(a.json_path + ": cannot write the JSON results");
@@ -243,37 +209,16 @@ int run_detect(const DetectArgs& a) {
     return failed > 0 ? kExitSomeInputsFailed : kExitOk;
 }
 
-const CommandRegistrar reg{Command{
-    "detect", 20, [](CLI::App& app) {
-        auto* sub = app.add_subcommand("detect", "Detect objects in images (files or folders)");
-        auto a = std::make_shared<DetectArgs>();
-        auto conf = std::make_shared<float>(-1.0f);
-        sub->add_option("--model,-m", a->model, "ONNX model file")->required();
-        sub->add_option("inputs", a->inputs, "Image files or folders of images")->required();
-        sub->add_option(
-            "--family", a->family,
-            "Force the model family: yolo, yolo_end2end, ultralytics_rtdetr, hf_rtdetr, official_rtdetr, rfdetr");
-        sub->add_option("--imgsz", a->imgsz, "Input size for models with dynamic height/width: S or H,W")
-            ->expected(1, 2)
-            ->delimiter(',');
-        sub->add_option("--conf", *conf, "Confidence threshold (default: the family's reference value)");
-        sub->add_option("--iou", a->iou, "NMS IoU threshold (YOLO)")->capture_default_str();
-        sub->add_option("--max-det", a->max_det, "Most detections per image")->capture_default_str();
-        sub->add_option("--classes", a->classes, "Keep only these class ids (comma-separated)")->delimiter(',');
-        sub->add_flag("--agnostic", a->agnostic, "Class-agnostic NMS");
-        sub->add_option("--names", a->names, "Class names file, one per line (line i = class id i)");
-        sub->add_option("--resize", a->resize, "letterbox or stretch (default: the family's reference)");
-        sub->add_option("--pad", a->pad, "Letterbox fill value 0..255 (default: the family's reference)");
-        sub->add_option("--provider", a->provider, "Execution providers, comma-separated (cpu, cuda, tensorrt)")
-            ->capture_default_str();
-        sub->add_option("--threads", a->threads, "Intra-op threads (0: ONNX Runtime default)");
-        sub->add_option("--json", a->json_path, "Write results as JSON to this file");
-        sub->add_option("--annotate", a->annotate_dir, "Write annotated images into this folder");
-        return std::function<int()>([a, conf] {
-            if (*conf >= 0) a->conf = *conf;
-            return run_detect(*a);
-        });
-    }}};
+const CommandRegistrar reg{Command{"detect", 20, [](CLI::App& app) {
+    auto* sub = app.add_subcommand("detect", "Detect objects in images (files or folders), optionally tiled and batched");
+    auto a = std::make_shared<DetectArgs>();
+    sub->add_option("--model,-m", a->model, "ONNX model file")->required();
+    sub->add_option("inputs", a->inputs, "Image files or folders of images")->required();
+    sub->add_option("--json", a->json_path, "Write results as JSON to this file");
+    sub->add_option("--annotate", a->annotate_dir, "Write annotated images into this folder");
+    add_pipeline_flags(*sub, a->flags);
+    return std::function<int()>([a] { return run_detect(*a); });
+}}};
 
 }  // namespace
 }  // namespace tiledet::cli

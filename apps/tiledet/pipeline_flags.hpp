@@ -22,6 +22,8 @@ struct PipelineFlags {
     std::string family;
     std::string imgsz;  // "640" or "480,640" (h,w)
     std::string names;
+    std::string resize;  // letterbox | stretch (default: the family's reference)
+    int pad = -1;        // letterbox fill (default: the family's reference)
     // decode
     std::optional<float> conf;
     float iou = 0.7f;
@@ -62,12 +64,14 @@ inline std::vector<int> parse_int_list(const std::string& s, const char* what) {
 }
 
 inline void add_pipeline_flags(CLI::App& app, PipelineFlags& f, bool with_tiling = true) {
-    app.add_option("--provider", f.provider, "Execution provider: cpu, cuda, tensorrt, coreml")->capture_default_str();
+    app.add_option("--provider", f.provider, "Execution providers in priority order, comma-separated: cpu, cuda, tensorrt, coreml")->capture_default_str();
     app.add_option("--device-id", f.device_id, "GPU device id");
     app.add_option("--threads", f.threads, "CPU threads in all (split between instances; 0: all cores)");
     app.add_option("--family", f.family, "Force the model family (yolo, yolo_end2end, ultralytics_rtdetr, hf_rtdetr, official_rtdetr, rfdetr)");
     app.add_option("--imgsz", f.imgsz, "Input size for models with dynamic H/W: 640 or H,W");
     app.add_option("--names", f.names, "Class names file, one per line");
+    app.add_option("--resize", f.resize, "letterbox or stretch (default: the family's reference)");
+    app.add_option("--pad", f.pad, "Letterbox fill value 0..255 (default: the family's reference)");
     app.add_option("--conf", f.conf, "Confidence threshold (default: the family's reference default)");
     app.add_option("--iou", f.iou, "NMS IoU threshold (families with NMS)")->capture_default_str();
     app.add_option("--max-det", f.max_det, "Maximum detections per image")->capture_default_str();
@@ -91,8 +95,11 @@ inline void add_pipeline_flags(CLI::App& app, PipelineFlags& f, bool with_tiling
 
 inline PipelineOptions to_pipeline_options(const PipelineFlags& f) {
     PipelineOptions o;
-    o.model.providers = {f.provider};
-    if (f.provider != "cpu") o.model.providers.push_back("cpu");
+    o.model.providers.clear();
+    std::stringstream providers(f.provider);
+    for (std::string p; std::getline(providers, p, ',');)
+        if (!p.empty()) o.model.providers.push_back(p);
+    if (o.model.providers.empty()) o.model.providers = {"cpu"};
     o.model.device_id = f.device_id;
     o.model.intra_op_threads = f.threads;
     if (!f.family.empty()) {
@@ -106,6 +113,11 @@ inline PipelineOptions to_pipeline_options(const PipelineFlags& f) {
         else throw ConfigError("--imgsz: expected SIZE or H,W, got '" + f.imgsz + "'");
     }
     o.detector.names_file = f.names;
+    if (!f.resize.empty()) {
+        o.detector.resize = parse_resize_mode(f.resize);
+        if (!o.detector.resize) throw ConfigError("--resize: expected letterbox or stretch, got '" + f.resize + "'");
+    }
+    if (f.pad >= 0) o.detector.pad_value = f.pad;
     o.decode.conf = f.conf;
     o.decode.iou = f.iou;
     o.decode.max_det = f.max_det;
@@ -118,12 +130,16 @@ inline PipelineOptions to_pipeline_options(const PipelineFlags& f) {
         o.tile_mode = TileMode::automatic;
     } else {
         o.tile_mode = TileMode::fixed;
-        std::string t = f.tile;
-        for (char& c : t) if (c == 'x' || c == 'X') c = ',';
-        const auto v = parse_int_list(t, "--tile");
-        if (v.size() == 1) o.tiles.tile_w = o.tiles.tile_h = v[0];
-        else if (v.size() == 2) { o.tiles.tile_w = v[0]; o.tiles.tile_h = v[1]; }
-        else throw ConfigError("--tile: expected none, auto, SIZE or WxH, got '" + f.tile + "'");
+        // SIZE or WxH, digits only: "64x" or "x64" are mistakes, not 64.
+        const auto x = f.tile.find_first_of("xX");
+        const std::string w = f.tile.substr(0, x), h = x == std::string::npos ? w : f.tile.substr(x + 1);
+        const auto digits = [](const std::string& v) {
+            return !v.empty() && v.size() < 7 && v.find_first_not_of("0123456789") == std::string::npos;
+        };
+        if (!digits(w) || !digits(h))
+            throw ConfigError("--tile: expected none, auto, SIZE or WxH (e.g. 640 or 1024x768), got '" + f.tile + "'");
+        o.tiles.tile_w = std::stoi(w);
+        o.tiles.tile_h = std::stoi(h);
     }
     if (f.overlap < 0) throw ConfigError("--overlap: expected a ratio in [0,1) or pixels >= 1, got " + std::to_string(f.overlap));
     if (f.overlap < 1.0) {
