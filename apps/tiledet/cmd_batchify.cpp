@@ -2,11 +2,19 @@
 // runs any batch, and verify the repair (see include/tiledet/onnx/batchify.hpp).
 #if TILEDET_HAS_ONNX
 #include <iostream>
+#include <optional>
 #include <sstream>
 
 #include "command.hpp"
 #include "tiledet/error.hpp"
 #include "tiledet/onnx/batchify.hpp"
+#if defined(TILEDET_ONNX_DETECTION_CHECK) && TILEDET_HAS_IO
+#define TILEDET_BATCHIFY_DETECTIONS 1
+#include <filesystem>
+
+#include "tiledet/io/image.hpp"
+#include "tiledet/onnx/detection_check.hpp"
+#endif
 
 namespace tiledet::cli {
 namespace {
@@ -34,9 +42,43 @@ std::vector<int> parse_batches(const std::string& text) {
 
 struct Args {
     std::string in, out, batch_name = "batch", batches = "2,4,8";
-    bool no_verify = false, keep_unverified = false;
+    bool no_verify = false, keep_unverified = false, batch_quantization = false;
     double atol = 1e-4, rtol = 1e-4;
+    std::vector<std::string> images;
+    float score_tol = 0.05f, min_iou = 0.9f;
+    std::optional<float> conf;
 };
+
+#if TILEDET_BATCHIFY_DETECTIONS
+// The detection-level check: the user's images, or, for a model with batch-variant ops and no
+// --images, a few synthetic ones (a weak check, and the report says so).
+DetectionComparer detection_comparer(const Args& a) {
+    std::vector<cv::Mat> images;
+    std::vector<std::string> names;
+    for (const auto& p : a.images)
+        for (const auto& f : list_images(p)) {
+            images.push_back(load_image(f));
+            names.push_back(std::filesystem::path(f).filename().string());
+        }
+    if (!a.images.empty() && images.empty())
+        throw InputError("--images: no image files in " + a.images.front() + " (expected .jpg, .png, ...)");
+    if (images.empty()) {
+        // With per-item quantization (the default) the repaired model is batch-invariant and
+        // the tensor-level check decides; synthetic images only stand in when it is not.
+        if (batch_variant_ops(a.in).empty() || !a.batch_quantization) return {};
+        images = synthetic_check_images();
+        for (std::size_t i = 0; i < images.size(); ++i) names.push_back("synthetic " + std::to_string(i));
+        std::cout << "note: the model is not batch-invariant and no --images were given: the detection-level check "
+                     "runs on " << images.size() << " synthetic images, where a real detector finds little; pass "
+                     "--images with a few representative images (files or folders) for a meaningful check\n";
+    }
+    DetectionCheckOptions o;
+    o.decode.conf = a.conf;
+    o.score_tol = a.score_tol;
+    o.min_iou = a.min_iou;
+    return make_detection_comparer(std::move(images), o, std::move(names));
+}
+#endif
 
 int run_batchify(const Args& a) {
     BatchifyOptions o;
@@ -46,6 +88,13 @@ int run_batchify(const Args& a) {
     o.keep_unverified = a.keep_unverified;
     o.atol = a.atol;
     o.rtol = a.rtol;
+    o.per_item_quantization = !a.batch_quantization;
+#if TILEDET_BATCHIFY_DETECTIONS
+    if (o.verify) o.detection_comparer = detection_comparer(a);
+#else
+    if (!a.images.empty())
+        throw ConfigError("--images: this build has no detection-level check (build with the detectors and io modules)");
+#endif
     const BatchifyReport r = batchify(a.in, a.out, o);
     if (r.ok()) {
         std::cout << r.to_text();
@@ -68,13 +117,31 @@ const CommandRegistrar reg{Command{"batchify", 40, [](CLI::App& app) {
     sub->add_option("--verify-batches", a->batches, "batch sizes to verify, comma-separated (default: 2,4,8)");
     sub->add_flag("--no-verify", a->no_verify, "skip verification");
     sub->add_flag("--keep-unverified", a->keep_unverified, "write OUT even when verification fails");
+    sub->add_flag("--batch-quantization", a->batch_quantization,
+                  "keep DynamicQuantizeLinear's batch-wide scale (default: rewrite it per item, so batched results "
+                  "equal single-item ones)");
     sub->add_option("--atol", a->atol, "absolute tolerance per element (default 1e-4)");
     sub->add_option("--rtol", a->rtol, "relative tolerance per element (default 1e-4)");
+    sub->add_option("--images", a->images,
+                    "images (files or folders) for the detection-level check of a model that is not batch-invariant");
+    sub->add_option("--conf", a->conf, "detection-level check: confidence threshold (default: the family's)");
+    sub->add_option("--score-tol", a->score_tol, "detection-level check: largest |score difference| (default 0.05)");
+    sub->add_option("--min-iou", a->min_iou, "detection-level check: a pair matches above this IoU (default 0.9)");
     sub->footer(
         "Verification runs the original model on K inputs one at a time and the repaired model on the same K as one "
         "batch, for each K, and compares every output per item. Inputs: floats uniform in [0, 1]; integer inputs "
         "named like orig_target_sizes get (h, w) = (640 - 32 i, 640 + 48 i) for item i; other integers 0.\n"
-        "Exit codes: 0 repaired (or already dynamic: nothing written), 2 bad input, refused, or not verified.");
+        "A model with batch-variant ops (DynamicQuantizeLinear takes one quantization scale over the whole batch) "
+        "cannot match exactly; for it, verification also compares detections: --images one at a time through the "
+        "original and in batches through the repaired model, each original detection needing a repaired one of the "
+        "same class with IoU > --min-iou and |score difference| <= --score-tol (both decoded at conf - score-tol, so "
+        "a score crossing conf within the tolerance still matches). Tensors off but detections agreeing gives status "
+        "repaired_verified_detections: written, exit 0, both levels reported. Without --images it uses synthetic "
+        "images and says so.\n"
+        "A model that declares a dynamic batch is probed at batch 2; if it fails there but runs at 1, it is repaired "
+        "as a batch-1 model.\n"
+        "Exit codes: 0 repaired (repaired_verified, repaired_verified_detections, repaired_unverified with "
+        "--no-verify) or already dynamic (nothing written); 2 bad input, refused, or not verified.");
     return std::function<int()>([a] { return run_batchify(*a); });
 }}};
 

@@ -1,11 +1,13 @@
 // batchify: checks the model, runs the batch tracer, verifies, writes. See batchify.hpp.
 #include "tiledet/onnx/batchify.hpp"
 
+#include <algorithm>
 #include <cstdio>
 #include <set>
 #include <sstream>
 
 #include "batch_trace.hpp"
+#include "per_item_quant.hpp"
 #include "proto_util.hpp"
 #include "tiledet/error.hpp"
 #include "tiledet/runtime/model.hpp"
@@ -40,6 +42,67 @@ struct Outcome {
     BatchifyReport report;
     std::vector<std::byte> bytes;  // the repaired model, when there is one
 };
+
+// The first line of a runtime error, short enough for a report line.
+std::string first_line(std::string text) {
+    text = text.substr(0, text.find('\n'));
+    if (text.size() > 240) text = text.substr(0, 240) + "...";
+    return text;
+}
+
+// A declared dynamic batch is only a claim: exporters can bake batch 1 into the graph behind
+// symbolic input dims. Running two verification items as one batch settles it.
+struct Probe {
+    bool baked = false;  // fails at 2, runs at 1: repair it
+    std::string what;    // for the report
+};
+
+Probe probe_declared_batch(std::span<const std::byte> bytes, const std::string& what, unsigned seed) {
+    Probe p;
+    try {
+        const Model m = Model::from_bytes(bytes, {}, what);
+        const std::string at2 = onnx_detail::try_batch(m, 2, seed);
+        if (at2.empty()) {
+            p.what = "; probed: it runs at batch 2";
+            return p;
+        }
+        const std::string at1 = onnx_detail::try_batch(m, 1, seed);
+        if (!at1.empty()) {
+            p.what = "; not proven: a probe fails at batch 2 and at batch 1 too (" + first_line(at1) +
+                     "), so the batch may not be the cause";
+            return p;
+        }
+        p.baked = true;
+        p.what = first_line(at2);
+    } catch (const Error& e) {
+        p.what = std::string("; not probed at batch 2 (") + first_line(e.what()) + ")";
+    }
+    return p;
+}
+
+// Turns the declared batch symbol back into the 1 the graph was really built for, so the
+// tracer sees a batch-1 model (and shape inference gives it static shapes).
+void pin_declared_batch_to_one(::onnx::ModelProto& model) {
+    auto& g = *model.mutable_graph();
+    std::set<std::string> inits, symbols;
+    for (const auto& t : g.initializer()) inits.insert(t.name());
+    for (auto& in : *g.mutable_input()) {
+        if (inits.count(in.name())) continue;
+        auto* d = in.mutable_type()->mutable_tensor_type()->mutable_shape()->mutable_dim(0);
+        if (!d->dim_param().empty()) symbols.insert(d->dim_param());
+        d->clear_dim_param();
+        d->set_dim_value(1);
+    }
+    for (auto& o : *g.mutable_output()) {
+        if (!o.type().tensor_type().has_shape()) continue;
+        for (auto& d : *o.mutable_type()->mutable_tensor_type()->mutable_shape()->mutable_dim())
+            if (d.has_dim_param() && symbols.count(d.dim_param())) {
+                d.clear_dim_param();
+                d.set_dim_value(1);
+            }
+    }
+    g.clear_value_info();  // annotations only; they name the symbol too
+}
 
 // Classifies the inputs: returns a non-empty reason when the model has no batch-1 axis to
 // repair; sets `dynamic` when every input already has a symbolic leading dim.
@@ -76,27 +139,54 @@ Outcome run_batchify(std::span<const std::byte> in_bytes, const std::string& wha
     BatchifyReport& r = out.report;
     ::onnx::ModelProto model = onnx_detail::parse_model(in_bytes, what);
     r.batch_variant_ops = variant_ops_of(model);
-    bool dynamic = false;
+    bool dynamic = false, baked_behind_dynamic = false;
     if (std::string why = check_inputs(model.graph(), dynamic); !why.empty()) {
         r.status = Status::refused;
         r.message = why;
         return out;
     }
     if (dynamic) {
-        r.status = Status::already_dynamic;
-        r.message = "the model already has a dynamic batch (every input's leading dim is symbolic); nothing to do, "
-                    "nothing written";
-        return out;
+        const Probe p = probe_declared_batch(in_bytes, what, options.seed);
+        if (!p.baked) {
+            r.status = Status::already_dynamic;
+            r.message = "the model already has a dynamic batch (every input's leading dim is symbolic)" + p.what +
+                        "; nothing to do, nothing written";
+            return out;
+        }
+        pin_declared_batch_to_one(model);
+        baked_behind_dynamic = true;
+        r.notes.push_back("the model declares a dynamic batch but fails at batch 2 (" + p.what +
+                          ") while it runs at batch 1: its export baked batch 1 behind the declared dims, so it is "
+                          "repaired as a batch-1 model");
     }
     try {
         onnx_detail::BatchTracer tracer(model, options.batch_name);
         onnx_detail::TraceResult t = tracer.run();
         r.rewrites = std::move(t.rewrites);
-        r.notes = std::move(t.notes);
+        r.notes.insert(r.notes.end(), t.notes.begin(), t.notes.end());
     } catch (const onnx_detail::Refused& e) {
         r.status = Status::refused;
         r.message = std::string("cannot trace the batch: ") + e.what();
         return out;
+    }
+    if (options.per_item_quantization && !r.batch_variant_ops.empty()) {
+        onnx_detail::PerItemQuantResult q;
+        try {
+            q = onnx_detail::quantize_per_item(model);
+        } catch (const std::exception& e) {
+            r.status = Status::refused;
+            r.message = std::string("cannot make the quantization per item: ") + e.what();
+            return out;
+        }
+        r.rewrites.insert(r.rewrites.end(), q.rewrites.begin(), q.rewrites.end());
+        for (const auto& why : q.skipped) r.notes.push_back("left batch-wide: " + why);
+        const std::vector<std::string> remaining = variant_ops_of(model);
+        if (!q.rewrites.empty())
+            r.notes.push_back(std::to_string(q.rewrites.size()) + " " + r.batch_variant_ops.front() +
+                              " node(s) now quantize each item with its own scale and zero point, so an item's "
+                              "result no longer depends on the batch it runs in (--batch-quantization keeps the "
+                              "original batch-wide scale)");
+        r.batch_variant_ops = remaining;
     }
     out.bytes = onnx_detail::serialize_model(model);
     if (!r.batch_variant_ops.empty())
@@ -106,6 +196,7 @@ Outcome run_batchify(std::span<const std::byte> in_bytes, const std::string& wha
     if (!options.verify) {
         r.status = Status::repaired_unverified;
         r.message = "repaired (" + std::to_string(r.rewrites.size()) + " rewrites); not verified (--no-verify)";
+        if (baked_behind_dynamic) r.message = "declared a dynamic batch but ran only at batch 1; " + r.message;
         return out;
     }
     try {
@@ -115,12 +206,16 @@ Outcome run_batchify(std::span<const std::byte> in_bytes, const std::string& wha
         r.differences = std::move(v.differences);
         std::string batches;
         for (int b : options.verify_batches) batches += (batches.empty() ? "" : ", ") + std::to_string(b);
+        // Detections are compared where tensors cannot settle it: a batch-variant model (always,
+        // so both levels are reported) or a tensor-level failure (for the user's diagnosis).
         bool detections_agree = false;
+        int images = 0;
         if (options.detection_comparer && (!v.all_within || !r.batch_variant_ops.empty())) {
             detections_agree = true;
             for (int b : options.verify_batches) {
                 DetectionAgreement a = options.detection_comparer(original, repaired, b);
                 detections_agree = detections_agree && a.agree;
+                images = a.images;
                 r.detection_checks.emplace_back(b, std::move(a));
             }
         }
@@ -129,26 +224,41 @@ Outcome run_batchify(std::span<const std::byte> in_bytes, const std::string& wha
             r.message = "repaired and verified at batches " + batches + ": every output of every item matches the "
                         "original run alone (atol " + fmt(options.atol) + ", rtol " + fmt(options.rtol) + ")";
         } else if (!r.batch_variant_ops.empty() && detections_agree) {
-            r.status = Status::repaired_verified;
-            r.message = "repaired; tensors differ beyond tolerance (" + v.first_failure + ") as expected from " +
-                        r.batch_variant_ops.front() + ", and detections agree at batches " + batches;
+            r.status = Status::repaired_verified_detections;
+            r.message = "repaired; tensor-level differences beyond atol " + fmt(options.atol) + " + rtol " +
+                        fmt(options.rtol) + " (worst: " + v.first_failure + ") due to " + r.batch_variant_ops.front() +
+                        ", which takes one quantization scale over the whole batch; detections agree on " +
+                        std::to_string(images) + " images at batches " + batches;
         } else {
             r.status = Status::verification_failed;
             r.message = "verification failed: " + v.first_failure + " exceeds atol " + fmt(options.atol) + " + rtol " +
                         fmt(options.rtol);
-            if (!r.batch_variant_ops.empty())
+            if (!r.batch_variant_ops.empty() && r.detection_checks.empty())
                 r.message += " (the model contains " + r.batch_variant_ops.front() +
                              ", which is not batch-invariant; compare detections, or keep it with --keep-unverified)";
+            else if (!r.detection_checks.empty() && detections_agree)
+                r.message += "; detections agree, but the model has no batch-variant op to explain the tensor "
+                             "difference";
+            else if (!r.detection_checks.empty())
+                r.message += "; detections differ too" +
+                             (r.batch_variant_ops.empty()
+                                  ? std::string()
+                                  : " (the model contains " + r.batch_variant_ops.front() +
+                                        ", which takes one quantization scale over the whole batch: see the detection "
+                                        "level below; loosen --score-tol / --min-iou, or keep it with "
+                                        "--keep-unverified)");
         }
     } catch (const Error& e) {
         r.status = Status::verification_failed;
         r.message = std::string("verification failed: ") + e.what();
     }
+    if (baked_behind_dynamic) r.message = "declared a dynamic batch but ran only at batch 1; " + r.message;
     return out;
 }
 
 bool keep(const BatchifyReport& r, const BatchifyOptions& o) {
     return r.status == Status::repaired_verified || r.status == Status::repaired_unverified ||
+           r.status == Status::repaired_verified_detections ||
            (r.status == Status::verification_failed && o.keep_unverified);
 }
 
@@ -161,6 +271,7 @@ std::string to_string(BatchifyReport::Status s) {
         case Status::already_dynamic: return "already_dynamic";
         case Status::refused: return "refused";
         case Status::verification_failed: return "verification_failed";
+        case Status::repaired_verified_detections: return "repaired_verified_detections";
     }
     return "?";
 }
@@ -176,7 +287,7 @@ std::string BatchifyReport::to_text() const {
     if (!differences.empty()) {
         std::size_t w = 6;
         for (const auto& d : differences) w = std::max(w, d.output.size());
-        s << "verification (original one item at a time vs repaired as one batch):\n";
+        s << "verification, tensor level (original one item at a time vs repaired as one batch):\n";
         char line[256];
         std::snprintf(line, sizeof line, "  %-*s %5s %12s %12s  %s\n", static_cast<int>(w), "output", "batch", "max_abs",
                       "max_rel", "within tolerance");
@@ -188,8 +299,10 @@ std::string BatchifyReport::to_text() const {
             s << line;
         }
     }
+    if (!detection_checks.empty())
+        s << "verification, detection level (original one image at a time vs repaired in batches):\n";
     for (const auto& [b, a] : detection_checks)
-        s << "detections at batch " << b << ": " << (a.agree ? "agree" : "DIFFER") << " - " << a.summary << "\n";
+        s << "  batch " << b << ": " << (a.agree ? "agree" : "DIFFER") << " - " << a.summary << "\n";
     return s.str();
 }
 

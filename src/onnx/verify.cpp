@@ -79,6 +79,30 @@ std::string fmt(double v) {
 
 }  // namespace
 
+std::vector<Tensor> verification_item(const ModelSignature& sig, int item, std::mt19937& rng) {
+    std::vector<Tensor> in;
+    for (const auto& info : sig.inputs) in.push_back(make_item(info, item, rng));
+    return in;
+}
+
+std::string try_batch(const Model& model, int batch, unsigned seed) {
+    std::mt19937 rng(seed);
+    std::vector<std::vector<Tensor>> items;
+    for (int i = 0; i < batch; ++i) items.push_back(verification_item(model.signature(), i, rng));
+    std::vector<Tensor> inputs;
+    for (std::size_t k = 0; k < model.signature().inputs.size(); ++k) {
+        std::vector<Tensor> parts;
+        for (const auto& it : items) parts.push_back(it[k]);
+        inputs.push_back(concat_leading(parts));
+    }
+    try {
+        model.run(inputs);
+    } catch (const Error& e) {
+        return e.what();
+    }
+    return {};
+}
+
 VerifyOutcome verify_batched(const Model& original, const Model& repaired, const BatchifyOptions& options) {
     VerifyOutcome outcome;
     const auto& sig = original.signature();
@@ -90,8 +114,7 @@ VerifyOutcome verify_batched(const Model& original, const Model& repaired, const
     std::vector<std::vector<Tensor>> items;
     std::vector<std::vector<Tensor>> singles;
     for (int i = 0; i < max_batch; ++i) {
-        std::vector<Tensor> in;
-        for (const auto& info : sig.inputs) in.push_back(make_item(info, i, rng));
+        std::vector<Tensor> in = verification_item(sig, i, rng);
         singles.push_back(original.run(in));
         items.push_back(std::move(in));
     }

@@ -73,6 +73,43 @@ TEST(Batchify, OutputsWithoutBatchAxisGainALeadingOne) {
     EXPECT_FALSE(report.notes.empty());
 }
 
+// official_rtdetr_fake_dynamic declares ['batch', ...] but a Reshape to [1, 300, 4] inside
+// fails at batch 2: the probe finds it, and the model is repaired as the batch-1 model it is.
+TEST(Batchify, DeclaredDynamicBatchThatFailsAtTwoIsRepaired) {
+    TILEDET_REQUIRE_GENERATED("official_rtdetr_fake_dynamic.onnx");
+    const auto in = read_file_bytes(generated_model("official_rtdetr_fake_dynamic.onnx").string());
+    BatchifyReport report;
+    const auto out = batchify_model(in, {}, &report);
+    ASSERT_EQ(report.status, BatchifyReport::Status::repaired_verified) << report.to_text();
+    ASSERT_FALSE(out.empty());
+    EXPECT_EQ(report.message.rfind("declared a dynamic batch but ran only at batch 1", 0), 0u) << report.message;
+    bool noted = false;
+    for (const auto& n : report.notes) noted = noted || n.find("fails at batch 2") != std::string::npos;
+    EXPECT_TRUE(noted) << report.to_text();
+    bool reshape = false;
+    for (const auto& w : report.rewrites) reshape = reshape || w.rfind("Reshape", 0) == 0;
+    EXPECT_TRUE(reshape) << report.to_text();
+    for (const auto& d : report.differences) EXPECT_TRUE(d.within_tolerance) << d.output << " at batch " << d.batch;
+
+    const Model original = Model::from_bytes(in);
+    const Model repaired = Model::from_bytes(out);
+    EXPECT_EQ(repaired.signature().inputs[0].dims[0].symbol, "batch");
+    std::mt19937 rng(11);
+    std::vector<std::vector<Tensor>> items;
+    for (int i = 0; i < 3; ++i) items.push_back(tiledet::testing::random_item(original.signature(), i, rng));
+    EXPECT_LE(tiledet::testing::max_batched_difference(original, repaired, items), 1e-5);
+}
+
+TEST(Batchify, DeclaredDynamicBatchThatRunsAtTwoIsLeftAlone) {
+    TILEDET_REQUIRE_GENERATED("official_rtdetr_dynamic.onnx");
+    BatchifyReport report;
+    const auto out =
+        batchify_model(read_file_bytes(generated_model("official_rtdetr_dynamic.onnx").string()), {}, &report);
+    EXPECT_EQ(report.status, BatchifyReport::Status::already_dynamic) << report.to_text();
+    EXPECT_TRUE(out.empty());
+    EXPECT_NE(report.message.find("probed: it runs at batch 2"), std::string::npos) << report.message;
+}
+
 TEST(Batchify, BatchNameOptionNamesTheLeadingDim) {
     TILEDET_REQUIRE_GENERATED("yolo_static.onnx");
     const auto in = read_file_bytes(generated_model("yolo_static.onnx").string());

@@ -86,16 +86,82 @@ TEST(CliBatchify, UnverifiedResultIsKeptOnlyWhenAsked) {
     TILEDET_REQUIRE_SHARED("models/yolov8n_int8.onnx");
     const std::string in = tiledet::testing::shared_path("models/yolov8n_int8.onnx").string();
     const fs::path out = out_path("int8.onnx");
-    const CliResult r = run_cli("batchify " + in + " " + out.string() + " --verify-batches 2");
-    if (r.code == 0) GTEST_SKIP() << "verified at tensor level here; nothing unverified to keep";
+    // --score-tol 0: the detection level (on synthetic images, there being no --images) cannot
+    // rescue a batch-variant model either.
+    const CliResult r = run_cli("batchify " + in + " " + out.string() + " --verify-batches 2 --score-tol 0");
+    if (r.code == 0) GTEST_SKIP() << "verified here; nothing unverified to keep";
     EXPECT_EQ(r.code, 2);
     EXPECT_NE(r.output.find("DynamicQuantizeLinear"), std::string::npos) << r.output;
     EXPECT_FALSE(fs::exists(out));
-    const CliResult kept = run_cli("batchify " + in + " " + out.string() + " --verify-batches 2 --keep-unverified");
+    const CliResult kept =
+        run_cli("batchify " + in + " " + out.string() + " --verify-batches 2 --score-tol 0 --keep-unverified");
     EXPECT_EQ(kept.code, 2);
     EXPECT_TRUE(fs::exists(out));
     fs::remove(out);
 }
+
+#ifdef TILEDET_ONNX_DETECTION_CHECK
+// bus.jpg and zidane.jpg in one batch: zidane's tie scores 0.32 alone and 0.39 beside bus.jpg
+// (one quantization scale for both images), beyond the default --score-tol 0.05 but within 0.1.
+TEST(CliBatchify, Int8ModelsDetectionLevelDecidesTheStatusAndExitCode) {
+    TILEDET_REQUIRE_SHARED("models/yolov8n_int8.onnx");
+    TILEDET_REQUIRE_SHARED("images/zidane.jpg");
+    const fs::path out = out_path("int8_images.onnx");
+    const std::string args = "batchify " + tiledet::testing::shared_path("models/yolov8n_int8.onnx").string() + " " +
+                             out.string() + " --batch-quantization --verify-batches 2 --images " +
+                             tiledet::testing::shared_path("images/bus.jpg").string() + " " +
+                             tiledet::testing::shared_path("images/zidane.jpg").string();
+    const CliResult strict = run_cli(args);
+    EXPECT_EQ(strict.code, 2) << strict.output;
+    EXPECT_NE(strict.output.find("detections differ too"), std::string::npos) << strict.output;
+    EXPECT_NE(strict.output.find("zidane.jpg"), std::string::npos) << strict.output;
+    EXPECT_FALSE(fs::exists(out));
+
+    const CliResult loose = run_cli(args + " --score-tol 0.1");
+    EXPECT_EQ(loose.code, 0) << loose.output;
+    EXPECT_NE(loose.output.find("status: repaired_verified_detections"), std::string::npos) << loose.output;
+    EXPECT_NE(loose.output.find("verification, tensor level"), std::string::npos) << loose.output;
+    EXPECT_NE(loose.output.find("verification, detection level"), std::string::npos) << loose.output;
+    EXPECT_NE(loose.output.find("detections agree on 2 images"), std::string::npos) << loose.output;
+    EXPECT_TRUE(fs::exists(out));
+    fs::remove(out);
+}
+
+TEST(CliBatchify, Int8ModelWithoutImagesSaysTheCheckUsesSyntheticImages) {
+    TILEDET_REQUIRE_SHARED("models/yolov8n_int8.onnx");
+    const fs::path out = out_path("int8_synthetic.onnx");
+    const CliResult r = run_cli("batchify " + tiledet::testing::shared_path("models/yolov8n_int8.onnx").string() + " " +
+                                out.string() + " --batch-quantization --verify-batches 2");
+    EXPECT_NE(r.output.find("synthetic images"), std::string::npos) << r.output;
+    EXPECT_NE(r.output.find("--images"), std::string::npos) << r.output;
+    EXPECT_NE(r.output.find("detection level"), std::string::npos) << r.output;
+    fs::remove(out);
+}
+
+TEST(CliBatchify, Int8ModelIsMadeBatchInvariantByDefault) {
+    TILEDET_REQUIRE_SHARED("models/yolov8n_int8.onnx");
+    const fs::path out = out_path("int8_per_item.onnx");
+    const CliResult r = run_cli("batchify " + tiledet::testing::shared_path("models/yolov8n_int8.onnx").string() + " " +
+                                out.string() + " --verify-batches 2,4");
+    EXPECT_EQ(r.code, 0) << r.output;
+    EXPECT_NE(r.output.find("status: repaired_verified\n"), std::string::npos) << r.output;
+    EXPECT_NE(r.output.find("quantize each item with its own scale"), std::string::npos) << r.output;
+    EXPECT_EQ(r.output.find("synthetic images"), std::string::npos) << "no detection-level stand-in needed";
+    EXPECT_TRUE(fs::exists(out));
+    fs::remove(out);
+}
+
+TEST(CliBatchify, ImagesOptionRejectsAnEmptyFolder) {
+    TILEDET_REQUIRE_GENERATED("yolo_static.onnx");
+    const fs::path dir = out_path("empty_dir");
+    fs::create_directories(dir);
+    const CliResult r = run_cli("batchify " + generated_model("yolo_static.onnx").string() + " " +
+                                out_path("y.onnx").string() + " --images " + dir.string());
+    EXPECT_EQ(r.code, 2);
+    EXPECT_NE(r.output.find("no image files"), std::string::npos) << r.output;
+    fs::remove_all(dir);
+}
+#endif
 
 TEST(CliInspect, WarnsAboutDynamicQuantizeLinear) {
     TILEDET_REQUIRE_SHARED("models/yolov8n_int8.onnx");

@@ -24,7 +24,15 @@ class Model;
 // batch-invariant (e.g. DynamicQuantizeLinear computes one scale over the whole batch).
 struct DetectionAgreement {
     bool agree = false;
-    std::string summary;  // e.g. "bus.jpg: 5/5 matched (IoU > 0.9, |dscore| < 0.05)"
+    std::string summary;  // e.g. "66 images: 412/412 detections matched (IoU > 0.9, |dscore| <= 0.05) ..."
+    int images = 0;
+    int detections = 0;         // original detections at or above conf, over all images
+    int matched = 0;            // of those, matched by the repaired model's
+    int count_mismatches = 0;   // images whose counts above conf differ
+    int crossed_threshold = 0;  // matched pairs with one side below conf (within the tolerance)
+    double worst_iou = 1.0;     // over matched pairs
+    double worst_score_diff = 0.0;
+    std::vector<std::string> disagreements;  // one line per image that disagrees
 };
 
 // Runs the caller's own images through `original` one at a time and through `repaired` as
@@ -42,6 +50,9 @@ struct BatchifyOptions {
     double rtol = 1e-4;
     unsigned seed = 1234;                      // for the random verification inputs
     DetectionComparer detection_comparer;      // optional
+    // Rewrite DynamicQuantizeLinear -> ConvInteger so each item is quantized with its own scale
+    // (batch-invariant results); false keeps the batch-wide scale of the original op.
+    bool per_item_quantization = true;
 };
 
 // One output at one batch size: the largest differences between the original's single-item
@@ -56,7 +67,18 @@ struct OutputDifference {
 };
 
 struct BatchifyReport {
-    enum class Status { repaired_verified, repaired_unverified, already_dynamic, refused, verification_failed };
+    // repaired_verified: every output of every item matches the single-item run within tolerance.
+    // repaired_verified_detections: the model has batch-variant ops (batch_variant_ops), its
+    //   tensors differ beyond tolerance, but detections agree at every verify batch size; the
+    //   model is written and the CLI exits 0, and to_text() shows both levels so the user decides.
+    enum class Status {
+        repaired_verified,
+        repaired_unverified,
+        already_dynamic,
+        refused,
+        verification_failed,
+        repaired_verified_detections,
+    };
     Status status = Status::refused;
     std::string message;                  // one line: what happened or what blocked the repair
     std::vector<std::string> rewrites;    // "Reshape '/Reshape_35': shape [1, 3] -> [-1, 3]"
@@ -68,7 +90,7 @@ struct BatchifyReport {
 
     bool ok() const {
         return status == Status::repaired_verified || status == Status::repaired_unverified ||
-               status == Status::already_dynamic;
+               status == Status::already_dynamic || status == Status::repaired_verified_detections;
     }
     std::string to_text() const;  // multi-line, for the CLI and for humans
 };
@@ -76,9 +98,12 @@ struct BatchifyReport {
 std::string to_string(BatchifyReport::Status s);
 
 // Reads `in`, writes the repaired model to `out` atomically (a temporary file in the same
-// folder, renamed when complete; nothing is left behind on refusal or failure). An already
-// dynamic model is not copied. Throws InputError when `in` is not a readable ONNX model or
-// `out` cannot be written; a model that cannot be repaired is a report with status refused.
+// folder, renamed when complete; nothing is left behind on refusal or failure). A model that
+// declares a dynamic batch is probed at batch 2 (verification inputs): when it runs, it is
+// already dynamic and not copied; when it fails, its export baked batch 1 behind the declared
+// dims, so it is repaired as a batch-1 model (and the report says so). Throws InputError when
+// `in` is not a readable ONNX model or `out` cannot be written; a model that cannot be repaired
+// is a report with status refused.
 BatchifyReport batchify(const std::string& in, const std::string& out, const BatchifyOptions& options = {});
 
 // The same on bytes: returns the repaired model (empty when refused, already dynamic, or not
