@@ -11,6 +11,7 @@
 #include <nlohmann/json.hpp>
 #include <regex>
 
+#include "cli_runner.hpp"
 #include "test_paths.hpp"
 
 namespace {
@@ -18,22 +19,8 @@ namespace {
 namespace fs = std::filesystem;
 using tiledet::testing::shared_path;
 
-struct CliResult {
-    int code;
-    std::string output;
-};
-
-CliResult run_cli(const std::string& args) {
-    const std::string cmd = std::string(TILEDET_CLI_PATH) + " " + args + " 2>&1";
-    FILE* p = popen(cmd.c_str(), "r");
-    CliResult r{-1, {}};
-    if (!p) return r;
-    std::array<char, 4096> buf{};
-    while (fgets(buf.data(), buf.size(), p)) r.output += buf.data();
-    const int status = pclose(p);
-    r.code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-    return r;
-}
+using tiledet::testing::CliResult;
+using tiledet::testing::run_cli;
 
 fs::path temp_dir(const std::string& name) {
     auto p = fs::temp_directory_path() / ("tiledet_cli_eval_" + std::to_string(::getpid()) + "_" + name);

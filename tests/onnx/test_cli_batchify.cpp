@@ -8,6 +8,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "cli_runner.hpp"
 #include "test_paths.hpp"
 
 namespace {
@@ -15,22 +16,8 @@ namespace {
 namespace fs = std::filesystem;
 using tiledet::testing::generated_model;
 
-struct CliResult {
-    int code;
-    std::string output;
-};
-
-CliResult run_cli(const std::string& args) {
-    const std::string cmd = std::string(TILEDET_CLI_PATH) + " " + args + " 2>&1";
-    FILE* p = popen(cmd.c_str(), "r");
-    CliResult r{-1, {}};
-    if (!p) return r;
-    std::array<char, 4096> buf{};
-    while (fgets(buf.data(), buf.size(), p)) r.output += buf.data();
-    const int status = pclose(p);
-    r.code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-    return r;
-}
+using tiledet::testing::CliResult;
+using tiledet::testing::run_cli;
 
 fs::path out_path(const std::string& name) {
     fs::path p = fs::temp_directory_path() / ("tiledet_cli_batchify_" + std::to_string(::getpid()) + "_" + name);

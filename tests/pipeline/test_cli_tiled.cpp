@@ -12,27 +12,17 @@
 #include <opencv2/imgcodecs.hpp>
 #include <opencv2/imgproc.hpp>
 
+#include "cli_runner.hpp"
 #include "test_paths.hpp"
 
 namespace fs = std::filesystem;
 
 namespace {
 
-struct Run {
-    int code = -1;
-    std::string out;
-};
+using Run = tiledet::testing::CliResult;
+using tiledet::testing::run_command;
 
-Run run(const std::string& cmd) {
-    Run r;
-    FILE* p = popen((cmd + " 2>&1").c_str(), "r");
-    if (!p) return r;
-    std::array<char, 4096> buf{};
-    while (fgets(buf.data(), buf.size(), p)) r.out += buf.data();
-    const int status = pclose(p);
-    r.code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-    return r;
-}
+Run run(const std::string& cmd) { return run_command(cmd); }
 
 fs::path temp_dir() {
     const fs::path d = fs::temp_directory_path() / ("tiledet_cli_tiled_" + std::to_string(::getpid()));
@@ -59,14 +49,14 @@ TEST(DetectPipelineExample, StaticModelFallsBackAndReportsSequentialExecutionPer
     const auto r = run(example_path() + " --detector rtdetr --overlap 0 --model " +
                        tiledet::testing::generated_model("official_rtdetr_static.onnx").string() + " " +
                        two_tile_image().string());
-    ASSERT_EQ(r.code, 0) << r.out;
-    EXPECT_NE(r.out.find("Batch inference not supported, falling back to sequential processing"), std::string::npos) << r.out;
-    EXPECT_NE(r.out.find("tiledet batchify"), std::string::npos);
-    EXPECT_NE(r.out.find("Sequential Execution: 2 images in "), std::string::npos) << r.out;
-    EXPECT_NE(r.out.find("Per-Tile End-to-End Latency (submission -> response)"), std::string::npos);
-    EXPECT_NE(r.out.find("Tile #0: "), std::string::npos);
-    EXPECT_NE(r.out.find("Tile #1: "), std::string::npos);
-    EXPECT_EQ(r.out.find("Tile #2: "), std::string::npos) << "1280x640 without overlap is exactly two 640 tiles";
+    ASSERT_EQ(r.code, 0) << r.output;
+    EXPECT_NE(r.output.find("Batch inference not supported, falling back to sequential processing"), std::string::npos) << r.output;
+    EXPECT_NE(r.output.find("tiledet batchify"), std::string::npos);
+    EXPECT_NE(r.output.find("Sequential Execution: 2 images in "), std::string::npos) << r.output;
+    EXPECT_NE(r.output.find("Per-Tile End-to-End Latency (submission -> response)"), std::string::npos);
+    EXPECT_NE(r.output.find("Tile #0: "), std::string::npos);
+    EXPECT_NE(r.output.find("Tile #1: "), std::string::npos);
+    EXPECT_EQ(r.output.find("Tile #2: "), std::string::npos) << "1280x640 without overlap is exactly two 640 tiles";
 }
 
 TEST(DetectPipelineExample, DynamicModelRunsTilesAsOneBatch) {
@@ -74,18 +64,18 @@ TEST(DetectPipelineExample, DynamicModelRunsTilesAsOneBatch) {
     const auto r = run(example_path() + " --detector auto --overlap 0 --max-delay-ms 50 --model " +
                        tiledet::testing::generated_model("official_rtdetr_dynamic.onnx").string() + " " +
                        two_tile_image().string());
-    ASSERT_EQ(r.code, 0) << r.out;
-    EXPECT_NE(r.out.find("CPU Batch Execution: 2 images in "), std::string::npos) << r.out;
-    EXPECT_EQ(r.out.find("falling back"), std::string::npos) << r.out;
-    EXPECT_NE(r.out.find("Tile #1: "), std::string::npos);
+    ASSERT_EQ(r.code, 0) << r.output;
+    EXPECT_NE(r.output.find("CPU Batch Execution: 2 images in "), std::string::npos) << r.output;
+    EXPECT_EQ(r.output.find("falling back"), std::string::npos) << r.output;
+    EXPECT_NE(r.output.find("Tile #1: "), std::string::npos);
 }
 
 TEST(DetectPipelineExample, WrongDetectorForTheModelIsRefused) {
     TILEDET_REQUIRE_GENERATED("yolo_dynamic.onnx");
     const auto r = run(example_path() + " --detector rfdetr --model " +
                        tiledet::testing::generated_model("yolo_dynamic.onnx").string() + " " + two_tile_image().string());
-    EXPECT_EQ(r.code, 2) << r.out;
-    EXPECT_NE(r.out.find("yolo"), std::string::npos);
+    EXPECT_EQ(r.code, 2) << r.output;
+    EXPECT_NE(r.output.find("yolo"), std::string::npos);
 }
 
 TEST(CliDetectTiled, TileFlagCutsTheImageAndJsonListsEachTile) {
@@ -94,7 +84,7 @@ TEST(CliDetectTiled, TileFlagCutsTheImageAndJsonListsEachTile) {
     const auto r = run(std::string(TILEDET_CLI_PATH) + " detect --tile 640 --overlap 0 --merge nms --match iou --batch 4 -m " +
                        tiledet::testing::generated_model("official_rtdetr_dynamic.onnx").string() + " " +
                        two_tile_image().string() + " --json " + json.string());
-    ASSERT_EQ(r.code, 0) << r.out;
+    ASSERT_EQ(r.code, 0) << r.output;
     std::ifstream f(json);
     const auto j = nlohmann::json::parse(f);
     ASSERT_EQ(j["images"].size(), 1u);
@@ -110,7 +100,7 @@ TEST(CliDetectTiled, BadTilingFlagsAreOneClearLine) {
     const std::string model = tiledet::testing::generated_model("yolo_dynamic.onnx").string();
     for (const std::string flags : {"--tile 64x", "--tile x", "--merge median", "--match dice", "--batch 0", "--overlap -1"}) {
         const auto r = run(std::string(TILEDET_CLI_PATH) + " detect " + flags + " -m " + model + " " + two_tile_image().string());
-        EXPECT_EQ(r.code, 2) << flags << ": " << r.out;
-        EXPECT_EQ(std::count(r.out.begin(), r.out.end(), '\n'), 1) << flags << ": " << r.out;
+        EXPECT_EQ(r.code, 2) << flags << ": " << r.output;
+        EXPECT_EQ(std::count(r.output.begin(), r.output.end(), '\n'), 1) << flags << ": " << r.output;
     }
 }

@@ -10,26 +10,13 @@
 
 #include <nlohmann/json.hpp>
 
+#include "cli_runner.hpp"
 #include "test_paths.hpp"
 
 namespace {
 
-struct CliResult {
-    int code;
-    std::string output;
-};
-
-CliResult run_cli(const std::string& args) {
-    const std::string cmd = std::string(TILEDET_CLI_PATH) + " " + args + " 2>&1";
-    FILE* p = popen(cmd.c_str(), "r");
-    CliResult r{-1, {}};
-    if (!p) return r;
-    std::array<char, 4096> buf{};
-    while (fgets(buf.data(), buf.size(), p)) r.output += buf.data();
-    const int status = pclose(p);
-    r.code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-    return r;
-}
+using tiledet::testing::CliResult;
+using tiledet::testing::run_cli;
 
 std::filesystem::path temp_file(const std::string& name, const std::string& content) {
     auto p = std::filesystem::temp_directory_path() / ("tiledet_test_" + std::to_string(::getpid()) + "_" + name);
