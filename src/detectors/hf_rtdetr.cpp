@@ -42,23 +42,7 @@ HfRtdetrDetector::HfRtdetrDetector(const ModelSignature& sig, const DetectorConf
 
 Detections HfRtdetrDetector::decode(const std::vector<Tensor>& outs, const Geometry& g, const DecodeOptions& o) const {
     check_item_outputs(family(), outs, signature().outputs.size());
-    const Shape ls = item_shape(outs[logits_], 3);
-    const Shape bs = item_shape(outs[boxes_], 3);
-    if (ls.size() != 2 || bs.size() != 2 || bs[1] != 4 || ls[0] != bs[0])
-        throw ShapeError("hf_rtdetr decode: expected logits [1, Q, C] and pred_boxes [1, Q, 4], got " +
-                         to_string(outs[logits_].shape()) + " and " + to_string(outs[boxes_].shape()));
-    const FloatValues logits(outs[logits_]);
-    const FloatValues boxes(outs[boxes_]);
-    const auto queries = static_cast<std::size_t>(ls[0]);
-    const auto w = static_cast<float>(g.input_w), h = static_cast<float>(g.input_h);
-    Detections dets;
-    for (const QueryScore& s :
-         sigmoid_topk(logits.data(), queries, static_cast<std::size_t>(ls[1]), queries, conf_threshold(o))) {
-        const float* b = boxes.data() + s.query * 4;
-        const float cx = b[0] * w, cy = b[1] * h, bw = b[2] * w, bh = b[3] * h;
-        dets.push_back({g.to_original(Box{cx - bw / 2, cy - bh / 2, cx + bw / 2, cy + bh / 2}), s.score, s.class_id});
-    }
-    return sort_filter_truncate(std::move(dets), o.classes, o.max_det);
+    return decode_sigmoid_topk(outs[logits_], outs[boxes_], g, o, conf_threshold(o), "hf_rtdetr decode: expected logits [1, Q, C] and pred_boxes [1, Q, 4]");
 }
 
 }  // namespace tiledet::detail

@@ -2,7 +2,10 @@
 
 #include <algorithm>
 
+#include "family_fit.hpp"
+#include "nms.hpp"
 #include "tensor_values.hpp"
+#include "tiledet/error.hpp"
 
 namespace tiledet::detail {
 
@@ -29,6 +32,25 @@ std::vector<QueryScore> sigmoid_topk(const float* logits, std::size_t queries, s
         std::sort(out.begin(), out.end(), by_score);
     }
     return out;
+}
+
+Detections decode_sigmoid_topk(const Tensor& logits_t, const Tensor& boxes_t, const Geometry& g, const DecodeOptions& o,
+                               float threshold, const std::string& what) {
+    const Shape ls = item_shape(logits_t, 3);
+    const Shape bs = item_shape(boxes_t, 3);
+    if (ls.size() != 2 || bs.size() != 2 || bs[1] != 4 || ls[0] != bs[0])
+        throw ShapeError(what + ", got " + to_string(logits_t.shape()) + " and " + to_string(boxes_t.shape()));
+    const FloatValues logits(logits_t);
+    const FloatValues boxes(boxes_t);
+    const auto queries = static_cast<std::size_t>(ls[0]);
+    const auto w = static_cast<float>(g.input_w), h = static_cast<float>(g.input_h);
+    Detections dets;
+    for (const QueryScore& s : sigmoid_topk(logits.data(), queries, static_cast<std::size_t>(ls[1]), queries, threshold)) {
+        const float* b = boxes.data() + s.query * 4;
+        const float cx = b[0] * w, cy = b[1] * h, bw = b[2] * w, bh = b[3] * h;
+        dets.push_back({g.to_original(Box{cx - bw / 2, cy - bh / 2, cx + bw / 2, cy + bh / 2}), s.score, s.class_id});
+    }
+    return sort_filter_truncate(std::move(dets), o.classes, o.max_det);
 }
 
 }  // namespace tiledet::detail

@@ -45,23 +45,7 @@ RfdetrDetector::RfdetrDetector(const ModelSignature& sig, const DetectorConfig& 
 
 Detections RfdetrDetector::decode(const std::vector<Tensor>& outs, const Geometry& g, const DecodeOptions& o) const {
     check_item_outputs(family(), outs, signature().outputs.size());
-    const Shape ds = item_shape(outs[dets_], 3);
-    const Shape ls = item_shape(outs[labels_], 3);
-    if (ls.size() != 2 || ds.size() != 2 || ds[1] != 4 || ls[0] != ds[0])
-        throw ShapeError("rfdetr decode: expected dets [1, Q, 4] and labels [1, Q, C+1], got " +
-                         to_string(outs[dets_].shape()) + " and " + to_string(outs[labels_].shape()));
-    const FloatValues logits(outs[labels_]);
-    const FloatValues boxes(outs[dets_]);
-    const auto queries = static_cast<std::size_t>(ls[0]);
-    const auto w = static_cast<float>(g.input_w), h = static_cast<float>(g.input_h);
-    Detections dets;
-    for (const QueryScore& s :
-         sigmoid_topk(logits.data(), queries, static_cast<std::size_t>(ls[1]), queries, conf_threshold(o))) {
-        const float* b = boxes.data() + s.query * 4;
-        const float cx = b[0] * w, cy = b[1] * h, bw = b[2] * w, bh = b[3] * h;
-        dets.push_back({g.to_original(Box{cx - bw / 2, cy - bh / 2, cx + bw / 2, cy + bh / 2}), s.score, s.class_id});
-    }
-    return sort_filter_truncate(std::move(dets), o.classes, o.max_det);
+    return decode_sigmoid_topk(outs[labels_], outs[dets_], g, o, conf_threshold(o), "rfdetr decode: expected labels [1, Q, C+1] and dets [1, Q, 4]");
 }
 
 }  // namespace tiledet::detail
