@@ -65,6 +65,16 @@ Tensor::Tensor(ElementType type, Shape shape) : type_(type), shape_(std::move(sh
     owner_ = std::move(buf);
 }
 
+Tensor Tensor::uninitialized(ElementType type, Shape shape) {
+    for (int64_t d : shape)
+        if (d < 0) throw ShapeError("tensor shape " + to_string(shape) + " has a negative dim");
+    const std::size_t n = static_cast<std::size_t>(element_count(shape)) * element_size(type);
+    // make_shared_for_overwrite: no zero-fill of bytes that the caller writes anyway.
+    auto buf = std::make_shared_for_overwrite<std::byte[]>(n > 0 ? n : 1);
+    std::byte* data = buf.get();
+    return Tensor(type, std::move(shape), std::move(buf), data);
+}
+
 Tensor::Tensor(ElementType type, Shape shape, std::shared_ptr<void> owner, std::byte* data)
     : type_(type), shape_(std::move(shape)), owner_(std::move(owner)), data_(data) {}
 
@@ -80,7 +90,7 @@ Tensor Tensor::slice(int64_t first, int64_t count) const {
 }
 
 Tensor Tensor::clone() const {
-    Tensor out(type_, shape_);
+    Tensor out = uninitialized(type_, shape_);
     if (byte_size()) std::memcpy(out.bytes(), data_, byte_size());
     return out;
 }
@@ -99,7 +109,7 @@ Tensor concat_leading(const std::vector<Tensor>& parts, int64_t pad_to) {
     }
     Shape s = first.shape();
     s[0] = std::max(total, pad_to);
-    Tensor out(first.type(), s);
+    Tensor out = Tensor::uninitialized(first.type(), s);  // every byte is written below
     std::byte* dst = out.bytes();
     for (const Tensor& p : parts) {
         std::memcpy(dst, p.bytes(), p.byte_size());

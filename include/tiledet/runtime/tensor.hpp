@@ -25,6 +25,8 @@ public:
     Tensor() = default;
     // A zero-filled tensor owning its bytes.
     Tensor(ElementType type, Shape shape);
+    // A tensor owning its bytes, left uninitialized: for buffers that are overwritten at once.
+    static Tensor uninitialized(ElementType type, Shape shape);
     // Wraps bytes owned by `owner` (kept alive as long as any Tensor refers to them).
     Tensor(ElementType type, Shape shape, std::shared_ptr<void> owner, std::byte* data);
 
