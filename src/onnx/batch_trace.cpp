@@ -163,26 +163,25 @@ std::string BatchTracer::shape_with_batch(std::vector<int64_t> values, int pos, 
     return out;
 }
 
-std::string BatchTracer::emit_squeeze(const std::string& x, const std::vector<int64_t>& axes, const std::string& hint) {
+// Squeeze and Unsqueeze take their axes as an input from opset 13 on, as an attribute before.
+std::string BatchTracer::emit_axes_op(const std::string& op, const std::string& x, const std::vector<int64_t>& axes,
+                                      const std::string& hint) {
     const std::string out = fresh(hint);
     if (opset_ >= 13) {
-        emit_node("Squeeze", {x, add_const(axes, "axes")}, {out}, "Squeeze");
+        emit_node(op, {x, add_const(axes, "axes")}, {out}, op);
     } else {
-        auto& n = emit_node("Squeeze", {x}, {out}, "Squeeze");
+        auto& n = emit_node(op, {x}, {out}, op);
         set_attr_ints(n, "axes", axes);
     }
     return out;
 }
 
+std::string BatchTracer::emit_squeeze(const std::string& x, const std::vector<int64_t>& axes, const std::string& hint) {
+    return emit_axes_op("Squeeze", x, axes, hint);
+}
+
 std::string BatchTracer::emit_unsqueeze(const std::string& x, const std::vector<int64_t>& axes, const std::string& hint) {
-    const std::string out = fresh(hint);
-    if (opset_ >= 13) {
-        emit_node("Unsqueeze", {x, add_const(axes, "axes")}, {out}, "Unsqueeze");
-    } else {
-        auto& n = emit_node("Unsqueeze", {x}, {out}, "Unsqueeze");
-        set_attr_ints(n, "axes", axes);
-    }
-    return out;
+    return emit_axes_op("Unsqueeze", x, axes, hint);
 }
 
 std::string BatchTracer::extra_to_in_place(const std::string& x, const std::string& hint) {
