@@ -163,6 +163,21 @@ std::string BatchTracer::shape_with_batch(std::vector<int64_t> values, int pos, 
     return out;
 }
 
+void BatchTracer::rename_outputs(const std::string& from, const std::string& to) {
+    for (auto& n : nodes_)
+        for (auto& o : *n.mutable_output())
+            if (o == from) o = to;
+}
+
+// The node producing graph output `name` now produces `hidden` instead, and its readers read
+// `hidden`, so a fixed-up value can take the output's name.
+void BatchTracer::hide_graph_output(const std::string& name, const std::string& hidden) {
+    rename_outputs(name, hidden);
+    for (auto& n : nodes_)
+        for (auto& i : *n.mutable_input())
+            if (i == name) i = hidden;
+}
+
 // Squeeze and Unsqueeze take their axes as an input from opset 13 on, as an attribute before.
 std::string BatchTracer::emit_axes_op(const std::string& op, const std::string& x, const std::vector<int64_t>& axes,
                                       const std::string& hint) {
@@ -314,24 +329,12 @@ void BatchTracer::finish_outputs() {
                     goto declared;
                 }
                 // An Expand was added reading `name`: make its result the output.
-                for (auto& n : nodes_)
-                    for (auto& o : *n.mutable_output())
-                        if (o == name) o = hidden;
-                for (auto& n : nodes_)
-                    for (auto& i : *n.mutable_input())
-                        if (i == name) i = hidden;
-                for (auto& n : nodes_)
-                    for (auto& o : *n.mutable_output())
-                        if (o == got) o = name;
+                hide_graph_output(name, hidden);
+                rename_outputs(got, name);
                 states_[hidden] = states_[name];
                 st = target;
             } else {
-                for (auto& n : nodes_)
-                    for (auto& o : *n.mutable_output())
-                        if (o == name) o = hidden;
-                for (auto& n : nodes_)
-                    for (auto& i : *n.mutable_input())
-                        if (i == name) i = hidden;
+                hide_graph_output(name, hidden);
                 shapes_[hidden] = s;
                 set_state(hidden, st);
                 fixed = extra_to_in_place(hidden, name + "_squeezed");

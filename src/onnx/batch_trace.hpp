@@ -67,6 +67,8 @@ private:
     std::string batch_size_1d();  // [B], int64, computed once from the first input's shape
     // [v0, .., B, .., vn]: `values` with entry `pos` replaced by (or, insert: with B inserted at) the batch.
     std::string shape_with_batch(std::vector<int64_t> values, int pos, bool insert, const std::string& hint);
+    void rename_outputs(const std::string& from, const std::string& to);
+    void hide_graph_output(const std::string& name, const std::string& hidden);
     std::string emit_axes_op(const std::string& op, const std::string& x, const std::vector<int64_t>& axes,
                              const std::string& hint);
     std::string emit_squeeze(const std::string& x, const std::vector<int64_t>& axes, const std::string& hint);
