@@ -104,7 +104,11 @@ inline PipelineOptions to_pipeline_options(const PipelineFlags& f) {
     o.model.intra_op_threads = f.threads;
     if (!f.family.empty()) {
         o.detector.family = parse_family(f.family);
-        if (!o.detector.family) throw ConfigError("--family: unknown family '" + f.family + "'; known: yolo, yolo_end2end, ultralytics_rtdetr, hf_rtdetr, official_rtdetr, rfdetr");
+        if (!o.detector.family) {
+            std::string known;
+            for (const Family k : all_families()) known += (known.empty() ? "" : ", ") + to_string(k);
+            throw ConfigError("--family: unknown family '" + f.family + "'; expected one of: " + known);
+        }
     }
     if (!f.imgsz.empty()) {
         const auto v = parse_int_list(f.imgsz, "--imgsz");
