@@ -13,6 +13,7 @@ set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 ORT_DIR="$ROOT/third_party/onnxruntime"
 CACHE_DIR="${TILEDET_CACHE:-$ROOT/third_party/.cache}"
+NPM_TIMEOUT_S="${TILEDET_NPM_TIMEOUT:-300}"
 
 # Pinned: ONNX Runtime 1.29.0 as shipped in these npm packages, with npm's dist.integrity.
 ORT_VERSION="1.29.0"
@@ -55,6 +56,10 @@ as_root() {
 }
 
 install_apt() {
+  if ! command -v apt-get >/dev/null 2>&1 || ! command -v dpkg-query >/dev/null 2>&1; then
+    say "no apt here (not Debian/Ubuntu): install these yourself, by your distribution's names: ${APT_PACKAGES[*]} npm"
+    return
+  fi
   local missing=()
   for p in "${APT_PACKAGES[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
@@ -76,8 +81,15 @@ fetch_verified() {
   if [ ! -f "$CACHE_DIR/$tgz" ]; then
     command -v npm >/dev/null 2>&1 || die "npm is needed to fetch $pkg (install Debian's npm, or pass -DONNXRUNTIME_ROOT to CMake)"
     say "fetching $pkg (npm pack)"
-    (cd "$CACHE_DIR" && npm pack --silent "$pkg" >/dev/null 2>"$CACHE_DIR/npm.log") \
-      || die "npm pack $pkg failed: $(tail -3 "$CACHE_DIR/npm.log")"
+    # Behind a TLS-intercepting proxy whose CA npm does not trust, npm retries for many minutes
+    # instead of failing: bound it and say what to check.
+    local rc=0
+    (cd "$CACHE_DIR" && timeout "$NPM_TIMEOUT_S" npm pack --silent "$pkg" >/dev/null 2>"$CACHE_DIR/npm.log") || rc=$?
+    if [ "$rc" -eq 124 ]; then
+      die "npm pack $pkg gave no answer in ${NPM_TIMEOUT_S} s. Check that the npm registry is reachable ('npm view $pkg version'); behind a proxy that re-signs TLS, add its CA to the system (/usr/local/share/ca-certificates, then update-ca-certificates) and run 'npm config set cafile /etc/ssl/certs/ca-certificates.crt'. TILEDET_NPM_TIMEOUT sets the limit."
+    elif [ "$rc" -ne 0 ]; then
+      die "npm pack $pkg failed: $(tail -3 "$CACHE_DIR/npm.log")"
+    fi
   fi
   local got="sha512-$(openssl dgst -sha512 -binary "$CACHE_DIR/$tgz" | base64 -w0)"
   if [ "$got" != "$want" ]; then
