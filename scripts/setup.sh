@@ -24,6 +24,12 @@ ORT_GPU_PKG="com.github.asus4.onnxruntime.linux-x64-gpu@0.4.9"
 ORT_GPU_PKG_TGZ="com.github.asus4.onnxruntime.linux-x64-gpu-0.4.9.tgz"
 ORT_GPU_PKG_SHA512="sha512-FopIhNE/Ng+v2X65wVc9clPCBCvhvA53Hxo2U0Kf5fGdVsC7iCA+mZ0KLWggcQAj7TIZ6pNidR4AC10g74Xo6w=="
 
+# OpenCV: only the three modules tiledet uses, found by cmake/FindTiledetOpenCV.cmake, not
+# libopencv-dev (the one package with OpenCV's CMake/pkg-config files, which pulls in every module).
+# Measured in a fresh debootstrap minbase bookworm root, on top of this list's other packages:
+#   libopencv-{core,imgproc,imgcodecs}-dev:  92 packages,  78 MB download, 329 MB disk, 37 s
+#   libopencv-dev:                          281 packages, 202 MB download, 918 MB disk, 37 s + 74 s
+# Every package here is proven sufficient by .ci/fresh-root (make demo + make test in that root).
 APT_PACKAGES=(
   build-essential cmake ninja-build pkg-config git
   libopencv-core-dev libopencv-imgproc-dev libopencv-imgcodecs-dev
