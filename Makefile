@@ -4,6 +4,12 @@ BUILD_TYPE ?= Release
 SANITIZE ?=
 JOBS ?= $(shell nproc 2>/dev/null || echo 2)
 CMAKE_ARGS ?=
+# Your own ONNX Runtime build (a folder with include/ and lib/): `make demo ONNXRUNTIME_ROOT=/opt/ort`
+# skips its download in setup.sh and hands the folder to CMake.
+ifdef ONNXRUNTIME_ROOT
+export ONNXRUNTIME_ROOT
+CMAKE_ARGS += -DONNXRUNTIME_ROOT=$(ONNXRUNTIME_ROOT)
+endif
 
 .PHONY: all setup configure build demo test clean
 

@@ -6,8 +6,10 @@
 #   scripts/setup.sh --gpu      also the CUDA 13 execution provider
 #   scripts/setup.sh --no-apt   skip the Debian packages (you installed them yourself)
 #
-# A user with their own ONNX Runtime build skips the download: configure CMake with
-# -DONNXRUNTIME_ROOT=/path/to/onnxruntime (a folder with include/ and lib/).
+# A user with their own ONNX Runtime build skips the download: ONNXRUNTIME_ROOT=/path/to/onnxruntime
+# (a folder with include/ and lib/) in the environment, e.g. `make demo ONNXRUNTIME_ROOT=/opt/ort`,
+# which also passes it to CMake; npm is then not needed either.
+
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -46,7 +48,7 @@ for arg in "$@"; do
   case "$arg" in
     --gpu) want_gpu=1 ;;
     --no-apt) want_apt=0 ;;
-    -h|--help) sed -n '2,11p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,/^$/p' "$0" | sed '$d'; exit 0 ;;
     *) echo "setup.sh: unknown option '$arg' (expected --gpu, --no-apt or --help)" >&2; exit 2 ;;
   esac
 done
@@ -64,6 +66,7 @@ as_root() {
 install_apt() {
   if ! command -v apt-get >/dev/null 2>&1 || ! command -v dpkg-query >/dev/null 2>&1; then
     say "no apt here (not Debian/Ubuntu): install these yourself, by your distribution's names: ${APT_PACKAGES[*]} npm"
+    say "(OpenCV: only its core, imgproc and imgcodecs modules with headers are needed)"
     return
   fi
   local missing=()
@@ -71,8 +74,9 @@ install_apt() {
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
   done
   # npm fetches ONNX Runtime; many machines have Node.js from elsewhere, so only ask Debian for it
-  # when no npm is on the PATH (Debian's npm conflicts with a NodeSource nodejs).
-  command -v npm >/dev/null 2>&1 || missing+=(npm)
+  # when no npm is on the PATH (Debian's npm conflicts with a NodeSource nodejs) and no ONNX
+  # Runtime of the user's own is named.
+  [ -n "${ONNXRUNTIME_ROOT:-}" ] || command -v npm >/dev/null 2>&1 || missing+=(npm)
   if [ ${#missing[@]} -eq 0 ]; then say "Debian packages: all present"; return; fi
   say "Debian packages: installing ${missing[*]}"
   as_root env DEBIAN_FRONTEND=noninteractive apt-get update -qq
@@ -85,7 +89,7 @@ fetch_verified() {
   local pkg="$1" tgz="$2" want="$3"
   mkdir -p "$CACHE_DIR"
   if [ ! -f "$CACHE_DIR/$tgz" ]; then
-    command -v npm >/dev/null 2>&1 || die "npm is needed to fetch $pkg (install Debian's npm, or pass -DONNXRUNTIME_ROOT to CMake)"
+    command -v npm >/dev/null 2>&1 || die "npm is needed to fetch $pkg: install npm (Node.js's package manager: Debian's 'npm' package), or use your own ONNX Runtime build with ONNXRUNTIME_ROOT=/path/to/onnxruntime"
     say "fetching $pkg (npm pack)"
     # Behind a TLS-intercepting proxy whose CA npm does not trust, npm retries for many minutes
     # instead of failing: bound it and say what to check.
@@ -146,6 +150,13 @@ install_ort_gpu() {
 }
 
 [ "$want_apt" -eq 1 ] && install_apt
+if [ -n "${ONNXRUNTIME_ROOT:-}" ]; then
+  [ -f "$ONNXRUNTIME_ROOT/include/onnxruntime_cxx_api.h" ] || [ -f "$ONNXRUNTIME_ROOT/include/onnxruntime/onnxruntime_cxx_api.h" ] \
+    || die "ONNXRUNTIME_ROOT='$ONNXRUNTIME_ROOT' has no include/onnxruntime_cxx_api.h: expected an ONNX Runtime folder with include/ and lib/"
+  say "ONNX Runtime: using ONNXRUNTIME_ROOT=$ONNXRUNTIME_ROOT (nothing downloaded)"
+  [ "$want_gpu" -eq 1 ] && say "--gpu ignored: the CUDA provider must come with your own ONNX Runtime build"
+  say "done"; exit 0
+fi
 install_ort
 [ "$want_gpu" -eq 1 ] && install_ort_gpu
 say "done"
