@@ -25,15 +25,12 @@ struct PendingTile {
     double preprocess_ms = 0;
 };
 
-// From this many tiles on, preprocessing is spread over threads (see BENCHMARKS.md).
-constexpr std::size_t kParallelTiles = 4;
-
-// Preprocesses each tile into its own input slot (requests[i].inputs). Tiles are independent, so
-// many of them are spread over OpenCV's worker threads; a few stay on the calling thread, where
-// the thread hand-off would cost more than it saves.
+// Preprocesses each tile into its own input slot (requests[i].inputs), on the calling thread:
+// spreading the tiles over OpenCV's threads was measured slower on 2 shared cores, where the
+// executor's worker needs them for inference (BENCHMARKS.md, "Preprocessing an image's tiles").
 void preprocess_tiles(const Detector& detector, const cv::Mat& image, const std::vector<Tile>& tiles,
                       std::vector<PendingTile>& out, std::vector<Request>& requests) {
-    auto one = [&](std::size_t i) {
+    for (std::size_t i = 0; i < tiles.size(); ++i) {
         const Tile& tile = tiles[i];
         PendingTile& pt = out[i];
         pt.tile = tile;
@@ -44,24 +41,7 @@ void preprocess_tiles(const Detector& detector, const cv::Mat& image, const std:
         pt.geometry = detector.preprocess(image(cv::Rect(tile.x, tile.y, tile.w, tile.h)), slots, 0);
         pt.preprocess_ms = ms_between(p0, Clock::now());
         requests[i].inputs = std::move(slots);
-    };
-    if (tiles.size() < kParallelTiles || cv::getNumThreads() < 2) {
-        for (std::size_t i = 0; i < tiles.size(); ++i) one(i);
-        return;
     }
-    std::mutex mu;
-    std::exception_ptr error;
-    cv::parallel_for_(cv::Range(0, static_cast<int>(tiles.size())), [&](const cv::Range& r) {
-        for (int i = r.start; i < r.end; ++i) {
-            try {
-                one(static_cast<std::size_t>(i));
-            } catch (...) {
-                std::lock_guard lk(mu);
-                if (!error) error = std::current_exception();
-            }
-        }
-    });
-    if (error) std::rethrow_exception(error);
 }
 
 struct PendingImage {

@@ -78,9 +78,9 @@ public:
     Pipeline(const Pipeline&) = delete;
     Pipeline& operator=(const Pipeline&) = delete;
 
-    // Cuts `image` (8-bit BGR) into tiles, preprocesses each into its own input slot (on the
-    // calling thread, and on OpenCV's worker threads when there are many tiles) and submits them
-    // as one group, so they share a batch whenever they fit in one; returns at once. The future's get() decodes and
+    // Cuts `image` (8-bit BGR) into tiles, preprocesses each into its own input slot on the
+    // calling thread and submits them as one group, so they share a batch whenever they fit in
+    // one; returns at once. The future's get() decodes and
     // merges. Thread-safe: call from any number of threads.
     std::future<ImageResult> submit(const cv::Mat& image, std::string source = {});
 
