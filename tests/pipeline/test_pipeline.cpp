@@ -210,7 +210,8 @@ TEST(Pipeline, TwoTilesOfAnImageAlwaysShareOneBatchEvenWhenPreprocessingOutlasts
     for (int run = 0; run < 300; ++run) {
         const ImageResult r = p.detect(img, "two tiles");
         ASSERT_EQ(r.tiles.size(), 2u);
-        ASSERT_EQ(r.tiles[0].batch_id, r.tiles[1].batch_id) << "run " << run;
+        ASSERT_EQ(r.batch_ids.size(), 2u);
+        ASSERT_EQ(r.batch_ids[0], r.batch_ids[1]) << "run " << run;
         ASSERT_EQ(r.tiles[0].batch_size, 2) << "run " << run;
         // Tiles of one batch enter and leave the queue together: equal latencies.
         ASSERT_DOUBLE_EQ(r.tiles[0].latency_ms, r.tiles[1].latency_ms) << "run " << run;
