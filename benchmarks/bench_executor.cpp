@@ -9,7 +9,7 @@
 // run one at a time (static batch 1), with dynamic batching, and with 2 instances. Each
 // iteration submits TILEDET_BENCH_TILES tiles (default 16) at once and waits for all of them.
 // Overhead*: a backend that does nothing, so the time per request is the executor's own
-// (submit, queue, batch assembly, split, future).
+// (submit, queue, batch assembly, split, future); OverheadGroup* submits groups of 8.
 // Models come from TILEDET_MODELS_DIR, else the build tree's generated models.
 #include <benchmark/benchmark.h>
 
@@ -130,6 +130,32 @@ void BM_OverheadPipelined(benchmark::State& state) {
     state.counters["mean_batch"] = ex.stats().mean_batch_size;
 }
 BENCHMARK(BM_OverheadPipelined)->Arg(1)->Arg(8)->UseRealTime();
+
+// The same burst handed in as groups of 8 (the tiles of one image): one lock and one wake-up
+// per group instead of per request.
+void BM_OverheadGroupPipelined(benchmark::State& state) {
+    BatchPolicy policy;
+    policy.max_batch_size = 8;
+    policy.max_queue_delay = std::chrono::microseconds(0);
+    policy.queue_capacity = 0;
+    BatchExecutor ex(std::make_unique<TrivialBackend>(), policy);
+    const std::vector<Tensor> input{Tensor(ElementType::float32, {1, 16})};
+    constexpr int kBurst = 256, kGroup = 8;
+    std::vector<std::vector<std::future<Result>>> futures;
+    futures.reserve(kBurst / kGroup);
+    for (auto _ : state) {
+        for (int g = 0; g < kBurst / kGroup; ++g)
+            futures.push_back(ex.submit(std::vector<Request>(kGroup, Request{input, std::nullopt, 0})));
+        for (auto& group : futures)
+            for (auto& f : group) benchmark::DoNotOptimize(f.get());
+        futures.clear();
+    }
+    state.SetItemsProcessed(state.iterations() * kBurst);
+    state.counters["time_per_request"] =
+        benchmark::Counter(kBurst, benchmark::Counter::kIsIterationInvariantRate | benchmark::Counter::kInvert);
+    state.counters["mean_batch"] = ex.stats().mean_batch_size;
+}
+BENCHMARK(BM_OverheadGroupPipelined)->UseRealTime();
 
 // One request at a time: submit, wait. Includes waking the worker and the caller (two thread
 // hand-offs), the latency floor a lone request sees.

@@ -68,10 +68,8 @@ int run(const std::string& detector, const std::string& model, const std::vector
     for (auto& fut : futures) results.push_back(fut.get());
     const double total_ms = std::chrono::duration<double, std::milli>(Clock::now() - t0).count();
 
-    std::size_t tiles = 0;
-    for (const auto& r : results) tiles += r.tiles.size();
     const auto stats = pipeline.executor().stats();
-    std::cout << execution_line(stats.device, pipeline.executor().sequential(), tiles, total_ms) << "\n";
+    std::cout << execution_line(stats.device, results, total_ms) << "\n";
     std::cout << per_tile_report(results);
     for (const auto& r : results)
         std::cout << r.source << ": " << r.detections.size() << " detections, " << r.tiles.size() << " tiles, "

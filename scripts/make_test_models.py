@@ -511,7 +511,7 @@ def build_hf_rtdetr(name, variant, size=640):
 
 
 def build_official_rtdetr(name, variant, size=640, heavy_gflops=None, batch_kind=None):
-    """variant: dynamic | static | nobatch | fake_dynamic (batch_kind for heavy)."""
+    """variant: dynamic | static | nobatch | fake_dynamic | div80 (batch_kind for heavy)."""
     kind = batch_kind or variant
     static = kind in ("static", "nobatch")
     nq, nc = 300, 80
@@ -576,6 +576,18 @@ def build_official_rtdetr(name, variant, size=640, heavy_gflops=None, batch_kind
             e["notes"].append("declares a dynamic batch but runs only at batch 1")
         else:
             g.op("Identity", [boxes], out="boxes")
+        if kind == "div80":
+            # A constant [1, 80, 128] reshaped to [B, -1, 4, 32] (as exports that fold a
+            # per-item view into a constant do): runs only when B divides 80, so batches of
+            # 1, 2, 4, 5, 8 work and 3, 6, 7 fail. Its mean (zero) is added to the scores, so the
+            # outputs stay image-dependent and equal to the plain dynamic model's.
+            view = g.op("Reshape", [g.f32(np.zeros((1, 80, 128), np.float32), "div80_const"),
+                                    with_batch(g, x, [-1, 4, 32])])
+            zero = g.op("Unsqueeze", [g.op("ReduceMean", [view], axes=[1, 2, 3], keepdims=0),
+                                      g.i64([1])])                              # [B, 1]
+            scores = g.op("Add", [scores, zero])
+            e["notes"].append("declares a dynamic batch but runs only at batch sizes that divide 80 "
+                              "(1, 2, 4, 5, 8; fails at 3, 6, 7)")
         g.op("Identity", [scores], out="scores")
         g.op("Expand", [g.i64(labels, "labels"), with_batch(g, x, [nq])], out="labels")
     g.output("labels", TensorProto.INT64, [b, nq])
@@ -670,6 +682,7 @@ def model_specs(heavy_gflops):
     specs += [
         ("official_rtdetr_nobatch_static", lambda n: build_official_rtdetr(n, "nobatch")),
         ("official_rtdetr_fake_dynamic", lambda n: build_official_rtdetr(n, "fake_dynamic")),
+        ("fake_dynamic_div80", lambda n: build_official_rtdetr(n, "div80")),
         ("rtdetr_heavy_static", lambda n: build_official_rtdetr(
             n, "heavy", heavy_gflops=heavy_gflops, batch_kind="static")),
         ("rtdetr_heavy_dynamic", lambda n: build_official_rtdetr(

@@ -5,8 +5,8 @@
 #include <unistd.h>
 
 #include <chrono>
-#include <deque>
 #include <cstdio>
+#include <deque>
 #include <filesystem>
 #include <fstream>
 #include <iostream>
@@ -19,6 +19,7 @@
 #include "pipeline_flags.hpp"
 #include "tiledet/error.hpp"
 #include "tiledet/io/image.hpp"
+#include "tiledet/pipeline/report.hpp"
 
 namespace tiledet::cli {
 namespace {
@@ -82,7 +83,7 @@ std::string summary(const ImageResult& r, const Detector& det) {
     return os.str();
 }
 
-nlohmann::json to_json(const ImageRecord& rec, const Detector& det) {
+nlohmann::json to_json(const ImageRecord& rec, const Detector& det, const std::string& device) {
     nlohmann::json j;
     j["file"] = rec.file;
     if (!rec.result) {
@@ -104,10 +105,18 @@ nlohmann::json to_json(const ImageRecord& rec, const Detector& det) {
         queue += t.queue_ms;
         infer += t.inference_ms;
         decode += t.decode_ms;
-        tiles.push_back({{"x", t.tile.x}, {"y", t.tile.y}, {"w", t.tile.w}, {"h", t.tile.h},
-                         {"full_image", t.tile.full_image}, {"detections", t.detections},
-                         {"batch_size", t.batch_size}, {"latency_ms", t.latency_ms}});
+        tiles.push_back({{"x", t.tile.x},
+                         {"y", t.tile.y},
+                         {"w", t.tile.w},
+                         {"h", t.tile.h},
+                         {"full_image", t.tile.full_image},
+                         {"detections", t.detections},
+                         {"batch_size", t.batch_size},
+                         {"batch_id", t.batch_id},
+                         {"latency_ms", t.latency_ms}});
     }
+    // What ran for this image's tiles, from their batch ids (other images' tiles may share them).
+    j["execution"] = execution_line(device, {r}, r.end_to_end_ms);
     // Sums over tiles for queue/inference/decode: tiles of one image may overlap in time.
     j["timings_ms"] = {{"load", rec.load_ms},     {"preprocess", r.preprocess_ms}, {"queue", queue},
                        {"inference", infer},      {"decode", decode},              {"merge", r.merge_ms},
@@ -119,6 +128,7 @@ int run_detect(const DetectArgs& a) {
     PipelineOptions options = to_pipeline_options(a.flags);
     Pipeline pipeline(a.model, options);
     const Detector& detector = pipeline.detector();
+    const std::string device = pipeline.executor().stats().device;
 
     // Every input resolves first, so a missing path is reported before any work starts.
     std::vector<std::string> files;
@@ -172,7 +182,7 @@ int run_detect(const DetectArgs& a) {
             std::cerr << "tiledet: " << rec.error << "\n";
             ++failed;
         }
-        if (!a.json_path.empty()) records.push_back(to_json(rec, detector));
+        if (!a.json_path.empty()) records.push_back(to_json(rec, detector, device));
         bar.show(++done);
     };
     for (const std::string& file : files) {

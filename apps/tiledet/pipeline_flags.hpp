@@ -43,6 +43,7 @@ struct PipelineFlags {
     double max_delay_ms = 2.0;
     int instances = 1;
     std::size_t queue_capacity = 1024;
+    std::string probe_sizes = "2,3,max";
     bool verbose = false;
 };
 
@@ -90,7 +91,28 @@ inline void add_pipeline_flags(CLI::App& app, PipelineFlags& f, bool with_tiling
     app.add_option("--max-delay-ms", f.max_delay_ms, "How long a request may wait for a batch to fill")->capture_default_str();
     app.add_option("--instances", f.instances, "Model instances running batches concurrently")->capture_default_str();
     app.add_option("--queue", f.queue_capacity, "Queue capacity (requests)")->capture_default_str();
+    app.add_option("--probe-sizes", f.probe_sizes,
+                   "Warm-up probe batches of a dynamic model: sizes, 'max' (--batch), or 'none'")
+        ->capture_default_str();
     app.add_flag("--verbose", f.verbose, "One log line per batch");
+}
+
+// "2,3,max" -> {2, 3, 0} (0: the max batch); "none" or "" -> {}.
+inline std::vector<int> parse_probe_sizes(const std::string& s) {
+    if (s == "none" || s.empty()) return {};
+    std::vector<int> out;
+    std::stringstream ss(s);
+    for (std::string tok; std::getline(ss, tok, ',');) {
+        if (tok == "max") {
+            out.push_back(0);
+            continue;
+        }
+        const std::vector<int> v = parse_int_list(tok, "--probe-sizes");
+        if (v.size() != 1 || v[0] < 1)
+            throw ConfigError("--probe-sizes: expected sizes >= 1, 'max' or 'none' (e.g. 2,3,max), got '" + s + "'");
+        out.push_back(v[0]);
+    }
+    return out;
 }
 
 inline PipelineOptions to_pipeline_options(const PipelineFlags& f) {
@@ -169,6 +191,8 @@ inline PipelineOptions to_pipeline_options(const PipelineFlags& f) {
     o.batching.max_queue_delay = std::chrono::microseconds(static_cast<long long>(f.max_delay_ms * 1000.0));
     o.batching.instances = f.instances;
     o.batching.queue_capacity = f.queue_capacity;
+    o.batching.probe_batch_sizes = parse_probe_sizes(f.probe_sizes);
+    o.batching.probe_dynamic_batch = !o.batching.probe_batch_sizes.empty();
     o.batching.verbose = f.verbose;
     return o;
 }

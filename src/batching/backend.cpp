@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cctype>
+#include <chrono>
 #include <thread>
 
 #include "tiledet/error.hpp"
@@ -14,6 +15,34 @@ std::string Backend::device() const {
 }
 std::optional<std::vector<Tensor>> Backend::probe_item() const {
     return std::nullopt;
+}
+
+std::vector<ProbeOutcome> probe_batch_sizes(Backend& backend, const std::vector<int>& sizes) {
+    const std::optional<std::vector<Tensor>> item = backend.probe_item();
+    if (!item) return {};
+    std::vector<ProbeOutcome> out;
+    for (int n : sizes) {
+        ProbeOutcome o;
+        o.batch_size = n;
+        const auto t0 = std::chrono::steady_clock::now();
+        try {
+            std::vector<Tensor> batch;
+            for (const Tensor& t : *item)
+                batch.push_back(n == 1 ? t : concat_leading(std::vector<Tensor>(static_cast<std::size_t>(n), t)));
+            const std::vector<Tensor> outputs = backend.run(batch);
+            for (std::size_t i = 0; i < outputs.size(); ++i)
+                if (n > 1 && (outputs[i].rank() == 0 || outputs[i].dim(0) != n))
+                    throw ShapeError("output " + std::to_string(i) + " has shape " + to_string(outputs[i].shape()) +
+                                     " for a batch of " + std::to_string(n));
+            o.ok = true;
+        } catch (const std::exception& e) {
+            const std::string text = e.what();
+            o.error = text.substr(0, text.find('\n'));
+        }
+        o.ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
+        out.push_back(std::move(o));
+    }
+    return out;
 }
 
 std::string device_label(const std::string& provider) {

@@ -85,6 +85,9 @@ BatchExecutor::Impl::Impl(std::vector<std::unique_ptr<Backend>> backends_in, Bat
     device = backends.front()->device();
     if (kind.is_dynamic()) {
         max_batch = policy.max_batch_size;
+        size_states = static_cast<std::size_t>(max_batch) + 1;
+        size_state = std::make_unique<std::atomic<batching_detail::SizeState>[]>(size_states);
+        for (std::size_t i = 0; i < size_states; ++i) size_state[i] = batching_detail::SizeState::unknown;
         for (int p : policy.preferred_batch_sizes)
             if (p >= 1 && p < max_batch) preferred.push_back(p);
         std::sort(preferred.rbegin(), preferred.rend());
@@ -125,20 +128,56 @@ void BatchExecutor::Impl::fall_back(const std::string& reason) {
 }
 
 void BatchExecutor::Impl::probe() {
-    std::optional<std::vector<Tensor>> item = backends.front()->probe_item();
-    if (!item) return;
-    try {
-        std::vector<Tensor> two;
-        for (const Tensor& t : *item) two.push_back(concat_leading({t, t}));
-        const std::vector<Tensor> out = backends.front()->run(two);
-        for (std::size_t i = 0; i < out.size(); ++i)
-            if (out[i].rank() == 0 || out[i].dim(0) != 2)
-                throw ShapeError("output " + std::to_string(i) + " has shape " + to_string(out[i].shape()) +
-                                 " for a batch of 2");
-        batch_verified = true;
-    } catch (const std::exception& e) {
-        fall_back("the model declares a dynamic batch but a probe batch of 2 failed: " + first_line(e.what()));
+    std::vector<int> sizes;
+    for (int n : policy.probe_batch_sizes) {
+        const int s = n == 0 ? max_batch : n;
+        if (s >= 2 && s <= max_batch && std::find(sizes.begin(), sizes.end(), s) == sizes.end()) sizes.push_back(s);
     }
+    std::sort(sizes.begin(), sizes.end());
+    for (int size : sizes) {
+        const std::vector<ProbeOutcome> outcome = probe_batch_sizes(*backends.front(), {size});
+        if (outcome.empty()) return;  // the backend cannot make a probe item
+        const ProbeOutcome& o = outcome.front();
+        if (o.ok) {
+            size_state[static_cast<std::size_t>(o.batch_size)] = batching_detail::SizeState::ran;
+            batch_verified = true;
+            continue;
+        }
+        if (!batch_verified) {
+            fall_back("the model declares a dynamic batch but a probe batch of " + std::to_string(o.batch_size) +
+                      " failed: " + o.error);
+            return;
+        }
+        learn_failed_size(static_cast<std::size_t>(o.batch_size), o.error);
+    }
+}
+
+batching_detail::SizeState BatchExecutor::Impl::size_state_of(std::size_t n) const {
+    return n < size_states ? size_state[n].load(std::memory_order_relaxed) : batching_detail::SizeState::unknown;
+}
+
+void BatchExecutor::Impl::learn_failed_size(std::size_t n, const std::string& error_text) {
+    if (n < 2 || n >= size_states) return;
+    // A size that ran before failed for another reason (the requests, the moment): keep it.
+    auto expected = batching_detail::SizeState::unknown;
+    if (!size_state[n].compare_exchange_strong(expected, batching_detail::SizeState::failed)) return;
+    if (!batch_verified.load()) {
+        // No batch of more than one ever ran: the graph most likely has batch 1 baked in.
+        fall_back("the model declares a dynamic batch but failed at batch " + std::to_string(n) + ": " +
+                  first_line(error_text));
+        return;
+    }
+    if (!warned_sizes.exchange(true))
+        log(LogLevel::warning, batching_detail::failed_size_warning(n, first_line(error_text)));
+    else if (policy.verbose)
+        log(LogLevel::verbose, "batches of " + std::to_string(n) + " also fail; no longer formed");
+}
+
+std::vector<int> BatchExecutor::Impl::failed_sizes() const {
+    std::vector<int> out;
+    for (std::size_t n = 2; n < size_states; ++n)
+        if (size_failed(n)) out.push_back(static_cast<int>(n));
+    return out;
 }
 
 BatchExecutor::BatchExecutor(std::vector<std::unique_ptr<Backend>> backends, BatchPolicy policy, LogSink sink)
@@ -177,94 +216,151 @@ BatchExecutor::~BatchExecutor() {
     if (impl_) shutdown();
 }
 
-std::future<Result> BatchExecutor::submit(Request request) {
-    Impl& m = *impl_;
-    if (request.inputs.empty()) throw ShapeError("a request needs one input tensor per model input, got none");
-    if (m.kind.kind != BatchKind::Kind::none) {
-        for (std::size_t i = 0; i < request.inputs.size(); ++i) {
-            const Tensor& t = request.inputs[i];
-            if (t.rank() == 0 || t.dim(0) != 1)
-                throw ShapeError("request input " + std::to_string(i) + " has shape " + to_string(t.shape()) +
-                                 "; expected one item with leading (batch) dim 1: submit each item as its own "
-                                 "request and let the executor batch them");
-        }
+namespace {
+
+// Throws ShapeError for a request the executor cannot batch; `which` names it in a group.
+void check_batchable(const BatchKind& kind, const Request& request, const std::string& which) {
+    if (request.inputs.empty()) throw ShapeError(which + "needs one input tensor per model input, got none");
+    if (kind.kind == BatchKind::Kind::none) return;
+    for (std::size_t i = 0; i < request.inputs.size(); ++i) {
+        const Tensor& t = request.inputs[i];
+        if (t.rank() == 0 || t.dim(0) != 1)
+            throw ShapeError(which + "input " + std::to_string(i) + " has shape " + to_string(t.shape()) +
+                             "; expected one item with leading (batch) dim 1: submit each item as its own "
+                             "request and let the executor batch them");
     }
+}
+
+std::unique_ptr<Pending> make_pending(Request&& request, const BatchPolicy& policy, ExecutorClock::time_point now) {
     auto node = std::make_unique<Pending>();
     node->inputs = std::move(request.inputs);
     node->tag = request.tag;
     node->shape_hash = batching_detail::shape_hash(node->inputs);
-    std::future<Result> future = node->promise.get_future();
-    ExecutorClock::time_point now = ExecutorClock::now();
     if (request.deadline)
         node->deadline = *request.deadline;
-    else if (m.policy.default_deadline.count() > 0)
-        node->deadline = now + m.policy.default_deadline;
+    else if (policy.default_deadline.count() > 0)
+        node->deadline = now + policy.default_deadline;
+    return node;
+}
 
+}  // namespace
+
+std::future<Result> BatchExecutor::submit(Request request) {
+    Impl& m = *impl_;
+    check_batchable(m.kind, request, "a request ");
+    auto node = make_pending(std::move(request), m.policy, ExecutorClock::now());
+    std::future<Result> future = node->promise.get_future();
+    m.enqueue(&node, 1);
+    return future;
+}
+
+std::vector<std::future<Result>> BatchExecutor::submit(std::vector<Request> requests) {
+    Impl& m = *impl_;
+    for (std::size_t i = 0; i < requests.size(); ++i)
+        check_batchable(m.kind, requests[i], "request " + std::to_string(i) + " of the group ");
+    const ExecutorClock::time_point now = ExecutorClock::now();
+    std::vector<std::unique_ptr<Pending>> nodes;
+    std::vector<std::future<Result>> futures;
+    nodes.reserve(requests.size());
+    futures.reserve(requests.size());
+    std::uint64_t group = 0;
+    if (requests.size() > 1) {
+        std::lock_guard lk(m.mu);
+        group = m.next_group++;
+    }
+    for (Request& r : requests) {
+        nodes.push_back(make_pending(std::move(r), m.policy, now));
+        nodes.back()->group = group;
+        nodes.back()->group_size = requests.size();
+        futures.push_back(nodes.back()->promise.get_future());
+    }
+    const std::size_t cap = m.policy.queue_capacity;
+    const std::size_t piece = cap ? cap : nodes.size();
+    for (std::size_t i = 0; i < nodes.size(); i += piece)
+        m.enqueue(nodes.data() + i, std::min(piece, nodes.size() - i));
+    return futures;
+}
+
+void BatchExecutor::Impl::enqueue(std::unique_ptr<Pending>* nodes, std::size_t n) {
+    Impl& m = *this;
     bool notify = false;
+    std::vector<std::unique_ptr<Pending>> late;  // deadline already passed
+    ExecutorClock::time_point now = ExecutorClock::now();
     {
         std::unique_lock lk(m.mu);
         const std::size_t cap = m.policy.queue_capacity;
-        if (!m.stopping && cap && m.queued >= cap) {
+        if (!m.stopping && cap && m.queued + n > cap) {
             if (m.policy.when_full == FullQueue::reject) {
                 lk.unlock();
-                m.stats.rejected.fetch_add(1, std::memory_order_relaxed);
-                fail_with<QueueFull>(node->promise, "the request queue is full (capacity " + std::to_string(cap) +
-                                                        " waiting requests); raise BatchPolicy::queue_capacity, use "
-                                                        "FullQueue::block to wait for room, or add instances");
-                return future;
+                m.stats.rejected.fetch_add(n, std::memory_order_relaxed);
+                for (std::size_t i = 0; i < n; ++i)
+                    fail_with<QueueFull>(nodes[i]->promise,
+                                         "the request queue is full (capacity " + std::to_string(cap) +
+                                             " waiting requests, " + std::to_string(m.queued) + " waiting, " +
+                                             std::to_string(n) +
+                                             " submitted together); raise BatchPolicy::queue_capacity, use "
+                                             "FullQueue::block to wait for room, or add instances");
+                return;
             }
             ++m.blocked_submitters;
-            m.room_cv.wait(lk, [&] { return m.stopping || m.queued < cap; });
+            m.room_cv.wait(lk, [&] { return m.stopping || m.queued + n <= cap; });
             --m.blocked_submitters;
             now = ExecutorClock::now();
         }
         if (m.stopping) {
             lk.unlock();
-            m.stats.shut_down.fetch_add(1, std::memory_order_relaxed);
-            fail_with<ShutDown>(node->promise,
-                                "the executor is shutting down and accepts no new requests; submit before "
-                                "shutdown() or to a new executor");
-            return future;
+            m.stats.shut_down.fetch_add(n, std::memory_order_relaxed);
+            for (std::size_t i = 0; i < n; ++i)
+                fail_with<ShutDown>(nodes[i]->promise,
+                                    "the executor is shutting down and accepts no new requests; submit before "
+                                    "shutdown() or to a new executor");
+            return;
         }
-        m.stats.submitted.fetch_add(1, std::memory_order_relaxed);
-        node->enqueued = now;
-        if (node->deadline <= now) {
-            lk.unlock();
-            m.stats.expired.fetch_add(1, std::memory_order_relaxed);
-            fail_with<DeadlineExpired>(node->promise,
-                                       "the request's deadline had passed when it was submitted; give it a later "
-                                       "deadline");
-            return future;
-        }
+        m.stats.submitted.fetch_add(n, std::memory_order_relaxed);
         ShapeGroup* group = nullptr;
-        for (auto& g : m.groups)
-            if (g->matches(node->shape_hash, node->inputs)) {
-                group = g.get();
-                break;
+        for (std::size_t i = 0; i < n; ++i) {
+            std::unique_ptr<Pending>& node = nodes[i];
+            node->enqueued = now;
+            if (node->deadline <= now) {
+                late.push_back(std::move(node));
+                continue;
             }
-        if (!group) {
-            if (m.groups.size() >= kMaxGroups)
-                std::erase_if(m.groups, [](const std::unique_ptr<ShapeGroup>& g) { return g->count == 0; });
-            auto g = std::make_unique<ShapeGroup>();
-            g->hash = node->shape_hash;
-            for (const Tensor& t : node->inputs) g->key.emplace_back(t.type(), t.shape());
-            group = g.get();
-            m.groups.push_back(std::move(g));
+            if (!group || !group->matches(node->shape_hash, node->inputs)) {
+                group = nullptr;
+                for (auto& g : m.groups)
+                    if (g->matches(node->shape_hash, node->inputs)) {
+                        group = g.get();
+                        break;
+                    }
+            }
+            if (!group) {
+                if (m.groups.size() >= kMaxGroups)
+                    std::erase_if(m.groups, [](const std::unique_ptr<ShapeGroup>& g) { return g->count == 0; });
+                auto g = std::make_unique<ShapeGroup>();
+                g->hash = node->shape_hash;
+                for (const Tensor& t : node->inputs) g->key.emplace_back(t.type(), t.shape());
+                group = g.get();
+                m.groups.push_back(std::move(g));
+            }
+            if (node->deadline < m.next_deadline) {
+                m.next_deadline = node->deadline;
+                notify = true;  // a waiting worker must wake by this deadline
+            }
+            group->push(node.release());
+            ++m.queued;
+            const auto count = static_cast<int>(group->count);
+            // Wake a worker only when it has something new to decide: a first request to time,
+            // or a full or preferred-size batch.
+            notify = notify || count == 1 || count >= m.max_batch ||
+                     std::find(m.preferred.begin(), m.preferred.end(), count) != m.preferred.end();
         }
-        if (node->deadline < m.next_deadline) {
-            m.next_deadline = node->deadline;
-            notify = true;  // a waiting worker must wake by this deadline
-        }
-        group->push(node.release());
-        ++m.queued;
-        const auto n = static_cast<int>(group->count);
-        // Wake a worker only when it has something new to decide: a first request to time, or a
-        // full or preferred-size batch.
-        notify = notify || n == 1 || n >= m.max_batch ||
-                 std::find(m.preferred.begin(), m.preferred.end(), n) != m.preferred.end();
     }
     if (notify) m.work_cv.notify_one();
-    return future;
+    if (!late.empty()) m.stats.expired.fetch_add(late.size(), std::memory_order_relaxed);
+    for (auto& node : late)
+        fail_with<DeadlineExpired>(node->promise,
+                                   "the request's deadline had passed when it was submitted; give it a later "
+                                   "deadline");
 }
 
 std::size_t BatchExecutor::cancel(std::uint64_t tag) {
@@ -317,6 +413,7 @@ ExecutorStats BatchExecutor::stats() const {
     s.device = m.device;
     s.sequential_fallback = m.sequential.load();
     s.instances = static_cast<int>(m.backends.size());
+    s.failed_batch_sizes = m.failed_sizes();
     std::lock_guard lk(m.mu);
     s.max_batch_size = m.max_batch;
     return s;

@@ -5,9 +5,11 @@
 #include <atomic>
 #include <condition_variable>
 #include <cstdint>
+#include <exception>
 #include <future>
 #include <memory>
 #include <mutex>
+#include <span>
 #include <thread>
 #include <vector>
 
@@ -28,6 +30,9 @@ struct Pending {
     ExecutorClock::time_point deadline = kNoDeadline;
     std::uint64_t tag = 0;
     std::uint64_t shape_hash = 0;
+    // Requests submitted together share a group id (0: submitted alone) and know its size.
+    std::uint64_t group = 0;
+    std::size_t group_size = 1;
     Pending* next = nullptr;
 };
 
@@ -69,6 +74,18 @@ void ShapeGroup::remove_if(Pred pred, std::vector<std::unique_ptr<Pending>>& out
 std::uint64_t shape_hash(const std::vector<Tensor>& inputs);
 
 using Batch = std::vector<std::unique_ptr<Pending>>;
+using Items = std::span<std::unique_ptr<Pending>>;
+
+// A request's ending, held back while a failed batch is re-run in smaller batches so that what
+// the re-runs teach (ExecutorStats::failed_batch_sizes) is recorded before any future is ready.
+struct Outcome {
+    Pending* request = nullptr;
+    Result result;
+    std::exception_ptr error;
+};
+
+// What the executor learned about a batch size of a dynamic model.
+enum class SizeState : std::uint8_t { unknown, ran, failed };
 
 }  // namespace batching_detail
 
@@ -97,12 +114,18 @@ struct BatchExecutor::Impl {
     ExecutorClock::time_point next_deadline = batching_detail::kNoDeadline;  // no queued deadline before it
     bool stopping = false;
     int max_batch = 1;  // falls to 1 when the model turns out unable to batch
-    std::uint64_t next_batch_id = 1;
+    std::uint64_t next_group = 1;
     std::vector<int> preferred;  // sorted descending, each in [2, max_batch)
 
     std::atomic<bool> sequential{false};      // one at a time because the model cannot batch
     std::atomic<bool> batch_verified{false};  // a batch of more than 1 ran fine on this model
     std::atomic<bool> warned{false};
+    std::atomic<bool> warned_sizes{false};
+    std::atomic<std::uint64_t> next_batch_id{1};
+    // Per batch size 0..policy.max_batch_size of a dynamic model: ran, failed, or not yet seen.
+    // Read by pick_ready under mu, written by workers after a run.
+    std::unique_ptr<std::atomic<batching_detail::SizeState>[]> size_state;
+    std::size_t size_states = 0;
     std::mutex log_mu;
     batching_detail::StatsRecorder stats;
     std::mutex join_mu;  // one shutdown() joins the workers; others wait for it
@@ -111,14 +134,30 @@ struct BatchExecutor::Impl {
     void log(LogLevel level, const std::string& line);
     void fall_back(const std::string& reason);  // once: sequential from now on, and say so
     void probe();
+    // Queues `n` accepted requests as one unit (at most queue_capacity of them).
+    void enqueue(std::unique_ptr<Pending>* nodes, std::size_t n);
+
+    batching_detail::SizeState size_state_of(std::size_t n) const;
+    bool size_failed(std::size_t n) const { return size_state_of(n) == batching_detail::SizeState::failed; }
+    // A batch of n failed while its requests all ran in smaller batches: stop forming n, and
+    // say so once (or fall back to one at a time when no batch of more than one ever ran).
+    void learn_failed_size(std::size_t n, const std::string& error_text);
+    std::vector<int> failed_sizes() const;
 
     // worker.cpp
     void worker_loop(std::size_t index);
     batching_detail::ShapeGroup* pick_ready(ExecutorClock::time_point now, ExecutorClock::time_point& wake,
                                             std::size_t& take);
+    // How many of g's queued requests go when up to `want` may (see worker.cpp); 0: none now.
+    std::size_t cut(const batching_detail::ShapeGroup& g, std::size_t want, bool need_boundary) const;
     void expire(ExecutorClock::time_point now, Batch& out);
-    void run_batch(Backend& backend, Batch& batch, std::uint64_t batch_id);
-    void run_individually(Backend& backend, Batch& batch, const std::string& batch_error);
+    // Runs `items` as one batch; when a batch of more than one fails, re-runs it in halves, so
+    // only a request that fails alone gets the error. Returns whether every request got outputs.
+    // `held`: where endings go instead of the futures (a re-run in progress); null: deliver.
+    bool run_batch(Backend& backend, batching_detail::Items items, std::uint64_t batch_id,
+                   std::vector<batching_detail::Outcome>* held = nullptr);
+    bool run_halves(Backend& backend, batching_detail::Items items, std::vector<batching_detail::Outcome>* held);
+    static void deliver(std::vector<batching_detail::Outcome>& outcomes);
 };
 
 }  // namespace tiledet

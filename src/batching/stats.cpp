@@ -66,6 +66,8 @@ void StatsRecorder::fill(ExecutorStats& out) const {
     out.cancelled = cancelled.load(std::memory_order_relaxed);
     out.rejected = rejected.load(std::memory_order_relaxed);
     out.shut_down = shut_down.load(std::memory_order_relaxed);
+    out.retried_batches = retried_batches.load(std::memory_order_relaxed);
+    out.retried_requests = retried_requests.load(std::memory_order_relaxed);
     std::lock_guard lk(mu_);
     out.batches = batches_;
     out.failed_batches = failed_batches_;
@@ -85,8 +87,9 @@ void StatsRecorder::fill(ExecutorStats& out) const {
 
 std::string format_summary(const ExecutorStats& s) {
     std::ostringstream os;
-    os << batching_detail::execution_line(s.device, s.sequential_fallback, static_cast<std::int64_t>(s.completed),
-                                          s.busy_span)
+    os << execution_line_from_histogram(s.device, s.batch_size_histogram,
+                                        std::chrono::duration<double, std::milli>(s.busy_span).count(), "image",
+                                        s.sequential_fallback ? std::optional<bool>(true) : std::nullopt)
        << '\n';
     os << "  requests: " << s.submitted << " submitted, " << s.completed << " completed, " << s.failed << " failed, "
        << s.expired << " deadline expired, " << s.cancelled << " cancelled, " << s.rejected
@@ -95,6 +98,13 @@ std::string format_summary(const ExecutorStats& s) {
     std::snprintf(mean, sizeof mean, "%.2f", s.mean_batch_size);
     os << "  batches: " << s.batches << " (" << s.failed_batches << " failed), mean size " << mean << " of max "
        << s.max_batch_size << ", padded slots " << s.padded_slots << ", instances " << s.instances << "\n";
+    if (s.retried_batches || !s.failed_batch_sizes.empty()) {
+        os << "  retries: " << s.retried_batches << " failed batches re-run in smaller batches (" << s.retried_requests
+           << " requests); sizes the model failed at, no longer formed:";
+        for (int n : s.failed_batch_sizes) os << ' ' << n;
+        if (s.failed_batch_sizes.empty()) os << " none";
+        os << '\n';
+    }
     os << "  batch sizes:";
     bool any = false;
     for (std::size_t n = 0; n < s.batch_size_histogram.size(); ++n) {

@@ -27,7 +27,7 @@ private:
 class StatsRecorder {
 public:
     std::atomic<std::uint64_t> submitted{0}, completed{0}, failed{0}, expired{0}, cancelled{0}, rejected{0},
-        shut_down{0};
+        shut_down{0}, retried_batches{0}, retried_requests{0};
 
     // One batch that ran; `timings` are those of its completed requests (empty when it failed).
     void add_batch(const BatchRecord& record, ExecutorClock::time_point started, ExecutorClock::time_point finished,

@@ -84,12 +84,12 @@ void BatchExecutor::Impl::worker_loop(std::size_t index) {
         if (ShapeGroup* g = pick_ready(now, wake, take)) {
             for (std::size_t i = 0; i < take; ++i) batch.emplace_back(g->pop());
             queued -= take;
-            const std::uint64_t id = next_batch_id++;
+            const std::uint64_t id = next_batch_id.fetch_add(1, std::memory_order_relaxed);
             const bool more = queued > 0, room = blocked_submitters > 0;
             lk.unlock();
             if (room) room_cv.notify_all();
             if (more) work_cv.notify_one();  // another idle worker may take or time the rest
-            run_batch(backend, batch, id);
+            run_batch(backend, batching_detail::Items(batch), id);
             batch.clear();
             lk.lock();
             continue;
@@ -110,17 +110,14 @@ ShapeGroup* BatchExecutor::Impl::pick_ready(Clock::time_point now, Clock::time_p
         if (!g.count) continue;
         std::size_t n = 0;
         if (g.count >= max_n) {
-            n = max_n;
+            n = cut(g, max_n, false);
         } else {
             for (int p : preferred)  // descending: the largest that the queue fills
-                if (static_cast<std::size_t>(p) <= g.count) {
-                    n = static_cast<std::size_t>(p);
-                    break;
-                }
+                if (static_cast<std::size_t>(p) <= g.count && (n = cut(g, static_cast<std::size_t>(p), true))) break;
             if (!n) {
                 const Clock::time_point due = g.head->enqueued + policy.max_queue_delay;
                 if (stopping || due <= now)
-                    n = g.count;
+                    n = cut(g, g.count, false);
                 else
                     wake = std::min(wake, due);
             }
@@ -132,6 +129,23 @@ ShapeGroup* BatchExecutor::Impl::pick_ready(Clock::time_point now, Clock::time_p
         }
     }
     return best;
+}
+
+std::size_t BatchExecutor::Impl::cut(const ShapeGroup& g, std::size_t want, bool need_boundary) const {
+    // A cut after k requests is clean when it does not split a submitted group that fits in one
+    // batch (a larger one is cut into full batches anyway). Sizes the model failed at are never
+    // formed: that wins over keeping a group together.
+    const auto max_n = static_cast<std::size_t>(max_batch);
+    std::size_t clean = 0, runnable = 0;
+    const Pending* p = g.head;
+    for (std::size_t k = 1; k <= want && p; ++k, p = p->next) {
+        if (k > 1 && size_failed(k)) continue;
+        runnable = k;
+        const Pending* next = p->next;
+        if (!next || p->group == 0 || next->group != p->group || p->group_size > max_n) clean = k;
+    }
+    if (clean) return clean;
+    return need_boundary ? 0 : runnable;
 }
 
 void BatchExecutor::Impl::expire(Clock::time_point now, Batch& out) {
@@ -149,9 +163,18 @@ void BatchExecutor::Impl::expire(Clock::time_point now, Batch& out) {
     next_deadline = next;
 }
 
-void BatchExecutor::Impl::run_batch(Backend& backend, Batch& batch, std::uint64_t batch_id) {
+bool BatchExecutor::Impl::run_batch(Backend& backend, batching_detail::Items batch, std::uint64_t batch_id,
+                                    std::vector<batching_detail::Outcome>* held) {
     const auto n = static_cast<int64_t>(batch.size());
     const int64_t padded = std::max<int64_t>(n, static_size);
+    // A smaller batch may run where a larger one failed: a dynamic model is re-run in halves.
+    const bool can_split = n > 1 && kind.is_dynamic();
+    if (can_split && size_failed(static_cast<std::size_t>(n))) {
+        std::vector<batching_detail::Outcome> mine;
+        const bool all_ran = run_halves(backend, batch, held ? held : &mine);
+        deliver(mine);
+        return all_ran;
+    }
     const Clock::time_point started = Clock::now();
     std::vector<Tensor> outputs;
     std::exception_ptr error;
@@ -184,28 +207,46 @@ void BatchExecutor::Impl::run_batch(Backend& backend, Batch& batch, std::uint64_
                        std::chrono::duration_cast<std::chrono::nanoseconds>(finished - started), seq, error != nullptr};
 
     if (error) {
-        // A model that declares a dynamic batch but has never run one may have batch 1 baked
-        // into its graph: its requests get a second chance one at a time.
-        if (kind.is_dynamic() && padded > 1 && !batch_verified.load() && !seq) {
-            stats.add_batch(record, started, finished, nullptr, 0);
-            run_individually(backend, batch, error_text);
-            return;
+        stats.add_batch(record, started, finished, nullptr, 0);
+        if (can_split) {
+            stats.retried_batches.fetch_add(1, std::memory_order_relaxed);
+            stats.retried_requests.fetch_add(static_cast<std::uint64_t>(n), std::memory_order_relaxed);
+            if (policy.verbose)
+                log(LogLevel::verbose,
+                    device + " Batch Execution failed for " + std::to_string(n) +
+                        " images; re-running them in smaller batches: " + batching_detail::first_line(error_text));
+            std::vector<batching_detail::Outcome> mine;
+            const bool all_ran = run_halves(backend, batch, held ? held : &mine);
+            // Every request ran in a smaller batch: the size, not a request, was the problem.
+            if (all_ran) learn_failed_size(static_cast<std::size_t>(n), error_text);
+            deliver(mine);
+            return all_ran;
         }
         stats.failed.fetch_add(static_cast<std::uint64_t>(n), std::memory_order_relaxed);
-        stats.add_batch(record, started, finished, nullptr, 0);
         if (policy.verbose)
             log(LogLevel::verbose, device + (seq ? " Sequential" : " Batch") + " Execution failed for " +
                                        std::to_string(n) + (n == 1 ? " image: " : " images: ") +
                                        batching_detail::first_line(error_text));
-        for (auto& p : batch) p->promise.set_exception(error);  // the same error, this batch only
-        return;
+        for (auto& p : batch) {  // the same error, this batch only
+            if (held)
+                held->push_back({p.get(), {}, error});
+            else
+                p->promise.set_exception(error);
+        }
+        return false;
     }
-    if (padded > 1 && kind.is_dynamic()) batch_verified.store(true);
+    if (padded > 1 && kind.is_dynamic()) {
+        batch_verified.store(true);
+        if (static_cast<std::size_t>(n) < size_states)
+            size_state[static_cast<std::size_t>(n)].store(batching_detail::SizeState::ran, std::memory_order_relaxed);
+    }
 
     auto& results = scratch.results;
     auto& timings = scratch.timings;
     results.clear();
     timings.clear();
+    // One completion time for the whole batch: its requests got their outputs together.
+    const Clock::time_point completed = Clock::now();
     for (int64_t i = 0; i < n; ++i) {
         Pending& p = *batch[static_cast<std::size_t>(i)];
         Result& r = results.emplace_back();
@@ -215,73 +256,47 @@ void BatchExecutor::Impl::run_batch(Backend& backend, Batch& batch, std::uint64_
         r.padding = static_cast<int>(padded - n);
         r.tag = p.tag;
         r.batch_id = batch_id;
-        r.timings = RequestTimings{p.enqueued, started, finished, Clock::now()};
+        r.timings = RequestTimings{p.enqueued, started, finished, completed};
         timings.push_back(r.timings);
     }
     // Stats and the log line come before the futures are ready, so a caller who has all its
     // results also sees them counted.
     stats.completed.fetch_add(static_cast<std::uint64_t>(n), std::memory_order_relaxed);
     stats.add_batch(record, started, finished, timings.data(), timings.size());
-    if (policy.verbose) log(LogLevel::verbose, batching_detail::execution_line(device, seq, n, record.duration));
-    for (int64_t i = 0; i < n; ++i)
-        batch[static_cast<std::size_t>(i)]->promise.set_value(std::move(results[static_cast<std::size_t>(i)]));
+    if (policy.verbose)
+        log(LogLevel::verbose,
+            execution_line(device, std::vector<int>{static_cast<int>(n)},
+                           std::chrono::duration<double, std::milli>(record.duration).count(), "image", seq));
+    for (int64_t i = 0; i < n; ++i) {
+        Pending* p = batch[static_cast<std::size_t>(i)].get();
+        if (held)
+            held->push_back({p, std::move(results[static_cast<std::size_t>(i)]), nullptr});
+        else
+            p->promise.set_value(std::move(results[static_cast<std::size_t>(i)]));
+    }
     results.clear();
+    return true;
 }
 
-void BatchExecutor::Impl::run_individually(Backend& backend, Batch& batch, const std::string& batch_error) {
-    struct Outcome {
-        std::vector<Tensor> outputs;
-        std::exception_ptr error;
-        Clock::time_point started, finished;
-    };
-    std::vector<Outcome> outcomes(batch.size());
-    bool all_ok = true;
-    for (std::size_t i = 0; i < batch.size(); ++i) {
-        Outcome& o = outcomes[i];
-        o.started = Clock::now();
-        try {
-            o.outputs = backend.run(batch[i]->inputs);
-        } catch (...) {
-            std::string text;
-            o.error = capture_error(text);
-            all_ok = false;
-        }
-        o.finished = Clock::now();
+bool BatchExecutor::Impl::run_halves(Backend& backend, batching_detail::Items batch,
+                                     std::vector<batching_detail::Outcome>* held) {
+    // Halves, not one at a time: a model that fails only at some sizes (a Reshape dividing a
+    // constant by the batch) keeps most of its batching, e.g. 7 -> 4 + 3 -> 4 + 2 + 1.
+    const std::size_t first = (batch.size() + 1) / 2;
+    const bool a = run_batch(backend, batch.first(first), next_batch_id.fetch_add(1, std::memory_order_relaxed), held);
+    const bool b =
+        run_batch(backend, batch.subspan(first), next_batch_id.fetch_add(1, std::memory_order_relaxed), held);
+    return a && b;
+}
+
+void BatchExecutor::Impl::deliver(std::vector<batching_detail::Outcome>& outcomes) {
+    for (batching_detail::Outcome& o : outcomes) {
+        if (o.error)
+            o.request->promise.set_exception(o.error);
+        else
+            o.request->promise.set_value(std::move(o.result));
     }
-    // Every request ran alone where the batch failed: the model cannot batch. When some also
-    // failed alone, the batch failed for their sake and the model keeps batching.
-    if (all_ok)
-        fall_back("the model declares a dynamic batch but failed at batch " + std::to_string(batch.size()) + ": " +
-                  batching_detail::first_line(batch_error));
-    std::uint64_t first_id;
-    {
-        std::lock_guard lk(mu);
-        first_id = next_batch_id;
-        next_batch_id += batch.size();
-    }
-    const bool seq = sequential.load();
-    for (std::size_t i = 0; i < batch.size(); ++i) {
-        Outcome& o = outcomes[i];
-        Pending& p = *batch[i];
-        BatchRecord record{1, 0, std::chrono::duration_cast<std::chrono::nanoseconds>(o.finished - o.started), seq,
-                           o.error != nullptr};
-        if (o.error) {
-            stats.failed.fetch_add(1, std::memory_order_relaxed);
-            stats.add_batch(record, o.started, o.finished, nullptr, 0);
-            p.promise.set_exception(o.error);
-            continue;
-        }
-        Result r;
-        for (const Tensor& t : o.outputs) r.outputs.push_back(item_of(t, 0, 1));
-        r.batch_size = 1;
-        r.tag = p.tag;
-        r.batch_id = first_id + i;
-        r.timings = RequestTimings{p.enqueued, o.started, o.finished, Clock::now()};
-        stats.completed.fetch_add(1, std::memory_order_relaxed);
-        stats.add_batch(record, o.started, o.finished, &r.timings, 1);
-        if (policy.verbose) log(LogLevel::verbose, batching_detail::execution_line(device, seq, 1, record.duration));
-        p.promise.set_value(std::move(r));
-    }
+    outcomes.clear();
 }
 
 }  // namespace tiledet

@@ -102,6 +102,10 @@ BenchRow measure_pipeline(Pipeline& pipeline, const PipelineBenchConfig& config,
         };
         const WindowedRun run = run_windows(concurrency, step, windows);
         fill_row(row, run);
+        const ExecutorStats stats = executor.stats();
+        row.failed_batch_sizes = stats.failed_batch_sizes;
+        row.retried_batches = stats.retried_batches;
+        row.sequential_fallback = executor.sequential();
     } catch (const std::exception& e) {
         row.error = e.what();
     }

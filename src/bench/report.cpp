@@ -147,7 +147,9 @@ json row_json(const BenchRow& r) {
     j["batches"] = {{"count", r.batches},
                     {"mean_size", r.mean_batch},
                     {"histogram", hist},
-                    {"sequential_fallback", r.sequential_fallback}};
+                    {"sequential_fallback", r.sequential_fallback},
+                    {"failed_sizes", r.failed_batch_sizes},
+                    {"retried", r.retried_batches}};
     j["memory_kb"] = {{"rss_after_warmup", r.memory_after_warmup.rss_kb},
                       {"rss_at_end", r.memory_at_end.rss_kb},
                       {"rss_growth", r.rss_growth_kb()},
@@ -313,6 +315,11 @@ std::string format_table(const BenchReport& report) {
         out << "  " << r.mode << " batch " << r.batch << " inst " << r.instances << " conc " << r.concurrency
             << ": batch sizes";
         for (const auto& [size, count] : r.batch_histogram) out << " " << size << "x" << count;
+        if (!r.failed_batch_sizes.empty()) {
+            out << "; model failed at batch";
+            for (int n : r.failed_batch_sizes) out << " " << n;
+            out << " (" << r.retried_batches << " batches re-run smaller; `tiledet batchify` repairs it)";
+        }
         out << "; RSS " << r.memory_after_warmup.rss_kb / 1024 << " -> " << r.memory_at_end.rss_kb / 1024
             << " MiB (growth " << r.rss_growth_kb() << " kB), peak " << r.memory_at_end.hwm_kb / 1024 << " MiB\n";
     }

@@ -1,6 +1,9 @@
 #include "tiledet/pipeline/pipeline.hpp"
 
 #include <atomic>
+#include <exception>
+#include <mutex>
+#include <opencv2/core/utility.hpp>
 
 #include "tiledet/batching/backend.hpp"
 #include "tiledet/batching/batch_executor.hpp"
@@ -21,6 +24,25 @@ struct PendingTile {
     Clock::time_point submitted;
     double preprocess_ms = 0;
 };
+
+// Preprocesses each tile into its own input slot (requests[i].inputs), on the calling thread:
+// spreading the tiles over OpenCV's threads was measured slower on 2 shared cores, where the
+// executor's worker needs them for inference (BENCHMARKS.md, "Preprocessing an image's tiles").
+void preprocess_tiles(const Detector& detector, const cv::Mat& image, const std::vector<Tile>& tiles,
+                      std::vector<PendingTile>& out, std::vector<Request>& requests) {
+    for (std::size_t i = 0; i < tiles.size(); ++i) {
+        const Tile& tile = tiles[i];
+        PendingTile& pt = out[i];
+        pt.tile = tile;
+        const auto p0 = Clock::now();
+        // The tile is an ROI view of the caller's image: preprocessing reads it in place and
+        // writes straight into this request's input slot.
+        std::vector<Tensor> slots = detector.make_input_slots(1);
+        pt.geometry = detector.preprocess(image(cv::Rect(tile.x, tile.y, tile.w, tile.h)), slots, 0);
+        pt.preprocess_ms = ms_between(p0, Clock::now());
+        requests[i].inputs = std::move(slots);
+    }
+}
 
 struct PendingImage {
     std::string source;
@@ -66,7 +88,8 @@ struct Pipeline::Impl {
             rep.tile = t.tile;
             rep.detections = dets.size();
             rep.batch_size = r.batch_size;
-            rep.sequential = executor->sequential();
+            rep.batch_id = r.batch_id;
+            rep.sequential = r.batch_size + r.padding == 1;
             rep.preprocess_ms = t.preprocess_ms;
             rep.queue_ms = std::chrono::duration<double, std::milli>(r.timings.queue()).count();
             rep.inference_ms = std::chrono::duration<double, std::milli>(r.timings.compute()).count();
@@ -151,25 +174,17 @@ std::future<ImageResult> Pipeline::submit(const cv::Mat& image, std::string sour
     pending->submitted = Clock::now();
     const std::uint64_t tag = impl_->next_tag.fetch_add(1);
     const std::vector<Tile> tiles = tiles_for(image.cols, image.rows);
-    pending->tiles.reserve(tiles.size());
-    try {
-        for (const Tile& tile : tiles) {
-            PendingTile pt;
-            pt.tile = tile;
-            const auto p0 = Clock::now();
-            // The tile is an ROI view of the caller's image: preprocessing reads it in place and
-            // writes straight into this request's input slot.
-            std::vector<Tensor> slots = impl_->detector->make_input_slots(1);
-            pt.geometry = impl_->detector->preprocess(image(cv::Rect(tile.x, tile.y, tile.w, tile.h)), slots, 0);
-            pt.submitted = Clock::now();
-            pt.preprocess_ms = ms_between(p0, pt.submitted);
-            pt.result = impl_->executor->submit(Request{std::move(slots), std::nullopt, tag});
-            pending->tiles.push_back(std::move(pt));
-        }
-    } catch (...) {
-        impl_->executor->cancel(tag);  // the image failed: don't spend the model on its other tiles
-        throw;
+    pending->tiles.resize(tiles.size());
+    std::vector<Request> requests(tiles.size());
+    preprocess_tiles(*impl_->detector, image, tiles, pending->tiles, requests);
+    const Clock::time_point submitted = Clock::now();
+    for (std::size_t i = 0; i < tiles.size(); ++i) {
+        pending->tiles[i].submitted = submitted;
+        requests[i].tag = tag;
     }
+    // One group: the tiles enter the queue together and share a batch whenever they fit in one.
+    std::vector<std::future<Result>> futures = impl_->executor->submit(std::move(requests));
+    for (std::size_t i = 0; i < tiles.size(); ++i) pending->tiles[i].result = std::move(futures[i]);
     Impl* impl = impl_.get();
     return std::async(std::launch::deferred, [impl, pending]() { return impl->finish(*pending); });
 }

@@ -1,19 +1,21 @@
 #include "tiledet/pipeline/report.hpp"
 
 #include <cstdio>
+#include <map>
 
 namespace tiledet {
 
-std::string execution_line(const std::string& device, bool sequential, std::size_t tiles, double total_ms) {
-    char buf[256];
-    const double fps = total_ms > 0 ? 1000.0 * static_cast<double>(tiles) / total_ms : 0.0;
-    if (sequential)
-        std::snprintf(buf, sizeof buf, "Sequential Execution: %zu images in %.1fms (%.1f FPS per image)", tiles, total_ms,
-                      fps);
-    else
-        std::snprintf(buf, sizeof buf, "%s Batch Execution: %zu images in %.1fms (%.1f FPS per image)", device.c_str(),
-                      tiles, total_ms, fps);
-    return buf;
+std::string execution_line(const std::string& device, const std::vector<ImageResult>& results, double total_ms) {
+    std::map<std::uint64_t, int> tiles_per_batch;  // ordered by batch id: the order they ran
+    bool alone = true;                             // every tile ran in a batch of one
+    for (const ImageResult& r : results)
+        for (const TileReport& t : r.tiles) {
+            ++tiles_per_batch[t.batch_id];
+            alone = alone && t.sequential;
+        }
+    std::vector<int> sizes;
+    for (const auto& [id, n] : tiles_per_batch) sizes.push_back(n);
+    return tiledet::execution_line(device, sizes, total_ms, "tile", alone);
 }
 
 std::string per_tile_report(const std::vector<ImageResult>& results) {

@@ -6,6 +6,8 @@
 #include <chrono>
 #include <condition_variable>
 #include <mutex>
+#include <optional>
+#include <set>
 #include <stdexcept>
 #include <string>
 #include <thread>
@@ -53,6 +55,11 @@ public:
         if (throw_on_run_ == run_no) throw RuntimeFailure("fake model failed on run " + std::to_string(run_no));
         if (fail_above_ > 0 && b > fail_above_)
             throw RuntimeFailure("fake model: Reshape cannot take batch " + std::to_string(b) + "\nsecond line");
+        if (fail_sizes_.count(b))
+            throw RuntimeFailure("fake model: Reshape cannot take batch " + std::to_string(b) + "\nsecond line");
+        for (int64_t i = 0; i < b && fail_value_; ++i)
+            if (in[0].values<float>()[static_cast<std::size_t>(i * in[0].numel() / b)] == *fail_value_)
+                throw RuntimeFailure("fake model cannot take an item holding " + std::to_string(*fail_value_));
         if (kind_.is_static() && b != kind_.size) throw ShapeError("fake static model got batch " + std::to_string(b));
         Tensor out(ElementType::float32, in[0].shape());
         Tensor sums(ElementType::float32, {b});
@@ -81,6 +88,16 @@ public:
     }
     EchoBackend& fail_above_batch(int64_t b) {
         fail_above_ = b;
+        return *this;
+    }
+    // Fails every batch whose size is in `sizes` (a graph that divides a constant by the batch).
+    EchoBackend& fail_at_sizes(std::set<int64_t> sizes) {
+        fail_sizes_ = std::move(sizes);
+        return *this;
+    }
+    // Fails every batch that holds an item whose values are `v` (a request the model rejects).
+    EchoBackend& fail_on_value(float v) {
+        fail_value_ = v;
         return *this;
     }
     EchoBackend& with_probe() {
@@ -124,6 +141,8 @@ private:
     std::chrono::microseconds sleep_{0};
     int throw_on_run_ = 0;
     int64_t fail_above_ = 0;
+    std::set<int64_t> fail_sizes_;
+    std::optional<float> fail_value_;
     bool probe_ = false;
     bool block_ = false;
 

@@ -81,7 +81,7 @@ TEST(Fallback, DynamicModelThatFailsAtBatchTwoIsCaughtByTheWarmUpProbe) {
     EchoBackend* raw = b.get();
     BatchExecutor ex(std::move(b), full_batches_only(4), log.sink());
     EXPECT_TRUE(ex.sequential());
-    EXPECT_EQ(raw->batch_sizes(), (std::vector<int64_t>{2}));  // the probe
+    EXPECT_EQ(raw->batch_sizes(), (std::vector<int64_t>{2}));  // the probe stops at the first failure
     std::vector<std::future<Result>> futures;
     for (int i = 0; i < 4; ++i) futures.push_back(ex.submit(item(static_cast<float>(i))));
     for (auto& f : futures) EXPECT_EQ(f.get().batch_size, 1);
@@ -105,9 +105,11 @@ TEST(Fallback, DynamicModelThatFailsOnItsFirstBatchReRunsItsRequestsAloneAndNone
         EXPECT_FLOAT_EQ(first_value(r), 2.f * static_cast<float>(i) + 1.f);
     }
     EXPECT_TRUE(ex.sequential());
-    EXPECT_EQ(raw->batch_sizes(), (std::vector<int64_t>{4, 1, 1, 1, 1, 1, 1, 1}));
+    // 4 fails, its halves of 2 fail, their items run alone: batch 2 failed and no batch of more
+    // than one ever ran, so the model falls back; the second half of 2 is not tried again.
+    EXPECT_EQ(raw->batch_sizes(), (std::vector<int64_t>{4, 2, 1, 1, 1, 1, 1, 1, 1}));
     EXPECT_EQ(log.count_containing(kFallbackWords), 1);
-    EXPECT_EQ(log.count_containing("failed at batch 4: fake model: Reshape cannot take batch 4"), 1);
+    EXPECT_EQ(log.count_containing("failed at batch 2: fake model: Reshape cannot take batch 2"), 1);
     EXPECT_EQ(log.count_containing("second line"), 0);
     const ExecutorStats s = ex.stats();
     EXPECT_EQ(s.completed, 7u);
@@ -115,32 +117,54 @@ TEST(Fallback, DynamicModelThatFailsOnItsFirstBatchReRunsItsRequestsAloneAndNone
     EXPECT_TRUE(s.sequential_fallback);
 }
 
-TEST(Fallback, ModelErrorFailsExactlyTheRequestsOfThatBatch) {
+TEST(Fallback, RequestThatFailsAloneGetsTheErrorAndTheRestOfItsBatchStillRuns) {
     auto b = std::make_unique<EchoBackend>();
-    b->with_probe().throw_on_run(3);  // run 1 is the probe, run 3 the second real batch
+    b->with_probe().fail_on_value(5.f);
+    EchoBackend* raw = b.get();
     BatchExecutor ex(std::move(b), full_batches_only(4));
-    EXPECT_FALSE(ex.sequential());
     std::vector<std::future<Result>> futures;
     for (int i = 0; i < 12; ++i) futures.push_back(ex.submit(item(static_cast<float>(i))));
-    std::exception_ptr shared;
     for (int i = 0; i < 12; ++i) {
         auto& f = futures[static_cast<std::size_t>(i)];
-        if (i >= 4 && i < 8) {
+        if (i == 5) {
             try {
                 f.get();
-                ADD_FAILURE() << "request " << i << " should have failed with its batch";
+                ADD_FAILURE() << "request 5 fails alone too and should get the model's error";
             } catch (const RuntimeFailure& e) {
-                EXPECT_STREQ(e.what(), "fake model failed on run 3");
+                EXPECT_STREQ(e.what(), "fake model cannot take an item holding 5.000000");
             }
         } else {
-            EXPECT_FLOAT_EQ(first_value(f.get()), 2.f * static_cast<float>(i) + 1.f);
+            EXPECT_FLOAT_EQ(first_value(f.get()), 2.f * static_cast<float>(i) + 1.f) << i;
         }
     }
-    EXPECT_FALSE(ex.sequential());  // a model error is not a reason to stop batching
+    // Probe 2, 3, 4; then [0..3], [4..7] fails -> [4,5] fails -> [4], [5] fails; [6,7]; [8..11].
+    EXPECT_EQ(raw->batch_sizes(), (std::vector<int64_t>{2, 3, 4, 4, 4, 2, 1, 1, 2, 4}));
+    EXPECT_FALSE(ex.sequential());  // a request's error is not a reason to stop batching
     const ExecutorStats s = ex.stats();
-    EXPECT_EQ(s.failed, 4u);
-    EXPECT_EQ(s.completed, 8u);
-    EXPECT_EQ(s.failed_batches, 1u);
+    EXPECT_EQ(s.failed, 1u);
+    EXPECT_EQ(s.completed, 11u);
+    EXPECT_EQ(s.failed_batches, 3u);
+    EXPECT_EQ(s.retried_batches, 2u);
+    EXPECT_EQ(s.retried_requests, 6u);
+    EXPECT_TRUE(s.failed_batch_sizes.empty()) << "the sizes ran; a request failed";
+}
+
+TEST(Fallback, FailureAtASizeThatRanBeforeIsRetriedAndTheSizeIsStillFormed) {
+    CapturedLog log;
+    auto b = std::make_unique<EchoBackend>();
+    b->with_probe().throw_on_run(5);  // runs 1-3 are the probes (2, 3, 4), run 5 the second real batch
+    EchoBackend* raw = b.get();
+    BatchExecutor ex(std::move(b), full_batches_only(4), log.sink());
+    std::vector<std::future<Result>> futures;
+    for (int i = 0; i < 12; ++i) futures.push_back(ex.submit(item(static_cast<float>(i))));
+    for (int i = 0; i < 12; ++i)
+        EXPECT_FLOAT_EQ(first_value(futures[static_cast<std::size_t>(i)].get()), 2.f * static_cast<float>(i) + 1.f);
+    EXPECT_EQ(raw->batch_sizes(), (std::vector<int64_t>{2, 3, 4, 4, 4, 2, 2, 4}));
+    const ExecutorStats s = ex.stats();
+    EXPECT_EQ(s.failed, 0u);
+    EXPECT_EQ(s.retried_batches, 1u);
+    EXPECT_TRUE(s.failed_batch_sizes.empty());
+    EXPECT_TRUE(log.at(LogLevel::warning).empty());
 }
 
 TEST(Fallback, ModelWithoutBatchAxisRunsEachRequestAsGiven) {

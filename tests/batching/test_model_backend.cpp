@@ -169,7 +169,7 @@ TEST(ModelBackendFallback, StaticBatchOneModelRunsSequentiallyWithTheOriginalWar
     EXPECT_EQ(a.get().batch_size, 1);
     EXPECT_EQ(b.get().batch_size, 1);
     EXPECT_EQ(log.count_containing(kFallbackWords + " (the model has a static batch of 1)"), 1);
-    EXPECT_EQ(log.count_containing("CPU Sequential Execution: 1 image in "), 2);
+    EXPECT_EQ(log.count_containing("CPU Sequential Execution: 1 image in 1 batch (1) in "), 2);
 }
 
 TEST(ModelBackendFallback, OutputsWithoutBatchAxisArePassedWhole) {
@@ -219,5 +219,54 @@ TEST(ModelBackendInstances, TwoInstancesOfAStaticBatchOneModelServeAllRequests) 
         ASSERT_EQ(r.outputs.size(), want.size());
         for (std::size_t o = 0; o < want.size(); ++o)
             EXPECT_EQ(max_relative_difference(r.outputs[o], want[o]), 0.0) << "request " << i << " output " << o;
+    }
+}
+
+// fake_dynamic_div80 reshapes a constant [1, 80, 128] to [B, -1, 4, 32]: batches of 3, 6, 7 fail.
+TEST(ModelBackendFailingSizes, DivisorOf80ModelGivesOneToEightRequestsTheirBatchOneOutputs) {
+    TILEDET_REQUIRE_GENERATED("fake_dynamic_div80.onnx");
+    const std::vector<std::byte> bytes = read_file_bytes(generated_model("fake_dynamic_div80.onnx").string());
+    const Model model = Model::from_bytes(bytes, one_thread());
+    ASSERT_TRUE(model.signature().batch_kind().is_dynamic());
+    std::mt19937 rng(80);
+    std::vector<std::vector<Tensor>> items;
+    for (int i = 0; i < 8; ++i) items.push_back(random_item(model.signature(), rng));
+    std::vector<Result> alone;
+    {
+        BatchPolicy p;
+        p.max_batch_size = 1;
+        BatchExecutor ex(std::make_unique<ModelBackend>(Model::from_bytes(bytes, one_thread())), p);
+        for (const auto& it : items) alone.push_back(ex.submit(it).get());
+    }
+    for (bool probe : {false, true}) {
+        CapturedLog log;
+        BatchPolicy policy;
+        policy.max_batch_size = 8;
+        policy.probe_dynamic_batch = probe;
+        BatchExecutor ex(std::make_unique<ModelBackend>(Model::from_bytes(bytes, one_thread())), policy, log.sink());
+        for (int n = 1; n <= 8; ++n) {
+            std::vector<Request> group;
+            for (int i = 0; i < n; ++i) group.push_back(Request{items[static_cast<std::size_t>(i)], std::nullopt, 0});
+            auto futures = ex.submit(std::move(group));
+            for (int i = 0; i < n; ++i) {
+                const Result r = futures[static_cast<std::size_t>(i)].get();
+                const Result& ref = alone[static_cast<std::size_t>(i)];
+                ASSERT_EQ(r.outputs.size(), ref.outputs.size());
+                for (std::size_t o = 0; o < r.outputs.size(); ++o)
+                    EXPECT_LT(max_relative_difference(r.outputs[o], ref.outputs[o]), 1e-5)
+                        << "output " << o << ", item " << i << " of " << n << (probe ? " (probed)" : "");
+            }
+        }
+        const ExecutorStats s = ex.stats();
+        EXPECT_FALSE(ex.sequential());
+        EXPECT_EQ(s.failed, 0u);
+        EXPECT_EQ(s.completed, 36u);
+        // Probed: 3 is found at warm-up (probes 2, 3, 8) and never formed; 6 and 7 are found on
+        // their first batch and re-run. Unprobed: 3 too.
+        EXPECT_EQ(s.failed_batch_sizes, (std::vector<int>{3, 6, 7}));
+        EXPECT_EQ(s.retried_batches, probe ? 2u : 3u);
+        ASSERT_EQ(log.at(LogLevel::warning).size(), 1u);
+        EXPECT_NE(log.at(LogLevel::warning)[0].find("failed at batch 3"), std::string::npos);
+        EXPECT_NE(log.at(LogLevel::warning)[0].find("tiledet batchify"), std::string::npos);
     }
 }

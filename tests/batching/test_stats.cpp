@@ -78,13 +78,14 @@ TEST(Logging, VerboseLogsOneLinePerBatchInTheOriginalWords) {
     }
     const auto lines = log.at(LogLevel::verbose);
     ASSERT_EQ(lines.size(), 1u);
-    EXPECT_TRUE(std::regex_match(lines[0],
-                                 std::regex(R"(CPU Batch Execution: 2 images in \d+\.\dms \(\d+\.\d FPS per image\))")))
+    EXPECT_TRUE(std::regex_match(
+        lines[0],
+        std::regex(R"(CPU Batch Execution: 2 images in 1 batch \(2\) in \d+\.\d ms \(\d+\.\d FPS per image\))")))
         << lines[0];
     // The summary at shutdown starts with the same line over everything.
     const auto info = log.at(LogLevel::info);
     ASSERT_EQ(info.size(), 1u);
-    EXPECT_EQ(info[0].rfind("CPU Batch Execution: 2 images in ", 0), 0u) << info[0];
+    EXPECT_EQ(info[0].rfind("CPU Batch Execution: 2 images in 1 batch (2) in ", 0), 0u) << info[0];
     EXPECT_NE(info[0].find("batch sizes: 2x1"), std::string::npos) << info[0];
 }
 
@@ -106,6 +107,6 @@ TEST(Logging, DeviceNameComesFromTheBackend) {
     policy.verbose = true;
     BatchExecutor ex(std::make_unique<Cuda>(), policy, log.sink());
     ex.submit(item(1.f)).get();
-    EXPECT_EQ(log.count_containing("CUDA Batch Execution: 1 image in "), 1);
-    EXPECT_NE(ex.summary().find("CUDA Batch Execution: 1 image in "), std::string::npos);
+    EXPECT_EQ(log.count_containing("CUDA Batch Execution: 1 image in 1 batch (1) in "), 1);
+    EXPECT_NE(ex.summary().find("CUDA Batch Execution: 1 image in 1 batch (1) in "), std::string::npos);
 }

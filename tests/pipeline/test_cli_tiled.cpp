@@ -8,6 +8,7 @@
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
+#include <map>
 #include <nlohmann/json.hpp>
 #include <opencv2/imgcodecs.hpp>
 #include <opencv2/imgproc.hpp>
@@ -52,7 +53,7 @@ TEST(DetectPipelineExample, StaticModelFallsBackAndReportsSequentialExecutionPer
     ASSERT_EQ(r.code, 0) << r.output;
     EXPECT_NE(r.output.find("Batch inference not supported, falling back to sequential processing"), std::string::npos) << r.output;
     EXPECT_NE(r.output.find("tiledet batchify"), std::string::npos);
-    EXPECT_NE(r.output.find("Sequential Execution: 2 images in "), std::string::npos) << r.output;
+    EXPECT_NE(r.output.find("CPU Sequential Execution: 2 tiles in 2 batches (1+1) in "), std::string::npos) << r.output;
     EXPECT_NE(r.output.find("Per-Tile End-to-End Latency (submission -> response)"), std::string::npos);
     EXPECT_NE(r.output.find("Tile #0: "), std::string::npos);
     EXPECT_NE(r.output.find("Tile #1: "), std::string::npos);
@@ -65,7 +66,7 @@ TEST(DetectPipelineExample, DynamicModelRunsTilesAsOneBatch) {
                        tiledet::testing::generated_model("official_rtdetr_dynamic.onnx").string() + " " +
                        two_tile_image().string());
     ASSERT_EQ(r.code, 0) << r.output;
-    EXPECT_NE(r.output.find("CPU Batch Execution: 2 images in "), std::string::npos) << r.output;
+    EXPECT_NE(r.output.find("CPU Batch Execution: 2 tiles in 1 batch (2) in "), std::string::npos) << r.output;
     EXPECT_EQ(r.output.find("falling back"), std::string::npos) << r.output;
     EXPECT_NE(r.output.find("Tile #1: "), std::string::npos);
 }
@@ -93,6 +94,128 @@ TEST(CliDetectTiled, TileFlagCutsTheImageAndJsonListsEachTile) {
     EXPECT_EQ(img["tiles"][1]["x"], 640);
     EXPECT_GE(img["timings_ms"]["end_to_end"].get<double>(), img["tiles"][0]["latency_ms"].get<double>());
     EXPECT_GT(img["detections"].size(), 0u);
+}
+
+TEST(CliDetectTiled, JsonSaysWhichBatchEachTileRanInAndWhatRan) {
+    TILEDET_REQUIRE_GENERATED("official_rtdetr_dynamic.onnx");
+    const fs::path json = temp_dir() / "tiled_batches.json";
+    const auto r = run(std::string(TILEDET_CLI_PATH) + " detect --tile 640 --overlap 0 --batch 4 -m " +
+                       tiledet::testing::generated_model("official_rtdetr_dynamic.onnx").string() + " " +
+                       two_tile_image().string() + " --json " + json.string());
+    ASSERT_EQ(r.code, 0) << r.output;
+    std::ifstream f(json);
+    const auto img = nlohmann::json::parse(f)["images"][0];
+    EXPECT_EQ(img["tiles"][0]["batch_id"], img["tiles"][1]["batch_id"]);
+    EXPECT_EQ(img["execution"].get<std::string>().rfind("CPU Batch Execution: 2 tiles in 1 batch (2) in ", 0), 0u)
+        << img["execution"];
+}
+
+namespace {
+
+// Detections of every image in a `tiledet detect --json` file, by file name.
+std::map<std::string, nlohmann::json> detections_by_image(const fs::path& json) {
+    std::ifstream f(json);
+    const nlohmann::json j = nlohmann::json::parse(f);
+    std::map<std::string, nlohmann::json> out;
+    for (const auto& img : j["images"]) out[img["file"].get<std::string>()] = img["detections"];
+    return out;
+}
+
+void expect_same_detections(const nlohmann::json& a, const nlohmann::json& b, const std::string& what) {
+    ASSERT_EQ(a.size(), b.size()) << what;
+    ASSERT_GT(a.size(), 0u) << what << ": the images should show planted objects";
+    for (std::size_t i = 0; i < a.size(); ++i) {
+        EXPECT_EQ(a[i]["class_id"], b[i]["class_id"]) << what << " detection " << i;
+        EXPECT_NEAR(a[i]["score"].get<double>(), b[i]["score"].get<double>(), 1e-5) << what << " detection " << i;
+        for (int k = 0; k < 4; ++k)
+            EXPECT_NEAR(a[i]["box"][k].get<double>(), b[i]["box"][k].get<double>(), 1e-3) << what << " detection " << i;
+    }
+}
+
+std::size_t count_of(const std::string& text, const std::string& needle) {
+    std::size_t n = 0;
+    for (auto pos = text.find(needle); pos != std::string::npos; pos = text.find(needle, pos + 1)) ++n;
+    return n;
+}
+
+}  // namespace
+
+// fake_dynamic_div80 declares a dynamic batch but fails at batch 3, 6 and 7.
+TEST(CliDetectFailingSizes, SevenImagesInOneBatchAllMatchBatchOneWithOneWarning) {
+    TILEDET_REQUIRE_GENERATED("fake_dynamic_div80.onnx");
+    const std::string model = tiledet::testing::generated_model("fake_dynamic_div80.onnx").string();
+    std::string images;
+    for (int i = 0; i < 7; ++i) {
+        cv::Mat img(480 + 20 * i, 640, CV_8UC3, cv::Scalar(30, 30, 30));
+        cv::rectangle(img, cv::Rect(60 + 10 * i, 80, 300, 250), cv::Scalar(200 + 5 * i, 210, 220), cv::FILLED);
+        const fs::path p = temp_dir() / fs::path("div80_").concat(std::to_string(i)).concat(".png");
+        cv::imwrite(p.string(), img);
+        images += ' ';
+        images += p.string();
+    }
+    const fs::path batched = temp_dir() / "div80_b8.json", alone = temp_dir() / "div80_b1.json";
+    const auto r8 = run(std::string(TILEDET_CLI_PATH) + " detect -m " + model + images +
+                        " --batch 8 --max-delay-ms 500 --json " + batched.string());
+    ASSERT_EQ(r8.code, 0) << r8.output;
+    EXPECT_EQ(count_of(r8.output, "failed at batch"), 1u) << r8.output;
+    EXPECT_EQ(count_of(r8.output, "tiledet batchify"), 1u) << r8.output;
+    const auto r1 =
+        run(std::string(TILEDET_CLI_PATH) + " detect -m " + model + images + " --batch 1 --json " + alone.string());
+    ASSERT_EQ(r1.code, 0) << r1.output;
+    const auto a = detections_by_image(batched), b = detections_by_image(alone);
+    ASSERT_EQ(a.size(), 7u);
+    for (const auto& [file, dets] : a) expect_same_detections(dets, b.at(file), file);
+}
+
+TEST(CliDetectFailingSizes, ThreeTileImageMatchesBatchOne) {
+    TILEDET_REQUIRE_GENERATED("fake_dynamic_div80.onnx");
+    const std::string model = tiledet::testing::generated_model("fake_dynamic_div80.onnx").string();
+    cv::Mat img(640, 1920, CV_8UC3, cv::Scalar(40, 40, 40));
+    for (int t = 0; t < 3; ++t)
+        cv::rectangle(img, cv::Rect(640 * t + 100, 100, 450, 400), cv::Scalar(230 - 10 * t, 225, 220), cv::FILLED);
+    const fs::path p = temp_dir() / "three_tiles.png";
+    cv::imwrite(p.string(), img);
+    const fs::path batched = temp_dir() / "three_b8.json", alone = temp_dir() / "three_b1.json";
+    const std::string base =
+        std::string(TILEDET_CLI_PATH) + " detect --tile 640 --overlap 0 -m " + model + " " + p.string();
+    const auto r8 = run(base + " --batch 8 --json " + batched.string());
+    ASSERT_EQ(r8.code, 0) << r8.output;
+    EXPECT_EQ(count_of(r8.output, "failed at batch 3"), 1u) << r8.output;
+    const auto r1 = run(base + " --batch 1 --json " + alone.string());
+    ASSERT_EQ(r1.code, 0) << r1.output;
+    const auto a = detections_by_image(batched), b = detections_by_image(alone);
+    ASSERT_EQ(a.size(), 1u);
+    ASSERT_EQ(b.size(), 1u);
+    expect_same_detections(a.begin()->second, b.begin()->second, "three tiles");
+}
+
+TEST(CliInspectProbe, SaysWhichBatchSizesTheModelRuns) {
+    TILEDET_REQUIRE_GENERATED("fake_dynamic_div80.onnx");
+    const auto r = run(std::string(TILEDET_CLI_PATH) + " inspect --probe --probe-sizes 1,2,3,max --batch 8 " +
+                       tiledet::testing::generated_model("fake_dynamic_div80.onnx").string());
+    ASSERT_EQ(r.code, 0) << r.output;
+    EXPECT_NE(r.output.find("  batch 2: ok ("), std::string::npos) << r.output;
+    EXPECT_NE(r.output.find("  batch 3: FAILS: "), std::string::npos) << r.output;
+    EXPECT_NE(r.output.find("  batch 8: ok ("), std::string::npos) << r.output;
+    EXPECT_NE(r.output.find("probe: fails at batch 3; runs at 1, 2, 8."), std::string::npos) << r.output;
+    EXPECT_NE(r.output.find("tiledet batchify"), std::string::npos) << r.output;
+}
+
+TEST(CliDemo, BatchedStepRunsBothTilesInOneBatchWithEqualPerTileLatencies) {
+    TILEDET_REQUIRE_GENERATED("rtdetr_heavy_dynamic.onnx");
+    const auto r = run(std::string(TILEDET_CLI_PATH) + " demo --repeats 1 --out " + (temp_dir() / "demo").string());
+    ASSERT_EQ(r.code, 0) << r.output;
+    const auto step = r.output.find("[2/3]");
+    ASSERT_NE(step, std::string::npos) << r.output;
+    const std::string rest = r.output.substr(step);
+    const auto line = rest.find('\n') + 1;
+    EXPECT_EQ(rest.find("CPU Batch Execution: 2 tiles in 1 batch (2) in "), line) << rest;
+    double t0 = 0, t1 = 0;
+    ASSERT_EQ(std::sscanf(rest.c_str() + rest.find("Tile #0: "), "Tile #0: %lfms", &t0), 1) << rest;
+    ASSERT_EQ(std::sscanf(rest.c_str() + rest.find("Tile #1: "), "Tile #1: %lfms", &t1), 1) << rest;
+    EXPECT_NEAR(t0, t1, 0.05 * std::max(t0, t1)) << rest;
+    // The static model's step ran one tile at a time, and says so.
+    EXPECT_NE(r.output.find("CPU Sequential Execution: 2 tiles in 2 batches (1+1) in "), std::string::npos) << r.output;
 }
 
 TEST(CliDetectTiled, BadTilingFlagsAreOneClearLine) {

@@ -8,6 +8,7 @@
 #include <thread>
 
 #include "tiledet/pipeline/pipeline.hpp"
+#include "tiledet/pipeline/report.hpp"
 
 using namespace tiledet;
 
@@ -196,6 +197,46 @@ TEST(Pipeline, TimingsAreConsistentPerTileAndPerImage) {
     }
     EXPECT_NEAR(r.preprocess_ms, pre, 1e-9);
     EXPECT_GE(r.end_to_end_ms, r.tiles.back().latency_ms);
+}
+
+TEST(Pipeline, TwoTilesOfAnImageAlwaysShareOneBatchEvenWhenPreprocessingOutlastsTheQueueDelay) {
+    // Preprocessing a 640 tile takes about a millisecond, ten times the queue delay: submitted
+    // one at a time, the first tile's batch would often leave alone.
+    PipelineOptions o = tiled_options();
+    o.tiles.overlap_ratio_w = o.tiles.overlap_ratio_h = 0.0;  // 1280x640: exactly two tiles
+    o.batching.max_queue_delay = std::chrono::microseconds(100);
+    Pipeline p(one_backend(std::chrono::milliseconds(3)), yolo_signature(), o);
+    const cv::Mat img = scene(1280, 640, {{100, 100, 50, 50}, {800, 300, 60, 40}});
+    for (int run = 0; run < 300; ++run) {
+        const ImageResult r = p.detect(img, "two tiles");
+        ASSERT_EQ(r.tiles.size(), 2u);
+        ASSERT_EQ(r.batch_ids.size(), 2u);
+        ASSERT_EQ(r.batch_ids[0], r.batch_ids[1]) << "run " << run;
+        ASSERT_EQ(r.tiles[0].batch_size, 2) << "run " << run;
+        // Tiles of one batch enter and leave the queue together: equal latencies.
+        ASSERT_DOUBLE_EQ(r.tiles[0].latency_ms, r.tiles[1].latency_ms) << "run " << run;
+    }
+    const ExecutorStats s = p.executor().stats();
+    EXPECT_EQ(s.batches, 300u);
+    EXPECT_EQ(s.batch_size_histogram.at(2), 300u);
+}
+
+TEST(Pipeline, ExecutionLineSaysHowManyBatchesTheTilesRanIn) {
+    ImageResult r;
+    r.tiles.resize(3);
+    r.tiles[0].batch_id = r.tiles[1].batch_id = 4;
+    r.tiles[2].batch_id = 5;
+    r.tiles[2].sequential = true;
+    EXPECT_EQ(execution_line("CPU", {r}, 100.0),
+              "CPU Batch Execution: 3 tiles in 2 batches (2+1) in 100.0 ms (30.0 FPS per tile)");
+    r.tiles.resize(2);
+    r.tiles[1].batch_id = 4;
+    EXPECT_EQ(execution_line("CPU", {r}, 50.0),
+              "CPU Batch Execution: 2 tiles in 1 batch (2) in 50.0 ms (40.0 FPS per tile)");
+    r.tiles[0].sequential = r.tiles[1].sequential = true;
+    r.tiles[1].batch_id = 6;
+    EXPECT_EQ(execution_line("CPU", {r}, 50.0),
+              "CPU Sequential Execution: 2 tiles in 2 batches (1+1) in 50.0 ms (40.0 FPS per tile)");
 }
 
 TEST(Pipeline, EmptyOrWrongTypeImageIsAClearInputError) {

@@ -62,6 +62,19 @@ std::vector<std::unique_ptr<Backend>> make_model_backends(const std::string& pat
 std::vector<std::unique_ptr<Backend>> make_model_backends(std::span<const std::byte> bytes, ModelOptions options,
                                                           int instances, std::string name = "<memory>");
 
+// One warm-up probe batch: its size, whether the model ran it with outputs that keep the batch
+// axis, how long it took, and the model's error (first line) when it failed.
+struct ProbeOutcome {
+    int batch_size = 0;
+    bool ok = false;
+    double ms = 0;
+    std::string error;
+};
+
+// Runs one batch of each of `sizes` (in order, each > 0) built from backend.probe_item();
+// returns nothing when the backend cannot make a probe item.
+std::vector<ProbeOutcome> probe_batch_sizes(Backend& backend, const std::vector<int>& sizes);
+
 // "cpu" -> "CPU", "cuda" -> "CUDA", "tensorrt" -> "TensorRT", "coreml" -> "CoreML".
 std::string device_label(const std::string& provider);
 

@@ -67,12 +67,22 @@ public:
     // Drains: shutdown(false).
     ~BatchExecutor();
 
-    // Thread-safe. The future yields the Result, or throws RuntimeFailure (the model's error,
-    // shared by the requests of the failed batch), DeadlineExpired, Cancelled, QueueFull or
+    // Thread-safe. The future yields the Result, or throws RuntimeFailure (the model's error for
+    // this request: a failed batch is re-run in smaller batches, so only a request that also
+    // fails alone gets it), DeadlineExpired, Cancelled, QueueFull or
     // ShutDown. Throws ShapeError at once for a request the executor cannot batch (no inputs,
     // or a leading dim other than 1).
     std::future<Result> submit(Request request);
     std::future<Result> submit(std::vector<Tensor> inputs) { return submit(Request{std::move(inputs), {}, 0}); }
+
+    // Enqueues `requests` as one group (the tiles of one image, a caller's burst): all of them
+    // enter the queue at once, under one lock, and the batcher does not split a group that fits
+    // in one batch; a larger group is cut into full batches. Returns one future per request, in
+    // order, each ending as submit(Request)'s does. Throws ShapeError, enqueuing none, when any
+    // request cannot be batched. Requests of different input shapes never share a batch, so a
+    // group is kept together per shape. A group larger than BatchPolicy::queue_capacity enters
+    // in pieces of at most that many (memory stays bounded by the policy).
+    std::vector<std::future<Result>> submit(std::vector<Request> requests);
 
     // Cancels the queued requests carrying `tag` (those already running complete); returns
     // how many.

@@ -40,10 +40,16 @@ struct BatchPolicy {
     // runs one instance per backend given.
     int instances = 1;
 
-    // Before accepting requests, run one batch of 2 on a model that declares a dynamic batch
-    // (when the backend can make a probe item), so an export that baked batch 1 into its graph
-    // is found at warm-up rather than on the first real batch.
+    // Before accepting requests, run a probe batch of each of probe_batch_sizes on a model that
+    // declares a dynamic batch (when the backend can make a probe item), so an export that baked
+    // batch 1 into its graph is found at warm-up rather than on the first real batch, and sizes
+    // the graph cannot take (a Reshape that divides a constant by the batch fails at 3) are
+    // never formed. A size that fails later is re-run smaller and avoided from then on anyway;
+    // the probe only moves that discovery to warm-up.
     bool probe_dynamic_batch = true;
+    // 0 stands for max_batch_size; sizes above it are skipped. Drop an entry to skip that probe
+    // (the largest batch of a heavy model costs a second or more of warm-up on a CPU).
+    std::vector<int> probe_batch_sizes = {2, 3, 0};
 
     // One log line per batch ("CPU Batch Execution: 2 images in 450.0ms ...") and the summary
     // at shutdown.

@@ -4,6 +4,7 @@
 
 #include <chrono>
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -39,6 +40,12 @@ struct ExecutorStats {
     // Requests, by how they ended (submitted = the sum of the rest plus those still pending).
     std::uint64_t submitted = 0, completed = 0, failed = 0, expired = 0, cancelled = 0, rejected = 0, shut_down = 0;
     std::uint64_t batches = 0, failed_batches = 0, padded_slots = 0;
+    // Failed batches of more than one request that were re-run in smaller batches, and the
+    // requests in them (a request re-run twice counts twice).
+    std::uint64_t retried_batches = 0, retried_requests = 0;
+    // Batch sizes the model failed at while smaller batches of the same requests ran: the
+    // executor no longer forms them. Ascending.
+    std::vector<int> failed_batch_sizes;
     double mean_batch_size = 0;
     // batch_size_histogram[n]: batches that ran n real requests.
     std::vector<std::uint64_t> batch_size_histogram;
@@ -54,6 +61,19 @@ struct ExecutorStats {
 
     static constexpr std::size_t kLatencyWindow = 65536;
 };
+
+// The original pipeline's execution line, saying what ran: "CPU Batch Execution: 2 tiles in
+// 1 batch (2) in 81.7 ms (24.5 FPS per tile)", "... in 2 batches (2+1) ...", or "CPU Sequential
+// Execution: 2 tiles in 2 batches (1+1) ..." when items ran one at a time. `sequential`: whether
+// they did, when the caller knows; unset: when every batch held one item and there were several. `batch_sizes`: the
+// items of each batch, in the order they ran (more than 8 batches are shown by size: "(8x12,
+// 3x1)"). `unit`: what an item is ("image", "tile").
+std::string execution_line(const std::string& device, const std::vector<int>& batch_sizes, double total_ms,
+                           const std::string& unit = "image", std::optional<bool> sequential = std::nullopt);
+// The same from a histogram (histogram[n]: batches of n items).
+std::string execution_line_from_histogram(const std::string& device, const std::vector<std::uint64_t>& histogram,
+                                          double total_ms, const std::string& unit = "image",
+                                          std::optional<bool> sequential = std::nullopt);
 
 // Multi-line text: the original pipeline's execution line first ("CPU Batch Execution: ..."),
 // then counts, batch sizes and percentiles.

@@ -48,6 +48,10 @@ struct BenchRow {
     double mean_batch = 0;
     std::map<int, std::uint64_t> batch_histogram;     // real batch size -> batches
     bool sequential_fallback = false;
+    // Batch sizes the model failed at (re-run smaller, then no longer formed) and the failed
+    // batches re-run: a model whose dynamic batch breaks at some sizes.
+    std::vector<int> failed_batch_sizes;
+    std::uint64_t retried_batches = 0;
 
     MemorySample memory_after_warmup, memory_at_end;  // hwm: the process's peak so far
     std::int64_t rss_growth_kb() const {

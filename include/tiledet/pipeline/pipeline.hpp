@@ -4,13 +4,13 @@
 #pragma once
 
 #include <chrono>
+#include <cstdint>
 #include <future>
 #include <memory>
+#include <opencv2/core.hpp>
 #include <optional>
 #include <string>
 #include <vector>
-
-#include <opencv2/core.hpp>
 
 #include "tiledet/batching/backend.hpp"
 #include "tiledet/batching/batch_executor.hpp"
@@ -48,12 +48,13 @@ struct TileReport {
     Tile tile;
     std::size_t detections = 0;   // after decoding, before the cross-tile merge
     int batch_size = 0;           // items in the batch it ran in (without padding)
-    bool sequential = false;      // ran one at a time because the model cannot batch
+    std::uint64_t batch_id = 0;   // the executor batch it ran in: equal ids ran together
+    bool sequential = false;      // ran alone (a batch of one, without padding)
     double preprocess_ms = 0;
     double queue_ms = 0;          // waiting for a batch to form and an instance to be free
     double inference_ms = 0;      // the batch's model run
     double decode_ms = 0;
-    double latency_ms = 0;        // submission -> response (the executor hands back outputs)
+    double latency_ms = 0;  // the image's tiles entering the queue -> this tile's batch handing back outputs
 };
 
 struct ImageResult {
@@ -78,7 +79,8 @@ public:
     Pipeline& operator=(const Pipeline&) = delete;
 
     // Cuts `image` (8-bit BGR) into tiles, preprocesses each into its own input slot on the
-    // calling thread and submits them all; returns at once. The future's get() decodes and
+    // calling thread and submits them as one group, so they share a batch whenever they fit in
+    // one; returns at once. The future's get() decodes and
     // merges. Thread-safe: call from any number of threads.
     std::future<ImageResult> submit(const cv::Mat& image, std::string source = {});
 
