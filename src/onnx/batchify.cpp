@@ -7,6 +7,7 @@
 #include <sstream>
 
 #include "batch_trace.hpp"
+#include "constant_fold.hpp"
 #include "per_item_quant.hpp"
 #include "proto_util.hpp"
 #include "tiledet/error.hpp"
@@ -60,7 +61,9 @@ struct Probe {
 Probe probe_declared_batch(std::span<const std::byte> bytes, const std::string& what, unsigned seed) {
     Probe p;
     try {
-        const Model m = Model::from_bytes(bytes, {}, what);
+        ModelOptions quiet;
+        quiet.log_severity = 4;  // the failure is expected; its text goes into the report instead
+        const Model m = Model::from_bytes(bytes, quiet, what);
         const std::string at2 = onnx_detail::try_batch(m, 2, seed);
         if (at2.empty()) {
             p.what = "; probed: it runs at batch 2";
@@ -134,6 +137,21 @@ std::string check_inputs(const ::onnx::GraphProto& g, bool& dynamic) {
     return {};
 }
 
+// Shape arithmetic on constants becomes constants, so the tracer sees the values the batch-1
+// graph computes (a Shape->Gather->Concat target shape, a ConstantOfShape, a computed Pad).
+void fold_before_tracing(::onnx::ModelProto& model, const std::string& what, BatchifyReport& r) {
+    try {
+        onnx_detail::FoldResult f = onnx_detail::fold_constants(model, what);
+        if (f.nodes_after < f.nodes_before)
+            r.notes.push_back("folded constant subgraphs with ONNX Runtime's basic optimizations: " +
+                              std::to_string(f.nodes_before) + " -> " + std::to_string(f.nodes_after) + " nodes");
+        model = std::move(f.model);
+    } catch (const Error& e) {
+        r.notes.push_back(std::string("constants not folded (ONNX Runtime could not load the model: ") +
+                          first_line(e.what()) + "); tracing the graph as it is");
+    }
+}
+
 Outcome run_batchify(std::span<const std::byte> in_bytes, const std::string& what, const BatchifyOptions& options) {
     Outcome out;
     BatchifyReport& r = out.report;
@@ -159,6 +177,7 @@ Outcome run_batchify(std::span<const std::byte> in_bytes, const std::string& wha
                           ") while it runs at batch 1: its export baked batch 1 behind the declared dims, so it is "
                           "repaired as a batch-1 model");
     }
+    if (options.fold_constants) fold_before_tracing(model, what, r);
     try {
         onnx_detail::BatchTracer tracer(model, options.batch_name);
         onnx_detail::TraceResult t = tracer.run();

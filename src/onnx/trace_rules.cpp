@@ -131,6 +131,21 @@ void BatchTracer::rule_same_as_input(::onnx::NodeProto& n) {
 void BatchTracer::rule_broadcast(::onnx::NodeProto& n, const std::vector<int>& data_inputs) {
     const int R = rank(n.output(0), n);
     const std::vector<int64_t> out_shape = shape(n.output(0), n);
+    // Inputs that hold the batch at different places after broadcasting, one of them as a
+    // leading extra axis (the batch merged with another axis in the original): all take the
+    // batch as a leading extra axis.
+    std::set<int> places;
+    bool extra_leading = false;
+    for (int i : data_inputs) {
+        const BatchState s = state(n.input(i));
+        if (!s.batched) continue;
+        places.insert((s.extra && s.axis == 0) ? 0 : s.axis + R - rank(n.input(i), n));
+        extra_leading = extra_leading || (s.extra && s.axis == 0);
+    }
+    if (places.size() > 1 && extra_leading)
+        for (int i : data_inputs)
+            if (state(n.input(i)).batched)
+                replace_input(n, i, to_extra_leading(n.input(i), n.input(i) + "_batch_leading"));
     // Each batched input's batch axis, right-aligned to the output's rank.
     int P = -1;
     bool any_in_place = false;
@@ -200,13 +215,24 @@ void BatchTracer::rule_broadcast(::onnx::NodeProto& n, const std::vector<int>& d
 
 void BatchTracer::rule_n_first(::onnx::NodeProto& n) {
     BatchState s = state(n.input(0));
-    if (s.extra && s.axis == 0 && shape(n.input(0), n)[0] == 1) {
+    const std::vector<int64_t> in0 = shape(n.input(0), n);
+    if (s.extra && s.axis == 0 && in0[0] == 1) {
         replace_input(n, 0, extra_to_in_place(n.input(0), n.input(0) + "_in_place"));
         s = BatchState::in_place(0);
     }
+    if (n.op_type() == "GridSample" && n.input_size() > 1) {
+        const BatchState g = state(n.input(1));
+        if (g.extra && g.axis == 0 && shape(n.input(1), n)[0] == 1)
+            replace_input(n, 1, extra_to_in_place(n.input(1), n.input(1) + "_in_place"));
+    }
+    if (s.extra && s.axis == 0) return n_first_merged(n);
     if (!s.batched || s.extra || s.axis != 0)
-        refuse(n, "expects the batch at axis 0 of its first input, but it is at " + axis_text(s.axis) +
-                      (s.extra ? " (an axis the original does not have)" : ""));
+        refuse(n, "works on each sample of the leading (N) axis of its first input '" + n.input(0) + "' " +
+                      ints_text(in0) + ", but the batch is " +
+                      (s.extra ? "an axis the original does not have, at position " + std::to_string(s.axis) +
+                                     " of the repaired tensor (the original dropped its batch axis before this node)"
+                               : "at " + axis_text(s.axis) + " of it, not the leading axis") +
+                      "; re-export with a dynamic batch, or keep the batch leading before this op");
     for (int i = 1; i < n.input_size(); ++i) {
         const BatchState si = state(n.input(i));
         if (n.op_type() == "GridSample" && i == 1 && si == BatchState::in_place(0)) continue;
@@ -220,6 +246,59 @@ void BatchTracer::rule_n_first(::onnx::NodeProto& n) {
     set_state(n.output(0), BatchState::in_place(0));
     producer_[n.output(0)] = static_cast<int>(nodes_.size());
     nodes_.push_back(n);
+}
+
+// The original's leading axis of k samples is batch-1 x k merged (torch's deformable attention
+// folds the batch into the heads: [bs * n_heads, C, H, W] before GridSample), and the repaired
+// tensor holds it as [B, k, ...]. A per-sample op gives the same result on [B * k, ...]: merge
+// the two axes before the op and split them after, both with constant Reshapes (-1 is B * k,
+// then B).
+void BatchTracer::n_first_merged(::onnx::NodeProto& n) {
+    const std::vector<int64_t> in0 = shape(n.input(0), n);
+    const int data_inputs = n.op_type() == "GridSample" ? 2 : 1;
+    for (int i = 0; i < n.input_size(); ++i) {
+        if (n.input(i).empty()) continue;
+        BatchState si = state(n.input(i));
+        if (i >= data_inputs) {
+            if (si.batched)
+                refuse(n, "input " + std::to_string(i) + " ('" + n.input(i) +
+                              "') carries the batch: the batch is folded into a weight");
+            continue;
+        }
+        const std::vector<int64_t> sh = shape(n.input(i), n);
+        std::string x = n.input(i);
+        if (!si.batched) {
+            x = broadcast_to_batch(x, BatchState::extra_at(0), "input " + std::to_string(i) + " of " + node_label(n));
+            si = BatchState::extra_at(0);
+        }
+        if (si != BatchState::extra_at(0) || sh.empty() || sh[0] != in0[0])
+            refuse(n, "its first input '" + n.input(0) + "' " + ints_text(in0) +
+                          " holds the batch merged with its leading axis, but input " + std::to_string(i) + " ('" +
+                          n.input(i) + "') " + ints_text(sh) + " carries the batch " +
+                          (si.extra ? "as an added axis at position " + std::to_string(si.axis)
+                                    : "at " + axis_text(si.axis)) +
+                          "; both must hold it the same way");
+        std::vector<int64_t> merged = {-1};
+        merged.insert(merged.end(), sh.begin() + 1, sh.end());
+        const std::string m = fresh(n.input(i) + "_batch_merged");
+        emit_node("Reshape", {x, add_const(merged, "merge_batch_shape")}, {m}, "Reshape");
+        replace_input(n, i, m);
+    }
+    if (n.op_type() == "MaxPool" && n.output_size() > 1 && !n.output(1).empty())
+        refuse(n, "its Indices output counts positions across the whole batch");
+    const std::string out = n.output(0);
+    const std::vector<int64_t> out_shape = shape(out, n);
+    const std::string merged_out = fresh(out + "_batch_merged");
+    n.set_output(0, merged_out);
+    producer_[merged_out] = static_cast<int>(nodes_.size());
+    nodes_.push_back(n);
+    std::vector<int64_t> split = {-1};
+    split.insert(split.end(), out_shape.begin(), out_shape.end());
+    emit_node("Reshape", {merged_out, add_const(split, "split_batch_shape")}, {out}, "Reshape");
+    set_state(out, BatchState::extra_at(0));
+    result_.rewrites.push_back(node_label(n) + ": the batch is merged with its leading axis of " +
+                               std::to_string(in0[0]) + " (Reshape to [batch * " + std::to_string(in0[0]) +
+                               ", ...] before, back to [batch, " + std::to_string(in0[0]) + ", ...] after)");
 }
 
 void BatchTracer::rule_shape_of(::onnx::NodeProto& n) {
@@ -518,12 +597,16 @@ void BatchTracer::rule_gather_elements(::onnx::NodeProto& n) {
             replace_input(n, i, extra_to_in_place(n.input(i), n.input(i) + "_in_place"));
     }
     BatchState target = state(n.input(0)).batched ? state(n.input(0)) : state(n.input(1));
-    if (target.extra) refuse(n, "its batch axis is one the original does not have");
-    if (k == target.axis) refuse(n, "gathers along the batch axis");
+    if (!target.extra && k == target.axis) refuse(n, "gathers along the batch axis");
     for (int i = 0; i < 2; ++i) {
         const BatchState s = state(n.input(i));
         if (s.batched && s != target) refuse(n, "data and indices carry the batch at different axes");
         if (!s.batched) replace_input(n, i, broadcast_to_batch(n.input(i), target, (i ? "indices of " : "data of ") + node_label(n)));
+    }
+    if (target.extra && k >= target.axis) {
+        set_attr_int(n, "axis", k + 1);
+        result_.rewrites.push_back(node_label(n) + ": axis " + std::to_string(k) + " -> " + std::to_string(k + 1) +
+                                   " (past the batch axis)");
     }
     set_state(n.output(0), target);
     producer_[n.output(0)] = static_cast<int>(nodes_.size());
@@ -735,7 +818,7 @@ void BatchTracer::rule_matmul(::onnx::NodeProto& n) {
 
 void BatchTracer::rule_gemm(::onnx::NodeProto& n) {
     const BatchState sa = state(n.input(0)), sb = state(n.input(1));
-    if (sa.extra || sb.extra) refuse(n, "Gemm takes 2-D inputs; the batch here is an extra axis");
+    if (sa.extra || sb.extra) return gemm_as_matmul(n);
     if (n.input_size() > 2 && state(n.input(2)).batched) refuse(n, "its bias C carries the batch");
     const bool ta = attr_int(n, "transA", 0) != 0, tb = attr_int(n, "transB", 0) != 0;
     int pos;
@@ -755,6 +838,61 @@ void BatchTracer::rule_gemm(::onnx::NodeProto& n) {
     set_state(n.output(0), BatchState::in_place(pos));
     producer_[n.output(0)] = static_cast<int>(nodes_.size());
     nodes_.push_back(n);
+}
+
+// Gemm is 2-D only (https://onnx.ai/onnx/operators/onnx__Gemm.html): when the batch is an
+// extra axis of A (torch flattened [L, 1, E] to [L, E] before a Linear), the same product is
+// MatMul(A, B) + C, which broadcasts over the extra axis.
+void BatchTracer::gemm_as_matmul(::onnx::NodeProto& n) {
+    const BatchState sa = state(n.input(0)), sb = state(n.input(1));
+    if (sb.batched)
+        refuse(n, "its input B ('" + n.input(1) +
+                      "') carries the batch: a weight that differs per item cannot be "
+                      "rewritten; re-export with a dynamic batch");
+    if (n.input_size() > 2 && state(n.input(2)).batched)
+        refuse(n, "its bias C ('" + n.input(2) + "') carries the batch");
+    if (attr_int(n, "transA", 0) != 0)
+        refuse(n,
+               "has transA=1 on an input whose batch is an extra axis; batchify rewrites only transA=0 Gemms "
+               "(what torch.nn.Linear exports) to MatMul + Add");
+    const auto* alpha = find_attr(n, "alpha");
+    const auto* beta = find_attr(n, "beta");
+    if ((alpha && alpha->f() != 1.0f) || (beta && beta->f() != 1.0f))
+        refuse(n,
+               "has alpha or beta other than 1 on an input whose batch is an extra axis; batchify rewrites only "
+               "alpha = beta = 1 Gemms (what torch.nn.Linear exports) to MatMul + Add");
+    if (sa.axis >= 2) refuse(n, "the batch axis of A is after its contracted (K) axis");
+    std::string b = n.input(1);
+    if (attr_int(n, "transB", 0) != 0) {
+        const std::vector<int64_t> bs = shape(b, n);
+        const std::string bt = fresh(b + "_transposed");
+        auto& t = emit_node("Transpose", {b}, {bt}, "Transpose");
+        set_attr_ints(t, "perm", {1, 0});
+        shapes_[bt] = {bs.at(1), bs.at(0)};
+        b = bt;
+    }
+    const bool bias = n.input_size() > 2 && !n.input(2).empty();
+    const std::string out = n.output(0);
+    ::onnx::NodeProto mm;
+    mm.set_op_type("MatMul");
+    mm.set_name(fresh(n.name().empty() ? "Gemm_as_MatMul" : n.name() + "_as_MatMul"));
+    mm.add_input(n.input(0));
+    mm.add_input(b);
+    mm.add_output(bias ? fresh(out + "_product") : out);
+    shapes_[mm.output(0)] = shape(out, n);
+    result_.rewrites.push_back(node_label(n) + ": -> MatMul" + std::string(bias ? " + Add" : "") +
+                               " (Gemm is 2-D; the batch is an extra axis of A)");
+    rule_matmul(mm);
+    if (bias) {
+        ::onnx::NodeProto add;
+        add.set_op_type("Add");
+        add.set_name(fresh(n.name().empty() ? "Gemm_bias" : n.name() + "_bias"));
+        add.add_input(mm.output(0));
+        add.add_input(n.input(2));
+        add.add_output(out);
+        rule_broadcast(add, {0, 1});
+    }
+    (void)sa;
 }
 
 void BatchTracer::rule_expand(::onnx::NodeProto& n) {
@@ -845,7 +983,7 @@ void BatchTracer::rule_pad(::onnx::NodeProto& n) {
         if (state(n.input(i)).batched) refuse(n, "its pads depend on batched values");
     const int r = rank(n.input(0), n);
     auto pads = const_ints(n.input(1));
-    if (!pads) refuse(n, "its pads are computed at run time");
+    if (!pads) return pad_runtime(n);
     const bool has_axes = n.input_size() > 3 && !n.input(3).empty();
     std::vector<int64_t> axes;
     if (has_axes) {
@@ -872,6 +1010,57 @@ void BatchTracer::rule_pad(::onnx::NodeProto& n) {
         p2.insert(p2.end(), ends.begin(), ends.end());
         replace_input(n, 1, add_const(p2, "pads"));
     }
+    set_state(n.output(0), s);
+    producer_[n.output(0)] = static_cast<int>(nodes_.size());
+    nodes_.push_back(n);
+}
+
+}  // namespace tiledet::onnx_detail
+
+namespace tiledet::onnx_detail {
+
+// Pads computed at run time (torch's F.pad exports its pads as a ConstantOfShape/Concat/Slice
+// chain). A per-item Pad leaves the batch axis alone, so the repaired graph zeroes the pads'
+// batch-axis entries at run time: for a batch of 1 that is the original's value whenever its
+// output keeps one item, and verification checks the outputs against the original.
+void BatchTracer::pad_runtime(::onnx::NodeProto& n) {
+    const BatchState s = state(n.input(0));
+    if (n.input_size() > 3 && !n.input(3).empty())
+        refuse(n,
+               "its pads and axes are both computed at run time; batchify needs the axes constant to find the "
+               "batch axis among them");
+    const int r = rank(n.input(0), n);
+    const std::string pads = n.input(1);
+    std::string fixed;
+    if (!s.extra) {
+        // pads are [x1_begin, x2_begin, ..., x1_end, x2_end, ...] (ONNX Pad, opset 11+).
+        std::vector<int64_t> mask(static_cast<std::size_t>(2 * r), 1);
+        mask[static_cast<std::size_t>(s.axis)] = 0;
+        mask[static_cast<std::size_t>(s.axis + r)] = 0;
+        fixed = fresh(pads + "_batch_axis_unpadded");
+        emit_node("Mul", {pads, add_const(mask, "pads_mask")}, {fixed}, "Mul");
+    } else {
+        // Insert a 0 begin and a 0 end for the extra axis.
+        auto slice = [&](int64_t from, int64_t to) {
+            const std::string o = fresh(pads + "_part");
+            emit_node("Slice", {pads, add_const({from}, "starts"), add_const({to}, "ends"), add_const({0}, "axes")},
+                      {o}, "Slice");
+            return o;
+        };
+        const std::string zero = add_const({0}, "zero_pad");
+        std::vector<std::string> parts;
+        for (int half = 0; half < 2; ++half) {  // the begins, then the ends
+            const int64_t at = half * r;
+            if (s.axis > 0) parts.push_back(slice(at, at + s.axis));
+            parts.push_back(zero);
+            if (s.axis < r) parts.push_back(slice(at + s.axis, at + r));
+        }
+        fixed = fresh(pads + "_with_batch_axis");
+        auto& c = emit_node("Concat", parts, {fixed}, "Concat");
+        set_attr_int(c, "axis", 0);
+    }
+    replace_input(n, 1, fixed);
+    result_.rewrites.push_back(node_label(n) + ": pads computed at run time -> the same pads with 0 on the batch axis");
     set_state(n.output(0), s);
     producer_[n.output(0)] = static_cast<int>(nodes_.size());
     nodes_.push_back(n);

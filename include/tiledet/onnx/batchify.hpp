@@ -53,6 +53,9 @@ struct BatchifyOptions {
     // Rewrite DynamicQuantizeLinear -> ConvInteger so each item is quantized with its own scale
     // (batch-invariant results); false keeps the batch-wide scale of the original op.
     bool per_item_quantization = true;
+    // Fold constant subgraphs with ONNX Runtime's basic optimizations before tracing; the
+    // written model is the folded one. false traces the graph as exported.
+    bool fold_constants = true;
 };
 
 // One output at one batch size: the largest differences between the original's single-item

@@ -1,0 +1,24 @@
+// Folding of constant subgraphs before the batch is traced. Private to src/onnx.
+#pragma once
+
+#include <onnx/onnx_pb.h>
+
+#include <string>
+
+namespace tiledet::onnx_detail {
+
+struct FoldResult {
+    ::onnx::ModelProto model;
+    int nodes_before = 0;
+    int nodes_after = 0;
+};
+
+// Runs ONNX Runtime's basic (level 1) graph optimizations on `model` and returns the graph it
+// writes back: constant folding (Shape of static tensors, ConstantOfShape, shape arithmetic,
+// Cast of constants...) and redundant-node elimination. Level 1 is documented as
+// "semantics-preserving" and keeps standard ONNX ops only, unlike the extended and layout levels
+// (https://onnxruntime.ai/docs/performance/model-optimizations/graph-optimizations.html).
+// Throws RuntimeFailure or InputError, naming `what`, when ONNX Runtime cannot load the model.
+FoldResult fold_constants(const ::onnx::ModelProto& model, const std::string& what);
+
+}  // namespace tiledet::onnx_detail
