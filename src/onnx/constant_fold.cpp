@@ -38,13 +38,20 @@ std::vector<std::byte> read_all(const std::filesystem::path& p) {
 
 }  // namespace
 
+ModelOptions fold_options() {
+    ModelOptions o;
+    o.optimization = GraphOptimization::basic;
+    // Optimizer names: onnxruntime/core/optimizer/graph_transformer_utils.cc.
+    o.config_entries = {{"optimization.disable_specified_optimizers", "TransposeOptimizer"}};
+    return o;
+}
+
 FoldResult fold_constants(const ::onnx::ModelProto& model, const std::string& what) {
     FoldResult r;
     r.nodes_before = model.graph().node_size();
     const std::vector<std::byte> bytes = serialize_model(model);
     TempFile tmp;
-    ModelOptions o;
-    o.optimization = GraphOptimization::basic;
+    ModelOptions o = fold_options();
     o.optimized_model_path = tmp.path.string();
     o.intra_op_threads = 1;
     o.log_severity = 3;  // errors only: ORT warns about unused initializers it removes

@@ -840,9 +840,11 @@ void BatchTracer::rule_gemm(::onnx::NodeProto& n) {
     nodes_.push_back(n);
 }
 
-// Gemm is 2-D only (https://onnx.ai/onnx/operators/onnx__Gemm.html): when the batch is an
-// extra axis of A (torch flattened [L, 1, E] to [L, E] before a Linear), the same product is
-// MatMul(A, B) + C, which broadcasts over the extra axis.
+// Gemm is 2-D only (https://onnx.ai/onnx/operators/onnx__Gemm.html). When the batch is an
+// extra axis of A (torch flattened [L, 1, E] to [L, E] before a Linear), the rows of every item
+// go through the same Gemm: A is flattened to [rows, K] and the product reshaped back. Keeping
+// the Gemm (not MatMul + Add) keeps its rounding: the bias is accumulated the same way as in
+// the original, so each row is bit for bit the original's.
 void BatchTracer::gemm_as_matmul(::onnx::NodeProto& n) {
     const BatchState sa = state(n.input(0)), sb = state(n.input(1));
     if (sb.batched)
@@ -853,46 +855,27 @@ void BatchTracer::gemm_as_matmul(::onnx::NodeProto& n) {
         refuse(n, "its bias C ('" + n.input(2) + "') carries the batch");
     if (attr_int(n, "transA", 0) != 0)
         refuse(n,
-               "has transA=1 on an input whose batch is an extra axis; batchify rewrites only transA=0 Gemms "
-               "(what torch.nn.Linear exports) to MatMul + Add");
-    const auto* alpha = find_attr(n, "alpha");
-    const auto* beta = find_attr(n, "beta");
-    if ((alpha && alpha->f() != 1.0f) || (beta && beta->f() != 1.0f))
-        refuse(n,
-               "has alpha or beta other than 1 on an input whose batch is an extra axis; batchify rewrites only "
-               "alpha = beta = 1 Gemms (what torch.nn.Linear exports) to MatMul + Add");
-    if (sa.axis >= 2) refuse(n, "the batch axis of A is after its contracted (K) axis");
-    std::string b = n.input(1);
-    if (attr_int(n, "transB", 0) != 0) {
-        const std::vector<int64_t> bs = shape(b, n);
-        const std::string bt = fresh(b + "_transposed");
-        auto& t = emit_node("Transpose", {b}, {bt}, "Transpose");
-        set_attr_ints(t, "perm", {1, 0});
-        shapes_[bt] = {bs.at(1), bs.at(0)};
-        b = bt;
-    }
-    const bool bias = n.input_size() > 2 && !n.input(2).empty();
-    const std::string out = n.output(0);
-    ::onnx::NodeProto mm;
-    mm.set_op_type("MatMul");
-    mm.set_name(fresh(n.name().empty() ? "Gemm_as_MatMul" : n.name() + "_as_MatMul"));
-    mm.add_input(n.input(0));
-    mm.add_input(b);
-    mm.add_output(bias ? fresh(out + "_product") : out);
-    shapes_[mm.output(0)] = shape(out, n);
-    result_.rewrites.push_back(node_label(n) + ": -> MatMul" + std::string(bias ? " + Add" : "") +
-                               " (Gemm is 2-D; the batch is an extra axis of A)");
-    rule_matmul(mm);
-    if (bias) {
-        ::onnx::NodeProto add;
-        add.set_op_type("Add");
-        add.set_name(fresh(n.name().empty() ? "Gemm_bias" : n.name() + "_bias"));
-        add.add_input(mm.output(0));
-        add.add_input(n.input(2));
-        add.add_output(out);
-        rule_broadcast(add, {0, 1});
-    }
-    (void)sa;
+               "has transA=1 on an input whose batch is an extra axis; batchify handles transA=0 Gemms (what "
+               "torch.nn.Linear exports); re-export with a dynamic batch");
+    const std::vector<int64_t> a = shape(n.input(0), n);
+    const std::vector<int64_t> out = shape(n.output(0), n);
+    if (sa.axis >= 2 || a.size() != 2 || out.size() != 2)
+        refuse(n, "the batch of A ('" + n.input(0) + "') is an extra axis after its contracted (K) axis");
+    const std::string flat = fresh(n.input(0) + "_rows");
+    emit_node("Reshape", {n.input(0), add_const({-1, a[1]}, "gemm_rows_shape")}, {flat}, "Reshape");
+    const std::string product = fresh(n.output(0) + "_rows");
+    const std::string result = n.output(0);
+    n.set_input(0, flat);
+    n.set_output(0, product);
+    producer_[product] = static_cast<int>(nodes_.size());
+    nodes_.push_back(n);
+    std::vector<int64_t> back = out;
+    back.insert(back.begin() + sa.axis, -1);
+    emit_node("Reshape", {product, add_const(back, "gemm_result_shape")}, {result}, "Reshape");
+    set_state(result, BatchState::extra_at(sa.axis));
+    result_.rewrites.push_back(node_label(n) + ": A " + ints_text(a) + " with the batch as an extra " +
+                               axis_text(sa.axis) + " -> rows [-1, " + std::to_string(a[1]) + "], result -> " +
+                               ints_text(back) + " (Gemm is 2-D)");
 }
 
 void BatchTracer::rule_expand(::onnx::NodeProto& n) {

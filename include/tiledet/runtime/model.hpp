@@ -30,6 +30,9 @@ struct ModelOptions {
     // When set, ONNX Runtime writes the graph it optimized (at `optimization`) to this path
     // (SessionOptions::SetOptimizedModelFilePath). Used by batchify to fold constants.
     std::string optimized_model_path;
+    // Session configuration entries (SessionOptions::AddConfigEntry), e.g.
+    // {"optimization.disable_specified_optimizers", "TransposeOptimizer"}.
+    std::vector<std::pair<std::string, std::string>> config_entries;
 };
 
 class Model {
