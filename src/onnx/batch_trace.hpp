@@ -117,7 +117,6 @@ private:
     void rule_tile(::onnx::NodeProto& n);
     void rule_resize(::onnx::NodeProto& n);
     void rule_pad(::onnx::NodeProto& n);
-    void pad_runtime(::onnx::NodeProto& n);
     void finish_outputs();
 
     ::onnx::ModelProto& model_;

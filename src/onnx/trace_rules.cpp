@@ -966,7 +966,11 @@ void BatchTracer::rule_pad(::onnx::NodeProto& n) {
         if (state(n.input(i)).batched) refuse(n, "its pads depend on batched values");
     const int r = rank(n.input(0), n);
     auto pads = const_ints(n.input(1));
-    if (!pads) return pad_runtime(n);
+    if (!pads)
+        refuse(n,
+               "its pads are computed at run time and ONNX Runtime's constant folding could not make them a "
+               "constant (they depend on the input's values, or folding was off); batchify needs constant pads "
+               "to keep the batch axis unpadded: re-export with a dynamic batch");
     const bool has_axes = n.input_size() > 3 && !n.input(3).empty();
     std::vector<int64_t> axes;
     if (has_axes) {
@@ -993,57 +997,6 @@ void BatchTracer::rule_pad(::onnx::NodeProto& n) {
         p2.insert(p2.end(), ends.begin(), ends.end());
         replace_input(n, 1, add_const(p2, "pads"));
     }
-    set_state(n.output(0), s);
-    producer_[n.output(0)] = static_cast<int>(nodes_.size());
-    nodes_.push_back(n);
-}
-
-}  // namespace tiledet::onnx_detail
-
-namespace tiledet::onnx_detail {
-
-// Pads computed at run time (torch's F.pad exports its pads as a ConstantOfShape/Concat/Slice
-// chain). A per-item Pad leaves the batch axis alone, so the repaired graph zeroes the pads'
-// batch-axis entries at run time: for a batch of 1 that is the original's value whenever its
-// output keeps one item, and verification checks the outputs against the original.
-void BatchTracer::pad_runtime(::onnx::NodeProto& n) {
-    const BatchState s = state(n.input(0));
-    if (n.input_size() > 3 && !n.input(3).empty())
-        refuse(n,
-               "its pads and axes are both computed at run time; batchify needs the axes constant to find the "
-               "batch axis among them");
-    const int r = rank(n.input(0), n);
-    const std::string pads = n.input(1);
-    std::string fixed;
-    if (!s.extra) {
-        // pads are [x1_begin, x2_begin, ..., x1_end, x2_end, ...] (ONNX Pad, opset 11+).
-        std::vector<int64_t> mask(static_cast<std::size_t>(2 * r), 1);
-        mask[static_cast<std::size_t>(s.axis)] = 0;
-        mask[static_cast<std::size_t>(s.axis + r)] = 0;
-        fixed = fresh(pads + "_batch_axis_unpadded");
-        emit_node("Mul", {pads, add_const(mask, "pads_mask")}, {fixed}, "Mul");
-    } else {
-        // Insert a 0 begin and a 0 end for the extra axis.
-        auto slice = [&](int64_t from, int64_t to) {
-            const std::string o = fresh(pads + "_part");
-            emit_node("Slice", {pads, add_const({from}, "starts"), add_const({to}, "ends"), add_const({0}, "axes")},
-                      {o}, "Slice");
-            return o;
-        };
-        const std::string zero = add_const({0}, "zero_pad");
-        std::vector<std::string> parts;
-        for (int half = 0; half < 2; ++half) {  // the begins, then the ends
-            const int64_t at = half * r;
-            if (s.axis > 0) parts.push_back(slice(at, at + s.axis));
-            parts.push_back(zero);
-            if (s.axis < r) parts.push_back(slice(at + s.axis, at + r));
-        }
-        fixed = fresh(pads + "_with_batch_axis");
-        auto& c = emit_node("Concat", parts, {fixed}, "Concat");
-        set_attr_int(c, "axis", 0);
-    }
-    replace_input(n, 1, fixed);
-    result_.rewrites.push_back(node_label(n) + ": pads computed at run time -> the same pads with 0 on the batch axis");
     set_state(n.output(0), s);
     producer_[n.output(0)] = static_cast<int>(nodes_.size());
     nodes_.push_back(n);
