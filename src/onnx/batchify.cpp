@@ -368,4 +368,14 @@ std::vector<std::string> batch_variant_ops(const std::string& path) {
     return variant_ops_of(onnx_detail::parse_model(bytes, path));
 }
 
+std::string declared_batch_failure(const std::string& path) {
+    const std::vector<std::byte> bytes = read_file_bytes(path);
+    bool dynamic = false;
+    if (!check_inputs(onnx_detail::parse_model(bytes, path).graph(), dynamic).empty() || !dynamic) return {};
+    const Probe p = probe_declared_batch(bytes, path, BatchifyOptions{}.seed);
+    if (!p.baked) return {};
+    return "declares a dynamic batch, but fails at batch 2 (" + p.what +
+           ") and runs at batch 1: its export baked batch 1 into the graph; repair with `tiledet batchify`";
+}
+
 }  // namespace tiledet

@@ -124,4 +124,22 @@ TEST(BatchifyBlockers, BatchProbeKeepsOnnxRuntimeErrorLinesOffTheOutput) {
     EXPECT_NE(r.output.find("fails at batch 2 ("), std::string::npos) << r.output;  // the reason, in our words
 }
 
+TEST(BatchifyBlockers, InspectOfADeclaredDynamicModelThatFailsAtTwoDoesNotClaimAnyBatch) {
+    TILEDET_REQUIRE_GENERATED("official_rtdetr_fake_dynamic.onnx");
+    const tiledet::testing::CliResult r =
+        tiledet::testing::run_cli("inspect " + generated_model("official_rtdetr_fake_dynamic.onnx").string());
+    EXPECT_EQ(r.code, 0) << r.output;
+    EXPECT_EQ(r.output.find("any batch size is accepted"), std::string::npos) << r.output;
+    EXPECT_NE(r.output.find("batch: declares a dynamic batch, but fails at batch 2 ("), std::string::npos) << r.output;
+    EXPECT_NE(r.output.find("tiledet batchify"), std::string::npos) << r.output;
+    EXPECT_EQ(r.output.find("[E:onnxruntime"), std::string::npos) << r.output;
+}
+
+TEST(BatchifyBlockers, InspectOfADynamicModelThatRunsAtTwoStillAcceptsAnyBatch) {
+    TILEDET_REQUIRE_GENERATED("official_rtdetr_dynamic.onnx");
+    const tiledet::testing::CliResult r =
+        tiledet::testing::run_cli("inspect " + generated_model("official_rtdetr_dynamic.onnx").string());
+    EXPECT_NE(r.output.find("any batch size is accepted"), std::string::npos) << r.output;
+}
+
 }  // namespace

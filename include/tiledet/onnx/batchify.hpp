@@ -118,4 +118,11 @@ std::vector<std::byte> batchify_model(std::span<const std::byte> model, const Ba
 // slightly from single-item runs even after a correct repair (DynamicQuantizeLinear).
 std::vector<std::string> batch_variant_ops(const std::string& path);
 
+// A declared dynamic batch is only a claim. Runs two verification items of the model at `path`
+// as one batch (and, when that fails, one item), with ONNX Runtime's own log silenced. Returns
+// a summary line when the model fails at batch 2 but runs at batch 1 (its export baked batch
+// 1 behind the declared dims), naming the runtime's reason and the repair; empty otherwise
+// (it runs at 2, fails at 1 too, or declares no dynamic batch).
+std::string declared_batch_failure(const std::string& path);
+
 }  // namespace tiledet
