@@ -142,4 +142,16 @@ TEST(BatchifyBlockers, InspectOfADynamicModelThatRunsAtTwoStillAcceptsAnyBatch) 
     EXPECT_NE(r.output.find("any batch size is accepted"), std::string::npos) << r.output;
 }
 
+TEST(BatchifyBlockers, NoFoldFlagTracesTheGraphAsExported) {
+    TILEDET_REQUIRE_GENERATED("blocker_runtime_pad_static.onnx");
+    const auto out =
+        std::filesystem::temp_directory_path() / ("tiledet_nofold_" + std::to_string(::getpid()) + ".onnx");
+    const tiledet::testing::CliResult r = tiledet::testing::run_cli(
+        "batchify " + generated_model("blocker_runtime_pad_static.onnx").string() + " " + out.string() + " --no-fold");
+    EXPECT_EQ(r.code, 2) << r.output;
+    EXPECT_NE(r.output.find("Pad '"), std::string::npos) << r.output;
+    EXPECT_NE(r.output.find("its pads are computed at run time"), std::string::npos) << r.output;
+    EXPECT_FALSE(std::filesystem::exists(out));
+}
+
 }  // namespace

@@ -8,6 +8,13 @@
 // batch axis through the graph from the inputs and rewrites each such place to follow the
 // real batch; where it cannot trace the batch (it is contracted away, folded into another
 // axis, or meets an op it does not know) it refuses and says which node blocked it.
+//
+// Before tracing, ONNX Runtime's basic optimizations fold the static graph's shape arithmetic
+// (Shape, ConstantOfShape, Slice/Concat chains, computed Pad pads) into constants, as DETR-family
+// exports from torch need (BatchifyOptions::fold_constants); the written model is the folded one.
+// Verification runs the original with those same optimizations and the repaired graph with
+// none, so both run the same kernels and a correct repair matches bit for bit where the
+// kernels do not depend on the batch size.
 #pragma once
 
 #include <cstddef>
