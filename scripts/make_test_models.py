@@ -1026,5 +1026,138 @@ def main(argv=None):
     return 0
 
 
+
+# --------------------------------------------------------------------------------------
+# batchify blockers in miniature (issue 14): each static batch-1 graph reproduces one way a
+# real DETR-family export (torch 1.13, opset 16) stops batchify. Family "batchify_blocker".
+# --------------------------------------------------------------------------------------
+
+def blocker_entry(name, notes):
+    e = special_entry(name, notes)
+    e["family"] = "batchify_blocker"
+    e.update(input_size=[8, 8], batch2_if_dims_renamed="error")
+    return e
+
+
+def build_blocker_gemm(name):
+    """torch's nn.MultiheadAttention out_proj: [L, 1, E] flattened to [L, E] before a Gemm."""
+    g = Graph(name)
+    e = blocker_entry(name, ["Gemm on [L*1, E]: the batch is an extra axis of its 2-D input"])
+    x = g.input("x", TensorProto.FLOAT, [1, 6, 8])
+    t = g.op("Transpose", [x], perm=[1, 0, 2])                                    # [6, 1, 8]
+    flat = g.op("Reshape", [t, g.i64([6, 8])])                                    # [6, 8]
+    w = np.linspace(-1, 1, 32, dtype=np.float32).reshape(4, 8)
+    y = g.op("Gemm", [flat, g.f32(w, "W"), g.f32([0.1, -0.2, 0.3, 0.4], "C")], transB=1)
+    back = g.op("Reshape", [y, g.i64([6, 1, 4])])
+    g.op("Transpose", [back], out="y", perm=[1, 0, 2])
+    g.output("y", TensorProto.FLOAT, [1, 6, 4])
+    return g, e
+
+
+def build_blocker_runtime_pad(name):
+    """torch's F.pad(x, [0, 1, 0, 1]): pads computed by ConstantOfShape/Concat/Slice/Transpose."""
+    g = Graph(name)
+    e = blocker_entry(name, ["Pad whose pads are computed at run time from constants"])
+    x = g.input("x", TensorProto.FLOAT, [1, 3, 8, 8])
+    zeros = g.op("ConstantOfShape", [g.i64([4])],
+                 value=helper.make_tensor("v", TensorProto.INT64, [1], [0]))
+    p = g.op("Concat", [g.i64([0, 1, 0, 1]), zeros], axis=0)                       # torch order
+    p = g.op("Reshape", [p, g.i64([-1, 2])])
+    p = g.op("Slice", [p, g.i64([-1]), g.i64([-(2 ** 63) + 1]), g.i64([0]), g.i64([-1])])
+    p = g.op("Transpose", [p], perm=[1, 0])
+    p = g.op("Reshape", [p, g.i64([-1])])
+    p = g.op("Cast", [p], to=TensorProto.INT64)
+    padded = g.op("Pad", [x, p])                                                    # [1, 3, 9, 9]
+    w = np.linspace(-1, 1, 2 * 3 * 9, dtype=np.float32).reshape(2, 3, 3, 3)
+    g.op("Conv", [padded, g.f32(w, "W")], out="y")                                 # [1, 2, 7, 7]
+    g.output("y", TensorProto.FLOAT, [1, 2, 7, 7])
+    return g, e
+
+
+def build_blocker_expand_anchors(name):
+    """D-FINE's query selection: TopK over scores, GatherElements from batch-1 anchors that
+    torch expanded with a ConstantOfShape-built shape."""
+    g = Graph(name)
+    e = blocker_entry(name, ["Expand from ConstantOfShape; GatherElements of batch-1 anchors"])
+    x = g.input("x", TensorProto.FLOAT, [1, 10, 4])
+    anchors = g.f32(np.linspace(0, 1, 40, dtype=np.float32).reshape(1, 10, 4), "anchors")
+    ones = g.op("ConstantOfShape", [g.i64([3])],
+                value=helper.make_tensor("v", TensorProto.INT64, [1], [1]))
+    shape = g.op("Mul", [ones, g.i64([1, 10, 4])])                                 # [1, 10, 4]
+    anchors = g.op("Expand", [anchors, shape])
+    scores = g.op("ReduceMax", [x], axes=[2], keepdims=0)                          # [1, 10]
+    _, idx = g.op("TopK", [scores, g.i64([5])], n_out=2, axis=1)                  # [1, 5]
+    idx = g.op("Unsqueeze", [idx, g.i64([2])])
+    idx = g.op("Tile", [idx, g.i64([1, 1, 4])])                                   # [1, 5, 4]
+    picked = g.op("GatherElements", [anchors, idx], axis=1)
+    g.op("Add", [picked, g.op("GatherElements", [x, idx], axis=1)], out="y")
+    g.output("y", TensorProto.FLOAT, [1, 5, 4])
+    return g, e
+
+
+def build_blocker_shape_reshape(name):
+    """A Reshape target from Shape -> Slice -> arithmetic -> Concat (torch's x.view(b, -1, 2))."""
+    g = Graph(name)
+    e = blocker_entry(name, ["Reshape whose target comes from Shape/Slice/Mul/Div/Concat"])
+    x = g.input("x", TensorProto.FLOAT, [1, 4, 6])
+    s = g.op("Shape", [x])
+    b = g.op("Slice", [s, g.i64([0]), g.i64([1])])
+    c = g.op("Slice", [s, g.i64([1]), g.i64([2])])
+    w = g.op("Slice", [s, g.i64([2]), g.i64([3])])
+    n = g.op("Div", [g.op("Mul", [c, w]), g.i64([2])])
+    target = g.op("Concat", [b, g.op("Cast", [n], to=TensorProto.INT64), g.i64([2])], axis=0)
+    r = g.op("Reshape", [x, target])                                               # [1, 12, 2]
+    g.op("Softmax", [r], out="y", axis=1)
+    g.output("y", TensorProto.FLOAT, [1, 12, 2])
+    return g, e
+
+
+def build_blocker_heads_gridsample(name):
+    """Deformable attention: the batch merged with 2 heads ([B*heads, C, H, W]) around a
+    GridSample, then split back and weighted by a softmax."""
+    g = Graph(name)
+    e = blocker_entry(name, ["GridSample on [batch*heads, ...]; Reshape/Transpose/Softmax/MatMul"])
+    x = g.input("x", TensorProto.FLOAT, [1, 6, 4, 4])                              # 2 heads x 3
+    value = g.op("Reshape", [x, g.i64([2, 3, 4, 4])])                              # [1*2, 3, 4, 4]
+    wg = np.linspace(-1, 1, 4 * 6, dtype=np.float32).reshape(4, 6, 1, 1)
+    offs = g.op("Conv", [x, g.f32(wg, "Wg")])                                      # [1, 4, 4, 4]
+    offs = g.op("Reshape", [offs, g.i64([1, 2, 2, 16])])
+    offs = g.op("Transpose", [offs], perm=[0, 1, 3, 2])                            # [1, 2, 16, 2]
+    grid = g.op("Tanh", [g.op("Reshape", [offs, g.i64([2, 4, 4, 2])])])           # [1*2, 4, 4, 2]
+    sampled = g.op("GridSample", [value, grid], align_corners=0)                   # [2, 3, 4, 4]
+    sampled = g.op("Reshape", [sampled, g.i64([2, 3, 16])])
+    attn = g.op("Softmax", [g.op("Reshape", [x, g.i64([2, 3, 16])])], axis=-1)
+    mixed = g.op("MatMul", [sampled, g.op("Transpose", [attn], perm=[0, 2, 1])])  # [2, 3, 3]
+    g.op("Reshape", [mixed, g.i64([1, 2, 9])], out="y")
+    g.output("y", TensorProto.FLOAT, [1, 2, 9])
+    return g, e
+
+
+_model_specs_before_blockers = model_specs
+
+
+def model_specs(heavy_gflops):  # noqa: F811 (extends the list above)
+    return _model_specs_before_blockers(heavy_gflops) + [
+        ("blocker_gemm_extra_axis_static", build_blocker_gemm),
+        ("blocker_runtime_pad_static", build_blocker_runtime_pad),
+        ("blocker_expand_anchors_static", build_blocker_expand_anchors),
+        ("blocker_shape_reshape_static", build_blocker_shape_reshape),
+        ("blocker_heads_gridsample_static", build_blocker_heads_gridsample),
+    ]
+
+
+_selfcheck_before_blockers = selfcheck
+
+
+def selfcheck(out_dir, manifest):  # noqa: F811
+    """The numpy interpreter lacks GridSample/Gemm/TopK: blockers are validated only."""
+    ours = [e for e in manifest["models"] if e["family"] == "batchify_blocker"]
+    _selfcheck_before_blockers(out_dir, {**manifest, "models": [
+        e for e in manifest["models"] if e["family"] != "batchify_blocker"]})
+    for e in ours:
+        validate(onnx.load(os.path.join(out_dir, e["file"])))
+        print(f"selfcheck ok (validated): {e['name']}")
+
+
 if __name__ == "__main__":
     sys.exit(main())

@@ -42,7 +42,7 @@ std::vector<int> parse_batches(const std::string& text) {
 
 struct Args {
     std::string in, out, batch_name = "batch", batches = "2,4,8";
-    bool no_verify = false, keep_unverified = false, batch_quantization = false;
+    bool no_verify = false, keep_unverified = false, batch_quantization = false, no_fold = false;
     double atol = 1e-4, rtol = 1e-4;
     std::vector<std::string> images;
     float score_tol = 0.05f, min_iou = 0.9f;
@@ -89,6 +89,7 @@ int run_batchify(const Args& a) {
     o.atol = a.atol;
     o.rtol = a.rtol;
     o.per_item_quantization = !a.batch_quantization;
+    o.fold_constants = !a.no_fold;
 #if TILEDET_BATCHIFY_DETECTIONS
     if (o.verify) o.detection_comparer = detection_comparer(a);
 #else
@@ -120,6 +121,9 @@ const CommandRegistrar reg{Command{"batchify", 40, [](CLI::App& app) {
     sub->add_flag("--batch-quantization", a->batch_quantization,
                   "keep DynamicQuantizeLinear's batch-wide scale (default: rewrite it per item, so batched results "
                   "equal single-item ones)");
+    sub->add_flag("--no-fold", a->no_fold,
+                  "trace the graph as exported, without folding its constant subgraphs first (ONNX Runtime's "
+                  "basic optimizations); for diagnosis");
     sub->add_option("--atol", a->atol, "absolute tolerance per element (default 1e-4)");
     sub->add_option("--rtol", a->rtol, "relative tolerance per element (default 1e-4)");
     sub->add_option("--images", a->images,

@@ -109,6 +109,12 @@ int run_inspect(const std::string& path, bool json, const ProbeArgs& probe_args)
     const Model model = Model::load(path);
     const ModelSignature& sig = model.signature();
     const BatchKind bk = sig.batch_kind();
+    std::string batch_text = bk.describe();
+#if TILEDET_HAS_ONNX
+    // A declared dynamic batch is probed: exports can bake batch 1 behind symbolic dims.
+    const std::string baked = bk.is_dynamic() ? declared_batch_failure(path) : std::string();
+    if (!baked.empty()) batch_text = baked;
+#endif
     if (json) {
         nlohmann::json j;
         j["model"] = path;
@@ -120,10 +126,12 @@ int run_inspect(const std::string& path, bool json, const ProbeArgs& probe_args)
             for (const TensorInfo& t : *list)
                 arr.push_back({{"name", t.name}, {"type", to_string(t.type)}, {"dims", dims_json(t)}});
         }
-        j["batch"] = {{"kind", bk.is_dynamic() ? "dynamic" : bk.is_static() ? "static" : "none"},
+        j["batch"] = {{"kind", bk.is_dynamic()  ? "dynamic"
+                               : bk.is_static() ? "static"
+                                                : "none"},
                       {"size", bk.is_static() ? nlohmann::json(bk.size) : nlohmann::json(nullptr)},
                       {"symbol", bk.symbol},
-                      {"description", bk.describe()}};
+                      {"description", batch_text}};
         j["metadata"] = sig.metadata;
         j["producer"] = sig.producer;
 #if TILEDET_HAS_DETECTORS
@@ -158,7 +166,7 @@ int run_inspect(const std::string& path, bool json, const ProbeArgs& probe_args)
     for (const TensorInfo& t : sig.inputs) std::cout << "  " << t.name << " " << t.dims_string() << " " << to_string(t.type) << "\n";
     std::cout << "outputs:\n";
     for (const TensorInfo& t : sig.outputs) std::cout << "  " << t.name << " " << t.dims_string() << " " << to_string(t.type) << "\n";
-    std::cout << "batch: " << bk.describe() << "\n";
+    std::cout << "batch: " << batch_text << "\n";
 #if TILEDET_HAS_DETECTORS
     const auto [family, reason] = family_of(sig);
     std::cout << "family: " << family << " (" << reason << ")\n";

@@ -96,7 +96,10 @@ void BatchTracer::refuse(const ::onnx::NodeProto& n, const std::string& why) con
 
 std::string BatchTracer::fresh(const std::string& hint) {
     for (int k = 0;; ++k) {
-        std::string s = "batchify/" + hint + (k ? "_" + std::to_string(k) : "");
+        // Appended piece by piece: GCC 12's -Wrestrict misfires on "literal" + std::string&&.
+        std::string s = "batchify/";
+        s += hint;
+        if (k) s += "_" + std::to_string(k);
         if (names_.insert(s).second) return s;
     }
 }
@@ -204,6 +207,26 @@ std::string BatchTracer::extra_to_in_place(const std::string& x, const std::stri
     const std::string out = emit_squeeze(x, {s.axis + 1}, hint);
     shapes_[out] = shapes_[x];
     set_state(out, BatchState::in_place(s.axis));
+    return out;
+}
+
+std::string BatchTracer::to_extra_leading(const std::string& x, const std::string& hint) {
+    const BatchState s = state(x);
+    if (s == BatchState::extra_at(0)) return x;
+    ::onnx::NodeProto label;
+    label.set_op_type("(value)");
+    label.set_name(x);
+    const std::vector<int64_t> orig = shape(x, label);
+    const int r = static_cast<int>(orig.size()) + (s.extra ? 1 : 0);  // rank of the repaired tensor
+    std::vector<int64_t> perm = {s.axis};
+    for (int i = 0; i < r; ++i)
+        if (i != s.axis) perm.push_back(i);
+    std::string out = fresh(hint);
+    auto& t = emit_node("Transpose", {x}, {out}, "Transpose");
+    set_attr_ints(t, "perm", perm);
+    if (!s.extra) out = emit_unsqueeze(out, {s.axis + 1}, hint + "_unsqueezed");  // the original's 1 stays
+    shapes_[out] = orig;
+    set_state(out, BatchState::extra_at(0));
     return out;
 }
 
@@ -318,6 +341,22 @@ void BatchTracer::finish_outputs() {
             // Build the batched value under a private name, then give it the output's name.
             const std::string hidden = fresh(name + "_per_item");
             auto p = producer_.find(name);
+            if (p == producer_.end() && !st.batched) {
+                // A constant output (an initializer, e.g. after folding): a renamed copy of it is
+                // expanded to the batch under the output's name.
+                auto* inits = graph_.mutable_initializer();
+                auto it = std::find_if(inits->begin(), inits->end(), [&](const auto& t) { return t.name() == name; });
+                if (it == inits->end()) refuse(label, "is not computed by any node; it cannot gain a batch axis");
+                it->set_name(hidden);
+                for (auto& n : nodes_)
+                    for (auto& i : *n.mutable_input())
+                        if (i == name) i = hidden;
+                shapes_[hidden] = s;
+                const BatchState target = (!s.empty() && s[0] == 1) ? BatchState::in_place(0) : BatchState::extra_at(0);
+                rename_outputs(broadcast_to_batch(hidden, target, "graph output '" + name + "'"), name);
+                st = target;
+                goto declared;
+            }
             if (p == producer_.end()) refuse(label, "is not computed by any node; it cannot gain a batch axis");
             std::string fixed;
             if (!st.batched) {

@@ -77,6 +77,10 @@ private:
     // when that node is a ConstantOfShape/Expand/Tile with a constant shape and `x` has no other
     // users; otherwise adding an Expand. Returns the name to use.
     std::string broadcast_to_batch(const std::string& x, BatchState target, const std::string& why);
+    // The same per-item values with the batch as a new leading axis: [B, original dims...]
+    // (a Transpose, and for an in-place batch an Unsqueeze that restores the original's 1).
+    // Lets inputs that hold the batch differently meet, e.g. a batch merged with the heads.
+    std::string to_extra_leading(const std::string& x, const std::string& hint);
     // An extra-axis tensor whose original has a 1 at `axis`: squeeze that 1 so it is in place.
     std::string extra_to_in_place(const std::string& x, const std::string& hint);
 
@@ -92,6 +96,7 @@ private:
     void rule_same_as_input(::onnx::NodeProto& n);
     void rule_broadcast(::onnx::NodeProto& n, const std::vector<int>& data_inputs);
     void rule_n_first(::onnx::NodeProto& n);  // Conv-like: batch must be axis 0 of input 0
+    void n_first_merged(::onnx::NodeProto& n);  // the batch merged with the leading axis
     void rule_shape_of(::onnx::NodeProto& n);
     void rule_reshape(::onnx::NodeProto& n);
     void rule_flatten(::onnx::NodeProto& n);
@@ -107,6 +112,7 @@ private:
     void rule_axis_op(::onnx::NodeProto& n);  // Softmax, ArgMax, TopK, CumSum, LayerNorm...
     void rule_matmul(::onnx::NodeProto& n);
     void rule_gemm(::onnx::NodeProto& n);
+    void gemm_as_matmul(::onnx::NodeProto& n);
     void rule_expand(::onnx::NodeProto& n);
     void rule_tile(::onnx::NodeProto& n);
     void rule_resize(::onnx::NodeProto& n);

@@ -7,6 +7,7 @@
 #include <sstream>
 
 #include "batch_trace.hpp"
+#include "constant_fold.hpp"
 #include "per_item_quant.hpp"
 #include "proto_util.hpp"
 #include "tiledet/error.hpp"
@@ -60,7 +61,9 @@ struct Probe {
 Probe probe_declared_batch(std::span<const std::byte> bytes, const std::string& what, unsigned seed) {
     Probe p;
     try {
-        const Model m = Model::from_bytes(bytes, {}, what);
+        ModelOptions quiet;
+        quiet.log_severity = 4;  // the failure is expected; its text goes into the report instead
+        const Model m = Model::from_bytes(bytes, quiet, what);
         const std::string at2 = onnx_detail::try_batch(m, 2, seed);
         if (at2.empty()) {
             p.what = "; probed: it runs at batch 2";
@@ -134,12 +137,28 @@ std::string check_inputs(const ::onnx::GraphProto& g, bool& dynamic) {
     return {};
 }
 
+// Shape arithmetic on constants becomes constants, so the tracer sees the values the batch-1
+// graph computes (a Shape->Gather->Concat target shape, a ConstantOfShape, a computed Pad).
+void fold_before_tracing(::onnx::ModelProto& model, const std::string& what, BatchifyReport& r) {
+    try {
+        onnx_detail::FoldResult f = onnx_detail::fold_constants(model, what);
+        if (f.nodes_after < f.nodes_before)
+            r.notes.push_back("folded constant subgraphs with ONNX Runtime's basic optimizations: " +
+                              std::to_string(f.nodes_before) + " -> " + std::to_string(f.nodes_after) + " nodes");
+        model = std::move(f.model);
+    } catch (const Error& e) {
+        r.notes.push_back(std::string("constants not folded (ONNX Runtime could not load the model: ") +
+                          first_line(e.what()) + "); tracing the graph as it is");
+    }
+}
+
 Outcome run_batchify(std::span<const std::byte> in_bytes, const std::string& what, const BatchifyOptions& options) {
     Outcome out;
     BatchifyReport& r = out.report;
     ::onnx::ModelProto model = onnx_detail::parse_model(in_bytes, what);
     r.batch_variant_ops = variant_ops_of(model);
     bool dynamic = false, baked_behind_dynamic = false;
+    std::vector<std::byte> pinned_original;
     if (std::string why = check_inputs(model.graph(), dynamic); !why.empty()) {
         r.status = Status::refused;
         r.message = why;
@@ -154,11 +173,15 @@ Outcome run_batchify(std::span<const std::byte> in_bytes, const std::string& wha
             return out;
         }
         pin_declared_batch_to_one(model);
+        // The reference for verification: the same graph with its declared batch written as
+        // the 1 it runs at, so ONNX Runtime optimizes it with the static shapes the fold saw.
+        pinned_original = onnx_detail::serialize_model(model);
         baked_behind_dynamic = true;
         r.notes.push_back("the model declares a dynamic batch but fails at batch 2 (" + p.what +
                           ") while it runs at batch 1: its export baked batch 1 behind the declared dims, so it is "
                           "repaired as a batch-1 model");
     }
+    if (options.fold_constants) fold_before_tracing(model, what, r);
     try {
         onnx_detail::BatchTracer tracer(model, options.batch_name);
         onnx_detail::TraceResult t = tracer.run();
@@ -202,8 +225,20 @@ Outcome run_batchify(std::span<const std::byte> in_bytes, const std::string& wha
         return out;
     }
     try {
-        const Model original = Model::from_bytes(in_bytes, {}, what);
-        const Model repaired = Model::from_bytes(out.bytes, {}, what + " (repaired)");
+        // The repaired graph is already ONNX Runtime's basic optimization of the original (the
+        // fold), so it runs with none, and the original with exactly those: the same kernels
+        // on the same weights. Later levels fuse differently for a static and a symbolic batch
+        // (a LayerNorm, a residual Add), and their last-bit differences, through a TopK of
+        // near-equal scores, can reorder whole outputs of a correct repair.
+        ModelOptions original_options, repaired_options;
+        if (options.fold_constants) {
+            original_options = onnx_detail::fold_options();
+            repaired_options.optimization = GraphOptimization::disabled;
+        }
+        const std::span<const std::byte> reference =
+            pinned_original.empty() ? in_bytes : std::span<const std::byte>(pinned_original);
+        const Model original = Model::from_bytes(reference, original_options, what);
+        const Model repaired = Model::from_bytes(out.bytes, repaired_options, what + " (repaired)");
         onnx_detail::VerifyOutcome v = onnx_detail::verify_batched(original, repaired, options);
         r.differences = std::move(v.differences);
         std::string batches;
@@ -331,6 +366,16 @@ BatchifyReport batchify(const std::string& in, const std::string& out, const Bat
 std::vector<std::string> batch_variant_ops(const std::string& path) {
     const std::vector<std::byte> bytes = read_file_bytes(path);
     return variant_ops_of(onnx_detail::parse_model(bytes, path));
+}
+
+std::string declared_batch_failure(const std::string& path) {
+    const std::vector<std::byte> bytes = read_file_bytes(path);
+    bool dynamic = false;
+    if (!check_inputs(onnx_detail::parse_model(bytes, path).graph(), dynamic).empty() || !dynamic) return {};
+    const Probe p = probe_declared_batch(bytes, path, BatchifyOptions{}.seed);
+    if (!p.baked) return {};
+    return "declares a dynamic batch, but fails at batch 2 (" + p.what +
+           ") and runs at batch 1: its export baked batch 1 into the graph; repair with `tiledet batchify`";
 }
 
 }  // namespace tiledet

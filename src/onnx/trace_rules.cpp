@@ -131,6 +131,21 @@ void BatchTracer::rule_same_as_input(::onnx::NodeProto& n) {
 void BatchTracer::rule_broadcast(::onnx::NodeProto& n, const std::vector<int>& data_inputs) {
     const int R = rank(n.output(0), n);
     const std::vector<int64_t> out_shape = shape(n.output(0), n);
+    // Inputs that hold the batch at different places after broadcasting, one of them as a
+    // leading extra axis (the batch merged with another axis in the original): all take the
+    // batch as a leading extra axis.
+    std::set<int> places;
+    bool extra_leading = false;
+    for (int i : data_inputs) {
+        const BatchState s = state(n.input(i));
+        if (!s.batched) continue;
+        places.insert((s.extra && s.axis == 0) ? 0 : s.axis + R - rank(n.input(i), n));
+        extra_leading = extra_leading || (s.extra && s.axis == 0);
+    }
+    if (places.size() > 1 && extra_leading)
+        for (int i : data_inputs)
+            if (state(n.input(i)).batched)
+                replace_input(n, i, to_extra_leading(n.input(i), n.input(i) + "_batch_leading"));
     // Each batched input's batch axis, right-aligned to the output's rank.
     int P = -1;
     bool any_in_place = false;
@@ -200,13 +215,24 @@ void BatchTracer::rule_broadcast(::onnx::NodeProto& n, const std::vector<int>& d
 
 void BatchTracer::rule_n_first(::onnx::NodeProto& n) {
     BatchState s = state(n.input(0));
-    if (s.extra && s.axis == 0 && shape(n.input(0), n)[0] == 1) {
+    const std::vector<int64_t> in0 = shape(n.input(0), n);
+    if (s.extra && s.axis == 0 && in0[0] == 1) {
         replace_input(n, 0, extra_to_in_place(n.input(0), n.input(0) + "_in_place"));
         s = BatchState::in_place(0);
     }
+    if (n.op_type() == "GridSample" && n.input_size() > 1) {
+        const BatchState g = state(n.input(1));
+        if (g.extra && g.axis == 0 && shape(n.input(1), n)[0] == 1)
+            replace_input(n, 1, extra_to_in_place(n.input(1), n.input(1) + "_in_place"));
+    }
+    if (s.extra && s.axis == 0) return n_first_merged(n);
     if (!s.batched || s.extra || s.axis != 0)
-        refuse(n, "expects the batch at axis 0 of its first input, but it is at " + axis_text(s.axis) +
-                      (s.extra ? " (an axis the original does not have)" : ""));
+        refuse(n, "works on each sample of the leading (N) axis of its first input '" + n.input(0) + "' " +
+                      ints_text(in0) + ", but the batch is " +
+                      (s.extra ? "an axis the original does not have, at position " + std::to_string(s.axis) +
+                                     " of the repaired tensor (the original dropped its batch axis before this node)"
+                               : "at " + axis_text(s.axis) + " of it, not the leading axis") +
+                      "; re-export with a dynamic batch, or keep the batch leading before this op");
     for (int i = 1; i < n.input_size(); ++i) {
         const BatchState si = state(n.input(i));
         if (n.op_type() == "GridSample" && i == 1 && si == BatchState::in_place(0)) continue;
@@ -220,6 +246,59 @@ void BatchTracer::rule_n_first(::onnx::NodeProto& n) {
     set_state(n.output(0), BatchState::in_place(0));
     producer_[n.output(0)] = static_cast<int>(nodes_.size());
     nodes_.push_back(n);
+}
+
+// The original's leading axis of k samples is batch-1 x k merged (torch's deformable attention
+// folds the batch into the heads: [bs * n_heads, C, H, W] before GridSample), and the repaired
+// tensor holds it as [B, k, ...]. A per-sample op gives the same result on [B * k, ...]: merge
+// the two axes before the op and split them after, both with constant Reshapes (-1 is B * k,
+// then B).
+void BatchTracer::n_first_merged(::onnx::NodeProto& n) {
+    const std::vector<int64_t> in0 = shape(n.input(0), n);
+    const int data_inputs = n.op_type() == "GridSample" ? 2 : 1;
+    for (int i = 0; i < n.input_size(); ++i) {
+        if (n.input(i).empty()) continue;
+        BatchState si = state(n.input(i));
+        if (i >= data_inputs) {
+            if (si.batched)
+                refuse(n, "input " + std::to_string(i) + " ('" + n.input(i) +
+                              "') carries the batch: the batch is folded into a weight");
+            continue;
+        }
+        const std::vector<int64_t> sh = shape(n.input(i), n);
+        std::string x = n.input(i);
+        if (!si.batched) {
+            x = broadcast_to_batch(x, BatchState::extra_at(0), "input " + std::to_string(i) + " of " + node_label(n));
+            si = BatchState::extra_at(0);
+        }
+        if (si != BatchState::extra_at(0) || sh.empty() || sh[0] != in0[0])
+            refuse(n, "its first input '" + n.input(0) + "' " + ints_text(in0) +
+                          " holds the batch merged with its leading axis, but input " + std::to_string(i) + " ('" +
+                          n.input(i) + "') " + ints_text(sh) + " carries the batch " +
+                          (si.extra ? "as an added axis at position " + std::to_string(si.axis)
+                                    : "at " + axis_text(si.axis)) +
+                          "; both must hold it the same way");
+        std::vector<int64_t> merged = {-1};
+        merged.insert(merged.end(), sh.begin() + 1, sh.end());
+        const std::string m = fresh(n.input(i) + "_batch_merged");
+        emit_node("Reshape", {x, add_const(merged, "merge_batch_shape")}, {m}, "Reshape");
+        replace_input(n, i, m);
+    }
+    if (n.op_type() == "MaxPool" && n.output_size() > 1 && !n.output(1).empty())
+        refuse(n, "its Indices output counts positions across the whole batch");
+    const std::string out = n.output(0);
+    const std::vector<int64_t> out_shape = shape(out, n);
+    const std::string merged_out = fresh(out + "_batch_merged");
+    n.set_output(0, merged_out);
+    producer_[merged_out] = static_cast<int>(nodes_.size());
+    nodes_.push_back(n);
+    std::vector<int64_t> split = {-1};
+    split.insert(split.end(), out_shape.begin(), out_shape.end());
+    emit_node("Reshape", {merged_out, add_const(split, "split_batch_shape")}, {out}, "Reshape");
+    set_state(out, BatchState::extra_at(0));
+    result_.rewrites.push_back(node_label(n) + ": the batch is merged with its leading axis of " +
+                               std::to_string(in0[0]) + " (Reshape to [batch * " + std::to_string(in0[0]) +
+                               ", ...] before, back to [batch, " + std::to_string(in0[0]) + ", ...] after)");
 }
 
 void BatchTracer::rule_shape_of(::onnx::NodeProto& n) {
@@ -518,12 +597,16 @@ void BatchTracer::rule_gather_elements(::onnx::NodeProto& n) {
             replace_input(n, i, extra_to_in_place(n.input(i), n.input(i) + "_in_place"));
     }
     BatchState target = state(n.input(0)).batched ? state(n.input(0)) : state(n.input(1));
-    if (target.extra) refuse(n, "its batch axis is one the original does not have");
-    if (k == target.axis) refuse(n, "gathers along the batch axis");
+    if (!target.extra && k == target.axis) refuse(n, "gathers along the batch axis");
     for (int i = 0; i < 2; ++i) {
         const BatchState s = state(n.input(i));
         if (s.batched && s != target) refuse(n, "data and indices carry the batch at different axes");
         if (!s.batched) replace_input(n, i, broadcast_to_batch(n.input(i), target, (i ? "indices of " : "data of ") + node_label(n)));
+    }
+    if (target.extra && k >= target.axis) {
+        set_attr_int(n, "axis", k + 1);
+        result_.rewrites.push_back(node_label(n) + ": axis " + std::to_string(k) + " -> " + std::to_string(k + 1) +
+                                   " (past the batch axis)");
     }
     set_state(n.output(0), target);
     producer_[n.output(0)] = static_cast<int>(nodes_.size());
@@ -735,7 +818,7 @@ void BatchTracer::rule_matmul(::onnx::NodeProto& n) {
 
 void BatchTracer::rule_gemm(::onnx::NodeProto& n) {
     const BatchState sa = state(n.input(0)), sb = state(n.input(1));
-    if (sa.extra || sb.extra) refuse(n, "Gemm takes 2-D inputs; the batch here is an extra axis");
+    if (sa.extra || sb.extra) return gemm_as_matmul(n);
     if (n.input_size() > 2 && state(n.input(2)).batched) refuse(n, "its bias C carries the batch");
     const bool ta = attr_int(n, "transA", 0) != 0, tb = attr_int(n, "transB", 0) != 0;
     int pos;
@@ -755,6 +838,44 @@ void BatchTracer::rule_gemm(::onnx::NodeProto& n) {
     set_state(n.output(0), BatchState::in_place(pos));
     producer_[n.output(0)] = static_cast<int>(nodes_.size());
     nodes_.push_back(n);
+}
+
+// Gemm is 2-D only (https://onnx.ai/onnx/operators/onnx__Gemm.html). When the batch is an
+// extra axis of A (torch flattened [L, 1, E] to [L, E] before a Linear), the rows of every item
+// go through the same Gemm: A is flattened to [rows, K] and the product reshaped back. Keeping
+// the Gemm (not MatMul + Add) keeps its rounding: the bias is accumulated the same way as in
+// the original, so each row is bit for bit the original's.
+void BatchTracer::gemm_as_matmul(::onnx::NodeProto& n) {
+    const BatchState sa = state(n.input(0)), sb = state(n.input(1));
+    if (sb.batched)
+        refuse(n, "its input B ('" + n.input(1) +
+                      "') carries the batch: a weight that differs per item cannot be "
+                      "rewritten; re-export with a dynamic batch");
+    if (n.input_size() > 2 && state(n.input(2)).batched)
+        refuse(n, "its bias C ('" + n.input(2) + "') carries the batch");
+    if (attr_int(n, "transA", 0) != 0)
+        refuse(n,
+               "has transA=1 on an input whose batch is an extra axis; batchify handles transA=0 Gemms (what "
+               "torch.nn.Linear exports); re-export with a dynamic batch");
+    const std::vector<int64_t> a = shape(n.input(0), n);
+    const std::vector<int64_t> out = shape(n.output(0), n);
+    if (sa.axis >= 2 || a.size() != 2 || out.size() != 2)
+        refuse(n, "the batch of A ('" + n.input(0) + "') is an extra axis after its contracted (K) axis");
+    const std::string flat = fresh(n.input(0) + "_rows");
+    emit_node("Reshape", {n.input(0), add_const({-1, a[1]}, "gemm_rows_shape")}, {flat}, "Reshape");
+    const std::string product = fresh(n.output(0) + "_rows");
+    const std::string result = n.output(0);
+    n.set_input(0, flat);
+    n.set_output(0, product);
+    producer_[product] = static_cast<int>(nodes_.size());
+    nodes_.push_back(n);
+    std::vector<int64_t> back = out;
+    back.insert(back.begin() + sa.axis, -1);
+    emit_node("Reshape", {product, add_const(back, "gemm_result_shape")}, {result}, "Reshape");
+    set_state(result, BatchState::extra_at(sa.axis));
+    result_.rewrites.push_back(node_label(n) + ": A " + ints_text(a) + " with the batch as an extra " +
+                               axis_text(sa.axis) + " -> rows [-1, " + std::to_string(a[1]) + "], result -> " +
+                               ints_text(back) + " (Gemm is 2-D)");
 }
 
 void BatchTracer::rule_expand(::onnx::NodeProto& n) {
@@ -845,7 +966,11 @@ void BatchTracer::rule_pad(::onnx::NodeProto& n) {
         if (state(n.input(i)).batched) refuse(n, "its pads depend on batched values");
     const int r = rank(n.input(0), n);
     auto pads = const_ints(n.input(1));
-    if (!pads) refuse(n, "its pads are computed at run time");
+    if (!pads)
+        refuse(n,
+               "its pads are computed at run time and ONNX Runtime's constant folding could not make them a "
+               "constant (they depend on the input's values, or folding was off); batchify needs constant pads "
+               "to keep the batch axis unpadded: re-export with a dynamic batch");
     const bool has_axes = n.input_size() > 3 && !n.input(3).empty();
     std::vector<int64_t> axes;
     if (has_axes) {

@@ -112,6 +112,9 @@ Ort::SessionOptions make_session_options(const ModelOptions& o, std::vector<std:
     Ort::SessionOptions so;
     if (o.intra_op_threads > 0) so.SetIntraOpNumThreads(o.intra_op_threads);
     if (o.inter_op_threads > 0) so.SetInterOpNumThreads(o.inter_op_threads);
+    if (o.log_severity >= 0) so.SetLogSeverityLevel(o.log_severity);
+    if (!o.optimized_model_path.empty()) so.SetOptimizedModelFilePath(o.optimized_model_path.c_str());
+    for (const auto& [key, value] : o.config_entries) so.AddConfigEntry(key.c_str(), value.c_str());
     switch (o.optimization) {
         case GraphOptimization::disabled: so.SetGraphOptimizationLevel(ORT_DISABLE_ALL); break;
         case GraphOptimization::basic: so.SetGraphOptimizationLevel(ORT_ENABLE_BASIC); break;

@@ -8,6 +8,13 @@
 // batch axis through the graph from the inputs and rewrites each such place to follow the
 // real batch; where it cannot trace the batch (it is contracted away, folded into another
 // axis, or meets an op it does not know) it refuses and says which node blocked it.
+//
+// Before tracing, ONNX Runtime's basic optimizations fold the static graph's shape arithmetic
+// (Shape, ConstantOfShape, Slice/Concat chains, computed Pad pads) into constants, as DETR-family
+// exports from torch need (BatchifyOptions::fold_constants); the written model is the folded one.
+// Verification runs the original with those same optimizations and the repaired graph with
+// none, so both run the same kernels and a correct repair matches bit for bit where the
+// kernels do not depend on the batch size.
 #pragma once
 
 #include <cstddef>
@@ -53,6 +60,9 @@ struct BatchifyOptions {
     // Rewrite DynamicQuantizeLinear -> ConvInteger so each item is quantized with its own scale
     // (batch-invariant results); false keeps the batch-wide scale of the original op.
     bool per_item_quantization = true;
+    // Fold constant subgraphs with ONNX Runtime's basic optimizations before tracing; the
+    // written model is the folded one. false traces the graph as exported.
+    bool fold_constants = true;
 };
 
 // One output at one batch size: the largest differences between the original's single-item
@@ -114,5 +124,12 @@ std::vector<std::byte> batchify_model(std::span<const std::byte> model, const Ba
 // Op types in the model whose results depend on the whole batch, so batched outputs differ
 // slightly from single-item runs even after a correct repair (DynamicQuantizeLinear).
 std::vector<std::string> batch_variant_ops(const std::string& path);
+
+// A declared dynamic batch is only a claim. Runs two verification items of the model at `path`
+// as one batch (and, when that fails, one item), with ONNX Runtime's own log silenced. Returns
+// a summary line when the model fails at batch 2 but runs at batch 1 (its export baked batch
+// 1 behind the declared dims), naming the runtime's reason and the repair; empty otherwise
+// (it runs at 2, fails at 1 too, or declares no dynamic batch).
+std::string declared_batch_failure(const std::string& path);
 
 }  // namespace tiledet

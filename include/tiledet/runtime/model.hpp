@@ -23,6 +23,16 @@ struct ModelOptions {
     int inter_op_threads = 1;
     GraphOptimization optimization = GraphOptimization::all;
     int device_id = 0;         // for GPU providers
+    // ONNX Runtime's session log severity (0 verbose .. 4 fatal); -1 keeps the environment's
+    // (errors). Callers that expect a run to fail (a batch probe) pass 4 and report the
+    // exception's text themselves instead of ORT's own "[E:onnxruntime:...]" lines on stderr.
+    int log_severity = -1;
+    // When set, ONNX Runtime writes the graph it optimized (at `optimization`) to this path
+    // (SessionOptions::SetOptimizedModelFilePath). Used by batchify to fold constants.
+    std::string optimized_model_path;
+    // Session configuration entries (SessionOptions::AddConfigEntry), e.g.
+    // {"optimization.disable_specified_optimizers", "TransposeOptimizer"}.
+    std::vector<std::pair<std::string, std::string>> config_entries;
 };
 
 class Model {
