@@ -19,6 +19,7 @@ cmake --build "$work/consumer" >"$work/build.log" 2>&1 || { cat "$work/build.log
 if grep -qF -- "-I$src/include" "$work/consumer/build.ninja"; then
   echo "FAIL: the consumer was compiled against the source tree's headers, not the installed ones"; exit 1
 fi
-out="$("$work/consumer/consumer" "$model")"
+rc=0; out="$("$work/consumer/consumer" "$model" 2>&1)" || rc=$?
 echo "$out"
+[ "$rc" -eq 0 ] || { echo "FAIL: the consumer exited with $rc"; exit 1; }
 [[ "$out" =~ ^tiles\ [0-9]+\ detections\ [0-9]+\ family\ official_rtdetr$ ]] || { echo "FAIL: unexpected consumer output: $out"; exit 1; }
