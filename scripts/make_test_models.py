@@ -444,9 +444,9 @@ def build_yolo_e2e(name, variant, size=640):
     return g, e
 
 
-def build_ultralytics_rtdetr(name, variant, size=640):
+def build_ultralytics_rtdetr(name, variant, size=640, nc=80, metadata=True):
     static = variant == "static"
-    nq, nc = 300, 80
+    nq = 300
     planted = scene(size, CLASSES_COCO80, QUERY_INDICES)
     b = 1 if static else BATCH
     e = entry_base(name, "ultralytics_rtdetr", variant, 1 if static else "dynamic", size, nc,
@@ -463,13 +463,13 @@ def build_ultralytics_rtdetr(name, variant, size=640):
         boxes = g.op("Tile", [qbox, g.i64([1, 1, 1])])
         bake(e, "Tile", "query boxes [1, 300, 4] tiled with constant repeats [1, 1, 1]")
         scores = g.op("Reshape", [scores, g.i64([1, nq, nc])])
-        bake(e, "Reshape", "class scores reshaped to constant [1, 300, 80]")
+        bake(e, "Reshape", f"class scores reshaped to constant [1, 300, {nc}]")
         e["batch2_if_dims_renamed"] = "error"
     else:
         boxes = g.op("Tile", [qbox, with_batch(g, x, [1, 1])])
     g.op("Concat", [boxes, scores], axis=2, out="output0")
     g.output("output0", TensorProto.FLOAT, [b, nq, 4 + nc])
-    e["metadata_props"] = ultralytics_metadata(COCO80, size)
+    e["metadata_props"] = ultralytics_metadata(COCO80, size) if metadata else {}
     return g, e
 
 
@@ -776,6 +776,11 @@ def model_specs(heavy_gflops):
         ("unrepairable_matmul_b1", build_unrepairable),
         ("no_batch_axis", build_no_batch_axis),
     ]
+    # [B, 300, 85] on YOLOX-nano's 416 input with no metadata: only the row count (300 queries,
+    # not the 3549-cell grid) says RT-DETR with 81 classes.
+    for v in ("dynamic", "static"):
+        specs.append((f"rtdetr_nc81_416_{v}", lambda n, v=v: build_ultralytics_rtdetr(
+            n, v, size=416, nc=81, metadata=False)))
     for fam in ("yolov5", "yolox"):
         for v in ("dynamic", "static"):
             specs.append((f"{fam}_{v}", lambda n, fam=fam, v=v: build_objectness(n, v, fam)))

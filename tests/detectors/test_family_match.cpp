@@ -176,10 +176,12 @@ TEST(FamilyMatch, DynamicYolov5IsKnownByItsMetadataNames) {
     EXPECT_EQ(m.candidates.size(), 1u) << m.reason;
 }
 
-TEST(FamilyMatch, GeneratedYoloxAndRtdetrModelsEachMatchTheirOwnFamily) {
+TEST(FamilyMatch, GeneratedYoloxAndRtdetrModelsOfTheSameShapeEachMatchTheirOwnFamily) {
     for (const auto& [file, family] :
          {std::pair{"yolox_static.onnx", Family::yolox}, std::pair{"yolox_dynamic.onnx", Family::yolox},
           std::pair{"yolov5_static.onnx", Family::yolov5},
+          std::pair{"rtdetr_nc81_416_static.onnx", Family::ultralytics_rtdetr},
+          std::pair{"rtdetr_nc81_416_dynamic.onnx", Family::ultralytics_rtdetr},
           std::pair{"ultralytics_rtdetr_static.onnx", Family::ultralytics_rtdetr},
           std::pair{"ultralytics_rtdetr_dynamic.onnx", Family::ultralytics_rtdetr}}) {
         TILEDET_REQUIRE_GENERATED(file);
