@@ -752,6 +752,38 @@ def build_objectness(name, variant, kind):
 
 
 
+def build_yolov7_end2end(name):
+    """YOLOv7 --grid --end2end --max-wh (ONNX_ORT, model-formats-more.md b(1)): static batch 1,
+    one output `output` [num_dets, 7] = batch_id, x0, y0, x1, y1, class_id, score (input px,
+    after NMS). The three planted rows come with two low-score rows (0.1 x s) that NMS's
+    score_threshold could have passed and the default conf 0.25 must drop."""
+    size, nc = 320, 80
+    planted = scene(size, CLASSES_COCO80, [0, 2, 4])
+    e = entry_base(name, "yolov7_end2end", "static", 1, size, nc, 5, "query", "xyxy_px", "prob",
+                   planted)
+    e["outputs_have_batch_axis"] = False
+    e["batch2_if_dims_renamed"] = "error"  # Squeeze of the batch axis
+    e["notes"].append("rows 1 and 3 are decoys scored 0.1 * s_k; column 0 is the batch id (0)")
+    g = Graph(name)
+    x = g.input("images", TensorProto.FLOAT, [1, 3, size, size])
+    s = g.op("Squeeze", [region_scores(g, x, planted), g.i64([0])])            # [K]
+    bake(e, "Squeeze", "scores squeezed on axis 0 (batch 1 only), as the traced export does")
+    # row r takes weight w[r, k] of s_k: planted rows 1.0, decoys 0.1
+    w = np.zeros((5, K), np.float32)
+    for p in planted:
+        w[p.index, p.obj] = 1.0
+    w[1, 0], w[3, 1] = 0.1, 0.1
+    score = g.op("Unsqueeze", [g.op("MatMul", [g.f32(w), s]), g.i64([1])])    # [5, 1]
+    table = box_table(5, planted, "xyxy_px", size)
+    cls = np.array([[(7 * r) % nc] for r in range(5)], np.float32)
+    for p in planted:
+        cls[p.index, 0] = p.class_id
+    fixed = np.concatenate([np.zeros((5, 1), np.float32), table, cls], axis=1)  # [5, 6]
+    g.op("Concat", [g.f32(fixed, "rows"), score], axis=1, out="output")
+    g.output("output", TensorProto.FLOAT, ["num_dets", 7])
+    return g, e
+
+
 def model_specs(heavy_gflops):
     """(name, builder) for every model, in manifest order."""
     specs = []
@@ -781,6 +813,7 @@ def model_specs(heavy_gflops):
     for v in ("dynamic", "static"):
         specs.append((f"rtdetr_nc81_416_{v}", lambda n, v=v: build_ultralytics_rtdetr(
             n, v, size=416, nc=81, metadata=False)))
+    specs.append(("yolov7_end2end_static", build_yolov7_end2end))
     for fam in ("yolov5", "yolox"):
         for v in ("dynamic", "static"):
             specs.append((f"{fam}_{v}", lambda n, fam=fam, v=v: build_objectness(n, v, fam)))
@@ -1002,6 +1035,9 @@ def read_rows(e, outs, b):
     if f == "yolo_e2e":
         o = outs["output0"][b]
         return o[:, :4], o[:, 4:5], o[:, 5]
+    if f == "yolov7_end2end":
+        o = outs["output"]
+        return o[:, 1:5], o[:, 6:7], o[:, 5]
     if f in ("yolov5", "yolox"):
         o = outs["output0" if f == "yolov5" else "output"][b]
         return o[:, :4], o[:, 4:5] * o[:, 5:], None
@@ -1039,7 +1075,8 @@ def check_detector(e, outs, feeds, batch):
             if labels is not None:
                 assert int(labels[p["index"]]) == p["class_id"], (e["name"], p)
             mask[p["index"], col] = False
-        assert np.all(scores[mask] == bg), (e["name"], "background")
+        if e["family"] != "yolov7_end2end":  # its two decoy rows score 0.1 * s_k
+            assert np.all(scores[mask] == bg), (e["name"], "background")
         if e["family"] == "official_rtdetr":
             planted_rows = [p["index"] for p in e["planted"]]
             assert np.all(np.delete(labels, planted_rows) == 0), e["name"]
@@ -1071,7 +1108,8 @@ def selfcheck(out_dir, manifest):
             feeds = make_feeds(e, batch, rng)
             outs = run_graph(model, feeds)
             for name, arr in outs.items():
-                want = [batch if d == BATCH else d for d in declared[name]]
+                want = [batch if d == BATCH else arr.shape[i] if isinstance(d, str) else d
+                        for i, d in enumerate(declared[name])]  # other symbols: data-dependent
                 assert list(arr.shape) == want, (e["name"], name, arr.shape, want)
             check_detector(e, outs, feeds, batch)
         if e["batch2_if_dims_renamed"] != "ok":

@@ -11,6 +11,7 @@
 #include "yolo.hpp"
 #include "yolo_end2end.hpp"
 #include "yolov5.hpp"
+#include "yolov7_end2end.hpp"
 #include "yolox.hpp"
 
 namespace tiledet {
@@ -45,6 +46,10 @@ const FamilyEntry kFamilies[] = {
      "YOLOX: images [B,3,H,W] -> output [B, N, 5+nc], N = grid cells at strides 8,16,32 (3549 at 416, 8400 at "
      "640); raw box regressions, obj, classes",
      detail::yolox_fits, make<detail::YoloxDetector>},
+    {Family::yolov7_end2end, "yolov7_end2end",
+     "YOLOv7 end2end (ONNX Runtime NMS, --max-wh): images [1,3,H,W] -> output [num_dets, 7] = "
+     "batch_id,x0,y0,x1,y1,class,score",
+     detail::yolov7_end2end_fits, make<detail::Yolov7End2EndDetector>},
     {Family::ultralytics_rtdetr, "ultralytics_rtdetr",
      "Ultralytics RT-DETR: images [B,3,H,W] -> output0 [B, queries, 4+nc] (normalized cxcywh + scores)",
      detail::ultralytics_rtdetr_fits, make<detail::UltralyticsRtdetrDetector>},
@@ -116,6 +121,7 @@ std::optional<Family> parse_family(std::string name) {
         {"yolov7", Family::yolov5},
         {"yolov6", Family::yolov5},
         {"megvii_yolox", Family::yolox},
+        {"yolov7_e2e", Family::yolov7_end2end},
         {"rtdetr_ultralytics", Family::ultralytics_rtdetr},
         {"hf", Family::hf_rtdetr},
         {"huggingface", Family::hf_rtdetr},

@@ -192,6 +192,20 @@ TEST(FamilyMatch, GeneratedYoloxAndRtdetrModelsOfTheSameShapeEachMatchTheirOwnFa
     }
 }
 
+TEST(FamilyMatch, Yolov7End2EndRowsOfSevenAreTheirOwnFamilyAndDynamicBatchIsRefused) {
+    auto sig = objectness_signature("output", {D{"num_dets"}, 7_d}, k640);
+    const auto m = match_family(sig);
+    ASSERT_EQ(m.family, Family::yolov7_end2end) << m.reason;
+    EXPECT_EQ(m.candidates.size(), 1u) << m.reason;
+    sig.inputs[0] = testing::tensor("images", ElementType::float32, {D{"batch"}, 3_d, 640_d, 640_d});
+    try {
+        make_detector(sig);
+        FAIL() << "expected UnknownLayoutError";
+    } catch (const UnknownLayoutError& e) {
+        EXPECT_NE(std::string(e.what()).find("re-export without --dynamic-batch"), std::string::npos) << e.what();
+    }
+}
+
 TEST(UnknownLayout, NoBatchAxisModelListsItsTensorsAndTheKnownLayouts) {
     TILEDET_REQUIRE_GENERATED("no_batch_axis.onnx");
     const Model model = Model::load(::tiledet::testing::generated_model("no_batch_axis.onnx").string());

@@ -124,6 +124,22 @@ TEST(GeneratedModels, YoloxPastesTheFrameTopLeftAndMapsBackWithoutPad) {
                    static_cast<float>(img.cols), static_cast<float>(img.rows));
 }
 
+TEST(GeneratedModels, Yolov7End2EndKeepsRowsAboveConfAndMapsBackWithTheUnroundedPad) {
+    TILEDET_REQUIRE_GENERATED("yolov7_end2end_static.onnx");
+    const Model model = Model::load(testing::generated_model("yolov7_end2end_static.onnx").string());
+    const auto det = make_detector(model.signature());
+    ASSERT_EQ(det->family(), Family::yolov7_end2end) << det->reason();
+    EXPECT_FALSE(det->outputs_have_batch_axis());
+    const GeneratedModel g = testing::generated_entry("yolov7_end2end_static");
+    const cv::Mat img = shorter_frame(g, testing::kSceneA, 25);
+    // The two decoy rows score 0.1 x s (under 0.25): the default conf drops them.
+    expect_planted(g, detect_one(model, *det, img), testing::kSceneA, "yolov7_end2end", 1, 1, 0, 25.5f,
+                   static_cast<float>(img.cols), static_cast<float>(img.rows));
+    DecodeOptions low;
+    low.conf = 0.01f;
+    EXPECT_EQ(detect_one(model, *det, img, low).size(), 5u);
+}
+
 TEST(GeneratedModels, Yolov5NmsRemovesTheNearDuplicateOfTheSameClass) {
     TILEDET_REQUIRE_GENERATED("yolov5_dynamic.onnx");
     const Model model = Model::load(testing::generated_model("yolov5_dynamic.onnx").string());

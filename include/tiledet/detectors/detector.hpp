@@ -20,7 +20,7 @@ namespace tiledet {
 
 class Model;
 
-enum class Family { yolo, yolo_end2end, ultralytics_rtdetr, hf_rtdetr, official_rtdetr, rfdetr, yolov5, yolox };
+enum class Family { yolo, yolo_end2end, ultralytics_rtdetr, hf_rtdetr, official_rtdetr, rfdetr, yolov5, yolox, yolov7_end2end };
 
 std::string to_string(Family f);  // "yolo", "yolo_end2end", ... (the --family spelling)
 // Accepts the to_string spelling and a few aliases ("yolov8", "e2e", "dfine", "deim", ...).
