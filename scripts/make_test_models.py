@@ -444,9 +444,9 @@ def build_yolo_e2e(name, variant, size=640):
     return g, e
 
 
-def build_ultralytics_rtdetr(name, variant, size=640):
+def build_ultralytics_rtdetr(name, variant, size=640, nc=80, metadata=True):
     static = variant == "static"
-    nq, nc = 300, 80
+    nq = 300
     planted = scene(size, CLASSES_COCO80, QUERY_INDICES)
     b = 1 if static else BATCH
     e = entry_base(name, "ultralytics_rtdetr", variant, 1 if static else "dynamic", size, nc,
@@ -463,13 +463,13 @@ def build_ultralytics_rtdetr(name, variant, size=640):
         boxes = g.op("Tile", [qbox, g.i64([1, 1, 1])])
         bake(e, "Tile", "query boxes [1, 300, 4] tiled with constant repeats [1, 1, 1]")
         scores = g.op("Reshape", [scores, g.i64([1, nq, nc])])
-        bake(e, "Reshape", "class scores reshaped to constant [1, 300, 80]")
+        bake(e, "Reshape", f"class scores reshaped to constant [1, 300, {nc}]")
         e["batch2_if_dims_renamed"] = "error"
     else:
         boxes = g.op("Tile", [qbox, with_batch(g, x, [1, 1])])
     g.op("Concat", [boxes, scores], axis=2, out="output0")
     g.output("output0", TensorProto.FLOAT, [b, nq, 4 + nc])
-    e["metadata_props"] = ultralytics_metadata(COCO80, size)
+    e["metadata_props"] = ultralytics_metadata(COCO80, size) if metadata else {}
     return g, e
 
 
@@ -666,6 +666,136 @@ def build_no_batch_axis(name):
     return g, e
 
 
+
+# --------------------------------------------------------------------------------------
+# Layouts with an objectness column, [B, N, 5+nc] (model-formats-more.md a, b, c).
+# Same rank and shape as Ultralytics RT-DETR's [B, Q, 4+nc]: only N against the grid
+# tells them apart, which is what these models are for.
+# --------------------------------------------------------------------------------------
+
+OBJ_CLS = 0.9  # class probability of every planted row: score = obj x cls, so a decoder
+               # that skips either factor reports the wrong score
+
+
+def grid_cells(size, strides=(8, 16, 32)):
+    """Anchor-free rows of a square input: sum over strides of (H//s)(W//s)."""
+    return sum((size // s) ** 2 for s in strides)
+
+
+def yolox_raw_table(cxcywh_px, size):
+    """Inverse of YOLOX demo_postprocess (model-formats-more.md c(4)): the raw regressions
+    whose decode xy = (raw + grid) * s, wh = exp(raw) * s gives each row's box."""
+    rows = []
+    for s in (8, 16, 32):
+        n = size // s
+        gy, gx = np.divmod(np.arange(n * n), n)
+        rows.append(np.stack([gx, gy, np.full(n * n, s)], axis=1))
+    grid = np.concatenate(rows).astype(np.float64)
+    t = np.asarray(cxcywh_px, np.float64)
+    raw = np.stack([t[:, 0] / grid[:, 2] - grid[:, 0], t[:, 1] / grid[:, 2] - grid[:, 1],
+                    np.log(t[:, 2] / grid[:, 2]), np.log(t[:, 3] / grid[:, 2])], axis=1)
+    return raw.astype(np.float32)
+
+
+def yolox_raw_row(cxcywh_px, index, size):
+    """Raw regressions of one row (its grid cell and stride follow from the row index)."""
+    table = np.zeros((grid_cells(size), 4), np.float64) + [1, 1, 1, 1]
+    table[index] = cxcywh_px
+    return yolox_raw_table(table, size)[index]
+
+
+def build_objectness(name, variant, kind):
+    """yolov5: output0 [B, 3*cells, 85] at 320, boxes decoded (cxcywh input px), v5 metadata
+    (stride, names); yolox: output [B, cells, 85] at 416 (3549 rows, the YOLOX-nano shape),
+    raw box regressions, BGR 0..255 input, no metadata."""
+    static = variant == "static"
+    nc = 80
+    if kind == "yolov5":
+        size, out_name, n = 320, "output0", 3 * grid_cells(320)        # 6300
+        idx = [i * n // 8400 for i in ANCHOR_INDICES_8400]
+        planted = scene(size, CLASSES_COCO80, idx, DUPLICATE_ANCHOR_8400 * n // 8400)
+        fmt = "cxcywh_px"
+    else:
+        size, out_name, n = 416, "output", grid_cells(416)             # 3549
+        planted = scene(size, CLASSES_COCO80, [17, 3000, n - 1])      # one row per stride
+        fmt = "yolox_raw"
+    for p in planted:
+        p.scale *= OBJ_CLS
+    b = 1 if static else BATCH
+    e = entry_base(name, kind, variant, 1 if static else "dynamic", size, nc, n, "anchor", fmt,
+                   "prob", planted)
+    g = Graph(name)
+    x = g.input("images", TensorProto.FLOAT, [b, 3, size, size])
+    q, c = slot_weights(planted, n, nc)
+    s = region_scores(g, x, planted[:K])                                        # [B, K]
+    if kind == "yolox":
+        # YOLOX feeds BGR bytes 0..255 (c(3)): channel 0 is blue; obj = region mean / 255.
+        s = g.op("Mul", [s, g.f32(1 / 255)])
+        e["channel_order"] = "BGR"
+        e["pixel_scale"] = 255
+        e["notes"].append("input is BGR 0..255; score_region.channel is in BGR order; "
+                          "planted score = score_scale * mean(region) / 255")
+        e["notes"].append("box_native = raw YOLOX regressions (dx, dy, log w/s, log h/s)")
+    obj = g.op("MatMul", [g.op("Gather", [s, g.i64([p.obj for p in planted])], axis=1),
+                          g.f32(q.T)])                                          # [B, N]
+    obj = g.op("Unsqueeze", [obj, g.i64([2])])
+    cls = g.op("MatMul", [g.f32(q, "rows"), g.f32(c, "classes")])               # [N, nc]
+    table = box_table(n, planted, "cxcywh_px", size)
+    if kind == "yolox":
+        table = yolox_raw_table(table, size)
+    boxes = g.f32(table[None], "anchor_boxes")                                  # [1, N, 4]
+    if static:
+        cls = g.op("Unsqueeze", [cls, g.i64([0])])
+        bake(e, "Concat", f"batch-1 constant box and class rows [1, {n}, .] concatenated")
+        out = g.op("Concat", [boxes, obj, cls], axis=2)
+        g.op("Reshape", [out, g.i64([1, n, 5 + nc])], out=out_name)
+        bake(e, "Reshape", f"final output reshaped to constant [1, {n}, {5 + nc}]")
+        e["batch2_if_dims_renamed"] = "error"
+    else:
+        boxes = g.op("Expand", [boxes, with_batch(g, x, [n, 4])])
+        cls = g.op("Expand", [g.op("Unsqueeze", [cls, g.i64([0])]), with_batch(g, x, [n, nc])])
+        g.op("Concat", [boxes, obj, cls], axis=2, out=out_name)
+    g.output(out_name, TensorProto.FLOAT, [b, n, 5 + nc])
+    if kind == "yolov5":
+        # YOLOv5 export_onnx writes only these two keys (a(1)).
+        e["metadata_props"] = {"stride": "32",
+                               "names": "{" + ", ".join(f"{i}: {m!r}" for i, m in enumerate(COCO80)) + "}"}
+    return g, e
+
+
+
+def build_yolov7_end2end(name):
+    """YOLOv7 --grid --end2end --max-wh (ONNX_ORT, model-formats-more.md b(1)): static batch 1,
+    one output `output` [num_dets, 7] = batch_id, x0, y0, x1, y1, class_id, score (input px,
+    after NMS). The three planted rows come with two low-score rows (0.1 x s) that NMS's
+    score_threshold could have passed and the default conf 0.25 must drop."""
+    size, nc = 320, 80
+    planted = scene(size, CLASSES_COCO80, [0, 2, 4])
+    e = entry_base(name, "yolov7_end2end", "static", 1, size, nc, 5, "query", "xyxy_px", "prob",
+                   planted)
+    e["outputs_have_batch_axis"] = False
+    e["batch2_if_dims_renamed"] = "error"  # Squeeze of the batch axis
+    e["notes"].append("rows 1 and 3 are decoys scored 0.1 * s_k; column 0 is the batch id (0)")
+    g = Graph(name)
+    x = g.input("images", TensorProto.FLOAT, [1, 3, size, size])
+    s = g.op("Squeeze", [region_scores(g, x, planted), g.i64([0])])            # [K]
+    bake(e, "Squeeze", "scores squeezed on axis 0 (batch 1 only), as the traced export does")
+    # row r takes weight w[r, k] of s_k: planted rows 1.0, decoys 0.1
+    w = np.zeros((5, K), np.float32)
+    for p in planted:
+        w[p.index, p.obj] = 1.0
+    w[1, 0], w[3, 1] = 0.1, 0.1
+    score = g.op("Unsqueeze", [g.op("MatMul", [g.f32(w), s]), g.i64([1])])    # [5, 1]
+    table = box_table(5, planted, "xyxy_px", size)
+    cls = np.array([[(7 * r) % nc] for r in range(5)], np.float32)
+    for p in planted:
+        cls[p.index, 0] = p.class_id
+    fixed = np.concatenate([np.zeros((5, 1), np.float32), table, cls], axis=1)  # [5, 6]
+    g.op("Concat", [g.f32(fixed, "rows"), score], axis=1, out="output")
+    g.output("output", TensorProto.FLOAT, ["num_dets", 7])
+    return g, e
+
+
 def model_specs(heavy_gflops):
     """(name, builder) for every model, in manifest order."""
     specs = []
@@ -691,6 +821,15 @@ def model_specs(heavy_gflops):
         ("unrepairable_matmul_b1", build_unrepairable),
         ("no_batch_axis", build_no_batch_axis),
     ]
+    # [B, 300, 85] on YOLOX-nano's 416 input with no metadata: only the row count (300 queries,
+    # not the 3549-cell grid) says RT-DETR with 81 classes.
+    for v in ("dynamic", "static"):
+        specs.append((f"rtdetr_nc81_416_{v}", lambda n, v=v: build_ultralytics_rtdetr(
+            n, v, size=416, nc=81, metadata=False)))
+    specs.append(("yolov7_end2end_static", build_yolov7_end2end))
+    for fam in ("yolov5", "yolox"):
+        for v in ("dynamic", "static"):
+            specs.append((f"{fam}_{v}", lambda n, fam=fam, v=v: build_objectness(n, v, fam)))
     return specs
 
 
@@ -726,7 +865,10 @@ def finish_entry(model, e):
         for p in planted:
             e["planted"].append({
                 "object": p.obj, "class_id": p.class_id, "index": p.index,
-                "box_native": f32_list(to_format(p.box_norm, e["box_native_format"], size)),
+                "box_native": f32_list(
+                    yolox_raw_row(to_format(p.box_norm, "cxcywh_px", size), p.index, size)
+                    if e["box_native_format"] == "yolox_raw" else  # noqa: E131
+                    to_format(p.box_norm, e["box_native_format"], size)),
                 "box_xyxy_px": f32_list([v * size for v in p.box_norm]),
                 "score_region": p.region, "score_kind": e["score_kind"],
                 "score_scale": p.scale, "duplicate_of": p.duplicate_of,
@@ -906,6 +1048,12 @@ def read_rows(e, outs, b):
     if f == "yolo_e2e":
         o = outs["output0"][b]
         return o[:, :4], o[:, 4:5], o[:, 5]
+    if f == "yolov7_end2end":
+        o = outs["output"]
+        return o[:, 1:5], o[:, 6:7], o[:, 5]
+    if f in ("yolov5", "yolox"):
+        o = outs["output0" if f == "yolov5" else "output"][b]
+        return o[:, :4], o[:, 4:5] * o[:, 5:], None
     if f == "ultralytics_rtdetr":
         o = outs["output0"][b]
         return o[:, :4], o[:, 4:], None
@@ -928,7 +1076,7 @@ def check_detector(e, outs, feeds, batch):
             r = p["score_region"]
             s = float(np.mean(x[b, r["channel"], r["y0"]:r["y1"], r["x0"]:r["x1"]],
                               dtype=np.float64))
-            want = p["score_scale"] * s
+            want = p["score_scale"] * s / e.get("pixel_scale", 1)
             col = 0 if scores.shape[1] == 1 else p["class_id"]
             got = float(scores[p["index"], col])
             assert abs(got - want) <= e["score_tolerance"], (e["name"], b, p, got, want)
@@ -940,7 +1088,8 @@ def check_detector(e, outs, feeds, batch):
             if labels is not None:
                 assert int(labels[p["index"]]) == p["class_id"], (e["name"], p)
             mask[p["index"], col] = False
-        assert np.all(scores[mask] == bg), (e["name"], "background")
+        if e["family"] != "yolov7_end2end":  # its two decoy rows score 0.1 * s_k
+            assert np.all(scores[mask] == bg), (e["name"], "background")
         if e["family"] == "official_rtdetr":
             planted_rows = [p["index"] for p in e["planted"]]
             assert np.all(np.delete(labels, planted_rows) == 0), e["name"]
@@ -972,7 +1121,8 @@ def selfcheck(out_dir, manifest):
             feeds = make_feeds(e, batch, rng)
             outs = run_graph(model, feeds)
             for name, arr in outs.items():
-                want = [batch if d == BATCH else d for d in declared[name]]
+                want = [batch if d == BATCH else arr.shape[i] if isinstance(d, str) else d
+                        for i, d in enumerate(declared[name])]  # other symbols: data-dependent
                 assert list(arr.shape) == want, (e["name"], name, arr.shape, want)
             check_detector(e, outs, feeds, batch)
         if e["batch2_if_dims_renamed"] != "ok":

@@ -34,10 +34,12 @@ nlohmann::json dims_json(const TensorInfo& t) {
 }
 
 #if TILEDET_HAS_DETECTORS
-// The family tiledet would decode this model as, and why; "unknown" is not an error here.
+// The family tiledet would decode this model as, and the evidence; "unknown" (no layout fits)
+// and "ambiguous" (several fit, the reason lists them and the --family choices) are not errors here.
 std::pair<std::string, std::string> family_of(const ModelSignature& sig) {
     const FamilyMatch m = match_family(sig);
-    return {m.family ? to_string(*m.family) : "unknown", m.reason};
+    if (m.family) return {to_string(*m.family), m.reason};
+    return {m.candidates.size() > 1 ? "ambiguous" : "unknown", m.reason};
 }
 #endif
 

@@ -42,6 +42,9 @@ Detector::Detector(const ModelSignature& sig, const DetectorConfig& config, Setu
       pad_value_(config.pad_value.value_or(setup.pad_value)),
       default_conf_(setup.default_conf),
       imagenet_normalize_(setup.imagenet_normalize),
+      channels_bgr_(setup.channels_bgr),
+      raw_pixel_values_(setup.raw_pixel_values),
+      letterbox_top_left_(setup.letterbox_top_left),
       outputs_batched_(setup.outputs_batched) {
     image_input_ = find_image_input(sig_);
     const TensorInfo& in = sig_.inputs[image_input_];
@@ -115,9 +118,13 @@ Geometry Detector::preprocess(const cv::Mat& bgr, std::vector<Tensor>& slots, in
         throw ShapeError("preprocess: item " + std::to_string(index) + " is outside the slots' batch of " +
                          std::to_string(slot.dim(0)));
 
-    const detail::Placement placement = detail::plan_placement(bgr.cols, bgr.rows, input_w_, input_h_, resize_);
+    const detail::Placement placement = detail::plan_placement(
+        bgr.cols, bgr.rows, input_w_, input_h_, resize_,
+        letterbox_top_left_ ? detail::LetterboxStyle::top_left_truncated : detail::LetterboxStyle::centred);
     detail::PixelTransform transform;
     transform.pad_value = pad_value_;
+    transform.bgr = channels_bgr_;
+    if (raw_pixel_values_) transform.divisor = 1.0f;
     if (imagenet_normalize_) {
         // ImageNet statistics (RF-DETR: rfdetr/detr.py RFDETR.means / RFDETR.stds).
         transform.mean = {0.485f, 0.456f, 0.406f};

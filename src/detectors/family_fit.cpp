@@ -60,6 +60,71 @@ std::optional<UltralyticsOutput> ultralytics_output(const ModelSignature& sig) {
     return u;
 }
 
+std::optional<ObjectnessOutput> objectness_output(const ModelSignature& sig) {
+    if (sig.inputs.size() != 1 || !image_input(sig) || sig.outputs.size() != 1 || sig.outputs[0].rank() != 3)
+        return std::nullopt;
+    const auto& d = sig.outputs[0].dims;
+    if (!d[2].fixed() || d[2].value < 6 || (d[1].fixed() && d[1].value <= d[2].value)) return std::nullopt;
+    ObjectnessOutput o;
+    o.output = &sig.outputs[0];
+    if (const std::string names = meta(sig, "names"); !names.empty()) {
+        try {
+            o.metadata_classes = static_cast<int>(parse_class_names(names).size());
+        } catch (const Error&) {
+        }
+    }
+    o.ultralytics_package = sig.metadata.count("task") > 0;
+    o.yolov5_metadata = sig.metadata.count("stride") > 0;
+    return o;
+}
+
+int64_t grid_cells(int h, int w, bool p6) {
+    int64_t n = 0;
+    for (int s : {8, 16, 32, 64})
+        if (s < 64 || p6) n += static_cast<int64_t>(h / s) * (w / s);
+    return n;
+}
+
+GridEvidence grid_evidence(const ModelSignature& sig, int64_t rows) {
+    GridEvidence e;
+    const TensorInfo* in = image_input(sig);
+    int h = 0, w = 0;
+    if (in && in->dims[2].fixed() && in->dims[3].fixed()) {
+        h = static_cast<int>(in->dims[2].value);
+        w = static_cast<int>(in->dims[3].value);
+    } else if (auto hw = parse_imgsz(meta(sig, "imgsz"))) {
+        h = hw->first;
+        w = hw->second;
+    }
+    if (h <= 0 || w <= 0) {
+        e.text = "the input size is not fixed, so " + std::to_string(rows) + " rows cannot be checked against a grid";
+        return e;
+    }
+    const std::string size = std::to_string(h) + "x" + std::to_string(w);
+    for (bool p6 : {false, true}) {
+        const int64_t cells = grid_cells(h, w, p6);
+        const std::string strides = p6 ? "8,16,32,64 (P6)" : "8,16,32";
+        e.p6 = p6;
+        if (rows == cells) {
+            e.kind = GridEvidence::anchor_free;
+            e.text = std::to_string(rows) + " rows = the grid cells of a " + size + " input at strides " + strides;
+            return e;
+        }
+        if (rows == 3 * cells) {
+            e.kind = GridEvidence::three_anchors;
+            e.text = std::to_string(rows) + " rows = 3 anchors x " + std::to_string(cells) + " grid cells of a " +
+                     size + " input at strides " + strides;
+            return e;
+        }
+    }
+    e.p6 = false;
+    e.kind = GridEvidence::not_a_grid;
+    e.text = std::to_string(rows) + " rows match no grid of a " + size + " input (strides 8,16,32 give " +
+             std::to_string(grid_cells(h, w, false)) + " cells, P6 " + std::to_string(grid_cells(h, w, true)) +
+             "; x3 with anchors)";
+    return e;
+}
+
 std::map<int, std::string> ultralytics_names(const ModelSignature& sig, int nc) {
     if (const std::string names = meta(sig, "names"); !names.empty()) {
         try {

@@ -26,6 +26,28 @@ struct UltralyticsOutput {
 };
 std::optional<UltralyticsOutput> ultralytics_output(const ModelSignature& sig);
 
+// The single [B, N, 5+nc] output of a YOLOv5 / YOLOv7 --grid / YOLOX / YOLOv6 export
+// (model-formats-more.md j): one image input, one rank-3 output, a fixed last axis of 6 or more.
+struct ObjectnessOutput {
+    const TensorInfo* output = nullptr;
+    std::optional<int> metadata_classes;  // len(names) when the metadata has names
+    bool ultralytics_package = false;     // metadata has `task`: the ultralytics package, never [B,N,5+nc]
+    bool yolov5_metadata = false;         // metadata has `stride` (YOLOv5's export_onnx writes stride + names)
+};
+std::optional<ObjectnessOutput> objectness_output(const ModelSignature& sig);
+
+// What a row count says about a head, for the model's input size: N = sum over strides
+// 8,16,32 (P6: also 64) of (H//s)(W//s) for anchor-free heads (YOLOX, YOLOv6), 3x that for
+// YOLOv5/v7 (three anchors per cell). The sizes come from fixed input dims or metadata imgsz.
+struct GridEvidence {
+    enum Kind { unknown_size, anchor_free, three_anchors, not_a_grid } kind = unknown_size;
+    bool p6 = false;
+    std::string text;  // e.g. "3549 = 52x52 + 26x26 + 13x13 grid cells of a 416x416 input at strides 8,16,32"
+};
+GridEvidence grid_evidence(const ModelSignature& sig, int64_t rows);
+// Grid cells of an h x w input at strides 8,16,32 (and 64 when p6), integer division as YOLOX's H//s.
+int64_t grid_cells(int h, int w, bool p6);
+
 // The family's names from Ultralytics metadata `names`, else COCO 80 when nc == 80, else none.
 std::map<int, std::string> ultralytics_names(const ModelSignature& sig, int nc);
 

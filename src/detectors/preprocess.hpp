@@ -19,17 +19,24 @@ struct Placement {
 // letterbox: Ultralytics LetterBox (ultralytics/data/augment.py): r = min(h'/h, w'/w),
 // new_unpad = round(w*r), round(h*r); left = round(dw/2 - 0.1), top = round(dh/2 - 0.1), with
 // Python's round (half to even). stretch: content fills the frame, scale per axis.
-Placement plan_placement(int orig_w, int orig_h, int input_w, int input_h, ResizeMode mode);
+// top_left_truncated: YOLOX preproc (yolox/data/data_augment.py, model-formats-more.md c(3)):
+// the same r, content sized int(w*r), int(h*r) (truncation) and pasted at (0, 0).
+enum class LetterboxStyle { centred, top_left_truncated };
+Placement plan_placement(int orig_w, int orig_h, int input_w, int input_h, ResizeMode mode,
+                         LetterboxStyle style = LetterboxStyle::centred);
 
-// Per channel, in the model's channel order (R, G, B): value = (byte / 255 - mean) / std.
+// Per channel, in the model's channel order (R, G, B; B, G, R when `bgr`):
+// value = (byte / divisor - mean) / std.
 struct PixelTransform {
     std::array<float, 3> mean{0, 0, 0};
     std::array<float, 3> std{1, 1, 1};
     int pad_value = 114;
+    bool bgr = false;
+    float divisor = 255.0f;  // 1: raw bytes (YOLOX)
 };
 
 // Resizes `bgr` (8-bit, 3 channels, may be an ROI view) with cv::resize INTER_LINEAR into an
-// 8-bit buffer, then writes the NCHW planes of one item in a single pass: BGR -> RGB, /255,
+// 8-bit buffer, then writes the NCHW planes of one item in a single pass: BGR -> RGB (unless bgr), /divisor,
 // mean/std, pad. `dst` points at the item's first element; `T` is float or cv::float16_t.
 template <class T>
 void write_planes(const cv::Mat& bgr, const Placement& p, const PixelTransform& t, T* dst);

@@ -10,6 +10,9 @@
 #include "ultralytics_rtdetr.hpp"
 #include "yolo.hpp"
 #include "yolo_end2end.hpp"
+#include "yolov5.hpp"
+#include "yolov7_end2end.hpp"
+#include "yolox.hpp"
 
 namespace tiledet {
 namespace {
@@ -35,6 +38,18 @@ const FamilyEntry kFamilies[] = {
     {Family::yolo_end2end, "yolo_end2end",
      "YOLO end-to-end (YOLOv10, YOLO26, nms=True): images [B,3,H,W] -> output0 [B, 300, 6] = x1,y1,x2,y2,score,class",
      detail::yolo_end2end_fits, make<detail::YoloEnd2EndDetector>},
+    {Family::yolov5, "yolov5",
+     "YOLOv5 / YOLOv7 --grid / YOLOv6: images [B,3,H,W] -> output0|output [B, N, 5+nc], N = 3 anchors x grid "
+     "cells (YOLOv6: outputs [B, cells, 5+nc]); cx,cy,w,h px, obj, classes",
+     detail::yolov5_fits, make<detail::Yolov5Detector>},
+    {Family::yolox, "yolox",
+     "YOLOX: images [B,3,H,W] -> output [B, N, 5+nc], N = grid cells at strides 8,16,32 (3549 at 416, 8400 at "
+     "640); raw box regressions, obj, classes",
+     detail::yolox_fits, make<detail::YoloxDetector>},
+    {Family::yolov7_end2end, "yolov7_end2end",
+     "YOLOv7 end2end (ONNX Runtime NMS, --max-wh): images [1,3,H,W] -> output [num_dets, 7] = "
+     "batch_id,x0,y0,x1,y1,class,score",
+     detail::yolov7_end2end_fits, make<detail::Yolov7End2EndDetector>},
     {Family::ultralytics_rtdetr, "ultralytics_rtdetr",
      "Ultralytics RT-DETR: images [B,3,H,W] -> output0 [B, queries, 4+nc] (normalized cxcywh + scores)",
      detail::ultralytics_rtdetr_fits, make<detail::UltralyticsRtdetrDetector>},
@@ -60,9 +75,9 @@ std::string lower(std::string s) {
     return s;
 }
 
-// When a signature fits several families, the Ultralytics metadata decides; failing that, the
-// more common export wins and the reason says so.
-Family tie_break(const ModelSignature& sig, const std::vector<Family>& c, std::string& why) {
+// When a signature fits several families, only evidence in the model decides (the Ultralytics
+// metadata's description or end-to-end flags). Without it there is no pick: the caller refuses.
+std::optional<Family> tie_break(const ModelSignature& sig, const std::vector<Family>& c, std::string& why) {
     const auto has = [&](Family f) { return std::find(c.begin(), c.end(), f) != c.end(); };
     const auto u = detail::ultralytics_output(sig);
     if (u && u->rtdetr_hint && has(Family::ultralytics_rtdetr)) {
@@ -73,14 +88,7 @@ Family tie_break(const ModelSignature& sig, const std::vector<Family>& c, std::s
         why = "the metadata marks an end-to-end (NMS-free) export";
         return Family::yolo_end2end;
     }
-    if (has(Family::yolo_end2end)) {
-        why =
-            "a last axis of 6 is the end-to-end row format far more often than a 2-class RT-DETR; "
-            "use --family ultralytics_rtdetr if it is one";
-        return Family::yolo_end2end;
-    }
-    why = "first in tiledet's family order; use --family to choose";
-    return c.front();
+    return std::nullopt;
 }
 
 }  // namespace
@@ -110,6 +118,10 @@ std::optional<Family> parse_family(std::string name) {
         {"yolo_e2e", Family::yolo_end2end},
         {"yolov10", Family::yolo_end2end},
         {"yolo26", Family::yolo_end2end},
+        {"yolov7", Family::yolov5},
+        {"yolov6", Family::yolov5},
+        {"megvii_yolox", Family::yolox},
+        {"yolov7_e2e", Family::yolov7_end2end},
         {"rtdetr_ultralytics", Family::ultralytics_rtdetr},
         {"hf", Family::hf_rtdetr},
         {"huggingface", Family::hf_rtdetr},
@@ -162,13 +174,21 @@ FamilyMatch match_family(const ModelSignature& sig) {
         return m;
     }
     std::string tie;
-    m.family = tie_break(sig, m.candidates, tie);
-    const auto pos =
-        static_cast<std::size_t>(std::find(m.candidates.begin(), m.candidates.end(), *m.family) - m.candidates.begin());
-    std::string others;
-    for (Family f : m.candidates)
-        if (f != *m.family) others += (others.empty() ? "" : ", ") + to_string(f);
-    m.reason = whys[pos] + "; also fits " + others + "; picked " + to_string(*m.family) + " because " + tie;
+    std::string others, fits;
+    for (std::size_t i = 0; i < m.candidates.size(); ++i) fits += "\n  " + to_string(m.candidates[i]) + ": " + whys[i];
+    if (const auto picked = tie_break(sig, m.candidates, tie)) {
+        m.family = picked;
+        const auto pos = static_cast<std::size_t>(std::find(m.candidates.begin(), m.candidates.end(), *picked) -
+                                                  m.candidates.begin());
+        for (Family f : m.candidates)
+            if (f != *picked) others += (others.empty() ? "" : ", ") + to_string(f);
+        m.reason = whys[pos] + "; also fits " + others + "; picked " + to_string(*picked) + " because " + tie;
+        return m;
+    }
+    std::string choose;
+    for (Family f : m.candidates) choose += (choose.empty() ? "--family " : " or --family ") + to_string(f);
+    m.reason = "ambiguous: the signature fits " + std::to_string(m.candidates.size()) +
+               " layouts and nothing in the model tells them apart:" + fits + "\nchoose one with " + choose;
     return m;
 }
 
@@ -177,9 +197,16 @@ std::unique_ptr<Detector> make_detector(const ModelSignature& sig, const Detecto
         const FamilyMatch m = match_family(sig);
         std::string reason = "forced with --family";
         if (m.family && *m.family != *config.family) reason += " (the signature suggests " + to_string(*m.family) + ")";
+        if (!m.family && m.candidates.size() > 1) {
+            std::string fits;
+            for (Family f : m.candidates) fits += (fits.empty() ? "" : ", ") + to_string(f);
+            reason += " (the signature fits " + fits + ")";
+        }
         return entry(*config.family).make(sig, config, std::move(reason));
     }
     const FamilyMatch m = match_family(sig);
+    if (!m.family && m.candidates.size() > 1)
+        throw UnknownLayoutError("cannot choose a detector family: " + m.reason + "\n" + sig.describe());
     if (!m.family)
         throw UnknownLayoutError("no detector family matches this model (use --family to force one if you know it)\n" +
                                  sig.describe() + "\nknown layouts:\n" + known_layouts());

@@ -22,6 +22,12 @@ Fit ultralytics_rtdetr_fits(const ModelSignature& sig) {
         // only the metadata can tell it from YOLO's [B, 4+nc, anchors].
         if (!nc || !d[1].fixed() || d[1].value == *nc + 4) return std::nullopt;
     }
+    // A row count that is exactly a detection grid for this input is an anchor head
+    // (YOLOX's [1,3549,85] at 416), not decoder queries (model-formats-more.md j).
+    if (d[1].fixed() && !u->rtdetr_hint) {
+        const GridEvidence grid = grid_evidence(sig, d[1].value);
+        if (grid.kind == GridEvidence::anchor_free || grid.kind == GridEvidence::three_anchors) return std::nullopt;
+    }
     return "one output '" + u->output->name + "' " + u->output->dims_string() +
            " = queries x (4 normalized box values + " +
            (d[2].fixed() ? std::to_string(d[2].value - 4) : std::to_string(*nc)) +

@@ -13,6 +13,11 @@ Fit yolo_end2end_fits(const ModelSignature& sig) {
     if (!u) return std::nullopt;
     const auto& d = u->output->dims;
     if (!d[2].fixed() || d[2].value != 6) return std::nullopt;
+    // A one-class YOLOX / YOLOv5 head is [B, grid rows, 6] too: end-to-end rows are max_det, not a grid.
+    if (d[1].fixed() && !u->end2end_hint) {
+        const GridEvidence grid = grid_evidence(sig, d[1].value);
+        if (grid.kind == GridEvidence::anchor_free || grid.kind == GridEvidence::three_anchors) return std::nullopt;
+    }
     return "one output '" + u->output->name + "' " + u->output->dims_string() +
            " = rows of x1,y1,x2,y2,score,class (YOLO end-to-end / nms=True export)" +
            (u->end2end_hint ? ", metadata says end-to-end" : "");

@@ -104,7 +104,8 @@ TEST_P(BatchInvariance, ItemOutputsDoNotDependOnTheBatchItRanIn) {
 INSTANTIATE_TEST_SUITE_P(GeneratedDynamicModels, BatchInvariance,
                          ::testing::Values("yolo_dynamic.onnx", "yolo_nc3_dynamic.onnx", "yolo_e2e_dynamic.onnx",
                                            "ultralytics_rtdetr_dynamic.onnx", "hf_rtdetr_dynamic.onnx",
-                                           "official_rtdetr_dynamic.onnx", "rfdetr_dynamic.onnx"),
+                                           "official_rtdetr_dynamic.onnx", "rfdetr_dynamic.onnx", "yolov5_dynamic.onnx",
+                                           "yolox_dynamic.onnx"),
                          [](const auto& info) {
                              std::string n = info.param;
                              return n.substr(0, n.find('.'));

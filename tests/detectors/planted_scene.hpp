@@ -45,6 +45,8 @@ inline GeneratedModel generated_entry(const std::string& name) {
             o.object = p["object"];
             o.class_id = p["class_id"];
             o.channel = r["channel"];
+            // YOLOX models read B,G,R planes: the manifest gives the tensor channel.
+            if (e.value("channel_order", "RGB") == "BGR") o.channel = 2 - o.channel;
             o.region = cv::Rect(cv::Point(r["x0"], r["y0"]), cv::Point(r["x1"], r["y1"]));
             o.box = Box{b[0].get<float>(), b[1].get<float>(), b[2].get<float>(), b[3].get<float>()};
             o.scale = p["score_scale"];

@@ -136,4 +136,14 @@ TEST_F(CliDetect, InspectOfAModelMatchingNoFamilySaysUnknownAndExitsZero) {
     EXPECT_NE(r.out.find("family: unknown ("), std::string::npos) << r.out;
 }
 
+TEST_F(CliDetect, InspectShowsTheGridEvidenceThatMakesA3549RowModelYolox) {
+    TILEDET_REQUIRE_GENERATED("yolox_static.onnx");
+    const auto r = run("inspect " + model("yolox_static.onnx"));
+    EXPECT_EQ(r.code, 0);
+    EXPECT_NE(r.out.find("family: yolox ("), std::string::npos) << r.out;
+    EXPECT_NE(r.out.find("3549 rows = the grid cells of a 416x416 input"), std::string::npos) << r.out;
+    const auto j = run("inspect --json " + model("yolox_static.onnx"));
+    EXPECT_EQ(nlohmann::json::parse(j.out)["family"], "yolox");
+}
+
 }  // namespace

@@ -44,12 +44,12 @@ TEST(FamilyMatch, DynamicOutputsAreToldApartByMetadataNames) {
     EXPECT_EQ(match_family(rtdetr).family, Family::ultralytics_rtdetr);
 }
 
-TEST(FamilyMatch, LastAxisOfSixIsAmbiguousAndTheReasonSaysWhichWasPicked) {
+TEST(FamilyMatch, LastAxisOfSixWithoutMetadataIsRefusedAsAmbiguous) {
     const auto m = match_family(ultralytics_signature({1_d, 300_d, 6_d}));
-    ASSERT_EQ(m.family, Family::yolo_end2end);
+    EXPECT_FALSE(m.family.has_value()) << m.reason;
     EXPECT_EQ(m.candidates.size(), 2u);
-    EXPECT_NE(m.reason.find("also fits ultralytics_rtdetr"), std::string::npos) << m.reason;
-    EXPECT_NE(m.reason.find("picked yolo_end2end because"), std::string::npos) << m.reason;
+    EXPECT_NE(m.reason.find("ambiguous"), std::string::npos) << m.reason;
+    EXPECT_NE(m.reason.find("--family yolo_end2end or --family ultralytics_rtdetr"), std::string::npos) << m.reason;
 }
 
 TEST(FamilyMatch, MetadataDescriptionNamingRtdetrWinsTheTie) {
@@ -81,6 +81,129 @@ TEST(FamilyMatch, NamedOutputsPickTheDetrFamilies) {
     rf.outputs = {testing::tensor("dets", ElementType::float32, {1_d, 300_d, 4_d}),
                   testing::tensor("labels", ElementType::float32, {1_d, 300_d, 4_d})};  // 3 classes: same width as dets
     EXPECT_EQ(match_family(rf).family, Family::rfdetr);
+}
+
+// [B, N, 5+nc] heads share rank and shape with Ultralytics RT-DETR's [B, Q, 4+nc]: the row count
+// against the input's grid tells them apart (model-formats-more.md j).
+ModelSignature objectness_signature(const std::string& output, std::vector<D> out, std::vector<D> in) {
+    ModelSignature s;
+    s.inputs.push_back(testing::tensor("images", ElementType::float32, std::move(in)));
+    s.outputs.push_back(testing::tensor(output, ElementType::float32, std::move(out)));
+    return s;
+}
+const std::vector<D> k416 = {1_d, 3_d, 416_d, 416_d};
+const std::vector<D> k640 = {1_d, 3_d, 640_d, 640_d};
+
+TEST(FamilyMatch, YoloxNanoRowsAreTheGridOfItsInputSoItIsYoloxNotRtdetr) {
+    const auto m = match_family(objectness_signature("output", {1_d, 3549_d, 85_d}, k416));
+    ASSERT_EQ(m.family, Family::yolox) << m.reason;
+    EXPECT_EQ(m.candidates.size(), 1u) << m.reason;
+    EXPECT_NE(m.reason.find("3549 rows = the grid cells of a 416x416 input at strides 8,16,32"), std::string::npos)
+        << m.reason;
+    EXPECT_NE(m.reason.find("80 classes"), std::string::npos) << m.reason;
+}
+
+TEST(FamilyMatch, ThreeHundredQueriesOf85ColumnsAreRtdetrNotAnObjectnessHead) {
+    const auto m = match_family(objectness_signature("output0", {1_d, 300_d, 85_d}, k640));
+    ASSERT_EQ(m.family, Family::ultralytics_rtdetr) << m.reason;
+    EXPECT_EQ(m.candidates.size(), 1u) << m.reason;
+    EXPECT_NE(m.reason.find("81 class scores"), std::string::npos) << m.reason;
+}
+
+TEST(FamilyMatch, ThreeAnchorsPerCellAreYolov5WithOrWithoutItsMetadata) {
+    auto v5 = objectness_signature("output0", {1_d, 25200_d, 85_d}, k640);
+    v5.metadata["stride"] = "32";
+    v5.metadata["names"] = testing::names_literal(80);
+    const auto m = match_family(v5);
+    ASSERT_EQ(m.family, Family::yolov5) << m.reason;
+    EXPECT_NE(m.reason.find("3 anchors x 8400 grid cells"), std::string::npos) << m.reason;
+    // YOLOv7 --grid: no metadata, output named `output`.
+    EXPECT_EQ(match_family(objectness_signature("output", {1_d, 25200_d, 85_d}, k640)).family, Family::yolov5);
+    // P6 (strides up to 64): 25500 rows at 640.
+    const auto p6 = match_family(objectness_signature("output0", {1_d, 25500_d, 85_d}, k640));
+    ASSERT_EQ(p6.family, Family::yolov5) << p6.reason;
+    EXPECT_NE(p6.reason.find("P6"), std::string::npos) << p6.reason;
+}
+
+TEST(FamilyMatch, Yolov6OutputsWithGridRowsDecodeAsYolov5NotYolox) {
+    const auto m = match_family(objectness_signature("outputs", {1_d, 8400_d, 85_d}, k640));
+    ASSERT_EQ(m.family, Family::yolov5) << m.reason;
+    EXPECT_EQ(m.candidates.size(), 1u);
+    EXPECT_NE(m.reason.find("YOLOv6"), std::string::npos) << m.reason;
+}
+
+TEST(FamilyMatch, OneClassYoloxIsNotMistakenForEndToEndRows) {
+    const auto m = match_family(objectness_signature("output", {1_d, 3549_d, 6_d}, k416));
+    EXPECT_EQ(m.family, Family::yolox) << m.reason;
+    EXPECT_EQ(m.candidates.size(), 1u) << m.reason;
+}
+
+TEST(FamilyMatch, RowsThatAreNoGridOfTheInputFitNoObjectnessFamily) {
+    // 3549 rows on a 640 input: not YOLOX (8400), not YOLOv5 (25200): RT-DETR queries it may be.
+    const auto m = match_family(objectness_signature("output", {1_d, 3549_d, 85_d}, k640));
+    EXPECT_EQ(m.family, Family::ultralytics_rtdetr) << m.reason;
+    EXPECT_EQ(m.candidates.size(), 1u) << m.reason;
+}
+
+TEST(FamilyMatch, SymbolicRowsWithoutMetadataAreRefusedNamingEveryCandidate) {
+    const auto sig =
+        objectness_signature("output", {D{"batch"}, D{"anchors"}, 85_d}, {D{"batch"}, 3_d, D{"height"}, D{"width"}});
+    const auto m = match_family(sig);
+    EXPECT_FALSE(m.family.has_value()) << m.reason;
+    EXPECT_EQ(m.candidates.size(), 3u) << m.reason;
+    try {
+        make_detector(sig);
+        FAIL() << "expected UnknownLayoutError";
+    } catch (const UnknownLayoutError& e) {
+        const std::string msg = e.what();
+        for (const char* f : {"--family yolov5", "--family yolox", "--family ultralytics_rtdetr"})
+            EXPECT_NE(msg.find(f), std::string::npos) << msg;
+        EXPECT_NE(msg.find("output ['batch', 'anchors', 85]"), std::string::npos) << msg;
+    }
+    DetectorConfig forced;
+    forced.family = Family::yolox;
+    forced.imgsz = std::make_pair(416, 416);
+    EXPECT_EQ(make_detector(sig, forced)->family(), Family::yolox);
+}
+
+TEST(FamilyMatch, DynamicYolov5IsKnownByItsMetadataNames) {
+    auto sig =
+        objectness_signature("output0", {D{"batch"}, D{"anchors"}, 85_d}, {D{"batch"}, 3_d, D{"height"}, D{"width"}});
+    sig.metadata["stride"] = "32";
+    sig.metadata["names"] = testing::names_literal(80);
+    const auto m = match_family(sig);
+    EXPECT_EQ(m.family, Family::yolov5) << m.reason;
+    EXPECT_EQ(m.candidates.size(), 1u) << m.reason;
+}
+
+TEST(FamilyMatch, GeneratedYoloxAndRtdetrModelsOfTheSameShapeEachMatchTheirOwnFamily) {
+    for (const auto& [file, family] :
+         {std::pair{"yolox_static.onnx", Family::yolox}, std::pair{"yolox_dynamic.onnx", Family::yolox},
+          std::pair{"yolov5_static.onnx", Family::yolov5},
+          std::pair{"rtdetr_nc81_416_static.onnx", Family::ultralytics_rtdetr},
+          std::pair{"rtdetr_nc81_416_dynamic.onnx", Family::ultralytics_rtdetr},
+          std::pair{"ultralytics_rtdetr_static.onnx", Family::ultralytics_rtdetr},
+          std::pair{"ultralytics_rtdetr_dynamic.onnx", Family::ultralytics_rtdetr}}) {
+        TILEDET_REQUIRE_GENERATED(file);
+        const Model model = Model::load(::tiledet::testing::generated_model(file).string());
+        const auto m = match_family(model.signature());
+        EXPECT_EQ(m.family, family) << file << ": " << m.reason;
+        EXPECT_EQ(m.candidates.size(), 1u) << file << ": " << m.reason;
+    }
+}
+
+TEST(FamilyMatch, Yolov7End2EndRowsOfSevenAreTheirOwnFamilyAndDynamicBatchIsRefused) {
+    auto sig = objectness_signature("output", {D{"num_dets"}, 7_d}, k640);
+    const auto m = match_family(sig);
+    ASSERT_EQ(m.family, Family::yolov7_end2end) << m.reason;
+    EXPECT_EQ(m.candidates.size(), 1u) << m.reason;
+    sig.inputs[0] = testing::tensor("images", ElementType::float32, {D{"batch"}, 3_d, 640_d, 640_d});
+    try {
+        make_detector(sig);
+        FAIL() << "expected UnknownLayoutError";
+    } catch (const UnknownLayoutError& e) {
+        EXPECT_NE(std::string(e.what()).find("re-export without --dynamic-batch"), std::string::npos) << e.what();
+    }
 }
 
 TEST(UnknownLayout, NoBatchAxisModelListsItsTensorsAndTheKnownLayouts) {
@@ -115,7 +238,7 @@ TEST(UnknownLayout, ForcingACompatibleFamilyOverridesTheMatchAndSaysSo) {
     const auto det = make_detector(ultralytics_signature({1_d, 300_d, 6_d}), cfg);
     EXPECT_EQ(det->family(), Family::ultralytics_rtdetr);
     EXPECT_NE(det->reason().find("forced"), std::string::npos);
-    EXPECT_NE(det->reason().find("suggests yolo_end2end"), std::string::npos) << det->reason();
+    EXPECT_NE(det->reason().find("fits yolo_end2end, ultralytics_rtdetr"), std::string::npos) << det->reason();
 }
 
 }  // namespace

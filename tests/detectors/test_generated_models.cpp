@@ -76,14 +76,14 @@ TEST_P(GeneratedModelDecodes, DynamicAtBatchTwoKeepsEachItemsOwnObjects) {
     expect_planted(g, det->decode(det->item_outputs(outputs, 1), gb, {}), testing::kSceneB, file + " item 1");
 }
 
-INSTANTIATE_TEST_SUITE_P(Families, GeneratedModelDecodes,
-                         ::testing::Values(Case{"yolo", Family::yolo}, Case{"yolo_nc3", Family::yolo},
-                                           Case{"yolo_e2e", Family::yolo_end2end},
-                                           Case{"ultralytics_rtdetr", Family::ultralytics_rtdetr},
-                                           Case{"hf_rtdetr", Family::hf_rtdetr},
-                                           Case{"official_rtdetr", Family::official_rtdetr},
-                                           Case{"rfdetr", Family::rfdetr}),
-                         [](const auto& info) { return info.param.model; });
+INSTANTIATE_TEST_SUITE_P(
+    Families, GeneratedModelDecodes,
+    ::testing::Values(Case{"yolo", Family::yolo}, Case{"yolo_nc3", Family::yolo},
+                      Case{"yolo_e2e", Family::yolo_end2end}, Case{"ultralytics_rtdetr", Family::ultralytics_rtdetr},
+                      Case{"hf_rtdetr", Family::hf_rtdetr}, Case{"official_rtdetr", Family::official_rtdetr},
+                      Case{"rfdetr", Family::rfdetr}, Case{"rtdetr_nc81_416", Family::ultralytics_rtdetr},
+                      Case{"yolov5", Family::yolov5}, Case{"yolox", Family::yolox}),
+    [](const auto& info) { return info.param.model; });
 
 TEST(GeneratedModels, OfficialRtdetrWithoutBatchAxisOnOutputsDecodesTheWholeOutput) {
     TILEDET_REQUIRE_GENERATED("official_rtdetr_nobatch_static.onnx");
@@ -94,6 +94,62 @@ TEST(GeneratedModels, OfficialRtdetrWithoutBatchAxisOnOutputsDecodesTheWholeOutp
     EXPECT_NE(det->reason().find("no batch axis"), std::string::npos) << det->reason();
     const GeneratedModel g = testing::generated_entry("official_rtdetr_nobatch_static");
     expect_planted(g, detect_one(model, *det, testing::paint_scene(g, testing::kSceneB)), testing::kSceneB, "nobatch");
+}
+
+// A frame 51 rows shorter than the input: no resize (r = 1), so the painted scene keeps its
+// scores; only the placement differs. YOLOv5 centres it (top = round(25.5 - 0.1) = 25) and maps
+// back with scale_boxes' un-rounded pad 25.5; YOLOX pastes it at the top-left (pad 0).
+cv::Mat shorter_frame(const GeneratedModel& g, const Scene& scene, int top) {
+    const cv::Mat full = testing::paint_scene(g, scene);
+    return full(cv::Rect(0, top, g.input_size, g.input_size - 51)).clone();
+}
+
+TEST(GeneratedModels, Yolov5CentresTheFrameAndMapsBackWithTheUnroundedPad) {
+    TILEDET_REQUIRE_GENERATED("yolov5_static.onnx");
+    const Model model = Model::load(testing::generated_model("yolov5_static.onnx").string());
+    const auto det = make_detector(model.signature());
+    const GeneratedModel g = testing::generated_entry("yolov5_static");
+    const cv::Mat img = shorter_frame(g, testing::kSceneA, 25);
+    expect_planted(g, detect_one(model, *det, img), testing::kSceneA, "yolov5 shorter frame", 1, 1, 0, 25.5f,
+                   static_cast<float>(img.cols), static_cast<float>(img.rows));
+}
+
+TEST(GeneratedModels, YoloxPastesTheFrameTopLeftAndMapsBackWithoutPad) {
+    TILEDET_REQUIRE_GENERATED("yolox_static.onnx");
+    const Model model = Model::load(testing::generated_model("yolox_static.onnx").string());
+    const auto det = make_detector(model.signature());
+    const GeneratedModel g = testing::generated_entry("yolox_static");
+    const cv::Mat img = shorter_frame(g, testing::kSceneB, 0);
+    expect_planted(g, detect_one(model, *det, img), testing::kSceneB, "yolox shorter frame", 1, 1, 0, 0,
+                   static_cast<float>(img.cols), static_cast<float>(img.rows));
+}
+
+TEST(GeneratedModels, Yolov7End2EndKeepsRowsAboveConfAndMapsBackWithTheUnroundedPad) {
+    TILEDET_REQUIRE_GENERATED("yolov7_end2end_static.onnx");
+    const Model model = Model::load(testing::generated_model("yolov7_end2end_static.onnx").string());
+    const auto det = make_detector(model.signature());
+    ASSERT_EQ(det->family(), Family::yolov7_end2end) << det->reason();
+    EXPECT_FALSE(det->outputs_have_batch_axis());
+    const GeneratedModel g = testing::generated_entry("yolov7_end2end_static");
+    const cv::Mat img = shorter_frame(g, testing::kSceneA, 25);
+    // The two decoy rows score 0.1 x s (under 0.25): the default conf drops them.
+    expect_planted(g, detect_one(model, *det, img), testing::kSceneA, "yolov7_end2end", 1, 1, 0, 25.5f,
+                   static_cast<float>(img.cols), static_cast<float>(img.rows));
+    DecodeOptions low;
+    low.conf = 0.01f;
+    EXPECT_EQ(detect_one(model, *det, img, low).size(), 5u);
+}
+
+TEST(GeneratedModels, Yolov5NmsRemovesTheNearDuplicateOfTheSameClass) {
+    TILEDET_REQUIRE_GENERATED("yolov5_dynamic.onnx");
+    const Model model = Model::load(testing::generated_model("yolov5_dynamic.onnx").string());
+    const auto det = make_detector(model.signature());
+    const GeneratedModel g = testing::generated_entry("yolov5_dynamic");
+    const cv::Mat img = testing::paint_scene(g, testing::kSceneA);
+    EXPECT_EQ(detect_one(model, *det, img).size(), 3u);
+    DecodeOptions loose;
+    loose.iou = 0.9f;
+    EXPECT_EQ(detect_one(model, *det, img, loose).size(), 4u) << "the duplicate (IoU ~0.82) survives at IoU 0.9";
 }
 
 TEST(GeneratedModels, YoloNmsRemovesTheNearDuplicateAtDefaultIouButNotAtIou09) {

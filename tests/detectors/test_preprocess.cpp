@@ -160,5 +160,25 @@ TEST(Preprocess, NonBgrImagesAreRejectedWithAClearError) {
     EXPECT_THROW(det->preprocess(cv::Mat(), slots, 0), InputError);
 }
 
+TEST(Preprocess, YoloxPastesTruncatedContentTopLeftAsBgrBytes) {
+    ModelSignature sig;
+    sig.inputs.push_back(testing::tensor("images", ElementType::float32, {1_d, 3_d, 416_d, 416_d}));
+    sig.outputs.push_back(testing::tensor("output", ElementType::float32, {1_d, 3549_d, 85_d}));
+    const auto det = make_detector(sig);
+    ASSERT_EQ(det->family(), Family::yolox) << det->reason();
+    auto slots = det->make_input_slots(1);
+    // r = 416/701: 301 * r = 178.62, which YOLOX truncates to 178 rows (rounding would give 179).
+    const cv::Mat img(301, 701, CV_8UC3, cv::Scalar(10, 20, 200));  // B=10, G=20, R=200
+    const Geometry g = det->preprocess(img, slots, 0);
+    EXPECT_FLOAT_EQ(g.scale_x, static_cast<float>(416.0 / 701.0));
+    EXPECT_FLOAT_EQ(g.pad_x, 0.0f);
+    EXPECT_FLOAT_EQ(g.pad_y, 0.0f);
+    EXPECT_FLOAT_EQ(at(slots[0], 0, 0, 0, 0), 10.0f);  // channel 0 is blue, raw byte
+    EXPECT_FLOAT_EQ(at(slots[0], 0, 1, 0, 0), 20.0f);
+    EXPECT_FLOAT_EQ(at(slots[0], 0, 2, 0, 0), 200.0f);  // channel 2 is red
+    EXPECT_FLOAT_EQ(at(slots[0], 0, 2, 177, 415), 200.0f);
+    for (int c = 0; c < 3; ++c) EXPECT_FLOAT_EQ(at(slots[0], 0, c, 178, 0), 114.0f) << "pad below, channel " << c;
+}
+
 }  // namespace
 }  // namespace tiledet

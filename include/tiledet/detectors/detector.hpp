@@ -20,7 +20,7 @@ namespace tiledet {
 
 class Model;
 
-enum class Family { yolo, yolo_end2end, ultralytics_rtdetr, hf_rtdetr, official_rtdetr, rfdetr };
+enum class Family { yolo, yolo_end2end, ultralytics_rtdetr, hf_rtdetr, official_rtdetr, rfdetr, yolov5, yolox, yolov7_end2end };
 
 std::string to_string(Family f);  // "yolo", "yolo_end2end", ... (the --family spelling)
 // Accepts the to_string spelling and a few aliases ("yolov8", "e2e", "dfine", "deim", ...).
@@ -64,7 +64,7 @@ struct DetectorConfig {
 };
 
 struct FamilyMatch {
-    std::optional<Family> family;    // empty: no family matches
+    std::optional<Family> family;    // empty: no family matches, or several do (ambiguous: candidates > 1)
     std::string reason;              // why this family (or why none)
     std::vector<Family> candidates;  // every family whose layout the signature fits
 };
@@ -118,6 +118,11 @@ protected:
         int pad_value = 114;
         float default_conf = 0.25f;
         bool imagenet_normalize = false;
+        // YOLOX's preproc (model-formats-more.md c(3)): B,G,R planes of raw bytes 0..255, the
+        // letterboxed content sized int(w*r) and pasted at the top-left corner.
+        bool channels_bgr = false;
+        bool raw_pixel_values = false;
+        bool letterbox_top_left = false;
         std::map<int, std::string> names;  // the family's own (metadata, COCO); a names file wins
         int num_class_slots = 0;           // ids 0..n-1 get a fallback name
         bool outputs_batched = true;       // false: outputs have no batch axis (one item per run)
@@ -139,6 +144,7 @@ private:
     int pad_value_;
     float default_conf_;
     bool imagenet_normalize_;
+    bool channels_bgr_ = false, raw_pixel_values_ = false, letterbox_top_left_ = false;
     std::size_t image_input_ = 0;
     int input_h_ = 640, input_w_ = 640;
     bool outputs_batched_ = true;
