@@ -4,6 +4,7 @@
 #if TILEDET_HAS_PIPELINE && TILEDET_HAS_IO
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <deque>
@@ -146,6 +147,18 @@ int run_detect(const DetectArgs& a) {
     }
     if (!a.annotate_dir.empty()) fs::create_directories(a.annotate_dir);
 
+    // A forced family that the signature does not fit decodes numbers that mean something else:
+    // say so where the user looks, not only in the JSON's family_reason.
+    if (options.detector.family) {
+        const FamilyMatch fit = match_family(pipeline.signature());
+        const bool fits = std::find(fit.candidates.begin(), fit.candidates.end(), *options.detector.family) !=
+                          fit.candidates.end();
+        if (!fits)
+            std::cerr << "warning: --family " << to_string(*options.detector.family)
+                      << " is forced, but the model's signature does not fit that layout"
+                      << (fit.family ? " (it suggests " + to_string(*fit.family) + ")" : std::string())
+                      << ": its detections are likely meaningless; `tiledet inspect` shows the evidence\n";
+    }
     std::cerr << "model: " << a.model << " (family " << to_string(detector.family()) << ", input "
               << detector.input_size().second << "x" << detector.input_size().first << ", "
               << to_string(detector.resize_mode()) << "; " << pipeline.signature().batch_kind().describe() << ")\n";

@@ -68,7 +68,9 @@ inline void add_pipeline_flags(CLI::App& app, PipelineFlags& f, bool with_tiling
     app.add_option("--provider", f.provider, "Execution providers in priority order, comma-separated: cpu, cuda, tensorrt, coreml")->capture_default_str();
     app.add_option("--device-id", f.device_id, "GPU device id");
     app.add_option("--threads", f.threads, "CPU threads in all (split between instances; 0: all cores)");
-    app.add_option("--family", f.family, "Force the model family (yolo, yolo_end2end, ultralytics_rtdetr, hf_rtdetr, official_rtdetr, rfdetr)");
+    std::string families;
+    for (const Family k : all_families()) families += (families.empty() ? "" : ", ") + to_string(k);
+    app.add_option("--family", f.family, "Force the model family (" + families + ")");
     app.add_option("--imgsz", f.imgsz, "Input size for models with dynamic H/W: 640 or H,W");
     app.add_option("--names", f.names, "Class names file, one per line");
     app.add_option("--resize", f.resize, "letterbox or stretch (default: the family's reference)");

@@ -3,6 +3,7 @@
 #include <onnxruntime_cxx_api.h>
 
 #include <algorithm>
+#include <cstdlib>
 #include <fstream>
 #include <mutex>
 #include <sstream>
@@ -12,9 +13,19 @@
 namespace tiledet {
 namespace {
 
-// One ONNX Runtime environment per process (ORT requires a single OrtEnv).
+// One ONNX Runtime environment per process (ORT requires a single OrtEnv). Its log level is
+// FATAL: every ORT error also comes back as an exception, which tiledet turns into its own
+// message (a failed batch, a probe), so ORT's coloured "[E:onnxruntime:...]" lines would only
+// repeat it on stderr. TILEDET_ORT_LOG_LEVEL=0..4 (verbose..fatal) shows ORT's own log when
+// debugging ONNX Runtime itself.
+OrtLoggingLevel ort_log_level() {
+    if (const char* v = std::getenv("TILEDET_ORT_LOG_LEVEL"); v && *v >= '0' && *v <= '4' && v[1] == '\0')
+        return static_cast<OrtLoggingLevel>(*v - '0');
+    return ORT_LOGGING_LEVEL_FATAL;
+}
+
 Ort::Env& ort_env() {
-    static Ort::Env env(ORT_LOGGING_LEVEL_ERROR, "tiledet");
+    static Ort::Env env(ort_log_level(), "tiledet");
     return env;
 }
 

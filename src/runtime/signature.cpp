@@ -19,7 +19,7 @@ std::string BatchKind::describe() const {
     switch (kind) {
         case Kind::dynamic:
             return "dynamic batch" + (symbol.empty() ? std::string() : " '" + symbol + "'") +
-                   ": any batch size is accepted";
+                   ": the signature accepts any batch size";
         case Kind::static_size:
             if (size == 1)
                 return "static batch 1: batches of more than 1 will be rejected "

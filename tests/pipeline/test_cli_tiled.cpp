@@ -227,3 +227,18 @@ TEST(CliDetectTiled, BadTilingFlagsAreOneClearLine) {
         EXPECT_EQ(std::count(r.output.begin(), r.output.end(), '\n'), 1) << flags << ": " << r.output;
     }
 }
+
+TEST(CliDetectTiled, ForcedFamilyTheSignatureDoesNotFitIsWarnedOnTheConsole) {
+    TILEDET_REQUIRE_GENERATED("yolo_dynamic.onnx");
+    const std::string model = tiledet::testing::generated_model("yolo_dynamic.onnx").string();
+    const auto forced = run(std::string(TILEDET_CLI_PATH) + " detect -m " + model +
+                            " --family ultralytics_rtdetr " + two_tile_image().string());
+    EXPECT_NE(forced.output.find("warning: --family ultralytics_rtdetr is forced, but the model's signature does not fit"),
+              std::string::npos)
+        << forced.output;
+    EXPECT_NE(forced.output.find("(it suggests yolo)"), std::string::npos) << forced.output;
+    const auto fitting = run(std::string(TILEDET_CLI_PATH) + " detect -m " + model + " --family yolo " +
+                             two_tile_image().string());
+    EXPECT_EQ(fitting.code, 0) << fitting.output;
+    EXPECT_EQ(fitting.output.find("is forced, but"), std::string::npos) << fitting.output;
+}
