@@ -218,7 +218,7 @@ int run_detect(const DetectArgs& a) {
     while (!in_flight.empty()) finish_one();
     bar.clear();
     std::cerr << files.size() << " image(s), " << total_dets << " detection(s), " << failed << " failed\n";
-    if (options.batching.verbose) std::cerr << pipeline.executor().summary() << "\n";
+    // --verbose: the executor prints its statistics block itself when it shuts down.
 
     if (!a.json_path.empty()) {
         nlohmann::json out;
