@@ -7,15 +7,31 @@ namespace tiledet {
 
 std::string execution_line(const std::string& device, const std::vector<ImageResult>& results, double total_ms) {
     std::map<std::uint64_t, int> tiles_per_batch;  // ordered by batch id: the order they ran
+    std::map<std::uint64_t, int> batch_size;       // the whole batch, tiles of other images included
     bool alone = true;                             // every tile ran in a batch of one
     for (const ImageResult& r : results)
         for (const TileReport& t : r.tiles) {
             ++tiles_per_batch[t.batch_id];
+            batch_size[t.batch_id] = t.batch_size;
             alone = alone && t.sequential;
         }
     std::vector<int> sizes;
-    for (const auto& [id, n] : tiles_per_batch) sizes.push_back(n);
-    return tiledet::execution_line(device, sizes, total_ms, "tile", alone);
+    bool shared = false;
+    std::string whole;
+    for (const auto& [id, n] : tiles_per_batch) {
+        sizes.push_back(n);
+        shared = shared || batch_size[id] > n;
+        whole += (whole.empty() ? "" : "+") + std::to_string(batch_size[id]);
+    }
+    std::string line = tiledet::execution_line(device, sizes, total_ms, "tile", alone);
+    // The counts above are these results' own tiles; say when their batches also carried tiles of
+    // other images, so the line never contradicts the per-tile batch_size.
+    if (shared && sizes.size() <= 8)
+        line += std::string("; with other images' tiles the ") + (sizes.size() == 1 ? "batch" : "batches") +
+                " held " + whole;
+    else if (shared)
+        line += "; the batches also held other images' tiles";
+    return line;
 }
 
 std::string per_tile_report(const std::vector<ImageResult>& results) {

@@ -239,6 +239,23 @@ TEST(Pipeline, ExecutionLineSaysHowManyBatchesTheTilesRanIn) {
               "CPU Sequential Execution: 2 tiles in 2 batches (1+1) in 50.0 ms (40.0 FPS per tile)");
 }
 
+TEST(Pipeline, ExecutionLineOfOneImageSaysWhenItsBatchesAlsoHeldOtherImagesTiles) {
+    ImageResult r;
+    r.tiles.resize(4);
+    for (TileReport& t : r.tiles) {
+        t.batch_id = 7;
+        t.batch_size = 8;  // four more tiles of another image rode along
+    }
+    EXPECT_EQ(execution_line("CPU", {r}, 100.0),
+              "CPU Batch Execution: 4 tiles in 1 batch (4) in 100.0 ms (40.0 FPS per tile); with other images' "
+              "tiles the batch held 8");
+    r.tiles[3].batch_id = 9;
+    r.tiles[3].batch_size = 1;
+    EXPECT_EQ(execution_line("CPU", {r}, 100.0),
+              "CPU Batch Execution: 4 tiles in 2 batches (3+1) in 100.0 ms (40.0 FPS per tile); with other images' "
+              "tiles the batches held 8+1");
+}
+
 TEST(Pipeline, EmptyOrWrongTypeImageIsAClearInputError) {
     Pipeline p(one_backend(), yolo_signature(), tiled_options());
     EXPECT_THROW(p.submit(cv::Mat(), "empty"), InputError);
