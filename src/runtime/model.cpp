@@ -3,6 +3,7 @@
 #include <onnxruntime_cxx_api.h>
 
 #include <algorithm>
+#include <filesystem>
 #include <fstream>
 #include <mutex>
 #include <sstream>
@@ -278,6 +279,9 @@ std::vector<std::string> Model::available_providers() {
 std::string Model::runtime_version() { return Ort::GetVersionString(); }
 
 std::vector<std::byte> read_file_bytes(const std::string& path) {
+    // On Linux a folder opens as a stream whose size reads as huge, hence the check first.
+    std::error_code ec;
+    if (std::filesystem::is_directory(path, ec)) throw InputError(path + ": is a folder; expected an .onnx file");
     std::ifstream f(path, std::ios::binary | std::ios::ate);
     if (!f) throw InputError(path + ": cannot open (no such file, or not readable)");
     const std::streamsize size = f.tellg();
