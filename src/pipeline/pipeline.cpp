@@ -74,8 +74,21 @@ void check_limit(std::int64_t seen, std::int64_t limit, const std::string& optio
                           ")" + advice);
 }
 
+void check_limit_values(const Limits& l) {
+    const std::pair<const char*, double> values[] = {
+        {"limits.max_image_pixels", static_cast<double>(l.max_image_pixels)},
+        {"limits.max_input_elements", static_cast<double>(l.max_input_elements)},
+        {"limits.max_output_elements", static_cast<double>(l.max_output_elements)},
+        {"limits.max_tiles_per_image", static_cast<double>(l.max_tiles_per_image)},
+        {"limits.min_tile_ratio", l.min_tile_ratio},
+    };
+    for (const auto& [name, v] : values)
+        if (!(v >= 0)) throw OptionError(name, "", ": expected >= 0 (0: no limit), got " + std::to_string(v));
+}
+
 // Before the detector or the executor allocates a single input slot.
 void check_signature_limits(const ModelSignature& sig, const Limits& limits) {
+    check_limit_values(limits);
     for (const TensorInfo& t : sig.inputs)
         check_limit(item_elements(t), limits.max_input_elements, "limits.max_input_elements",
                     "model input '" + t.name + "' " + t.dims_string() + " takes elements per item",

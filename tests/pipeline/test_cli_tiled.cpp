@@ -327,3 +327,11 @@ TEST(CliLimits, ImageOverThePixelLimitIsRefusedFromItsHeader) {
         std::string::npos)
         << r.output;
 }
+
+TEST(CliLimits, NegativeLimitIsABadOptionNamingItsFlag) {
+    TILEDET_REQUIRE_GENERATED("yolo_dynamic.onnx");
+    const auto r =
+        tiledet::testing::run_cli("detect -m " + model_arg("yolo_dynamic.onnx") + " --max-tiles -1 " + one_image());
+    EXPECT_EQ(r.code, 2) << r.output;
+    EXPECT_NE(r.output.find("--max-tiles: expected >= 0 (0: no limit)"), std::string::npos) << r.output;
+}
