@@ -1159,6 +1159,23 @@ def _expect_batch2(model, e, rng):
     assert all(o.shape[0] != 2 for o in outs.values()), (e["name"], "batch 2 looked right")
 
 
+def write_limit_models(out_dir):
+    """Hostile but valid models for the limits (not in the manifest: nothing should run them).
+    huge_input.onnx claims an input of [1, 3, 100000, 100000] (120 GB as float32) and a YOLO-like
+    output; huge_output.onnx takes 64x64 and claims an output of [1, 84, 50000000]. Both are a few
+    hundred bytes on disk."""
+    for name, in_shape, out_shape in (("huge_input", [1, 3, 100000, 100000], [1, 84, 8400]),
+                                      ("huge_output", [1, 3, 64, 64], [1, 84, 50000000])):
+        g = Graph(name)
+        x = g.input("images", TensorProto.FLOAT, in_shape)
+        m = g.op("ReduceMean", [x], axes=[1, 2, 3], keepdims=0)                 # [1]
+        g.op("Expand", [g.op("Reshape", [m, g.i64([1, 1, 1])]), g.i64(out_shape)], out="output0")
+        g.output("output0", TensorProto.FLOAT, out_shape)
+        model = g.model()
+        validate(model)
+        write_atomic(os.path.join(out_dir, name + ".onnx"), model.SerializeToString())
+
+
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--out", required=True, help="output directory")
@@ -1170,6 +1187,7 @@ def main(argv=None):
     if args.heavy_gflops <= 0:
         ap.error("--heavy-gflops must be positive")
     manifest = generate(args.out, args.heavy_gflops)
+    write_limit_models(args.out)
     print(f"wrote {len(manifest['models'])} models and manifest.json to {args.out}")
     if args.selfcheck:
         selfcheck(args.out, manifest)

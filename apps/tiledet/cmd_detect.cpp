@@ -12,6 +12,7 @@
 #include <fstream>
 #include <iostream>
 #include <map>
+#include <new>
 #include <nlohmann/json.hpp>
 #include <optional>
 #include <sstream>
@@ -125,9 +126,22 @@ nlohmann::json to_json(const ImageRecord& rec, const Detector& det, const std::s
     return j;
 }
 
+// One line naming the image: the library's errors already do; anything else gets the name added.
+std::string image_error(const std::string& file, const std::exception& e) {
+    if (dynamic_cast<const Error*>(&e)) return cli_message(e);
+    if (dynamic_cast<const std::bad_alloc*>(&e)) return file + ": out of memory (std::bad_alloc) while processing it";
+    return file + ": " + e.what();
+}
+
 int run_detect(const DetectArgs& a) {
     PipelineOptions options = to_pipeline_options(a.flags);
-    Pipeline pipeline(a.model, options);
+    std::optional<Pipeline> loaded;
+    try {
+        loaded.emplace(a.model, options);
+    } catch (const std::bad_alloc&) {
+        throw InputError(a.model + ": out of memory while loading the model (std::bad_alloc)");
+    }
+    Pipeline& pipeline = *loaded;
     const Detector& detector = pipeline.detector();
     const std::string device = pipeline.executor().stats().device;
 
@@ -182,8 +196,8 @@ int run_detect(const DetectArgs& a) {
                 if (!a.annotate_dir.empty())
                     save_annotated((fs::path(a.annotate_dir) / fs::path(rec.file).filename()).string(), img,
                                    rec.result->detections, [&](int id) { return detector.class_name(id); });
-            } catch (const Error& e) {
-                rec.error = e.what();
+            } catch (const std::exception& e) {
+                rec.error = image_error(rec.file, e);
                 rec.result.reset();
             }
         }
@@ -205,11 +219,12 @@ int run_detect(const DetectArgs& a) {
         std::future<ImageResult> fut;
         cv::Mat img;
         try {
-            img = load_image(file);
+            img = load_image(file, options.limits.max_image_pixels);
             rec.load_ms = ms_since(t0);
             fut = pipeline.submit(img, file);
-        } catch (const Error& e) {
-            rec.error = e.what();
+        } catch (const std::exception& e) {
+            rec.error = image_error(file, e);
+            img.release();
         }
         in_flight.emplace_back(std::move(rec), std::move(fut));
         images.push_back(std::move(img));

@@ -1,7 +1,10 @@
 // tiledet: the command line. Errors become one clear line and a non-zero exit code.
 #include <algorithm>
 #include <iostream>
+#include <new>
+#include <string>
 
+#include "cli_errors.hpp"
 #include "command.hpp"
 #include "tiledet/error.hpp"
 
@@ -11,6 +14,22 @@ std::vector<Command>& commands() {
     return list;
 }
 }  // namespace tiledet::cli
+
+namespace {
+
+// "detect -m model.onnx bus.jpg": the subcommand and what it was given, so an error that no
+// command caught still names the model or image it happened on.
+std::string what_was_running(const CLI::App* sub) {
+    if (!sub) return "tiledet";
+    std::string out = sub->get_name();
+    for (const CLI::Option* o : sub->get_options()) {
+        if (o->count() == 0 || !(o->check_lname("model") || o->get_positional())) continue;
+        for (const std::string& v : o->results()) out += " " + v;
+    }
+    return out;
+}
+
+}  // namespace
 
 int main(int argc, char** argv) {
     using namespace tiledet::cli;
@@ -31,14 +50,23 @@ int main(int argc, char** argv) {
         const int rc = app.exit(e);
         return rc == 0 ? 0 : kExitBadInput;
     }
+    CLI::App* ran = nullptr;
     try {
         for (auto& [sub, run] : runners)
-            if (sub->parsed()) return run();
+            if (sub->parsed()) {
+                ran = sub;
+                return run();
+            }
     } catch (const tiledet::Error& e) {
-        std::cerr << "tiledet: " << e.what() << "\n";
+        std::cerr << "tiledet: " << cli_message(e) << "\n";
+        return kExitBadInput;
+    } catch (const std::bad_alloc&) {
+        std::cerr << "tiledet: " << what_was_running(ran)
+                  << ": out of memory (std::bad_alloc); a model or image larger than this machine can hold? "
+                     "See the limits in README.md\n";
         return kExitBadInput;
     } catch (const std::exception& e) {
-        std::cerr << "tiledet: unexpected error: " << e.what() << "\n";
+        std::cerr << "tiledet: " << what_was_running(ran) << ": " << e.what() << "\n";
         return kExitBadInput;
     }
     return kExitBadInput;

@@ -9,6 +9,7 @@
 
 #include <CLI/CLI.hpp>
 
+#include "cli_errors.hpp"
 #include "tiledet/error.hpp"
 #include "tiledet/pipeline/pipeline.hpp"
 
@@ -45,6 +46,8 @@ struct PipelineFlags {
     std::size_t queue_capacity = 1024;
     std::string probe_sizes = "2,3,max";
     bool verbose = false;
+    // limits (tiledet::Limits)
+    Limits limits;
 };
 
 inline std::vector<int> parse_int_list(const std::string& s, const char* what) {
@@ -97,6 +100,21 @@ inline void add_pipeline_flags(CLI::App& app, PipelineFlags& f, bool with_tiling
                    "Warm-up probe batches of a dynamic model: sizes, 'max' (--batch), or 'none'")
         ->capture_default_str();
     app.add_flag("--verbose", f.verbose, "One log line per batch");
+    app.add_option("--max-image-pixels", f.limits.max_image_pixels, "Refuse images of more pixels (0: no limit)")
+        ->capture_default_str();
+    app.add_option("--max-input-elements", f.limits.max_input_elements,
+                   "Refuse models whose input takes more elements per item (0: no limit)")
+        ->capture_default_str();
+    app.add_option("--max-output-elements", f.limits.max_output_elements,
+                   "Refuse models whose output gives more elements per item (0: no limit)")
+        ->capture_default_str();
+    if (with_tiling) {
+        app.add_option("--max-tiles", f.limits.max_tiles_per_image, "Refuse images cut into more tiles (0: no limit)")
+            ->capture_default_str();
+        app.add_option("--min-tile-ratio", f.limits.min_tile_ratio,
+                       "Refuse tiles smaller than this fraction of the model input side (0: no limit)")
+            ->capture_default_str();
+    }
 }
 
 // "2,3,max" -> {2, 3, 0} (0: the max batch); "none" or "" -> {}.
@@ -196,6 +214,7 @@ inline PipelineOptions to_pipeline_options(const PipelineFlags& f) {
     o.batching.probe_batch_sizes = parse_probe_sizes(f.probe_sizes);
     o.batching.probe_dynamic_batch = !o.batching.probe_batch_sizes.empty();
     o.batching.verbose = f.verbose;
+    o.limits = f.limits;
     return o;
 }
 

@@ -4,6 +4,7 @@
 
 #include <stdexcept>
 #include <string>
+#include <utility>
 
 namespace tiledet {
 
@@ -28,6 +29,26 @@ public:
 class ConfigError : public Error {
 public:
     using Error::Error;
+};
+
+// A bad option value, or an input beyond a limit that an option sets. option() is the library's
+// name for it ("limits.max_tiles_per_image", "tiles.overlap_px_w"); a front end that calls it
+// something else (a command-line flag) says its own name with with_name().
+class OptionError : public ConfigError {
+public:
+    // what() is before + option + after.
+    OptionError(std::string option, std::string before, std::string after)
+        : ConfigError(before + option + after),
+          option_(std::move(option)),
+          before_(std::move(before)),
+          after_(std::move(after)) {}
+    const std::string& option() const { return option_; }
+    std::string with_name(const std::string& name) const { return before_ + name + after_; }
+    // The same error with `prefix` (say, the image's name) in front.
+    OptionError prefixed(const std::string& prefix) const { return OptionError(option_, prefix + before_, after_); }
+
+private:
+    std::string option_, before_, after_;
 };
 
 // ONNX Runtime failed while running; what() holds its own text.

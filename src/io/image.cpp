@@ -7,6 +7,7 @@
 #include <filesystem>
 #include <fstream>
 #include <opencv2/imgcodecs.hpp>
+#include <optional>
 
 #include "tiledet/error.hpp"
 
@@ -60,10 +61,97 @@ cv::Mat to_8bit(const cv::Mat& m) {
     }
 }
 
+struct HeaderSize {
+    std::int64_t width = 0, height = 0;
+};
+
+std::uint32_t be16(std::span<const std::byte> b, std::size_t i) {
+    return (std::to_integer<std::uint32_t>(b[i]) << 8) | std::to_integer<std::uint32_t>(b[i + 1]);
+}
+
+// PNG: the IHDR chunk is always first, its width and height at bytes 16..23. Trusted only when
+// the chunk's CRC holds, so a corrupt header is left to the decoder's own message.
+std::optional<HeaderSize> png_size(std::span<const std::byte> b) {
+    static constexpr unsigned char sig[8] = {0x89, 'P', 'N', 'G', 0x0d, 0x0a, 0x1a, 0x0a};
+    if (b.size() < 33 || std::memcmp(b.data(), sig, 8) != 0) return std::nullopt;
+    std::uint32_t crc = 0xFFFFFFFFu;  // CRC-32 of the chunk type and data (PNG spec, ISO 3309)
+    for (std::size_t i = 12; i < 29; ++i) {
+        crc ^= std::to_integer<std::uint32_t>(b[i]);
+        for (int k = 0; k < 8; ++k) crc = (crc >> 1) ^ (0xEDB88320u & (0u - (crc & 1u)));
+    }
+    if ((crc ^ 0xFFFFFFFFu) != ((be16(b, 29) << 16) | be16(b, 31))) return std::nullopt;
+    return HeaderSize{(std::int64_t{be16(b, 16)} << 16) | be16(b, 18), (std::int64_t{be16(b, 20)} << 16) | be16(b, 22)};
+}
+
+// JPEG: walks the marker segments (ITU T.81 B.1) to the frame header (SOFn) for the size, and
+// on through the entropy-coded data to the end-of-image marker. libjpeg fills a truncated scan
+// with grey and OpenCV only logs a warning, so a missing EOI is how a cut-off file shows.
+struct JpegScan {
+    std::optional<HeaderSize> size;
+    bool complete = false;
+};
+
+JpegScan jpeg_scan(std::span<const std::byte> b) {
+    JpegScan out;
+    const auto at = [&](std::size_t i) { return std::to_integer<unsigned>(b[i]); };
+    std::size_t i = 2;
+    while (i + 1 < b.size()) {
+        if (at(i) != 0xFF) return out;  // not where a marker must be: leave it to the decoder
+        const unsigned m = at(i + 1);
+        if (m == 0xFF) {
+            ++i;
+            continue;
+        }  // fill byte
+        if (m == 0xD9) {
+            out.complete = true;
+            return out;
+        }
+        if (m == 0x01 || (m >= 0xD0 && m <= 0xD7)) {
+            i += 2;
+            continue;
+        }  // no length
+        if (i + 3 >= b.size()) return out;
+        const std::size_t len = be16(b, i + 2);
+        const bool sof = m >= 0xC0 && m <= 0xCF && m != 0xC4 && m != 0xC8 && m != 0xCC;
+        if (sof && i + 8 < b.size()) out.size = HeaderSize{be16(b, i + 7), be16(b, i + 5)};
+        i += 2 + len;
+        if (m == 0xDA) {  // start of scan: entropy data runs to the next marker other than RSTn
+            while (i + 1 < b.size() &&
+                   !(at(i) == 0xFF && at(i + 1) != 0x00 && !(at(i + 1) >= 0xD0 && at(i + 1) <= 0xD7)))
+                ++i;
+        }
+    }
+    return out;
+}
+
+bool is_jpeg(std::span<const std::byte> b) {
+    return b.size() >= 3 && std::to_integer<unsigned>(b[0]) == 0xFF && std::to_integer<unsigned>(b[1]) == 0xD8 &&
+           std::to_integer<unsigned>(b[2]) == 0xFF;
+}
+
+void check_pixels(std::int64_t w, std::int64_t h, std::int64_t max_pixels, const std::string& what, const char* when) {
+    if (max_pixels > 0 && w * h > max_pixels)
+        throw OptionError("limits.max_image_pixels",
+                          what + ": " + std::to_string(w) + "x" + std::to_string(h) + " = " + std::to_string(w * h) +
+                              " pixels " + when + " exceeds the limit of " + std::to_string(max_pixels) + " (",
+                          "); downscale the image, or raise the limit");
+}
+
 }  // namespace
 
-cv::Mat decode_image(std::span<const std::byte> bytes, const std::string& what) {
+cv::Mat decode_image(std::span<const std::byte> bytes, const std::string& what, std::int64_t max_pixels) {
     if (bytes.empty()) throw InputError(what + ": empty file (0 bytes), expected an image");
+    // Sizes from the header, so a huge image is refused before the decoder allocates it.
+    if (is_jpeg(bytes)) {
+        const JpegScan scan = jpeg_scan(bytes);
+        if (scan.size) check_pixels(scan.size->width, scan.size->height, max_pixels, what, "(from the JPEG header)");
+        if (scan.size && !scan.complete)
+            throw InputError(what + ": truncated JPEG (" + std::to_string(bytes.size()) +
+                             " bytes, no end-of-image marker): decoding would fill the missing part with grey; "
+                             "copy or export the file again");
+    } else if (const auto png = png_size(bytes)) {
+        check_pixels(png->width, png->height, max_pixels, what, "(from the PNG header)");
+    }
     // imdecode takes a non-const Mat header but does not write through it.
     const cv::Mat buf(1, static_cast<int>(bytes.size()), CV_8UC1, const_cast<std::byte*>(bytes.data()));
     cv::Mat img;
@@ -77,6 +165,7 @@ cv::Mat decode_image(std::span<const std::byte> bytes, const std::string& what) 
     if (img.empty())
         throw InputError(what + ": not a decodable image (" + std::to_string(bytes.size()) +
                          " bytes; corrupt, truncated, or not jpg/png/bmp/tiff/webp)");
+    check_pixels(img.cols, img.rows, max_pixels, what, "(decoded)");
     img = to_8bit(img);
     if (img.channels() == 1) {
         cv::Mat out;
@@ -86,9 +175,9 @@ cv::Mat decode_image(std::span<const std::byte> bytes, const std::string& what) 
     return img;
 }
 
-cv::Mat load_image(const std::string& path) {
+cv::Mat load_image(const std::string& path, std::int64_t max_pixels) {
     const auto bytes = read_bytes(path);
-    return decode_image(bytes, path);
+    return decode_image(bytes, path, max_pixels);
 }
 
 }  // namespace tiledet

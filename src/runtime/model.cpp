@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <cstdlib>
+#include <filesystem>
 #include <fstream>
 #include <mutex>
 #include <sstream>
@@ -292,6 +293,9 @@ std::vector<std::string> Model::available_providers() {
 std::string Model::runtime_version() { return Ort::GetVersionString(); }
 
 std::vector<std::byte> read_file_bytes(const std::string& path) {
+    // On Linux a folder opens as a stream whose size reads as huge, hence the check first.
+    std::error_code ec;
+    if (std::filesystem::is_directory(path, ec)) throw InputError(path + ": is a folder; expected an .onnx file");
     std::ifstream f(path, std::ios::binary | std::ios::ate);
     if (!f) throw InputError(path + ": cannot open (no such file, or not readable)");
     const std::streamsize size = f.tellg();

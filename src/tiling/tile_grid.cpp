@@ -107,6 +107,27 @@ std::vector<Tile> make_tile_grid(int image_w, int image_h, const TileSpec& spec)
     return tiles;
 }
 
+std::int64_t tile_grid_count(int image_w, int image_h, const TileSpec& spec) {
+    if (image_w <= 0 || image_h <= 0) {
+        throw std::invalid_argument("tile_grid_count: expected a positive image size, got " +
+                                    size_text(image_w, image_h));
+    }
+    if (spec.tile_w <= 0 || spec.tile_h <= 0) {
+        throw std::invalid_argument("tile_grid_count: expected a positive tile size, got " +
+                                    size_text(spec.tile_w, spec.tile_h));
+    }
+    check_axis("w", spec.tile_w, spec.overlap_px_w, spec.overlap_ratio_w);
+    check_axis("h", spec.tile_h, spec.overlap_px_h, spec.overlap_ratio_h);
+    // axis_spans places tiles at 0, step, 2 step, ... until one reaches the border.
+    const auto axis = [](int64_t image, int64_t tile, int64_t overlap) -> int64_t {
+        if (image <= tile) return 1;
+        const int64_t step = tile - overlap;
+        return (image - tile + step - 1) / step + 1;
+    };
+    const int64_t n = axis(image_w, spec.tile_w, spec.overlap_w()) * axis(image_h, spec.tile_h, spec.overlap_h());
+    return spec.add_full_image && n > 1 ? n + 1 : n;
+}
+
 TileSpec auto_tile_spec(int image_w, int image_h, int model_w, int model_h) {
     if (image_w <= 0 || image_h <= 0) {
         throw std::invalid_argument("auto_tile_spec: expected a positive image size, got " +

@@ -242,3 +242,111 @@ TEST(CliDetectTiled, ForcedFamilyTheSignatureDoesNotFitIsWarnedOnTheConsole) {
     EXPECT_EQ(fitting.code, 0) << fitting.output;
     EXPECT_EQ(fitting.output.find("is forced, but"), std::string::npos) << fitting.output;
 }
+
+// Limits and hostile inputs: each command ends in one clear line naming the limit and its flag,
+// exit 2, before anything large is allocated.
+namespace {
+
+std::string one_image() {
+    const fs::path p = temp_dir() / "limits.png";
+    cv::imwrite(p.string(), cv::Mat(480, 640, CV_8UC3, cv::Scalar(90, 90, 90)));
+    return p.string();
+}
+
+std::string model_arg(const std::string& file) {
+    return tiledet::testing::generated_model(file).string();
+}
+
+}  // namespace
+
+TEST(CliLimits, ModelWithHugeInputIsRefusedNamingTheLimitAndFlag) {
+    TILEDET_REQUIRE_GENERATED("huge_input.onnx");
+    const auto r = tiledet::testing::run_cli("detect -m " + model_arg("huge_input.onnx") + " " + one_image());
+    EXPECT_EQ(r.code, 2) << r.output;
+    EXPECT_NE(r.output.find("huge_input.onnx: model input 'images' [1, 3, 100000, 100000]"), std::string::npos)
+        << r.output;
+    EXPECT_NE(r.output.find("30,000,000,000"), std::string::npos) << r.output;
+    EXPECT_NE(r.output.find("--max-input-elements"), std::string::npos) << r.output;
+    EXPECT_EQ(r.output.find("unexpected error"), std::string::npos) << r.output;
+    EXPECT_EQ(r.output.find("bad_alloc"), std::string::npos) << r.output;
+}
+
+TEST(CliLimits, ModelWithHugeOutputIsRefusedNamingTheLimitAndFlag) {
+    TILEDET_REQUIRE_GENERATED("huge_output.onnx");
+    const auto r = tiledet::testing::run_cli("detect -m " + model_arg("huge_output.onnx") + " " + one_image());
+    EXPECT_EQ(r.code, 2) << r.output;
+    EXPECT_NE(r.output.find("--max-output-elements"), std::string::npos) << r.output;
+    EXPECT_NE(r.output.find("4,200,000,000"), std::string::npos) << r.output;
+}
+
+TEST(CliLimits, TinyTilesAreRefusedWithTheSmallestSizeToUse) {
+    TILEDET_REQUIRE_GENERATED("yolo_dynamic.onnx");
+    const auto r = tiledet::testing::run_cli("detect -m " + model_arg("yolo_dynamic.onnx") + " --tile 8 --overlap 0 " +
+                                             one_image());
+    EXPECT_EQ(r.code, 2) << r.output;
+    EXPECT_NE(r.output.find("--min-tile-ratio"), std::string::npos) << r.output;
+    EXPECT_NE(r.output.find("at least 80x80"), std::string::npos) << r.output;
+}
+
+TEST(CliLimits, OverlapNotSmallerThanTheTileIsABadOptionNamingOverlap) {
+    TILEDET_REQUIRE_GENERATED("yolo_dynamic.onnx");
+    const auto r = tiledet::testing::run_cli("detect -m " + model_arg("yolo_dynamic.onnx") +
+                                             " --tile 320 --overlap 320 " + one_image());
+    EXPECT_EQ(r.code, 2) << r.output;
+    EXPECT_NE(r.output.find("--overlap: expected an overlap smaller than the tile (320 px"), std::string::npos)
+        << r.output;
+    EXPECT_EQ(r.output.find("unexpected error"), std::string::npos) << r.output;
+    EXPECT_EQ(r.output.find("make_tile_grid"), std::string::npos) << r.output;
+}
+
+TEST(CliLimits, TooManyTilesFailTheImageNamingMaxTiles) {
+    TILEDET_REQUIRE_GENERATED("yolo_dynamic.onnx");
+    const auto r = tiledet::testing::run_cli("detect -m " + model_arg("yolo_dynamic.onnx") +
+                                             " --tile 320 --overlap 0.99 " + one_image());
+    EXPECT_EQ(r.code, 1) << r.output;  // the image failed; the run itself was fine
+    EXPECT_NE(r.output.find("limits.png: image 640x480"), std::string::npos) << r.output;
+    EXPECT_NE(r.output.find("exceeds the limit of 1,024 (--max-tiles)"), std::string::npos) << r.output;
+}
+
+TEST(CliLimits, FolderGivenAsModelSaysItIsAFolder) {
+    const std::string folder = temp_dir().string();
+    for (const std::string& cmd : {"detect -m " + folder + " " + one_image(), "inspect " + folder}) {
+        const auto r = tiledet::testing::run_cli(cmd);
+        EXPECT_EQ(r.code, 2) << cmd << "\n" << r.output;
+        EXPECT_NE(r.output.find(folder + ": is a folder; expected an .onnx file"), std::string::npos) << r.output;
+        EXPECT_EQ(r.output.find("bad_alloc"), std::string::npos) << r.output;
+    }
+}
+
+TEST(CliLimits, TruncatedJpegFailsTheImageInsteadOfDecodingGrey) {
+    TILEDET_REQUIRE_GENERATED("yolo_dynamic.onnx");
+    std::vector<uchar> jpg;
+    cv::Mat img(480, 640, CV_8UC3);
+    cv::randu(img, cv::Scalar::all(0), cv::Scalar::all(255));
+    cv::imencode(".jpg", img, jpg);
+    const fs::path p = temp_dir() / "cut.jpg";
+    std::ofstream(p, std::ios::binary)
+        .write(reinterpret_cast<const char*>(jpg.data()), static_cast<std::streamsize>(jpg.size() / 2));
+    const auto r = tiledet::testing::run_cli("detect -m " + model_arg("yolo_dynamic.onnx") + " " + p.string());
+    EXPECT_EQ(r.code, 1) << r.output;
+    EXPECT_NE(r.output.find("cut.jpg: truncated JPEG"), std::string::npos) << r.output;
+}
+
+TEST(CliLimits, ImageOverThePixelLimitIsRefusedFromItsHeader) {
+    TILEDET_REQUIRE_GENERATED("yolo_dynamic.onnx");
+    const auto r = tiledet::testing::run_cli("detect -m " + model_arg("yolo_dynamic.onnx") +
+                                             " --max-image-pixels 1000 " + one_image());
+    EXPECT_EQ(r.code, 1) << r.output;
+    EXPECT_NE(
+        r.output.find("640x480 = 307200 pixels (from the PNG header) exceeds the limit of 1000 (--max-image-pixels)"),
+        std::string::npos)
+        << r.output;
+}
+
+TEST(CliLimits, NegativeLimitIsABadOptionNamingItsFlag) {
+    TILEDET_REQUIRE_GENERATED("yolo_dynamic.onnx");
+    const auto r =
+        tiledet::testing::run_cli("detect -m " + model_arg("yolo_dynamic.onnx") + " --max-tiles -1 " + one_image());
+    EXPECT_EQ(r.code, 2) << r.output;
+    EXPECT_NE(r.output.find("--max-tiles: expected >= 0 (0: no limit)"), std::string::npos) << r.output;
+}

@@ -334,3 +334,32 @@ TEST(SahiAutoTileSpec, TallImagesSplitTwiceAlongTheHeight) {
 
 }  // namespace
 }  // namespace tiledet
+
+namespace tiledet {
+
+// The count is what lets a limit refuse a huge grid before it is placed; it must be exact.
+TEST(TileGrid, CountWithoutPlacingEqualsThePlacedGridSize) {
+    for (const int w : {1, 7, 640, 641, 1280, 1919})
+        for (const int h : {1, 480, 1080})
+            for (const int tile : {1, 64, 320, 640})
+                for (const double ratio : {0.0, 0.2, 0.5, 0.9})
+                    for (const bool full : {false, true}) {
+                        TileSpec spec;
+                        spec.tile_w = spec.tile_h = tile;
+                        spec.overlap_ratio_w = spec.overlap_ratio_h = ratio;
+                        spec.add_full_image = full;
+                        if (std::int64_t{w} * h / (tile * tile) > 200000) continue;  // keep the test quick
+                        EXPECT_EQ(tile_grid_count(w, h, spec),
+                                  static_cast<std::int64_t>(make_tile_grid(w, h, spec).size()))
+                            << w << "x" << h << " tile " << tile << " ratio " << ratio << " full " << full;
+                    }
+}
+
+TEST(TileGrid, CountOfAHostileGridNeedsNoPlacement) {
+    TileSpec spec;
+    spec.tile_w = spec.tile_h = 320;
+    spec.overlap_ratio_w = spec.overlap_ratio_h = 0.99;  // 316 px: a step of 4
+    EXPECT_EQ(tile_grid_count(100000, 100000, spec), std::int64_t{24921} * 24921);
+}
+
+}  // namespace tiledet

@@ -3,6 +3,7 @@
 #pragma once
 
 #include <cstddef>
+#include <cstdint>
 #include <functional>
 #include <opencv2/core.hpp>
 #include <span>
@@ -10,17 +11,21 @@
 #include <vector>
 
 #include "tiledet/detection.hpp"
+#include "tiledet/limits.hpp"
 
 namespace tiledet {
 
 // Reads and decodes an image file into 8-bit 3-channel BGR: gray is expanded, alpha dropped,
 // 16-bit scaled to 8-bit (value / 257, so 65535 -> 255), EXIF orientation applied as
 // cv::imread does. Throws InputError naming the file for a missing, unreadable, empty,
-// corrupt or non-image file.
-cv::Mat load_image(const std::string& path);
+// corrupt, truncated (JPEG without its end-of-image marker) or non-image file, and
+// OptionError ("limits.max_image_pixels") for an image of more than max_pixels pixels (0: no
+// limit): from the header before decoding for JPEG and PNG, right after decoding otherwise.
+cv::Mat load_image(const std::string& path, std::int64_t max_pixels = Limits{}.max_image_pixels);
 
 // The same from bytes already in memory; `what` names the source in error messages.
-cv::Mat decode_image(std::span<const std::byte> bytes, const std::string& what = "<memory>");
+cv::Mat decode_image(std::span<const std::byte> bytes, const std::string& what = "<memory>",
+                     std::int64_t max_pixels = Limits{}.max_image_pixels);
 
 // Writes `bgr` with each detection drawn (box, "name score" label) to `path`; the format
 // follows the extension. Throws InputError when the file cannot be written.

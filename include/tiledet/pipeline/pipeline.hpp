@@ -17,6 +17,7 @@
 #include "tiledet/batching/policy.hpp"
 #include "tiledet/detection.hpp"
 #include "tiledet/detectors/detector.hpp"
+#include "tiledet/limits.hpp"
 #include "tiledet/runtime/model.hpp"
 #include "tiledet/tiling/merge.hpp"
 #include "tiledet/tiling/tile_grid.hpp"
@@ -39,6 +40,7 @@ struct PipelineOptions {
     TileSpec tiles;              // tile_w/tile_h 0: the model's input size
     MergeOptions merge;          // how detections of overlapping tiles are merged
     LogSink log;                 // executor log lines (fallback warning, per-batch lines); default stderr
+    Limits limits;               // model and image sizes refused before anything large is allocated
 };
 
 using Clock = std::chrono::steady_clock;
@@ -68,6 +70,11 @@ struct ImageResult {
     std::vector<uint64_t> batch_ids;  // the executor batches its tiles ran in
 };
 
+// The constructors check the options against the model before anything large is allocated and
+// throw OptionError naming the option ("tiles.overlap_px_w", "limits.max_input_elements"): an
+// overlap not smaller than the tile, a tile below limits.min_tile_ratio of the model input, a
+// model input or output item over limits.max_*_elements. submit() throws OptionError for an
+// image over limits.max_image_pixels or cut into more than limits.max_tiles_per_image tiles.
 class Pipeline {
 public:
     Pipeline(const std::string& model_path, PipelineOptions options);
@@ -92,7 +99,8 @@ public:
     BatchExecutor& executor();
     const PipelineOptions& options() const;
 
-    // The tiles an image of this size is cut into, under the current options.
+    // The tiles an image of this size is cut into, under the current options. Throws
+    // OptionError when they would be more than limits.max_tiles_per_image.
     std::vector<Tile> tiles_for(int width, int height) const;
 
     // Waits for everything submitted, then stops the executor (also done by the destructor).

@@ -2,6 +2,7 @@
 // image, never padded), an optional whole-image tile, and an automatic choice of tile size.
 #pragma once
 
+#include <cstdint>
 #include <vector>
 
 namespace tiledet {
@@ -41,6 +42,10 @@ struct Tile {
 // Throws std::invalid_argument for non-positive sizes, a ratio outside [0, 1), or an overlap
 // that is not smaller than the tile.
 std::vector<Tile> make_tile_grid(int image_w, int image_h, const TileSpec& spec);
+
+// How many tiles make_tile_grid would place, counted without placing them (so a limit can be
+// checked before a huge grid is built). Throws as make_tile_grid does.
+std::int64_t tile_grid_count(int image_w, int image_h, const TileSpec& spec);
 
 // tiledet's automatic mode, for a model with a fixed input size:
 //  - tile = the model input size, so tiles reach the model at native resolution (no resize);

@@ -1,0 +1,29 @@
+// Limits on what one model or one image may ask of memory, checked before anything large is
+// allocated, so a hostile or mistaken input ends in a clear error instead of std::bad_alloc or
+// a machine that swaps. Each is an option (PipelineOptions::limits, load_image's max_pixels)
+// and a command-line flag; README.md has the table.
+#pragma once
+
+#include <cstdint>
+
+namespace tiledet {
+
+struct Limits {
+    // Decoded pixels per image (width x height): 2^28, e.g. 16384 x 16384, 805 MB as 8-bit BGR.
+    // Checked from the file header before decoding (JPEG, PNG), otherwise right after decoding.
+    std::int64_t max_image_pixels = std::int64_t{1} << 28;
+    // Elements of one item of a model input (the batch axis excluded, symbolic dims as resolved):
+    // 2^26, 256 MB as float32, e.g. 3 x 4729 x 4729. A 640 model needs 1.2 M.
+    std::int64_t max_input_elements = std::int64_t{1} << 26;
+    // Elements of one item of a model output with fixed dims (symbolic dims count as 1): 2^26.
+    // YOLO at 640 needs 0.7 M (84 x 8400).
+    std::int64_t max_output_elements = std::int64_t{1} << 26;
+    // Tiles one image may be cut into (the whole-image tile included). Every tile becomes its
+    // own model-sized input slot (4.9 MB at 640 x 640 float), so 1024 tiles hold 5 GB.
+    std::int64_t max_tiles_per_image = 1024;
+    // The smallest tile side, as a fraction of the model's input side: a tile is resized to the
+    // model input, so an 8-pixel tile for a 640 model is 80x upscaled noise. 0 turns it off.
+    double min_tile_ratio = 0.125;
+};
+
+}  // namespace tiledet
