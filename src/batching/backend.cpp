@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cctype>
 #include <chrono>
+#include <cstdio>
 #include <thread>
 
 #include "tiledet/error.hpp"
@@ -15,6 +16,10 @@ std::string Backend::device() const {
 }
 std::optional<std::vector<Tensor>> Backend::probe_item() const {
     return std::nullopt;
+}
+
+std::string Backend::probe_cache_key() const {
+    return {};
 }
 
 std::vector<ProbeOutcome> probe_batch_sizes(Backend& backend, const std::vector<int>& sizes) {
@@ -66,6 +71,15 @@ std::vector<Tensor> ModelBackend::run(const std::vector<Tensor>& batched_inputs)
 std::string ModelBackend::device() const {
     const auto& p = model_.providers();
     return device_label(p.empty() ? "cpu" : p.front());
+}
+
+std::string ModelBackend::probe_cache_key() const {
+    char hex[17];
+    std::snprintf(hex, sizeof hex, "%016llx", static_cast<unsigned long long>(model_.fingerprint()));
+    std::string key = std::string(hex) + "-" + device() + "-ort" + Model::runtime_version();
+    for (char& c : key)
+        if (!std::isalnum(static_cast<unsigned char>(c)) && c != '-' && c != '.') c = '_';
+    return key;
 }
 
 std::optional<std::vector<Tensor>> ModelBackend::probe_item() const {

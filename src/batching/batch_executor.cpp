@@ -6,6 +6,7 @@
 
 #include "executor_impl.hpp"
 #include "log_lines.hpp"
+#include "probe_cache.hpp"
 
 namespace tiledet {
 
@@ -134,10 +135,20 @@ void BatchExecutor::Impl::probe() {
         if (s >= 2 && s <= max_batch && std::find(sizes.begin(), sizes.end(), s) == sizes.end()) sizes.push_back(s);
     }
     std::sort(sizes.begin(), sizes.end());
+    const std::string cache = batching_detail::probe_cache_folder(policy.probe_cache_dir);
+    const std::string key = backends.front()->probe_cache_key();
     for (int size : sizes) {
-        const std::vector<ProbeOutcome> outcome = probe_batch_sizes(*backends.front(), {size});
-        if (outcome.empty()) return;  // the backend cannot make a probe item
-        const ProbeOutcome& o = outcome.front();
+        std::optional<ProbeOutcome> cached = batching_detail::read_probe(cache, key, size);
+        if (!cached) {
+            const std::vector<ProbeOutcome> outcome = probe_batch_sizes(*backends.front(), {size});
+            if (outcome.empty()) return;  // the backend cannot make a probe item
+            cached = outcome.front();
+            batching_detail::write_probe(cache, key, *cached);
+        } else if (policy.verbose) {
+            log(LogLevel::verbose, "probe batch of " + std::to_string(size) + ": " + (cached->ok ? "runs" : "fails") +
+                                       " (cached answer for this model file)");
+        }
+        const ProbeOutcome& o = *cached;
         if (o.ok) {
             size_state[static_cast<std::size_t>(o.batch_size)] = batching_detail::SizeState::ran;
             batch_verified = true;

@@ -33,6 +33,10 @@ struct Backend {
     // One valid request (leading dim 1) for the warm-up probe of a dynamic batch; nullopt when
     // the backend cannot make one (then a baked batch is found on the first failing batch).
     virtual std::optional<std::vector<Tensor>> probe_item() const;
+
+    // Names the exact model and device, so the warm-up probe's answers can be cached across runs
+    // (BatchPolicy::probe_cache_dir); empty (the default): never cached.
+    virtual std::string probe_cache_key() const;
 };
 
 class ModelBackend : public Backend {
@@ -45,6 +49,8 @@ public:
     std::string device() const override;
     // Zeros of the signature's shapes with batch 1, when every non-batch dim is fixed.
     std::optional<std::vector<Tensor>> probe_item() const override;
+    // The model file's fingerprint, the device and the ONNX Runtime version.
+    std::string probe_cache_key() const override;
 
     const Model& model() const { return model_; }
     int intra_op_threads() const { return intra_op_threads_; }

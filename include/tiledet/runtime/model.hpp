@@ -3,6 +3,7 @@
 #pragma once
 
 #include <cstddef>
+#include <cstdint>
 #include <memory>
 #include <span>
 #include <string>
@@ -47,6 +48,9 @@ public:
 
     const ModelSignature& signature() const;
     const std::string& name() const;  // the path, or the name given for bytes
+    // A 64-bit hash of the model file's bytes (FNV-1a over 8-byte words), stable across runs and
+    // machines: the key under which start-up facts about this exact file are cached.
+    std::uint64_t fingerprint() const;
     const std::vector<std::string>& providers() const;  // in use, in priority order
 
     // Runs one batch: one tensor per model input, in signature order, all with the same
