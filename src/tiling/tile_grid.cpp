@@ -68,6 +68,21 @@ int sahi_resolution_factor(int64_t pixels) {
     return expo - 1;
 }
 
+// The arguments make_tile_grid and tile_grid_count share, checked once for both; `fn` names
+// the caller in the message.
+void check_grid_args(const char* fn, int image_w, int image_h, const TileSpec& spec) {
+    if (image_w <= 0 || image_h <= 0) {
+        throw std::invalid_argument(std::string(fn) + ": expected a positive image size, got " +
+                                    size_text(image_w, image_h));
+    }
+    if (spec.tile_w <= 0 || spec.tile_h <= 0) {
+        throw std::invalid_argument(std::string(fn) + ": expected a positive tile size, got " +
+                                    size_text(spec.tile_w, spec.tile_h));
+    }
+    check_axis("w", spec.tile_w, spec.overlap_px_w, spec.overlap_ratio_w);
+    check_axis("h", spec.tile_h, spec.overlap_px_h, spec.overlap_ratio_h);
+}
+
 }  // namespace
 
 int TileSpec::overlap_w() const {
@@ -78,16 +93,7 @@ int TileSpec::overlap_h() const {
 }
 
 std::vector<Tile> make_tile_grid(int image_w, int image_h, const TileSpec& spec) {
-    if (image_w <= 0 || image_h <= 0) {
-        throw std::invalid_argument("make_tile_grid: expected a positive image size, got " +
-                                    size_text(image_w, image_h));
-    }
-    if (spec.tile_w <= 0 || spec.tile_h <= 0) {
-        throw std::invalid_argument("make_tile_grid: expected a positive tile size, got " +
-                                    size_text(spec.tile_w, spec.tile_h));
-    }
-    check_axis("w", spec.tile_w, spec.overlap_px_w, spec.overlap_ratio_w);
-    check_axis("h", spec.tile_h, spec.overlap_px_h, spec.overlap_ratio_h);
+    check_grid_args("make_tile_grid", image_w, image_h, spec);
 
     const std::vector<Span> xs = axis_spans(image_w, spec.tile_w, spec.overlap_w());
     const std::vector<Span> ys = axis_spans(image_h, spec.tile_h, spec.overlap_h());
@@ -108,16 +114,7 @@ std::vector<Tile> make_tile_grid(int image_w, int image_h, const TileSpec& spec)
 }
 
 std::int64_t tile_grid_count(int image_w, int image_h, const TileSpec& spec) {
-    if (image_w <= 0 || image_h <= 0) {
-        throw std::invalid_argument("tile_grid_count: expected a positive image size, got " +
-                                    size_text(image_w, image_h));
-    }
-    if (spec.tile_w <= 0 || spec.tile_h <= 0) {
-        throw std::invalid_argument("tile_grid_count: expected a positive tile size, got " +
-                                    size_text(spec.tile_w, spec.tile_h));
-    }
-    check_axis("w", spec.tile_w, spec.overlap_px_w, spec.overlap_ratio_w);
-    check_axis("h", spec.tile_h, spec.overlap_px_h, spec.overlap_ratio_h);
+    check_grid_args("tile_grid_count", image_w, image_h, spec);
     // axis_spans places tiles at 0, step, 2 step, ... until one reaches the border.
     const auto axis = [](int64_t image, int64_t tile, int64_t overlap) -> int64_t {
         if (image <= tile) return 1;
