@@ -145,7 +145,7 @@ void BM_OverheadGroupPipelined(benchmark::State& state) {
     futures.reserve(kBurst / kGroup);
     for (auto _ : state) {
         for (int g = 0; g < kBurst / kGroup; ++g)
-            futures.push_back(ex.submit(std::vector<Request>(kGroup, Request{input, std::nullopt, 0})));
+            futures.push_back(ex.submit(std::vector<Request>(kGroup, Request{input, std::nullopt, 0, {}})));
         for (auto& group : futures)
             for (auto& f : group) benchmark::DoNotOptimize(f.get());
         futures.clear();

@@ -56,6 +56,22 @@ Pending* ShapeGroup::pop() {
     return p;
 }
 
+void Completion::set_value(Result&& r) {
+    if (!callback_) return promise_.set_value(std::move(r));
+    try {
+        callback_(&r, nullptr);
+    } catch (...) {  // the contract says the callback does not throw; a worker must survive one that does
+    }
+}
+
+void Completion::set_exception(std::exception_ptr e) {
+    if (!callback_) return promise_.set_exception(std::move(e));
+    try {
+        callback_(nullptr, std::move(e));
+    } catch (...) {
+    }
+}
+
 }  // namespace batching_detail
 
 namespace {
@@ -64,7 +80,7 @@ namespace {
 constexpr std::size_t kMaxGroups = 16;
 
 template <class E>
-void fail_with(std::promise<Result>& promise, const std::string& what) {
+void fail_with(batching_detail::Completion& promise, const std::string& what) {
     promise.set_exception(std::make_exception_ptr(E(what)));
 }
 
@@ -244,6 +260,7 @@ void check_batchable(const BatchKind& kind, const Request& request, const std::s
 
 std::unique_ptr<Pending> make_pending(Request&& request, const BatchPolicy& policy, ExecutorClock::time_point now) {
     auto node = std::make_unique<Pending>();
+    node->promise = batching_detail::Completion(std::move(request.on_done));
     node->inputs = std::move(request.inputs);
     node->tag = request.tag;
     node->shape_hash = batching_detail::shape_hash(node->inputs);

@@ -22,10 +22,23 @@ namespace batching_detail {
 
 constexpr auto kNoDeadline = ExecutorClock::time_point::max();
 
+// How a request ends: its future's promise, or the caller's callback (Request::on_done).
+class Completion {
+public:
+    explicit Completion(RequestCallback callback = {}) : callback_(std::move(callback)) {}
+    std::future<Result> get_future() { return callback_ ? std::future<Result>{} : promise_.get_future(); }
+    void set_value(Result&& r);
+    void set_exception(std::exception_ptr e);
+
+private:
+    RequestCallback callback_;
+    std::promise<Result> promise_;
+};
+
 // One accepted request, linked into its shape group's FIFO while queued.
 struct Pending {
     std::vector<Tensor> inputs;
-    std::promise<Result> promise;
+    Completion promise;
     ExecutorClock::time_point enqueued;
     ExecutorClock::time_point deadline = kNoDeadline;
     std::uint64_t tag = 0;

@@ -58,9 +58,7 @@ Completion completion_of(const ImageResult& result) {
     c.preprocess_ms = result.preprocess_ms;
     c.merge_ms = result.merge_ms;
     c.images = 1;
-    // batch_ids holds one id per tile when the pipeline reports them aligned; ids are shifted
-    // by one because 0 means "unknown" here.
-    const bool aligned = result.batch_ids.size() == result.tiles.size();
+    // Batch ids are shifted by one because 0 means "unknown" here.
     for (std::size_t i = 0; i < result.tiles.size(); ++i) {
         const TileReport& t = result.tiles[i];
         TileSample s;
@@ -70,7 +68,7 @@ Completion completion_of(const ImageResult& result) {
         s.inference_ms = t.inference_ms;
         s.decode_ms = t.decode_ms;
         s.batch_size = t.batch_size;
-        s.batch_id = aligned ? result.batch_ids[i] + 1 : 0;
+        s.batch_id = t.batch_id + 1;
         c.tiles.push_back(s);
     }
     return c;

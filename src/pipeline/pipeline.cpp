@@ -10,40 +10,14 @@
 #include "tiledet/batching/backend.hpp"
 #include "tiledet/batching/batch_executor.hpp"
 #include "tiledet/error.hpp"
+#include "tiledet/batching/errors.hpp"
+#include "image_job.hpp"
 
 namespace tiledet {
 namespace {
 
 double ms_between(Clock::time_point a, Clock::time_point b) {
     return std::chrono::duration<double, std::milli>(b - a).count();
-}
-
-// One submitted tile: where it sits, where it went in the model's input frame, and its ticket.
-struct PendingTile {
-    Tile tile;
-    Geometry geometry;
-    std::future<Result> result;
-    Clock::time_point submitted;
-    double preprocess_ms = 0;
-};
-
-// Preprocesses each tile into its own input slot (requests[i].inputs), on the calling thread:
-// spreading the tiles over OpenCV's threads was measured slower on 2 shared cores, where the
-// executor's worker needs them for inference (BENCHMARKS.md, "Preprocessing an image's tiles").
-void preprocess_tiles(const Detector& detector, const cv::Mat& image, const std::vector<Tile>& tiles,
-                      std::vector<PendingTile>& out, std::vector<Request>& requests) {
-    for (std::size_t i = 0; i < tiles.size(); ++i) {
-        const Tile& tile = tiles[i];
-        PendingTile& pt = out[i];
-        pt.tile = tile;
-        const auto p0 = Clock::now();
-        // The tile is an ROI view of the caller's image: preprocessing reads it in place and
-        // writes straight into this request's input slot.
-        std::vector<Tensor> slots = detector.make_input_slots(1);
-        pt.geometry = detector.preprocess(image(cv::Rect(tile.x, tile.y, tile.w, tile.h)), slots, 0);
-        pt.preprocess_ms = ms_between(p0, Clock::now());
-        requests[i].inputs = std::move(slots);
-    }
 }
 
 std::string count_text(std::int64_t n) {
@@ -100,20 +74,20 @@ void check_signature_limits(const ModelSignature& sig, const Limits& limits) {
 }
 
 // The fixed-mode tile spec with 0 sizes resolved to the model input.
-TileSpec resolved_spec(const PipelineOptions& o, int in_w, int in_h) {
-    TileSpec spec = o.tiles;
+TileSpec resolved_spec(const TileSpec& tiles, int in_w, int in_h) {
+    TileSpec spec = tiles;
     if (spec.tile_w <= 0) spec.tile_w = in_w;
     if (spec.tile_h <= 0) spec.tile_h = in_h;
     return spec;
 }
 
-void check_tile_options(const PipelineOptions& o, int in_w, int in_h) {
-    if (o.tile_mode != TileMode::fixed) return;
-    if (o.tiles.tile_w < 0 || o.tiles.tile_h < 0)
+void check_tile_options(TileMode mode, const TileSpec& tiles, const Limits& limits, int in_w, int in_h) {
+    if (mode != TileMode::fixed) return;
+    if (tiles.tile_w < 0 || tiles.tile_h < 0)
         throw OptionError("tiles.tile_w", "",
                           ": expected a tile size >= 0 (0: the model's input size), got " +
-                              std::to_string(o.tiles.tile_w) + "x" + std::to_string(o.tiles.tile_h));
-    const TileSpec spec = resolved_spec(o, in_w, in_h);
+                              std::to_string(tiles.tile_w) + "x" + std::to_string(tiles.tile_h));
+    const TileSpec spec = resolved_spec(tiles, in_w, in_h);
     const auto axis = [&](const char* a, int tile, int px, double ratio) {
         const std::string s(a);
         if (px < 0 && !(ratio >= 0.0 && ratio < 1.0))
@@ -130,25 +104,18 @@ void check_tile_options(const PipelineOptions& o, int in_w, int in_h) {
     axis("h", spec.tile_h, spec.overlap_px_h, spec.overlap_ratio_h);
     const double ratio = std::min(static_cast<double>(spec.tile_w) / std::max(1, in_w),
                                   static_cast<double>(spec.tile_h) / std::max(1, in_h));
-    if (o.limits.min_tile_ratio > 0 && in_w > 0 && in_h > 0 && ratio < o.limits.min_tile_ratio) {
-        const int min_w = static_cast<int>(std::ceil(o.limits.min_tile_ratio * in_w));
-        const int min_h = static_cast<int>(std::ceil(o.limits.min_tile_ratio * in_h));
+    if (limits.min_tile_ratio > 0 && in_w > 0 && in_h > 0 && ratio < limits.min_tile_ratio) {
+        const int min_w = static_cast<int>(std::ceil(limits.min_tile_ratio * in_w));
+        const int min_h = static_cast<int>(std::ceil(limits.min_tile_ratio * in_h));
         throw OptionError("limits.min_tile_ratio",
                           "tiles of " + std::to_string(spec.tile_w) + "x" + std::to_string(spec.tile_h) +
                               " would each be upscaled to the model input " + std::to_string(in_w) + "x" +
                               std::to_string(in_h) + " (" + std::to_string(ratio) + " of it, below ",
-                          " = " + std::to_string(o.limits.min_tile_ratio) + "); use tiles of at least " +
+                          " = " + std::to_string(limits.min_tile_ratio) + "); use tiles of at least " +
                               std::to_string(min_w) + "x" + std::to_string(min_h) + ", or " + std::to_string(in_w) +
                               "x" + std::to_string(in_h) + " (tile size 0: the model's input size)");
     }
 }
-
-struct PendingImage {
-    std::string source;
-    int width = 0, height = 0;
-    Clock::time_point submitted;
-    std::vector<PendingTile> tiles;
-};
 
 }  // namespace
 
@@ -177,52 +144,19 @@ struct Pipeline::Impl {
             channels * in_h * in_w, options.limits.max_input_elements, "limits.max_input_elements",
             "model input size " + std::to_string(in_w) + "x" + std::to_string(in_h) + " takes elements per item",
             "; give a smaller input size, or raise the limit");
-        check_tile_options(options, in_w, in_h);
+        check_tile_options(options.tile_mode, options.tiles, options.limits, in_w, in_h);
         executor = std::make_unique<BatchExecutor>(std::move(backends), options.batching, options.log);
     }
 
-    ImageResult finish(PendingImage& p) const {
-        ImageResult out;
-        out.source = std::move(p.source);
-        out.width = p.width;
-        out.height = p.height;
-        Detections all;
-        for (PendingTile& t : p.tiles) {
-            Result r = t.result.get();  // rethrows the executor's error for this tile
-            const auto d0 = Clock::now();
-            Detections dets = detector->decode(detector->item_outputs(r.outputs, 0), t.geometry, options.decode);
-            const auto d1 = Clock::now();
-            TileReport rep;
-            rep.tile = t.tile;
-            rep.detections = dets.size();
-            rep.batch_size = r.batch_size;
-            rep.batch_id = r.batch_id;
-            rep.sequential = r.batch_size + r.padding == 1;
-            rep.preprocess_ms = t.preprocess_ms;
-            rep.queue_ms = std::chrono::duration<double, std::milli>(r.timings.queue()).count();
-            rep.inference_ms = std::chrono::duration<double, std::milli>(r.timings.compute()).count();
-            rep.decode_ms = ms_between(d0, d1);
-            rep.latency_ms = ms_between(t.submitted, r.timings.completed);
-            out.preprocess_ms += t.preprocess_ms;
-            out.tiles.push_back(rep);
-            out.batch_ids.push_back(r.batch_id);
-            const Detections shifted = shift_to_image(dets, t.tile);
-            all.insert(all.end(), shifted.begin(), shifted.end());
-        }
-        const auto m0 = Clock::now();
-        if (p.tiles.size() > 1) {
-            // Boxes of one object seen by overlapping tiles are merged; a single tile keeps the
-            // family's own reference output untouched.
-            out.detections = clip_to_image(merge_detections(std::move(all), options.merge), p.width, p.height);
-        } else {
-            out.detections = std::move(all);
-        }
-        if (options.decode.max_det > 0 && out.detections.size() > static_cast<std::size_t>(options.decode.max_det))
-            out.detections.resize(static_cast<std::size_t>(options.decode.max_det));
-        const auto m1 = Clock::now();
-        out.merge_ms = ms_between(m0, m1);
-        out.end_to_end_ms = ms_between(p.submitted, m1);
-        return out;
+    // Declared after the executor so it goes first: its last tasks may still call executor->cancel().
+    std::unique_ptr<pipeline_detail::Completer> completer = std::make_unique<pipeline_detail::Completer>();
+    std::mutex close_mu;
+
+    // Stops the executor (queued tiles run, or end as Cancelled) and waits for every callback.
+    void close(bool cancel_pending) {
+        std::lock_guard lk(close_mu);
+        if (executor) executor->shutdown(cancel_pending);
+        completer->drain();
     }
 };
 
@@ -255,20 +189,23 @@ Pipeline::Pipeline(std::vector<std::unique_ptr<Backend>> backends, const ModelSi
 }
 
 Pipeline::~Pipeline() {
-    if (impl_) shutdown();
+    if (impl_) impl_->close(/*cancel_pending=*/true);
 }
 
-std::vector<Tile> Pipeline::tiles_for(int width, int height) const {
+std::vector<Tile> Pipeline::tiles_for(int width, int height, const SubmitOptions& overrides) const {
     const auto [in_h, in_w] = impl_->detector->input_size();
+    const TileMode mode = overrides.tile_mode.value_or(impl_->options.tile_mode);
+    const TileSpec& given = overrides.tiles ? *overrides.tiles : impl_->options.tiles;
+    if (overrides.tile_mode || overrides.tiles) check_tile_options(mode, given, impl_->options.limits, in_w, in_h);
     TileSpec spec;
-    switch (impl_->options.tile_mode) {
+    switch (mode) {
         case TileMode::none:
             return {Tile{0, 0, 0, width, height, false}};
         case TileMode::automatic:
             spec = auto_tile_spec(width, height, in_w, in_h);
             break;
         case TileMode::fixed:
-            spec = resolved_spec(impl_->options, in_w, in_h);
+            spec = resolved_spec(given, in_w, in_h);
             break;
     }
     // Counted before placing: a hostile grid (1-px tiles, 0.99 overlap) must not allocate first.
@@ -281,41 +218,88 @@ std::vector<Tile> Pipeline::tiles_for(int width, int height) const {
     return make_tile_grid(width, height, spec);
 }
 
-std::future<ImageResult> Pipeline::submit(const cv::Mat& image, std::string source) {
+ImageJob Pipeline::submit(const cv::Mat& image, SubmitOptions options, ImageCallback on_done) {
+    Impl& m = *impl_;
+    const std::string label = options.label.empty() ? std::string("image") : options.label;
     if (image.empty() || image.type() != CV_8UC3)
-        throw InputError((source.empty() ? std::string("image") : source) +
-                         ": expected a non-empty 8-bit 3-channel (BGR) image, got " +
+        throw InputError(label + ": expected a non-empty 8-bit 3-channel (BGR) image, got " +
                          (image.empty() ? std::string("an empty one") : "type " + std::to_string(image.type())));
-    const std::string label = source.empty() ? std::string("image") : source;
-    check_limit(std::int64_t{image.cols} * image.rows, impl_->options.limits.max_image_pixels,
-                "limits.max_image_pixels",
+    check_limit(std::int64_t{image.cols} * image.rows, m.options.limits.max_image_pixels, "limits.max_image_pixels",
                 label + ": " + std::to_string(image.cols) + "x" + std::to_string(image.rows) + " has pixels",
                 "; downscale it, or raise the limit");
-    std::vector<Tile> tiles;
+    auto job = std::make_shared<pipeline_detail::JobState>();
     try {
-        tiles = tiles_for(image.cols, image.rows);
+        job->tiles = tiles_for(image.cols, image.rows, options);
     } catch (const OptionError& e) {
         throw e.prefixed(label + ": ");
     }
-    auto pending = std::make_shared<PendingImage>();
-    pending->source = std::move(source);
-    pending->width = image.cols;
-    pending->height = image.rows;
-    pending->submitted = Clock::now();
-    const std::uint64_t tag = impl_->next_tag.fetch_add(1);
-    pending->tiles.resize(tiles.size());
-    std::vector<Request> requests(tiles.size());
-    preprocess_tiles(*impl_->detector, image, tiles, pending->tiles, requests);
-    const Clock::time_point submitted = Clock::now();
-    for (std::size_t i = 0; i < tiles.size(); ++i) {
-        pending->tiles[i].submitted = submitted;
-        requests[i].tag = tag;
+    job->completer = m.completer.get();
+    job->executor = m.executor.get();
+    job->detector = m.detector.get();
+    job->tag = m.next_tag.fetch_add(1);
+    job->source = std::move(options.label);
+    job->width = image.cols;
+    job->height = image.rows;
+    job->submitted = Clock::now();
+    job->decode = options.decode.value_or(m.options.decode);
+    job->merge = options.merge.value_or(m.options.merge);
+    job->on_done = std::move(on_done);
+    const std::size_t n = job->tiles.size();
+    job->geometry.resize(n);
+    job->preprocess_ms.resize(n);
+    job->detections.resize(n);
+    job->reports.resize(n);
+    job->remaining = n;
+
+    // Every tile is preprocessed straight into item i of one buffer: no per-tile allocation,
+    // and a batch of this image's consecutive tiles is that buffer's own bytes (concat_leading
+    // does not copy adjacent views), on the calling thread: spreading the tiles over OpenCV's
+    // threads was measured slower on 2 shared cores, where the executor's worker needs them for
+    // inference (BENCHMARKS.md, "Preprocessing an image's tiles").
+    std::vector<Tensor> slots = m.detector->make_input_slots(static_cast<int>(n));
+    std::vector<Request> requests(n);
+    for (std::size_t i = 0; i < n; ++i) {
+        const Tile& tile = job->tiles[i];
+        const auto p0 = Clock::now();
+        // The tile is an ROI view of the caller's image, read in place.
+        job->geometry[i] =
+            m.detector->preprocess(image(cv::Rect(tile.x, tile.y, tile.w, tile.h)), slots, static_cast<int>(i));
+        job->preprocess_ms[i] = std::chrono::duration<double, std::milli>(Clock::now() - p0).count();
+        Request& r = requests[i];
+        r.inputs.reserve(slots.size());
+        for (const Tensor& t : slots) r.inputs.push_back(t.item(static_cast<std::int64_t>(i)));
+        r.tag = job->tag;
+        r.deadline = options.deadline;
+    }
+    slots.clear();
+    job->enqueued = Clock::now();
+    for (std::size_t i = 0; i < n; ++i) {
+        pipeline_detail::Completer* completer = m.completer.get();
+        requests[i].on_done = [completer, job, i](Result* r, std::exception_ptr e) {
+            completer->post(job, i, r, std::move(e));
+        };
     }
     // One group: the tiles enter the queue together and share a batch whenever they fit in one.
-    std::vector<std::future<Result>> futures = impl_->executor->submit(std::move(requests));
-    for (std::size_t i = 0; i < tiles.size(); ++i) pending->tiles[i].result = std::move(futures[i]);
-    Impl* impl = impl_.get();
-    return std::async(std::launch::deferred, [impl, pending]() { return impl->finish(*pending); });
+    m.executor->submit(std::move(requests));
+    return ImageJob(std::move(job));
+}
+
+std::future<ImageResult> Pipeline::submit(const cv::Mat& image, SubmitOptions options) {
+    auto promise = std::make_shared<std::promise<ImageResult>>();
+    std::future<ImageResult> future = promise->get_future();
+    submit(image, std::move(options), [promise](ImageResult&& r, std::exception_ptr e) {
+        if (e)
+            promise->set_exception(std::move(e));
+        else
+            promise->set_value(std::move(r));
+    });
+    return future;
+}
+
+std::future<ImageResult> Pipeline::submit(const cv::Mat& image, std::string source) {
+    SubmitOptions o;
+    o.label = std::move(source);
+    return submit(image, std::move(o));
 }
 
 ImageResult Pipeline::detect(const cv::Mat& image, std::string source) { return submit(image, std::move(source)).get(); }
@@ -326,7 +310,43 @@ BatchExecutor& Pipeline::executor() { return *impl_->executor; }
 const PipelineOptions& Pipeline::options() const { return impl_->options; }
 
 void Pipeline::shutdown() {
-    if (impl_->executor) impl_->executor->shutdown(false);
+    impl_->close(/*cancel_pending=*/false);
+}
+
+// --- ImageJob
+
+std::uint64_t ImageJob::id() const { return state_ ? state_->tag : 0; }
+
+bool ImageJob::cancel() {
+    if (!state_) return false;
+    pipeline_detail::JobState& s = *state_;
+    // Under the job's lock the image cannot end, so the executor (which outlives every job that
+    // has not ended) is still there.
+    std::lock_guard lk(s.mu);
+    if (s.done) return false;
+    if (!s.error)
+        s.error = std::make_exception_ptr(Cancelled((s.source.empty() ? std::string("image") : s.source) +
+                                                    ": cancelled by the caller (ImageJob::cancel)"));
+    s.executor->cancel(s.tag);
+    return true;
+}
+
+bool ImageJob::done() const {
+    if (!state_) return true;
+    std::lock_guard lk(state_->mu);
+    return state_->done;
+}
+
+void ImageJob::wait() const {
+    if (!state_) return;
+    std::unique_lock lk(state_->mu);
+    state_->ended.wait(lk, [&] { return state_->done; });
+}
+
+bool ImageJob::wait_for(std::chrono::milliseconds timeout) const {
+    if (!state_) return true;
+    std::unique_lock lk(state_->mu);
+    return state_->ended.wait_for(lk, timeout, [&] { return state_->done; });
 }
 
 }  // namespace tiledet

@@ -109,6 +109,15 @@ Tensor concat_leading(const std::vector<Tensor>& parts, int64_t pad_to) {
     }
     Shape s = first.shape();
     s[0] = std::max(total, pad_to);
+    // Parts that are adjacent items of one buffer (the tiles of one image, preprocessed into one
+    // input buffer) already are the batch: a view of those bytes, no copy.
+    if (s[0] == total && first.owner_) {
+        bool adjacent = true;
+        for (std::size_t i = 1; i < parts.size() && adjacent; ++i)
+            adjacent = parts[i].owner_ == first.owner_ &&
+                       parts[i].data_ == parts[i - 1].data_ + parts[i - 1].byte_size();
+        if (adjacent) return Tensor(first.type_, std::move(s), first.owner_, first.data_);
+    }
     Tensor out = Tensor::uninitialized(first.type(), s);  // every byte is written below
     std::byte* dst = out.bytes();
     for (const Tensor& p : parts) {

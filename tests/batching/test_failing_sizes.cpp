@@ -16,7 +16,7 @@ const std::string kSizeWarning = "failed at batch ";
 void expect_every_group_of_one_to_eight_gets_its_outputs(BatchExecutor& ex) {
     for (int n = 1; n <= 8; ++n) {
         std::vector<Request> g;
-        for (int i = 0; i < n; ++i) g.push_back(Request{item(static_cast<float>(10 * n + i)), std::nullopt, 0});
+        for (int i = 0; i < n; ++i) g.push_back(Request{item(static_cast<float>(10 * n + i)), std::nullopt, 0, {}});
         auto futures = ex.submit(std::move(g));
         for (int i = 0; i < n; ++i) {
             const Result r = futures[static_cast<std::size_t>(i)].get();
@@ -81,7 +81,7 @@ TEST(FailingSizes, ProbeFindsAnOddSizeAtWarmUpAndItIsNeverRun) {
     EXPECT_EQ(ex.stats().failed_batch_sizes, (std::vector<int>{3}));
     ASSERT_EQ(log.at(LogLevel::warning).size(), 1u);
     auto futures = ex.submit(std::vector<Request>{
-        Request{item(1.f), std::nullopt, 0}, Request{item(2.f), std::nullopt, 0}, Request{item(3.f), std::nullopt, 0}});
+        Request{item(1.f), std::nullopt, 0, {}}, Request{item(2.f), std::nullopt, 0, {}}, Request{item(3.f), std::nullopt, 0, {}}});
     for (int i = 0; i < 3; ++i)
         EXPECT_FLOAT_EQ(first_value(futures[static_cast<std::size_t>(i)].get()), 2.f * static_cast<float>(i + 1) + 1.f);
     EXPECT_EQ(raw->batch_sizes(), (std::vector<int64_t>{2, 3, 8, 2, 1}));
@@ -107,7 +107,7 @@ TEST(FailingSizes, RetriedRequestsRunInSmallerBatchesAndSayWhichBatchTheyRanIn) 
     policy.probe_batch_sizes = {2};
     BatchExecutor ex(std::move(b), policy);
     std::vector<Request> g;
-    for (int i = 0; i < 7; ++i) g.push_back(Request{item(static_cast<float>(i)), std::nullopt, 0});
+    for (int i = 0; i < 7; ++i) g.push_back(Request{item(static_cast<float>(i)), std::nullopt, 0, {}});
     auto futures = ex.submit(std::move(g));
     std::vector<Result> results;
     for (auto& f : futures) results.push_back(f.get());

@@ -13,7 +13,7 @@ namespace {
 
 std::vector<Request> group_of(std::initializer_list<float> values) {
     std::vector<Request> g;
-    for (float v : values) g.push_back(Request{item(v), std::nullopt, 7});
+    for (float v : values) g.push_back(Request{item(v), std::nullopt, 7, {}});
     return g;
 }
 
@@ -73,7 +73,7 @@ TEST(GroupSubmit, TwoTileGroupsAlwaysFormOneBatchWhenPreparingThemTakesLongerTha
             const auto ready = std::chrono::steady_clock::now() + std::chrono::microseconds(400);
             while (std::chrono::steady_clock::now() < ready) {
             }  // "preprocessing" slower than the queue delay
-            g.push_back(Request{item(static_cast<float>(t)), std::nullopt, 0});
+            g.push_back(Request{item(static_cast<float>(t)), std::nullopt, 0, {}});
         }
         auto futures = ex.submit(std::move(g));
         const Result r0 = futures[0].get(), r1 = futures[1].get();
@@ -86,7 +86,7 @@ TEST(GroupSubmit, TwoTileGroupsAlwaysFormOneBatchWhenPreparingThemTakesLongerTha
 TEST(GroupSubmit, AnUnbatchableRequestRefusesTheWholeGroupAndQueuesNone) {
     BatchExecutor ex(std::make_unique<EchoBackend>(), full_batches_only(4));
     std::vector<Request> g = group_of({1.f, 2.f});
-    g.push_back(Request{{Tensor(ElementType::float32, {2, 4})}, std::nullopt, 0});
+    g.push_back(Request{{Tensor(ElementType::float32, {2, 4})}, std::nullopt, 0, {}});
     try {
         ex.submit(std::move(g));
         ADD_FAILURE() << "a request with leading dim 2 should be refused";
@@ -104,7 +104,7 @@ TEST(GroupSubmit, GroupLargerThanTheQueueCapacityEntersInPiecesAndAllComplete) {
     policy.max_queue_delay = std::chrono::milliseconds(1);
     BatchExecutor ex(std::make_unique<EchoBackend>(), policy);
     std::vector<Request> g;
-    for (int i = 0; i < 10; ++i) g.push_back(Request{item(static_cast<float>(i)), std::nullopt, 0});
+    for (int i = 0; i < 10; ++i) g.push_back(Request{item(static_cast<float>(i)), std::nullopt, 0, {}});
     auto futures = ex.submit(std::move(g));
     for (int i = 0; i < 10; ++i)
         EXPECT_FLOAT_EQ(first_value(futures[static_cast<std::size_t>(i)].get()), 2.f * static_cast<float>(i) + 1.f);

@@ -45,7 +45,7 @@ TEST(Deadline, RequestWhoseDeadlinePassesInTheQueueExpiresAndOthersStillRun) {
     policy.max_batch_size = 1;
     HeldExecutor h(policy);
     const auto deadline = ExecutorClock::now() + 30ms;
-    auto doomed = h.executor.submit(Request{item(1.f), deadline, 7});
+    auto doomed = h.executor.submit(Request{item(1.f), deadline, 7, {}});
     auto patient = h.executor.submit(item(2.f));
     std::this_thread::sleep_until(deadline + 5ms);  // past the deadline while the instance is busy
     h.backend->release();
@@ -65,7 +65,7 @@ TEST(Shutdown, PartialBatchWaitingForTheDelayRunsAtShutdown) {
 
 TEST(Deadline, DeadlineAlreadyPassedAtSubmitExpiresAtOnce) {
     BatchExecutor ex(std::make_unique<EchoBackend>(), full_batches_only(4));
-    auto f = ex.submit(Request{item(1.f), ExecutorClock::now() - 1ms, 0});
+    auto f = ex.submit(Request{item(1.f), ExecutorClock::now() - 1ms, 0, {}});
     EXPECT_TRUE(fails_with<DeadlineExpired>(f));
 }
 
@@ -195,9 +195,9 @@ TEST(Cancel, CancelByTagRemovesOnlyThatTagsQueuedRequests) {
     BatchPolicy policy;
     policy.max_batch_size = 1;
     HeldExecutor h(policy);
-    auto a = h.executor.submit(Request{item(1.f), {}, 1});
-    auto b = h.executor.submit(Request{item(2.f), {}, 2});
-    auto c = h.executor.submit(Request{item(3.f), {}, 1});
+    auto a = h.executor.submit(Request{item(1.f), {}, 1, {}});
+    auto b = h.executor.submit(Request{item(2.f), {}, 2, {}});
+    auto c = h.executor.submit(Request{item(3.f), {}, 1, {}});
     EXPECT_EQ(h.executor.cancel(1), 2u);
     h.backend->release();
     EXPECT_TRUE(fails_with<Cancelled>(a));
@@ -225,7 +225,7 @@ TEST(Producers, ManyThreadsEachGetTheirOwnResults) {
             mine.reserve(kPerThread);
             for (int i = 0; i < kPerThread; ++i) {
                 const auto tag = static_cast<std::uint64_t>(t * kPerThread + i);
-                mine.push_back(ex.submit(Request{item(static_cast<float>(tag)), {}, tag}));
+                mine.push_back(ex.submit(Request{item(static_cast<float>(tag)), {}, tag, {}}));
             }
             for (int i = 0; i < kPerThread; ++i) {
                 const auto tag = static_cast<std::uint64_t>(t * kPerThread + i);

@@ -247,7 +247,7 @@ TEST(ModelBackendFailingSizes, DivisorOf80ModelGivesOneToEightRequestsTheirBatch
         BatchExecutor ex(std::make_unique<ModelBackend>(Model::from_bytes(bytes, one_thread())), policy, log.sink());
         for (int n = 1; n <= 8; ++n) {
             std::vector<Request> group;
-            for (int i = 0; i < n; ++i) group.push_back(Request{items[static_cast<std::size_t>(i)], std::nullopt, 0});
+            for (int i = 0; i < n; ++i) group.push_back(Request{items[static_cast<std::size_t>(i)], std::nullopt, 0, {}});
             auto futures = ex.submit(std::move(group));
             for (int i = 0; i < n; ++i) {
                 const Result r = futures[static_cast<std::size_t>(i)].get();

@@ -44,8 +44,8 @@ TEST(BenchCompletion, CarriesEveryTileTimingAndItsBatchId) {
         t.decode_ms = 1;
         t.preprocess_ms = 1.5;
         t.latency_ms = 70;
+        t.batch_id = 0;  // id 0 is a real id: must not be read as "unknown"
         r.tiles.push_back(t);
-        r.batch_ids.push_back(0);  // id 0 is a real id: must not be read as "unknown"
     }
     const Completion c = completion_of(r);
     EXPECT_EQ(c.images, 1);

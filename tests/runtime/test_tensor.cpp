@@ -42,3 +42,26 @@ TEST(Tensor, CloneOwnsItsBytes) {
     c.data<float>()[0] = 5;
     EXPECT_EQ(a.data<float>()[0], 0.0f);
 }
+
+TEST(Tensor, ConcatOfAdjacentItemsOfOneBufferIsAViewWithoutACopy) {
+    Tensor buffer(ElementType::float32, {4, 2});
+    for (int i = 0; i < 8; ++i) buffer.data<float>()[i] = static_cast<float>(i);
+    const Tensor joined = concat_leading({buffer.item(1), buffer.item(2), buffer.item(3)});
+    EXPECT_EQ(joined.shape(), (Shape{3, 2}));
+    EXPECT_EQ(joined.bytes(), buffer.item(1).bytes()) << "adjacent items must not be copied";
+    EXPECT_FLOAT_EQ(joined.data<float>()[5], 7.f);
+    // Out of order, with a gap, from two buffers, or padded: a copy with the same values.
+    const Tensor swapped = concat_leading({buffer.item(2), buffer.item(1)});
+    EXPECT_NE(swapped.bytes(), buffer.item(2).bytes());
+    EXPECT_FLOAT_EQ(swapped.data<float>()[0], 4.f);
+    EXPECT_FLOAT_EQ(swapped.data<float>()[2], 2.f);
+    const Tensor gap = concat_leading({buffer.item(0), buffer.item(2)});
+    EXPECT_FLOAT_EQ(gap.data<float>()[2], 4.f);
+    const Tensor other = buffer.clone();
+    const Tensor mixed = concat_leading({buffer.item(0), other.item(1)});
+    EXPECT_NE(mixed.bytes(), buffer.bytes());
+    EXPECT_FLOAT_EQ(mixed.data<float>()[3], 3.f);
+    const Tensor padded = concat_leading({buffer.item(0), buffer.item(1)}, 3);
+    EXPECT_NE(padded.bytes(), buffer.bytes());
+    EXPECT_FLOAT_EQ(padded.data<float>()[5], 3.f);
+}

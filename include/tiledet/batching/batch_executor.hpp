@@ -4,6 +4,7 @@
 #pragma once
 
 #include <cstdint>
+#include <exception>
 #include <functional>
 #include <future>
 #include <memory>
@@ -21,6 +22,14 @@
 
 namespace tiledet {
 
+struct Result;
+
+// Called exactly once per request instead of fulfilling a future: with the Result (error null)
+// or with the error (result null; the same exceptions the future would throw). It runs on a
+// worker thread, or on the thread whose submit, cancel or shutdown ended the request there: keep
+// it short, never block in it, and do not let it throw (an exception is swallowed).
+using RequestCallback = std::function<void(Result* result, std::exception_ptr error)>;
+
 struct Request {
     // One tensor per model input, each with leading dim 1 (for a model without a batch axis:
     // the tensors as the model takes them).
@@ -30,6 +39,8 @@ struct Request {
     // The caller's label, returned in the Result; cancel(tag) cancels every queued request
     // that carries it (e.g. all tiles of one image).
     std::uint64_t tag = 0;
+    // Set: the request ends through this callback and its future is left empty (!valid()).
+    RequestCallback on_done;
 };
 
 struct Result {
@@ -73,7 +84,7 @@ public:
     // ShutDown. Throws ShapeError at once for a request the executor cannot batch (no inputs,
     // or a leading dim other than 1).
     std::future<Result> submit(Request request);
-    std::future<Result> submit(std::vector<Tensor> inputs) { return submit(Request{std::move(inputs), {}, 0}); }
+    std::future<Result> submit(std::vector<Tensor> inputs) { return submit(Request{std::move(inputs), {}, 0, {}}); }
 
     // Enqueues `requests` as one group (the tiles of one image, a caller's burst): all of them
     // enter the queue at once, under one lock, and the batcher does not split a group that fits

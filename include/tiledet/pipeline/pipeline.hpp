@@ -1,10 +1,13 @@
 // Images in, merged detections out: every tile of every image, from every caller thread, goes
-// through one shared BatchExecutor; results come back per image, merged, in submission order
-// per caller (each submit() returns its own future).
+// through one shared BatchExecutor. Each submitted image is a job that completes by itself: the
+// last of its tiles to come back is decoded and merged on the pipeline's completion thread, which
+// then calls the job's callback (or fulfils the future of the future-returning submit).
 #pragma once
 
 #include <chrono>
 #include <cstdint>
+#include <exception>
+#include <functional>
 #include <future>
 #include <memory>
 #include <opencv2/core.hpp>
@@ -63,18 +66,64 @@ struct ImageResult {
     std::string source;           // file name or caller's label
     int width = 0, height = 0;
     Detections detections;        // merged, in original image pixels
-    std::vector<TileReport> tiles;
+    std::vector<TileReport> tiles;  // in tile order; each says the executor batch it ran in
     double preprocess_ms = 0;     // sum over tiles
     double merge_ms = 0;
     double end_to_end_ms = 0;     // submit() -> result ready
-    std::vector<uint64_t> batch_ids;  // the executor batches its tiles ran in
+};
+
+// Per-image settings of Pipeline::submit; each unset override takes the PipelineOptions value.
+struct SubmitOptions {
+    std::string label;  // ImageResult::source, and the name errors give the image ("image" when empty)
+    // Tiles that have not started running by then are dropped and the image ends with
+    // DeadlineExpired (a stream drops a stale frame this way). Unset: batching.default_deadline.
+    std::optional<Clock::time_point> deadline;
+    std::optional<DecodeOptions> decode;  // conf, iou, max_det, classes for this image only
+    std::optional<TileMode> tile_mode;
+    std::optional<TileSpec> tiles;
+    std::optional<MergeOptions> merge;
+};
+
+// Called exactly once per image that submit() accepted: with the result (error null), or with
+// the error that ended it (result then holds source, width and height only): the first failed
+// tile's RuntimeFailure, DeadlineExpired, Cancelled (ImageJob::cancel, or the Pipeline destroyed
+// with the image queued), QueueFull, or ShutDown (submitted after shutdown()). Runs on the
+// pipeline's completion thread, one image at a time: keep it short; an exception is swallowed.
+using ImageCallback = std::function<void(ImageResult&& result, std::exception_ptr error)>;
+
+namespace pipeline_detail {
+struct JobState;
+}
+
+// A handle to one submitted image. Copies refer to the same image; it stays usable (cancel()
+// then returns false) after the image ended and after the Pipeline is gone.
+class ImageJob {
+public:
+    ImageJob() = default;
+    std::uint64_t id() const;  // the executor tag its tiles carry
+    // Drops the image's queued tiles; the image ends with Cancelled once its running tiles (if
+    // any) come back. Returns false when the image had already ended.
+    bool cancel();
+    bool done() const;  // its callback has returned
+    void wait() const;  // until done()
+    bool wait_for(std::chrono::milliseconds timeout) const;
+
+private:
+    friend class Pipeline;
+    explicit ImageJob(std::shared_ptr<pipeline_detail::JobState> state) : state_(std::move(state)) {}
+    std::shared_ptr<pipeline_detail::JobState> state_;
 };
 
 // The constructors check the options against the model before anything large is allocated and
 // throw OptionError naming the option ("tiles.overlap_px_w", "limits.max_input_elements"): an
 // overlap not smaller than the tile, a tile below limits.min_tile_ratio of the model input, a
 // model input or output item over limits.max_*_elements. submit() throws OptionError for an
-// image over limits.max_image_pixels or cut into more than limits.max_tiles_per_image tiles.
+// image over limits.max_image_pixels, cut into more than limits.max_tiles_per_image tiles, or
+// with a bad SubmitOptions override; the other images are not affected.
+//
+// Destroying a Pipeline cancels the images still queued (their callbacks get Cancelled, their
+// futures throw it), waits for running batches and for every callback to return; ImageJob
+// handles and futures stay valid. shutdown() instead lets everything queued finish.
 class Pipeline {
 public:
     Pipeline(const std::string& model_path, PipelineOptions options);
@@ -85,13 +134,19 @@ public:
     Pipeline(const Pipeline&) = delete;
     Pipeline& operator=(const Pipeline&) = delete;
 
-    // Cuts `image` (8-bit BGR) into tiles, preprocesses each into its own input slot on the
-    // calling thread and submits them as one group, so they share a batch whenever they fit in
-    // one; returns at once. The future's get() decodes and
-    // merges. Thread-safe: call from any number of threads.
-    std::future<ImageResult> submit(const cv::Mat& image, std::string source = {});
+    // The one entry point. Cuts `image` (8-bit BGR, any size up to limits.max_image_pixels)
+    // into tiles, preprocesses them on the calling thread into one input buffer (tile i is item
+    // i), and submits them to the executor as one group, so they share a batch whenever they
+    // fit in one; returns at once. The image then completes by itself (see ImageCallback). A
+    // failed tile cancels the image's queued tiles. The pixels are copied: `image` may be
+    // released on return. Thread-safe: call from any number of threads.
+    ImageJob submit(const cv::Mat& image, SubmitOptions options, ImageCallback on_done);
 
-    // submit() and wait.
+    // submit() with a callback that fulfils the returned future (a real one: wait_for works).
+    std::future<ImageResult> submit(const cv::Mat& image, std::string source = {});
+    std::future<ImageResult> submit(const cv::Mat& image, SubmitOptions options);
+
+    // submit() and wait; throws the image's error.
     ImageResult detect(const cv::Mat& image, std::string source = {});
 
     const Detector& detector() const;
@@ -99,11 +154,12 @@ public:
     BatchExecutor& executor();
     const PipelineOptions& options() const;
 
-    // The tiles an image of this size is cut into, under the current options. Throws
-    // OptionError when they would be more than limits.max_tiles_per_image.
-    std::vector<Tile> tiles_for(int width, int height) const;
+    // The tiles an image of this size is cut into, under the current options (or `overrides`'
+    // tiling). Throws OptionError when they would be more than limits.max_tiles_per_image.
+    std::vector<Tile> tiles_for(int width, int height, const SubmitOptions& overrides = {}) const;
 
-    // Waits for everything submitted, then stops the executor (also done by the destructor).
+    // Stops accepting images (later ones end with ShutDown) and waits until everything
+    // submitted has run and every callback has returned. Idempotent.
     void shutdown();
 
 private:

@@ -54,6 +54,7 @@ public:
     Tensor clone() const;
 
 private:
+    friend Tensor concat_leading(const std::vector<Tensor>& parts, int64_t pad_to);
     ElementType type_ = ElementType::unknown;
     Shape shape_;
     std::shared_ptr<void> owner_;
@@ -62,6 +63,8 @@ private:
 
 // Concatenates tensors of equal type and equal trailing dims along the leading axis, with
 // `pad_to` > total leading size filled by copies of the last item (padding for static batches).
+// Parts that are adjacent slices of one tensor, in order, without padding, come back as a view
+// of that tensor's bytes (no copy): the result then shares them.
 Tensor concat_leading(const std::vector<Tensor>& parts, int64_t pad_to = 0);
 
 }  // namespace tiledet
