@@ -3,10 +3,11 @@
 //
 //   detect_pipeline --detector rtdetr --model rf-detr-medium.onnx image1.jpg [image2.jpg ...]
 #include <iostream>
+#include <map>
 
 #include <CLI/CLI.hpp>
 
-#include "pipeline_flags.hpp"
+#include "tiledet/pipeline/options.hpp"
 #include "tiledet/io/image.hpp"
 #include "tiledet/pipeline/report.hpp"
 
@@ -26,8 +27,10 @@ bool family_fits(const std::string& detector, Family f) {
 }
 
 int run(const std::string& detector, const std::string& model, const std::vector<std::string>& inputs,
-        const cli::PipelineFlags& flags) {
-    PipelineOptions options = cli::to_pipeline_options(flags);
+        const std::map<std::string, std::string>& given) {
+    PipelineOptions options;
+    for (const auto& [name, value] : given)  // the library parses and checks every option
+        if (!value.empty()) set_option(options, name, value);
     options.log = [](LogLevel level, std::string_view line) {
         std::cout << (level == LogLevel::warning ? "warning: " : "") << line << "\n";
     };
@@ -83,17 +86,23 @@ int main(int argc, char** argv) {
     CLI::App app{"detect_pipeline: the original tiled, batched detection example"};
     std::string detector = "auto", model;
     std::vector<std::string> inputs;
-    cli::PipelineFlags flags;
-    flags.tile = "0";  // the original example cut every image into model-sized tiles
+    std::map<std::string, std::string> given;  // option name -> text, as tiledet::set_option takes it
+    given["tile"] = "0";  // the original example cut every image into model-sized tiles
     app.add_option("--detector", detector, "rtdetr, yolov8, rfdetr or auto")
         ->check(CLI::IsMember({"rtdetr", "yolov8", "rfdetr", "auto"}))
         ->capture_default_str();
     app.add_option("--model", model, "ONNX model")->required();
     app.add_option("inputs", inputs, "Image files or folders")->required();
-    cli::add_pipeline_flags(app, flags);
+    // Every pipeline option from the library's table, as --name-with-dashes VALUE (booleans too:
+    // --verbose true).
+    for (const OptionSpec& spec : pipeline_option_specs())
+        app.add_option(option_flag(spec.name), given[spec.name], spec.help)->default_str(spec.default_text);
     CLI11_PARSE(app, argc, argv);
     try {
-        return run(detector, model, inputs, flags);
+        return run(detector, model, inputs, given);
+    } catch (const OptionError& e) {
+        std::cerr << "detect_pipeline: " << e.with_name(option_flag(option_for_field(e.option()))) << "\n";
+        return 2;
     } catch (const Error& e) {
         std::cerr << "detect_pipeline: " << e.what() << "\n";
         return 2;

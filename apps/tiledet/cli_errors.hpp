@@ -6,26 +6,16 @@
 #include <utility>
 
 #include "tiledet/error.hpp"
+#include "tiledet/pipeline/options.hpp"
 
 namespace tiledet::cli {
 
-// The flag that sets each library option an OptionError can name.
+// The flag that sets each library option or field an OptionError can name ("tiles.overlap_px_w"
+// -> "--overlap"), from the library's option table.
 inline std::string flag_for_option(const std::string& option) {
-    static const std::pair<const char*, const char*> names[] = {
-        {"limits.max_image_pixels", "--max-image-pixels"},
-        {"limits.max_input_elements", "--max-input-elements"},
-        {"limits.max_output_elements", "--max-output-elements"},
-        {"limits.max_tiles_per_image", "--max-tiles"},
-        {"limits.min_tile_ratio", "--min-tile-ratio"},
-        {"tiles.overlap_px_w", "--overlap"},
-        {"tiles.overlap_px_h", "--overlap"},
-        {"tiles.overlap_ratio_w", "--overlap"},
-        {"tiles.overlap_ratio_h", "--overlap"},
-        {"tiles.tile_w", "--tile"},
-        {"tiles.tile_h", "--tile"},
-    };
-    for (const auto& [lib, flag] : names)
-        if (option == lib) return flag;
+    const std::string name = option_for_field(option);
+    for (const OptionSpec& s : pipeline_option_specs())
+        if (s.name == name) return option_flag(name);
     return option;
 }
 

@@ -128,19 +128,19 @@ void progress(const std::string& what) { std::cerr << "bench: " << what << "\n" 
 #if TILEDET_BENCH_HAS_PIPELINE
 PipelineOptions pipeline_base(const BenchArgs& a) {
     PipelineFlags f;
-    f.provider = a.provider;
-    f.device_id = a.device_id;
-    f.threads = a.threads;
-    f.family = a.family;
-    f.imgsz = a.imgsz;
-    f.names = a.names;
-    f.tile = a.tile;
-    f.overlap = a.overlap;
-    f.full_image = a.full_image;
-    f.merge = a.merge;
-    f.match = a.match;
-    f.max_delay_ms = a.max_delay_ms;
-    f.queue_capacity = a.queue_capacity;
+    f.set("provider", a.provider)
+        .set("device_id", std::to_string(a.device_id))
+        .set("threads", std::to_string(a.threads))
+        .set("family", a.family)
+        .set("imgsz", a.imgsz)
+        .set("names", a.names)
+        .set("tile", a.tile)
+        .set("overlap", std::to_string(a.overlap))
+        .set("full_image", a.full_image ? "true" : "false")
+        .set("merge", a.merge)
+        .set("match", a.match)
+        .set("max_delay_ms", std::to_string(a.max_delay_ms))
+        .set("queue", std::to_string(a.queue_capacity));
     return to_pipeline_options(f);
 }
 

@@ -13,7 +13,6 @@
 #include <iostream>
 #include <map>
 #include <new>
-#include <nlohmann/json.hpp>
 #include <optional>
 #include <sstream>
 
@@ -22,6 +21,7 @@
 #include "tiledet/error.hpp"
 #include "tiledet/io/image.hpp"
 #include "tiledet/pipeline/report.hpp"
+#include "tiledet/pipeline/result_json.hpp"
 
 namespace tiledet::cli {
 namespace {
@@ -35,7 +35,7 @@ double ms_since(Clock::time_point t0) {
 struct DetectArgs {
     std::string model;
     std::vector<std::string> inputs;
-    std::string json_path, annotate_dir;
+    std::string json_path, jsonl_path, annotate_dir;
     PipelineFlags flags;
 };
 
@@ -85,45 +85,9 @@ std::string summary(const ImageResult& r, const Detector& det) {
     return os.str();
 }
 
-nlohmann::json to_json(const ImageRecord& rec, const Detector& det, const std::string& device) {
-    nlohmann::json j;
-    j["file"] = rec.file;
-    if (!rec.result) {
-        j["error"] = rec.error;
-        return j;
-    }
-    const ImageResult& r = *rec.result;
-    j["width"] = r.width;
-    j["height"] = r.height;
-    auto& arr = j["detections"] = nlohmann::json::array();
-    for (const auto& d : r.detections)
-        arr.push_back({{"class_id", d.class_id},
-                       {"class_name", det.class_name(d.class_id)},
-                       {"score", d.score},
-                       {"box", {d.box.x1, d.box.y1, d.box.x2, d.box.y2}}});
-    double queue = 0, infer = 0, decode = 0;
-    auto& tiles = j["tiles"] = nlohmann::json::array();
-    for (const TileReport& t : r.tiles) {
-        queue += t.queue_ms;
-        infer += t.inference_ms;
-        decode += t.decode_ms;
-        tiles.push_back({{"x", t.tile.x},
-                         {"y", t.tile.y},
-                         {"w", t.tile.w},
-                         {"h", t.tile.h},
-                         {"full_image", t.tile.full_image},
-                         {"detections", t.detections},
-                         {"batch_size", t.batch_size},
-                         {"batch_id", t.batch_id},
-                         {"latency_ms", t.latency_ms}});
-    }
-    // What ran for this image's tiles, from their batch ids (other images' tiles may share them).
-    j["execution"] = execution_line(device, {r}, r.end_to_end_ms);
-    // Sums over tiles for queue/inference/decode: tiles of one image may overlap in time.
-    j["timings_ms"] = {{"load", rec.load_ms},     {"preprocess", r.preprocess_ms}, {"queue", queue},
-                       {"inference", infer},      {"decode", decode},              {"merge", r.merge_ms},
-                       {"end_to_end", r.end_to_end_ms}};
-    return j;
+std::string record_json(const ImageRecord& rec, const Detector& det, const std::string& device, int indent) {
+    return rec.result ? image_json(*rec.result, det, device, rec.load_ms, indent)
+                      : image_error_json(rec.file, rec.error, indent);
 }
 
 // One line naming the image: the library's errors already do; anything else gets the name added.
@@ -177,7 +141,16 @@ int run_detect(const DetectArgs& a) {
               << detector.input_size().second << "x" << detector.input_size().first << ", "
               << to_string(detector.resize_mode()) << "; " << pipeline.signature().batch_kind().describe() << ")\n";
     const ProgressBar bar(files.size(), from_folder && files.size() >= 10 && ::isatty(STDERR_FILENO));
-    nlohmann::json records = nlohmann::json::array();
+    std::vector<std::string> records;
+    std::ofstream jsonl_file;
+    std::ostream* jsonl = nullptr;  // --jsonl: one line per image, written as soon as it is reported
+    if (a.jsonl_path == "-") {
+        jsonl = &std::cout;
+    } else if (!a.jsonl_path.empty()) {
+        jsonl_file.open(a.jsonl_path);
+        if (!jsonl_file) throw InputError(a.jsonl_path + ": cannot open for writing the JSON Lines results");
+        jsonl = &jsonl_file;
+    }
     std::size_t total_dets = 0, done = 0;
 
     // Keep a window of images in flight so tiles of several images can share batches, and
@@ -202,14 +175,17 @@ int run_detect(const DetectArgs& a) {
             }
         }
         bar.clear();
-        if (rec.result) {
+        if (rec.result && jsonl != &std::cout) {
             std::cout << summary(*rec.result, detector) << "\n" << std::flush;
+        }
+        if (rec.result) {
             total_dets += rec.result->detections.size();
         } else {
             std::cerr << "tiledet: " << rec.error << "\n";
             ++failed;
         }
-        if (!a.json_path.empty()) records.push_back(to_json(rec, detector, device));
+        if (!a.json_path.empty()) records.push_back(record_json(rec, detector, device, -1));
+        if (jsonl) *jsonl << record_json(rec, detector, device, -1) << "\n" << std::flush;
         bar.show(++done);
     };
     for (const std::string& file : files) {
@@ -236,13 +212,8 @@ int run_detect(const DetectArgs& a) {
     // --verbose: the executor prints its statistics block itself when it shuts down.
 
     if (!a.json_path.empty()) {
-        nlohmann::json out;
-        out["model"] = a.model;
-        out["family"] = to_string(detector.family());
-        out["family_reason"] = detector.reason();
-        out["images"] = std::move(records);
         std::ofstream f(a.json_path);
-        if (!(f << out.dump(2) << "\n")) throw InputError(a.json_path + ": cannot write the JSON results");
+        if (!(f << results_json(a.model, detector, records, 2) << "\n")) throw InputError(a.json_path + ": cannot write the JSON results");
     }
     return failed > 0 ? kExitSomeInputsFailed : kExitOk;
 }
@@ -253,6 +224,9 @@ const CommandRegistrar reg{Command{"detect", 20, [](CLI::App& app) {
     sub->add_option("--model,-m", a->model, "ONNX model file")->required();
     sub->add_option("inputs", a->inputs, "Image files or folders of images")->required();
     sub->add_option("--json", a->json_path, "Write results as JSON to this file");
+    sub->add_option("--jsonl", a->jsonl_path,
+                    "Write one JSON line per image to this file as each is done ('-': standard output, instead "
+                    "of the text summary)");
     sub->add_option("--annotate", a->annotate_dir, "Write annotated images into this folder");
     add_pipeline_flags(*sub, a->flags);
     return std::function<int()>([a] { return run_detect(*a); });

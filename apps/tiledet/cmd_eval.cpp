@@ -1,9 +1,12 @@
 // tiledet eval --model M --images DIR --labels DIR: COCO mAP (pycocotools' rules) of a model on
 // a folder of images with YOLO-format labels. An image without a label file is a background
 // image; an image or label file that cannot be read is reported, skipped, and makes the exit 1.
-#if TILEDET_HAS_EVAL && TILEDET_HAS_DETECTORS && TILEDET_HAS_IO
+// Images go through the pipeline, with the same flags as detect: `--tile 640 --overlap 0.2`
+// measures the tiled mAP.
+#if TILEDET_HAS_EVAL && TILEDET_HAS_PIPELINE && TILEDET_HAS_IO
 #include <chrono>
 #include <cstdio>
+#include <deque>
 #include <filesystem>
 #include <fstream>
 #include <iostream>
@@ -11,12 +14,13 @@
 #include <nlohmann/json.hpp>
 
 #include "command.hpp"
+#include "pipeline_flags.hpp"
 #include "tiledet/detectors/detector.hpp"
 #include "tiledet/error.hpp"
 #include "tiledet/eval/coco_eval.hpp"
 #include "tiledet/eval/yolo_labels.hpp"
 #include "tiledet/io/image.hpp"
-#include "tiledet/runtime/model.hpp"
+#include "tiledet/pipeline/pipeline.hpp"
 
 namespace tiledet::cli {
 namespace {
@@ -28,10 +32,8 @@ constexpr float kEvalIou = 0.7f;
 constexpr int kEvalMaxDet = 300;
 
 struct EvalArgs {
-    std::string model, images, labels, json_path, names, family;
-    float conf = kEvalConf;
-    float iou = kEvalIou;
-    int max_det = kEvalMaxDet;
+    std::string model, images, labels, json_path;
+    PipelineFlags flags;
     int limit = 0;
     bool per_class = false;
     bool area_ranges = false;
@@ -52,6 +54,24 @@ std::string row(const std::string& id, const std::string& name, const std::strin
     return buf;
 }
 
+std::string tiling_text(const Pipeline& p, const PipelineOptions& o) {
+    switch (o.tile_mode) {
+        case TileMode::none:
+            return "whole images";
+        case TileMode::automatic:
+            return "auto tiles";
+        case TileMode::fixed: {
+            const auto [in_h, in_w] = p.detector().input_size();
+            const int w = o.tiles.tile_w > 0 ? o.tiles.tile_w : in_w, h = o.tiles.tile_h > 0 ? o.tiles.tile_h : in_h;
+            return "tiles " + std::to_string(w) + "x" + std::to_string(h) + ", overlap " +
+                   (o.tiles.overlap_px_w >= 0 ? std::to_string(o.tiles.overlap_px_w) + " px"
+                                              : fixed(o.tiles.overlap_ratio_w, 2)) +
+                   (o.tiles.add_full_image ? " + the whole image" : "");
+        }
+    }
+    return "";
+}
+
 int run_eval(const EvalArgs& a) {
     if (!std::filesystem::is_directory(a.labels))
         throw InputError("labels folder " + a.labels +
@@ -61,40 +81,49 @@ int run_eval(const EvalArgs& a) {
     if (a.limit > 0 && static_cast<int>(images.size()) > a.limit) images.resize(static_cast<std::size_t>(a.limit));
     if (images.empty()) throw InputError("no image files in " + a.images + "; expected .jpg/.png/... files");
 
-    const Model model = Model::load(a.model);
-    DetectorConfig dc;
-    dc.names_file = a.names;
-    if (!a.family.empty()) {
-        dc.family = parse_family(a.family);
-        if (!dc.family) {
-            std::string known;
-            for (const Family f : all_families()) known += (known.empty() ? "" : ", ") + to_string(f);
-            throw ConfigError("unknown --family '" + a.family + "'; expected one of: " + known);
-        }
-    }
-    const std::unique_ptr<Detector> detector = make_detector(model.signature(), dc);
-    DecodeOptions opts;
-    opts.conf = a.conf;
-    opts.iou = a.iou;
-    opts.max_det = a.max_det;
+    const PipelineOptions options = to_pipeline_options(a.flags);
+    Pipeline pipeline(a.model, options);
+    const Detector* detector = &pipeline.detector();
+    const DecodeOptions& opts = options.decode;
+    const float conf = opts.conf.value_or(detector->default_conf());
 
     eval::CocoEvaluator evaluator(eval::CocoEvalOptions{eval::kCocoMaxDets, a.area_ranges});
     int failed = 0, background = 0;
     const auto start = std::chrono::steady_clock::now();
+    // A window of images in flight, so tiles of several images share batches; results are
+    // added in input order.
+    struct InFlight {
+        std::string path;
+        eval::GroundTruths gt;
+        std::future<ImageResult> result;
+    };
+    std::deque<InFlight> window;
+    const std::size_t depth = static_cast<std::size_t>(std::max(2, 2 * options.batching.max_batch_size));
+    const auto finish_one = [&] {
+        InFlight f = std::move(window.front());
+        window.pop_front();
+        try {
+            evaluator.add_image(std::move(f.gt), f.result.get().detections);
+        } catch (const Error& e) {
+            std::cerr << "tiledet: " << f.path << ": " << e.what() << "\n";
+            ++failed;
+        }
+    };
     for (const std::string& path : images) {
         try {
-            const cv::Mat bgr = load_image(path);
+            const cv::Mat bgr = load_image(path, options.limits.max_image_pixels);
             const auto label_file = eval::yolo_label_path(path, a.labels);
             eval::GroundTruths gt;
             if (std::filesystem::exists(label_file)) gt = eval::load_yolo_labels(label_file, bgr.cols, bgr.rows);
             if (gt.empty()) ++background;
-            Detections dets = detect_one(model, *detector, bgr, opts);
-            evaluator.add_image(std::move(gt), std::move(dets));
+            window.push_back({path, std::move(gt), pipeline.submit(bgr, path)});
         } catch (const Error& e) {
-            std::cerr << "tiledet: " << path << ": " << e.what() << "\n";
+            std::cerr << "tiledet: " << path << ": " << cli_message(e) << "\n";
             ++failed;
         }
+        while (window.size() >= depth) finish_one();
     }
+    while (!window.empty()) finish_one();
     const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
     const eval::CocoEvalResult r = evaluator.evaluate();
 
@@ -102,8 +131,8 @@ int run_eval(const EvalArgs& a) {
     std::cout << "images evaluated: " << r.images << " (" << background << " background, " << failed << " failed) in "
               << fixed(seconds, 1) << " s\n";
     std::cout << "ground truth boxes: " << r.gt_boxes << "\n";
-    std::cout << "detections: " << r.detections << " (conf >= " << a.conf << ", NMS IoU " << a.iou << ", at most "
-              << a.max_det << " per image)\n";
+    std::cout << "detections: " << r.detections << " (conf >= " << conf << ", NMS IoU " << opts.iou << ", at most "
+              << opts.max_det << " per image; " << tiling_text(pipeline, options) << ")\n";
     std::cout << "mAP@0.5:0.95: " << fixed(r.map) << "\n";
     std::cout << "mAP@0.5: " << fixed(r.map50) << "\n";
     std::cout << "mAP@0.75: " << fixed(r.map75) << "\n";
@@ -128,7 +157,8 @@ int run_eval(const EvalArgs& a) {
         j["failed_images"] = failed;
         j["gt_boxes"] = r.gt_boxes;
         j["detections"] = r.detections;
-        j["decode"] = {{"conf", a.conf}, {"iou", a.iou}, {"max_det", a.max_det}};
+        j["decode"] = {{"conf", conf}, {"iou", opts.iou}, {"max_det", opts.max_det}};
+        j["tiling"] = tiling_text(pipeline, options);
         j["map"] = r.map;
         j["map50"] = r.map50;
         j["map75"] = r.map75;
@@ -152,19 +182,21 @@ int run_eval(const EvalArgs& a) {
 
 const CommandRegistrar reg{Command{
     "eval", 50, [](CLI::App& app) {
-        auto* sub = app.add_subcommand("eval", "COCO mAP@0.5:0.95 and mAP@0.5 on images with YOLO-format labels");
+        auto* sub = app.add_subcommand(
+            "eval",
+            "COCO mAP@0.5:0.95 and mAP@0.5 on images with YOLO-format labels, whole or tiled (--tile); defaults "
+            "as Ultralytics val: --conf 0.001 --iou 0.7 --max-det 300");
         auto a = std::make_shared<EvalArgs>();
         sub->add_option("--model", a->model, "ONNX detection model")->required();
         sub->add_option("--images", a->images, "Folder of images (or one image)")->required();
         sub->add_option("--labels", a->labels, "Folder of YOLO labels: <image stem>.txt, 'class cx cy w h' normalized")
             ->required();
-        sub->add_option("--conf", a->conf, "Confidence threshold (Ultralytics val: 0.001)")->capture_default_str();
-        sub->add_option("--iou", a->iou, "NMS IoU threshold (Ultralytics val: 0.7)")->capture_default_str();
-        sub->add_option("--max-det", a->max_det, "Detections kept per image (Ultralytics val: 300)")
-            ->capture_default_str();
         sub->add_option("--limit", a->limit, "Evaluate only the first N images (sorted by name)");
-        sub->add_option("--names", a->names, "Class names file, one per line (line i = class i)");
-        sub->add_option("--family", a->family, "Force the model family instead of detecting it");
+        // Ultralytics' validation defaults, which --conf, --iou and --max-det override.
+        a->flags.set("conf", std::to_string(kEvalConf))
+            .set("iou", std::to_string(kEvalIou))
+            .set("max_det", std::to_string(kEvalMaxDet));
+        add_pipeline_flags(*sub, a->flags);
         sub->add_flag("--per-class", a->per_class, "Also print AP per class");
         sub->add_flag("--area-ranges", a->area_ranges, "Also print AP for small/medium/large boxes");
         sub->add_option("--json", a->json_path, "Also write the figures (with per-class AP) to this JSON file");

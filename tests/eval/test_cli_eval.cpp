@@ -77,6 +77,38 @@ TEST(CliEval, FewCoco64ImagesPrintMapFiguresInRange) {
     fs::remove_all(json.parent_path());
 }
 
+TEST(CliEval, TileFlagsGiveTheTiledMapThroughThePipeline) {
+    TILEDET_REQUIRE_SHARED(kModel);
+    TILEDET_REQUIRE_SHARED(kLabels);
+    const std::string common = "eval --model " + shared_path(kModel).string() + " --images " +
+                               shared_path(kImages).string() + " --labels " + shared_path(kLabels).string() +
+                               " --limit 4";
+    const auto whole = run_cli(common);
+    // coco64 images are at most 640 px: one model-sized tile each is the whole image.
+    const auto one_tile = run_cli(common + " --tile 0");
+    const fs::path json = temp_dir("tiled") / "eval.json";
+    const auto tiled = run_cli(common + " --tile 320 --overlap 0.2 --json " + json.string());
+    ASSERT_EQ(whole.code, 0) << whole.output;
+    ASSERT_EQ(one_tile.code, 0) << one_tile.output;
+    ASSERT_EQ(tiled.code, 0) << tiled.output;
+    EXPECT_NE(whole.output.find("; whole images)"), std::string::npos) << whole.output;
+    EXPECT_NE(tiled.output.find("; tiles 320x320, overlap 0.20)"), std::string::npos) << tiled.output;
+    const double map_whole = figure(whole.output, "mAP@0\\.5:0\\.95:");
+    EXPECT_EQ(figure(one_tile.output, "mAP@0\\.5:0\\.95:"), map_whole) << one_tile.output;
+    const double map_tiled = figure(tiled.output, "mAP@0\\.5:0\\.95:");
+    EXPECT_GT(map_tiled, 0.0) << tiled.output;
+    EXPECT_LE(map_tiled, 1.0);
+    EXPECT_NE(map_tiled, map_whole) << "320 px tiles upscaled 2x must change what the model sees";
+    std::ifstream f(json);
+    const nlohmann::json j = nlohmann::json::parse(f);
+    EXPECT_EQ(j["tiling"], "tiles 320x320, overlap 0.20");
+    EXPECT_NEAR(j["map"].get<double>(), map_tiled, 1e-4);
+    // A bad tiling flag is one line naming it, exit 2.
+    const auto bad = run_cli(common + " --tile 100 --overlap 150");
+    EXPECT_EQ(bad.code, 2) << bad.output;
+    EXPECT_NE(bad.output.find("--overlap: expected an overlap smaller than the tile"), std::string::npos) << bad.output;
+}
+
 TEST(CliEval, ImageWithoutLabelFileIsBackgroundAndMalformedLabelFailsOnlyThatImage) {
     TILEDET_REQUIRE_SHARED(kModel);
     TILEDET_REQUIRE_SHARED(kLabels);

@@ -348,5 +348,5 @@ TEST(CliLimits, NegativeLimitIsABadOptionNamingItsFlag) {
     const auto r =
         tiledet::testing::run_cli("detect -m " + model_arg("yolo_dynamic.onnx") + " --max-tiles -1 " + one_image());
     EXPECT_EQ(r.code, 2) << r.output;
-    EXPECT_NE(r.output.find("--max-tiles: expected >= 0 (0: no limit)"), std::string::npos) << r.output;
+    EXPECT_NE(r.output.find("--max-tiles: expected a tile count >= 0 (0: no limit), got '-1'"), std::string::npos) << r.output;
 }

@@ -1,0 +1,32 @@
+// Results as JSON, the schema of `tiledet detect --json` (one writer for the CLI, the examples,
+// and later the server and the streams' JSON Lines). Per image:
+//   {"file": "bus.jpg", "width": 810, "height": 1080,
+//    "detections": [{"class_id": 0, "class_name": "person", "score": 0.91,
+//                    "box": [x1, y1, x2, y2]}, ...],       // original image pixels, best first
+//    "tiles": [{"x", "y", "w", "h", "full_image", "detections", "batch_size", "batch_id",
+//               "latency_ms"}, ...],
+//    "execution": "CPU Batch Execution: 2 tiles in 1 batch (2) in ...",
+//    "timings_ms": {"load", "preprocess", "queue", "inference", "decode", "merge", "end_to_end"}}
+// or, for an image that failed, {"file": ..., "error": "one line"}.
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include "tiledet/pipeline/pipeline.hpp"
+
+namespace tiledet {
+
+// indent < 0: one line (a JSON Lines record); >= 0: pretty, with that many spaces.
+// `device`: the executor's device label for the execution line ("CPU"); `load_ms`: time spent
+// reading and decoding the file, if the caller measured it.
+std::string image_json(const ImageResult& result, const Detector& detector, const std::string& device,
+                       double load_ms = 0, int indent = -1);
+std::string image_error_json(const std::string& source, const std::string& error, int indent = -1);
+
+// The whole run: {"model": ..., "family": ..., "family_reason": ..., "images": [...]}, from
+// image_json / image_error_json records (in that order).
+std::string results_json(const std::string& model, const Detector& detector, const std::vector<std::string>& images,
+                         int indent = 2);
+
+}  // namespace tiledet

@@ -1,0 +1,251 @@
+#include "tiledet/pipeline/options.hpp"
+
+#include <algorithm>
+#include <cctype>
+#include <charconv>
+#include <cmath>
+#include <limits>
+#include <sstream>
+
+#include "tiledet/error.hpp"
+
+namespace tiledet {
+namespace {
+
+std::string family_list() {
+    std::string s;
+    for (const Family f : all_families()) s += (s.empty() ? "" : ", ") + to_string(f);
+    return s;
+}
+
+[[noreturn]] void bad(std::string_view name, const std::string& expected, std::string_view value) {
+    throw OptionError(std::string(name), "", ": expected " + expected + ", got '" + std::string(value) + "'");
+}
+
+template <class T>
+T number(std::string_view name, std::string_view v, const std::string& expected, T lo = std::numeric_limits<T>::lowest(),
+         T hi = std::numeric_limits<T>::max()) {
+    T out{};
+    const char* end = v.data() + v.size();
+    const auto [ptr, ec] = std::from_chars(v.data(), end, out);
+    if (v.empty() || ec != std::errc() || ptr != end || out < lo || out > hi) bad(name, expected, v);
+    if constexpr (std::is_floating_point_v<T>)
+        if (!std::isfinite(out)) bad(name, expected, v);
+    return out;
+}
+
+bool boolean(std::string_view name, std::string_view v) {
+    std::string s(v);
+    std::transform(s.begin(), s.end(), s.begin(), [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+    if (s == "true" || s == "1" || s == "yes" || s == "on") return true;
+    if (s == "false" || s == "0" || s == "no" || s == "off") return false;
+    bad(name, "true or false", v);
+}
+
+std::vector<std::string> split(std::string_view v) {
+    std::vector<std::string> out;
+    std::stringstream ss{std::string(v)};
+    for (std::string tok; std::getline(ss, tok, ',');)
+        if (!tok.empty()) out.push_back(tok);
+    return out;
+}
+
+std::vector<int> int_list(std::string_view name, std::string_view v, int lo) {
+    std::vector<int> out;
+    for (const std::string& tok : split(v))
+        out.push_back(number<int>(name, tok, "comma-separated integers >= " + std::to_string(lo) + " (e.g. 0,2,5)", lo));
+    return out;
+}
+
+std::vector<OptionSpec> make_specs() {
+    const PipelineOptions d;
+    const auto num = [](double v) {
+        std::ostringstream os;
+        os << v;
+        return os.str();
+    };
+    return {
+        {"provider", "model", "Execution providers in priority order, comma-separated: cpu, cuda, tensorrt, coreml",
+         "cpu", false, {"model.providers"}},
+        {"device_id", "model", "GPU device id", "0", false, {"model.device_id"}},
+        {"threads", "model", "CPU threads in all (split between instances; 0: all cores)", "0", false,
+         {"model.intra_op_threads"}},
+        {"family", "model", "Force the model family (" + family_list() + ")", "", false, {"detector.family"}},
+        {"imgsz", "model", "Input size for models with dynamic H/W: SIZE or H,W", "", false, {"detector.imgsz"}},
+        {"names", "model", "Class names file, one per line", "", false, {"detector.names_file"}},
+        {"resize", "model", "letterbox or stretch (default: the family's reference)", "", false, {"detector.resize"}},
+        {"pad", "model", "Letterbox fill value 0..255 (default: the family's reference)", "", false,
+         {"detector.pad_value"}},
+        {"conf", "decode", "Confidence threshold 0..1 (default: the family's reference default)", "", false,
+         {"decode.conf"}},
+        {"iou", "decode", "NMS IoU threshold 0..1 (families with NMS)", num(d.decode.iou), false, {"decode.iou"}},
+        {"max_det", "decode", "Maximum detections per image (0: no limit)", std::to_string(d.decode.max_det), false,
+         {"decode.max_det"}},
+        {"classes", "decode", "Keep only these class ids, e.g. 0,2", "", false, {"decode.classes"}},
+        {"agnostic", "decode", "Class-agnostic NMS", "false", true, {"decode.agnostic"}},
+        {"tile", "tiling", "Tiles: none, auto, SIZE or WxH (SIZE 0: the model's input size)", "none", false,
+         {"tile_mode", "tiles.tile_w", "tiles.tile_h"}},
+        {"overlap", "tiling", "Tile overlap: ratio (< 1) or pixels (>= 1)", num(d.tiles.overlap_ratio_w), false,
+         {"tiles.overlap_px_w", "tiles.overlap_px_h", "tiles.overlap_ratio_w", "tiles.overlap_ratio_h"}},
+        {"full_image", "tiling", "Also run the whole image as one more tile (SAHI's standard prediction)", "false",
+         true, {"tiles.add_full_image"}},
+        {"merge", "tiling", "Merge across tiles: nms, nmm, greedy-nmm", "greedy-nmm", false, {"merge.algorithm"}},
+        {"match", "tiling", "Merge match metric: iou or ios", "ios", false, {"merge.metric"}},
+        {"merge_threshold", "tiling", "Merge match threshold 0..1", num(d.merge.threshold), false,
+         {"merge.threshold"}},
+        {"merge_agnostic", "tiling", "Merge boxes across classes", "false", true, {"merge.class_agnostic"}},
+        {"batch", "batching", "Max batch size for a dynamic-batch model", std::to_string(d.batching.max_batch_size),
+         false, {"batching.max_batch_size"}},
+        {"max_delay_ms", "batching", "How long a request may wait for a batch to fill (ms)",
+         num(d.batching.max_queue_delay.count() / 1000.0), false, {"batching.max_queue_delay"}},
+        {"instances", "batching", "Model instances running batches concurrently",
+         std::to_string(d.batching.instances), false, {"batching.instances"}},
+        {"queue", "batching", "Queue capacity (requests)", std::to_string(d.batching.queue_capacity), false,
+         {"batching.queue_capacity"}},
+        {"probe_sizes", "batching", "Warm-up probe batches of a dynamic model: sizes, 'max' (--batch), or 'none'",
+         "2,3,max", false, {"batching.probe_batch_sizes"}},
+        {"verbose", "batching", "One log line per batch", "false", true, {"batching.verbose"}},
+        {"max_image_pixels", "limits", "Refuse images of more pixels (0: no limit)",
+         std::to_string(d.limits.max_image_pixels), false, {"limits.max_image_pixels"}},
+        {"max_input_elements", "limits", "Refuse models whose input takes more elements per item (0: no limit)",
+         std::to_string(d.limits.max_input_elements), false, {"limits.max_input_elements"}},
+        {"max_output_elements", "limits", "Refuse models whose output gives more elements per item (0: no limit)",
+         std::to_string(d.limits.max_output_elements), false, {"limits.max_output_elements"}},
+        {"max_tiles", "tiling", "Refuse images cut into more tiles (0: no limit)",
+         std::to_string(d.limits.max_tiles_per_image), false, {"limits.max_tiles_per_image"}},
+        {"min_tile_ratio", "tiling", "Refuse tiles smaller than this fraction of the model input side (0: no limit)",
+         num(d.limits.min_tile_ratio), false, {"limits.min_tile_ratio"}},
+    };
+}
+
+}  // namespace
+
+const std::vector<OptionSpec>& pipeline_option_specs() {
+    static const std::vector<OptionSpec> specs = make_specs();
+    return specs;
+}
+
+std::string option_for_field(std::string_view field) {
+    for (const OptionSpec& s : pipeline_option_specs())
+        if (std::find(s.fields.begin(), s.fields.end(), field) != s.fields.end()) return s.name;
+    return std::string(field);
+}
+
+std::string option_flag(std::string_view name) {
+    std::string flag(name);
+    std::replace(flag.begin(), flag.end(), '_', '-');
+    return flag.insert(0, "--");
+}
+
+void set_option(PipelineOptions& o, std::string_view name, std::string_view v) {
+    const std::string n(name);
+    if (n == "provider") {
+        o.model.providers = split(v);
+        if (o.model.providers.empty()) bad(name, "one or more of cpu, cuda, tensorrt, coreml", v);
+    } else if (n == "device_id") {
+        o.model.device_id = number<int>(name, v, "a device id >= 0", 0);
+    } else if (n == "threads") {
+        o.model.intra_op_threads = number<int>(name, v, "a thread count >= 0 (0: all cores)", 0, 4096);
+    } else if (n == "family") {
+        o.detector.family = parse_family(std::string(v));
+        if (!o.detector.family) bad(name, "one of: " + family_list(), v);
+    } else if (n == "imgsz") {
+        const std::vector<int> s = int_list(name, v, 1);
+        if (s.size() == 1) o.detector.imgsz = std::make_pair(s[0], s[0]);
+        else if (s.size() == 2) o.detector.imgsz = std::make_pair(s[0], s[1]);
+        else bad(name, "SIZE or H,W (e.g. 640 or 480,640)", v);
+    } else if (n == "names") {
+        o.detector.names_file = std::string(v);
+    } else if (n == "resize") {
+        o.detector.resize = parse_resize_mode(std::string(v));
+        if (!o.detector.resize) bad(name, "letterbox or stretch", v);
+    } else if (n == "pad") {
+        o.detector.pad_value = number<int>(name, v, "a fill value 0..255", 0, 255);
+    } else if (n == "conf") {
+        o.decode.conf = number<float>(name, v, "a confidence in [0, 1]", 0.f, 1.f);
+    } else if (n == "iou") {
+        o.decode.iou = number<float>(name, v, "an IoU in [0, 1]", 0.f, 1.f);
+    } else if (n == "max_det") {
+        o.decode.max_det = number<int>(name, v, "a count >= 0 (0: no limit)", 0);
+    } else if (n == "classes") {
+        o.decode.classes = int_list(name, v, 0);
+    } else if (n == "agnostic") {
+        o.decode.agnostic = boolean(name, v);
+    } else if (n == "tile") {
+        if (v == "none" || v.empty()) {
+            o.tile_mode = TileMode::none;
+        } else if (v == "auto") {
+            o.tile_mode = TileMode::automatic;
+        } else {
+            // SIZE or WxH, digits only: "64x" or "x64" are mistakes, not 64.
+            const auto x = v.find_first_of("xX");
+            const std::string_view w = v.substr(0, x), h = x == std::string_view::npos ? w : v.substr(x + 1);
+            const auto digits = [](std::string_view s) {
+                return !s.empty() && s.size() < 7 && s.find_first_not_of("0123456789") == std::string_view::npos;
+            };
+            if (!digits(w) || !digits(h)) bad(name, "none, auto, SIZE or WxH (e.g. 640 or 1024x768)", v);
+            o.tile_mode = TileMode::fixed;
+            o.tiles.tile_w = number<int>(name, w, "a tile width", 0);
+            o.tiles.tile_h = number<int>(name, h, "a tile height", 0);
+        }
+    } else if (n == "overlap") {
+        const double ov = number<double>(name, v, "a ratio in [0, 1) or pixels >= 1", 0.0);
+        if (ov < 1.0) {
+            o.tiles.overlap_ratio_w = o.tiles.overlap_ratio_h = ov;
+            o.tiles.overlap_px_w = o.tiles.overlap_px_h = -1;
+        } else {
+            if (ov != std::floor(ov) || ov > 1e6) bad(name, "a ratio in [0, 1) or whole pixels >= 1", v);
+            o.tiles.overlap_px_w = o.tiles.overlap_px_h = static_cast<int>(ov);
+        }
+    } else if (n == "full_image") {
+        o.tiles.add_full_image = boolean(name, v);
+    } else if (n == "merge") {
+        std::string m(v);
+        std::replace(m.begin(), m.end(), '-', '_');
+        const auto alg = parse_merge_algorithm(m);
+        if (!alg) bad(name, "nms, nmm or greedy-nmm", v);
+        o.merge.algorithm = *alg;
+    } else if (n == "match") {
+        const auto metric = parse_match_metric(v);
+        if (!metric) bad(name, "iou or ios", v);
+        o.merge.metric = *metric;
+    } else if (n == "merge_threshold") {
+        o.merge.threshold = number<float>(name, v, "a threshold in [0, 1]", 0.f, 1.f);
+    } else if (n == "merge_agnostic") {
+        o.merge.class_agnostic = boolean(name, v);
+    } else if (n == "batch") {
+        o.batching.max_batch_size = number<int>(name, v, "a batch size >= 1", 1, 1 << 16);
+    } else if (n == "max_delay_ms") {
+        const double ms = number<double>(name, v, "milliseconds >= 0 (at most one hour)", 0.0, 3.6e6);
+        o.batching.max_queue_delay = std::chrono::microseconds(static_cast<long long>(ms * 1000.0));
+    } else if (n == "instances") {
+        o.batching.instances = number<int>(name, v, "an instance count >= 1", 1, 256);
+    } else if (n == "queue") {
+        o.batching.queue_capacity = number<std::size_t>(name, v, "a capacity >= 0 (0: unbounded)");
+    } else if (n == "probe_sizes") {
+        std::vector<int> sizes;
+        if (v != "none" && !v.empty())
+            for (const std::string& tok : split(v))
+                sizes.push_back(tok == "max" ? 0 : number<int>(name, tok, "sizes >= 1, 'max' or 'none' (e.g. 2,3,max)", 1));
+        o.batching.probe_batch_sizes = sizes;
+        o.batching.probe_dynamic_batch = !sizes.empty();
+    } else if (n == "verbose") {
+        o.batching.verbose = boolean(name, v);
+    } else if (n == "max_image_pixels") {
+        o.limits.max_image_pixels = number<std::int64_t>(name, v, "a pixel count >= 0 (0: no limit)", 0);
+    } else if (n == "max_input_elements") {
+        o.limits.max_input_elements = number<std::int64_t>(name, v, "an element count >= 0 (0: no limit)", 0);
+    } else if (n == "max_output_elements") {
+        o.limits.max_output_elements = number<std::int64_t>(name, v, "an element count >= 0 (0: no limit)", 0);
+    } else if (n == "max_tiles") {
+        o.limits.max_tiles_per_image = number<std::int64_t>(name, v, "a tile count >= 0 (0: no limit)", 0);
+    } else if (n == "min_tile_ratio") {
+        o.limits.min_tile_ratio = number<double>(name, v, "a fraction in [0, 1] (0: no limit)", 0.0, 1.0);
+    } else {
+        std::string known;
+        for (const OptionSpec& s : pipeline_option_specs()) known += (known.empty() ? "" : ", ") + s.name;
+        throw OptionError(n, "unknown option '", "'; known options: " + known);
+    }
+}
+
+}  // namespace tiledet
