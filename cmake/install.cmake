@@ -4,7 +4,7 @@
 #   # in the user's project:  find_package(tiledet 0.1 REQUIRED)  (CMAKE_PREFIX_PATH=P)
 #   #                         target_link_libraries(app PRIVATE tiledet::tiledet)
 #
-# installs libtiledet.so (every library module but the CLI's bench tooling, linked whole), the
+# installs libtiledet.so (every library module but the CLI's bench tooling (src/bench, headers there too), linked whole), the
 # public headers (none of which includes an ONNX Runtime header), the ONNX Runtime library it was
 # built against (so the installed tree does not depend on this checkout), and a CMake package:
 # tiledetConfig.cmake, its version file and the exported target tiledet::tiledet.
@@ -34,9 +34,9 @@ set_target_properties(tiledet_shared PROPERTIES
 # initializers). Linking the archives too brings their own dependencies (ORT, OpenCV, ONNX);
 # nothing more is taken from them, as every symbol they define is already there.
 target_link_libraries(tiledet_shared PRIVATE ${_tiledet_parts})
-# What users of the installed headers need: OpenCV core (cv::Mat in the API) and nlohmann_json
-# (metadata.hpp), both found again by tiledetConfig.cmake.
-target_link_libraries(tiledet_shared PUBLIC opencv_core nlohmann_json::nlohmann_json Threads::Threads)
+# What users of the installed headers need: OpenCV core (cv::Mat in the API), found again by
+# tiledetConfig.cmake. No public header includes nlohmann_json.
+target_link_libraries(tiledet_shared PUBLIC opencv_core Threads::Threads)
 target_compile_features(tiledet_shared INTERFACE cxx_std_20)
 target_include_directories(tiledet_shared INTERFACE
   $<BUILD_INTERFACE:${PROJECT_SOURCE_DIR}/include> $<INSTALL_INTERFACE:${CMAKE_INSTALL_INCLUDEDIR}>)
@@ -51,8 +51,7 @@ install(TARGETS tiledet_shared EXPORT tiledetTargets
   LIBRARY DESTINATION ${CMAKE_INSTALL_LIBDIR}
   INCLUDES DESTINATION ${CMAKE_INSTALL_INCLUDEDIR})
 install(DIRECTORY "${PROJECT_SOURCE_DIR}/include/tiledet" DESTINATION ${CMAKE_INSTALL_INCLUDEDIR}
-  FILES_MATCHING PATTERN "*.hpp"
-  PATTERN "bench" EXCLUDE)   # CLI tooling (gnuplot, /proc parsing): not part of the library
+  FILES_MATCHING PATTERN "*.hpp")
 # The ONNX Runtime shared objects this build links (libonnxruntime.so and its SONAME link, the
 # providers' shared helper), beside libtiledet.so, found through its $ORIGIN run path.
 file(GLOB _tiledet_ort_libs "${ONNXRUNTIME_LIB_DIR}/libonnxruntime*.so*")

@@ -1,5 +1,7 @@
 #include "tiledet/runtime/metadata.hpp"
 
+#include "python_literal.hpp"
+
 #include <cctype>
 
 #include "tiledet/error.hpp"

@@ -177,14 +177,17 @@ TEST(ImageJob, AFailedTileCancelsTheImagesOtherQueuedTiles) {
     img.at<cv::Vec3b>(0, 0) = cv::Vec3b(255, 0, 0);         // BGR blue
     auto f = g.pipeline->submit(img, "marked");
     g.wait_entered(1);
-    g.permits.release();  // tile 0 runs and fails; the worker takes tile 1 and waits
-    g.wait_entered(2);
-    // Tiles 2 and 3 are dropped by the failure, not run.
+    g.permits.release();  // tile 0 runs and fails
+    // The failure drops the image's queued tiles. The worker may have taken tile 1 before the
+    // cancel came (it then waits for a permit): tiles 2 and 3, at least, never run.
     for (int i = 0; i < 2000 && g.pipeline->executor().stats().cancelled < 2; ++i) std::this_thread::sleep_for(1ms);
-    EXPECT_EQ(g.pipeline->executor().stats().cancelled, 2u);
+    const std::uint64_t cancelled = g.pipeline->executor().stats().cancelled;
+    EXPECT_GE(cancelled, 2u);
     g.permits.release(10);
     EXPECT_TRUE(ends_with<RuntimeFailure>(f));
-    EXPECT_EQ(g.backend->entered.load(), 2);
+    EXPECT_LE(g.backend->entered.load(), 2);
+    EXPECT_EQ(g.backend->entered.load() + static_cast<int>(g.pipeline->executor().stats().cancelled), 4)
+        << "every tile either ran or was cancelled";
     // The next image is unaffected.
     EXPECT_EQ(g.pipeline->detect(scene(640, 640, {{10, 10, 50, 50}}), "next").detections.size(), 1u);
 }

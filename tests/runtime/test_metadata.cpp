@@ -2,6 +2,7 @@
 
 #include "tiledet/error.hpp"
 #include "tiledet/runtime/metadata.hpp"
+#include "python_literal.hpp"
 
 using namespace tiledet;
 

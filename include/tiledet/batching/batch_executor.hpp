@@ -113,9 +113,8 @@ public:
     std::size_t instances() const;
     const Backend& backend(std::size_t i) const;
 
-    struct Impl;
-
 private:
+    struct Impl;
     std::unique_ptr<Impl> impl_;
 };
 
