@@ -9,6 +9,7 @@
 #include <filesystem>
 #include <fstream>
 #include <map>
+#include <sstream>
 #include <nlohmann/json.hpp>
 #include <opencv2/imgcodecs.hpp>
 #include <opencv2/imgproc.hpp>
@@ -349,4 +350,26 @@ TEST(CliLimits, NegativeLimitIsABadOptionNamingItsFlag) {
         tiledet::testing::run_cli("detect -m " + model_arg("yolo_dynamic.onnx") + " --max-tiles -1 " + one_image());
     EXPECT_EQ(r.code, 2) << r.output;
     EXPECT_NE(r.output.find("--max-tiles: expected a tile count >= 0 (0: no limit), got '-1'"), std::string::npos) << r.output;
+}
+
+TEST(CliDetectJsonl, OneJsonLinePerImageInInputOrderWithFailuresAsErrorRecords) {
+    TILEDET_REQUIRE_GENERATED("yolo_dynamic.onnx");
+    const fs::path dir = fs::temp_directory_path() / ("tiledet_jsonl_" + std::to_string(::getpid()));
+    fs::create_directories(dir);
+    const fs::path bad = dir / "not_an_image.jpg";
+    std::ofstream(bad) << "this is text";
+    const auto r = tiledet::testing::run_cli("detect -m " + model_arg("yolo_dynamic.onnx") + " --tile 320 --jsonl - " +
+                                             one_image() + " " + bad.string() + " " + one_image());
+    EXPECT_EQ(r.code, 1) << r.output;  // one input failed
+    std::vector<nlohmann::json> records;
+    std::istringstream lines(r.output);
+    for (std::string line; std::getline(lines, line);)
+        if (!line.empty() && line.front() == '{') records.push_back(nlohmann::json::parse(line));
+    ASSERT_EQ(records.size(), 3u) << r.output;
+    EXPECT_EQ(records[0]["file"], one_image());
+    EXPECT_GT(records[0]["tiles"].size(), 1u);
+    EXPECT_EQ(records[1]["file"], bad.string());
+    EXPECT_TRUE(records[1].contains("error"));
+    EXPECT_EQ(records[2]["detections"], records[0]["detections"]);
+    fs::remove_all(dir);
 }
