@@ -168,15 +168,6 @@ Pipeline::Pipeline(const std::string& model_path, PipelineOptions options) : imp
     }
 }
 
-Pipeline::Pipeline(std::vector<Model> instances, PipelineOptions options) : impl_(std::make_unique<Impl>()) {
-    if (instances.empty()) throw ConfigError("pipeline: at least one model instance is needed");
-    impl_->options = std::move(options);
-    std::vector<std::unique_ptr<Backend>> backends;
-    for (Model& m : instances)
-        backends.push_back(std::make_unique<ModelBackend>(std::move(m), impl_->options.model.intra_op_threads));
-    impl_->init(std::move(backends));
-}
-
 Pipeline::Pipeline(std::vector<std::unique_ptr<Backend>> backends, const ModelSignature& signature,
                    PipelineOptions options)
     : impl_(std::make_unique<Impl>()) {

@@ -2,6 +2,8 @@
 // cancelled; a full queue rejects or blocks; shutdown drains; many producers each get their own.
 #include <gtest/gtest.h>
 
+#include "future_errors.hpp"
+
 #include <thread>
 
 #include "fake_backends.hpp"
@@ -9,6 +11,8 @@
 using namespace tiledet;
 using namespace tiledet::testing;
 using namespace std::chrono_literals;
+
+using tiledet::testing::fails_with;
 
 namespace {
 
@@ -26,17 +30,6 @@ struct HeldExecutor {
         EXPECT_TRUE(backend->wait_entered(1));
     }
 };
-
-template <class E>
-bool fails_with(std::future<Result>& f) {
-    try {
-        f.get();
-    } catch (const E&) {
-        return true;
-    } catch (...) {
-    }
-    return false;
-}
 
 }  // namespace
 

@@ -3,6 +3,8 @@
 // in flight is safe (run under ASan and TSan in CI).
 #include <gtest/gtest.h>
 
+#include "future_errors.hpp"
+
 #include <map>
 #include <mutex>
 #include <semaphore>
@@ -16,6 +18,8 @@
 using namespace tiledet;
 using namespace tiledet::testing_bright_box;
 using namespace std::chrono_literals;
+
+using tiledet::testing::fails_with;
 
 namespace {
 
@@ -69,17 +73,6 @@ PipelineOptions one_at_a_time() {
     o.batching.probe_dynamic_batch = false;
     o.log = [](LogLevel, std::string_view) {};
     return o;
-}
-
-template <class E>
-bool ends_with(std::future<ImageResult>& f) {
-    try {
-        f.get();
-    } catch (const E&) {
-        return true;
-    } catch (...) {
-    }
-    return false;
 }
 
 }  // namespace
@@ -141,7 +134,7 @@ TEST(ImageJob, DeadlineDropsAQueuedImage) {
     std::this_thread::sleep_for(60ms);
     g.permits.release(10);
     EXPECT_EQ(first.get().detections.size(), 1u);
-    EXPECT_TRUE(ends_with<DeadlineExpired>(stale));
+    EXPECT_TRUE(fails_with<DeadlineExpired>(stale));
     EXPECT_EQ(g.backend->entered.load(), 1) << "the expired image must not have run";
 }
 
@@ -184,7 +177,7 @@ TEST(ImageJob, AFailedTileCancelsTheImagesOtherQueuedTiles) {
     const std::uint64_t cancelled = g.pipeline->executor().stats().cancelled;
     EXPECT_GE(cancelled, 2u);
     g.permits.release(10);
-    EXPECT_TRUE(ends_with<RuntimeFailure>(f));
+    EXPECT_TRUE(fails_with<RuntimeFailure>(f));
     EXPECT_LE(g.backend->entered.load(), 2);
     EXPECT_EQ(g.backend->entered.load() + static_cast<int>(g.pipeline->executor().stats().cancelled), 4)
         << "every tile either ran or was cancelled";
@@ -273,5 +266,5 @@ TEST(ImageJob, SubmitAfterShutdownEndsTheImageWithShutDown) {
     p.shutdown();
     auto f = p.submit(scene(640, 640, {{10, 10, 20, 20}}), "late");
     ASSERT_EQ(f.wait_for(5s), std::future_status::ready);
-    EXPECT_TRUE(ends_with<ShutDown>(f));
+    EXPECT_TRUE(fails_with<ShutDown>(f));
 }

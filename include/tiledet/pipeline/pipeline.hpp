@@ -127,7 +127,6 @@ private:
 class Pipeline {
 public:
     Pipeline(const std::string& model_path, PipelineOptions options);
-    Pipeline(std::vector<Model> instances, PipelineOptions options);  // models already loaded
     // Any backends (tests, other engines) that take inputs and give outputs as `signature` says.
     Pipeline(std::vector<std::unique_ptr<Backend>> backends, const ModelSignature& signature, PipelineOptions options);
     ~Pipeline();
