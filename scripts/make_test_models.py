@@ -47,6 +47,8 @@ manifest.json
   ([{name, dtype, shape}], a symbolic dim is the string "batch"), input_size [H, W],
   num_class_slots, num_slots (anchors or queries), slot_kind ("anchor" | "query"),
   outputs_have_batch_axis, box_native_format, score_kind ("prob" | "logit"),
+  input_pixels (only where not float RGB NCHW: "grey" [B,1,H,W] float, score regions on
+  channel 0; "u8_nhwc" [B,H,W,3] uint8, the graph computes bytes / 255 in NCHW),
   background ({"score": 0.0} or {"logit": -10.0}; official_rtdetr also label 0),
   baked_batch_patterns (op types), baked_batch_notes (what each does),
   batch2_if_dims_renamed ("ok" | "error" | "wrong_result"), gflops (heavy only, else
@@ -359,17 +361,31 @@ def bake(entry, op_type, note):
     entry["baked_batch_notes"].append(f"{op_type}: {note}")
 
 
-def build_yolo(name, variant, nc=80, size=640, heavy_gflops=None):
+def build_yolo(name, variant, nc=80, size=640, heavy_gflops=None, pixels="rgb"):
+    """pixels: rgb (float [B,3,H,W]), grey (float [B,1,H,W]: a thermal / X-ray model) or
+    u8_nhwc (uint8 [B,H,W,3], cast and /255 inside the graph as YOLO-NAS-style exports do)."""
     static = variant == "static"
     classes, names = (CLASSES_COCO80, COCO80) if nc == 80 else (CLASSES_FRUITS, FRUITS3)
     n = (size // 8) ** 2 + (size // 16) ** 2 + (size // 32) ** 2  # 8400 at 640, 2100 at 320
     idx = [i * n // 8400 for i in ANCHOR_INDICES_8400]
     planted = scene(size, classes, idx, DUPLICATE_ANCHOR_8400 * n // 8400)
+    if pixels == "grey":
+        for p in planted:
+            p.region["channel"] = 0
     b = 1 if static else BATCH
     e = entry_base(name, "yolo", "heavy" if heavy_gflops else variant, 1 if static else "dynamic",
                    size, nc, n, "anchor", "cxcywh_px", "prob", planted)
     g = Graph(name)
-    x = g.input("images", TensorProto.FLOAT, [b, 3, size, size])
+    if pixels == "u8_nhwc":
+        e["input_pixels"] = pixels
+        raw = g.input("images", TensorProto.UINT8, [b, size, size, 3])
+        x = g.op("Transpose", [g.op("Mul", [g.op("Cast", [raw], to=TensorProto.FLOAT), g.f32(1 / 255)])],
+                 perm=[0, 3, 1, 2])
+    elif pixels == "grey":
+        e["input_pixels"] = pixels
+        x = g.input("images", TensorProto.FLOAT, [b, 1, size, size])
+    else:
+        x = g.input("images", TensorProto.FLOAT, [b, 3, size, size])
     q, c = slot_weights(planted, n, nc)
     boxes = box_table(n, planted, "cxcywh_px", size).T[None]  # [1, 4, N]
     # The two static yolo models bake batch 1 differently, so a repair tool meets both.
@@ -803,6 +819,9 @@ def model_specs(heavy_gflops):
         specs.append((f"yolo_{v}", lambda n, v=v: build_yolo(n, v)))
     for v in ("dynamic", "static"):
         specs.append((f"yolo_nc3_{v}", lambda n, v=v: build_yolo(n, v, nc=3, size=320)))
+    # Pixel formats other than float RGB NCHW (issue 12): one channel, and uint8 NHWC.
+    specs.append(("yolo_grey_dynamic", lambda n: build_yolo(n, "dynamic", pixels="grey")))
+    specs.append(("yolo_u8_nhwc_dynamic", lambda n: build_yolo(n, "dynamic", pixels="u8_nhwc")))
     for fam, fn in (("yolo_e2e", build_yolo_e2e),
                     ("ultralytics_rtdetr", build_ultralytics_rtdetr),
                     ("hf_rtdetr", build_hf_rtdetr), ("official_rtdetr", build_official_rtdetr),
@@ -1032,6 +1051,8 @@ def make_feeds(e, batch, rng):
         if spec["dtype"] == "int64":  # orig_target_sizes (w, h), distinct per item
             feeds[spec["name"]] = np.array([[810 + 100 * i, 1080 - 60 * i]
                                             for i in range(shape[0])], np.int64)
+        elif spec["dtype"] == "uint8":  # raw bytes
+            feeds[spec["name"]] = rng.integers(0, 256, shape, dtype=np.uint8)
         elif e["family"] == "rfdetr":  # ImageNet-normalized: negative values occur
             feeds[spec["name"]] = rng.normal(0, 1, shape).astype(np.float32)
         else:
@@ -1068,6 +1089,8 @@ def read_rows(e, outs, b):
 
 def check_detector(e, outs, feeds, batch):
     x = feeds[e["inputs"][0]["name"]]
+    if e.get("input_pixels") == "u8_nhwc":  # what the graph sees: NCHW bytes / 255
+        x = np.transpose(x, (0, 3, 1, 2)).astype(np.float32) * np.float32(1 / 255)
     bg = e["background"].get("score", e["background"].get("logit"))
     for b in range(batch):
         boxes, scores, labels = read_rows(e, outs, b)

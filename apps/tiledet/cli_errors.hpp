@@ -12,6 +12,8 @@ namespace tiledet::cli {
 // The flag that sets each library option an OptionError can name.
 inline std::string flag_for_option(const std::string& option) {
     static const std::pair<const char*, const char*> names[] = {
+        {"detector.channels", "--channels"},
+        {"detector.input_layout", "--input-layout"},
         {"limits.max_image_pixels", "--max-image-pixels"},
         {"limits.max_input_elements", "--max-input-elements"},
         {"limits.max_output_elements", "--max-output-elements"},

@@ -68,7 +68,7 @@ int run_eval(const EvalArgs& a) {
         dc.family = parse_family(a.family);
         if (!dc.family) {
             std::string known;
-            for (const Family f : all_families()) known += (known.empty() ? "" : ", ") + to_string(f);
+            for (const Family& f : all_families()) known += (known.empty() ? "" : ", ") + to_string(f);
             throw ConfigError("unknown --family '" + a.family + "'; expected one of: " + known);
         }
     }

@@ -25,6 +25,8 @@ struct PipelineFlags {
     std::string names;
     std::string resize;  // letterbox | stretch (default: the family's reference)
     int pad = -1;        // letterbox fill (default: the family's reference)
+    int channels = 0;          // 0: from the signature (or the family's)
+    std::string input_layout;  // nchw | nhwc; empty: from the signature
     // decode
     std::optional<float> conf;
     float iou = 0.7f;
@@ -72,12 +74,18 @@ inline void add_pipeline_flags(CLI::App& app, PipelineFlags& f, bool with_tiling
     app.add_option("--device-id", f.device_id, "GPU device id");
     app.add_option("--threads", f.threads, "CPU threads in all (split between instances; 0: all cores)");
     std::string families;
-    for (const Family k : all_families()) families += (families.empty() ? "" : ", ") + to_string(k);
+    for (const Family& k : all_families()) families += (families.empty() ? "" : ", ") + to_string(k);
     app.add_option("--family", f.family, "Force the model family (" + families + ")");
     app.add_option("--imgsz", f.imgsz, "Input size for models with dynamic H/W: 640 or H,W");
     app.add_option("--names", f.names, "Class names file, one per line");
     app.add_option("--resize", f.resize, "letterbox or stretch (default: the family's reference)");
     app.add_option("--pad", f.pad, "Letterbox fill value 0..255 (default: the family's reference)");
+    app.add_option("--channels", f.channels,
+                   "Image input channels, 1 (grey) or 3, for a model whose channel axis is symbolic (default: read "
+                   "from the input's dims, else the family's)");
+    app.add_option("--input-layout", f.input_layout,
+                   "Image input axes, nchw or nhwc (default: a fixed 1 or 3 at axis 1 is nchw, at axis 3 nhwc; "
+                   "required when both could be)");
     app.add_option("--conf", f.conf, "Confidence threshold (default: the family's reference default)");
     app.add_option("--iou", f.iou, "NMS IoU threshold (families with NMS)")->capture_default_str();
     app.add_option("--max-det", f.max_det, "Maximum detections per image")->capture_default_str();
@@ -148,7 +156,7 @@ inline PipelineOptions to_pipeline_options(const PipelineFlags& f) {
         o.detector.family = parse_family(f.family);
         if (!o.detector.family) {
             std::string known;
-            for (const Family k : all_families()) known += (known.empty() ? "" : ", ") + to_string(k);
+            for (const Family& k : all_families()) known += (known.empty() ? "" : ", ") + to_string(k);
             throw ConfigError("--family: unknown family '" + f.family + "'; expected one of: " + known);
         }
     }
@@ -164,6 +172,12 @@ inline PipelineOptions to_pipeline_options(const PipelineFlags& f) {
         if (!o.detector.resize) throw ConfigError("--resize: expected letterbox or stretch, got '" + f.resize + "'");
     }
     if (f.pad >= 0) o.detector.pad_value = f.pad;
+    if (f.channels != 0) o.detector.channels = f.channels;
+    if (!f.input_layout.empty()) {
+        o.detector.input_layout = parse_tensor_layout(f.input_layout);
+        if (!o.detector.input_layout)
+            throw ConfigError("--input-layout: expected nchw or nhwc, got '" + f.input_layout + "'");
+    }
     o.decode.conf = f.conf;
     o.decode.iou = f.iou;
     o.decode.max_det = f.max_det;

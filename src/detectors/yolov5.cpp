@@ -48,13 +48,13 @@ Yolov5Detector::Yolov5Detector(const ModelSignature& sig, const DetectorConfig& 
     : Detector(sig, config, [&] {
           const auto o = objectness_output(sig);
           if (!o)
-              layout_mismatch(Family::yolov5, sig, "expected one image input and one output [batch, anchors, 5+nc]");
+              layout_mismatch(Family{"yolov5"}, sig, "expected one image input and one output [batch, anchors, 5+nc]");
           Setup s;
-          s.family = Family::yolov5;
+          s.family = Family{"yolov5"};
           s.reason = std::move(reason);
           // letterbox(auto=False): centred, (114,114,114); RGB / 255; detect.py conf 0.25 (a(3), a(4)).
-          s.resize = ResizeMode::letterbox;
-          s.pad_value = 114;
+          s.pixels.resize = ResizeMode::letterbox;
+          s.pixels.pad_value = 114;
           s.default_conf = 0.25f;
           s.num_class_slots = static_cast<int>(o->output->dims[2].value) - 5;
           s.names = ultralytics_names(sig, s.num_class_slots);

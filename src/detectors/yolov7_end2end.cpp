@@ -24,7 +24,7 @@ Yolov7End2EndDetector::Yolov7End2EndDetector(const ModelSignature& sig, const De
                                              std::string reason)
     : Detector(sig, config, [&] {
           if (!yolov7_end2end_fits(sig))
-              layout_mismatch(Family::yolov7_end2end, sig, "expected one image input and one output [num_dets, 7]");
+              layout_mismatch(Family{"yolov7_end2end"}, sig, "expected one image input and one output [num_dets, 7]");
           const TensorInfo& in = *image_input(sig);
           // Rows of every item share one tensor (split by column 0): until items can be split
           // that way, only batch 1 is decoded.
@@ -34,10 +34,10 @@ Yolov7End2EndDetector::Yolov7End2EndDetector(const ModelSignature& sig, const De
                                        "in one tensor; tiledet decodes only batch-1 exports of this layout: "
                                        "re-export without --dynamic-batch");
           Setup s;
-          s.family = Family::yolov7_end2end;
+          s.family = Family{"yolov7_end2end"};
           s.reason = std::move(reason);
-          s.resize = ResizeMode::letterbox;
-          s.pad_value = 114;
+          s.pixels.resize = ResizeMode::letterbox;
+          s.pixels.pad_value = 114;
           s.default_conf = 0.25f;  // export.py --conf-thres default; rows under it were already dropped
           s.num_class_slots = 80;  // no metadata in YOLOv7 exports: COCO unless --names
           s.names = ultralytics_names(sig, 80);
