@@ -128,7 +128,8 @@ Geometry Detector::preprocess(const cv::Mat& bgr, std::vector<Tensor>& slots, in
                          std::to_string(slot.dim(0)));
 
     const detail::Placement placement =
-        detail::plan_placement(bgr.cols, bgr.rows, input_w_, input_h_, pixels_.resize, pixels_.letterbox);
+        detail::plan_placement(bgr.cols, bgr.rows, input_w_, input_h_, pixels_.resize, pixels_.letterbox,
+                               pixels_.letterbox_inset);
     const std::size_t item_bytes = slot.byte_size() / static_cast<std::size_t>(slot.dim(0));
     detail::write_image(bgr, placement, pixels_, slot.bytes() + item_bytes * static_cast<std::size_t>(index));
     fill_extra_inputs(slots, index, placement.geometry);

@@ -17,7 +17,8 @@ int py_round(double v) {
 
 }  // namespace
 
-Placement plan_placement(int orig_w, int orig_h, int input_w, int input_h, ResizeMode mode, LetterboxStyle style) {
+Placement plan_placement(int orig_w, int orig_h, int input_w, int input_h, ResizeMode mode, LetterboxStyle style,
+                         int inset) {
     Placement p;
     Geometry& g = p.geometry;
     g.orig_w = orig_w;
@@ -29,6 +30,18 @@ Placement plan_placement(int orig_w, int orig_h, int input_w, int input_h, Resiz
         p.content_h = input_h;
         g.scale_x = static_cast<float>(input_w) / static_cast<float>(orig_w);
         g.scale_y = static_cast<float>(input_h) / static_cast<float>(orig_h);
+        return p;
+    }
+    if (style == LetterboxStyle::centred_floor) {
+        const int fit_w = std::max(1, input_w - inset), fit_h = std::max(1, input_h - inset);
+        const double r = std::min(static_cast<double>(fit_h) / orig_h, static_cast<double>(fit_w) / orig_w);
+        p.content_w = std::clamp(py_round(orig_w * r), 1, input_w);
+        p.content_h = std::clamp(py_round(orig_h * r), 1, input_h);
+        p.left = (input_w - p.content_w) / 2;
+        p.top = (input_h - p.content_h) / 2;
+        g.scale_x = g.scale_y = static_cast<float>(r);
+        g.pad_x = static_cast<float>(p.left);
+        g.pad_y = static_cast<float>(p.top);
         return p;
     }
     const double r = std::min(static_cast<double>(input_h) / orig_h, static_cast<double>(input_w) / orig_w);
@@ -63,7 +76,7 @@ void write_planes(const cv::Mat& bgr, const Placement& p, const PixelTransform& 
 
     cv::Mat content = bgr;
     if (bgr.cols != p.content_w || bgr.rows != p.content_h)
-        cv::resize(bgr, content, cv::Size(p.content_w, p.content_h), 0, 0, cv::INTER_LINEAR);
+        cv::resize(bgr, content, cv::Size(p.content_w, p.content_h), 0, 0, t.interpolation);
 
     const std::size_t plane = static_cast<std::size_t>(g.input_w) * static_cast<std::size_t>(g.input_h);
     T* planes[3] = {dst, dst + plane, dst + 2 * plane};  // R, G, B (B, G, R when bgr)
@@ -107,10 +120,10 @@ void fill_tables(const PixelTransform& t, int channels, Tables& out) {
     out.pad = std::clamp(t.pad_value, 0, 255);
 }
 
-cv::Mat resized_content(const cv::Mat& img, const Placement& p) {
+cv::Mat resized_content(const cv::Mat& img, const Placement& p, int interpolation) {
     if (img.cols == p.content_w && img.rows == p.content_h) return img;
     cv::Mat content;
-    cv::resize(img, content, cv::Size(p.content_w, p.content_h), 0, 0, cv::INTER_LINEAR);
+    cv::resize(img, content, cv::Size(p.content_w, p.content_h), 0, 0, interpolation);
     return content;
 }
 
@@ -121,7 +134,7 @@ void write_interleaved(const cv::Mat& bgr, const Placement& p, const PixelTransf
     const Geometry& g = p.geometry;
     Tables tab;
     fill_tables(t, 3, tab);
-    const cv::Mat content = resized_content(bgr, p);
+    const cv::Mat content = resized_content(bgr, p, t.interpolation);
     const T pad_px[3] = {T(tab.lut[0][tab.pad]), T(tab.lut[1][tab.pad]), T(tab.lut[2][tab.pad])};
     const auto fill_pad = [&](T* from, int pixels) {
         for (int x = 0; x < pixels; ++x, from += 3) {
@@ -158,7 +171,7 @@ void write_grey(const cv::Mat& bgr, const Placement& p, const PixelTransform& t,
     fill_tables(t, 1, tab);
     cv::Mat grey;
     cv::cvtColor(bgr, grey, cv::COLOR_BGR2GRAY);
-    const cv::Mat content = resized_content(grey, p);
+    const cv::Mat content = resized_content(grey, p, t.interpolation);
     const T pad = T(tab.lut[0][tab.pad]);
     for (int y = 0; y < g.input_h; ++y) {
         T* row = dst + static_cast<std::size_t>(y) * static_cast<std::size_t>(g.input_w);
@@ -198,6 +211,7 @@ void write_image(const cv::Mat& bgr, const Placement& p, const PixelFormat& f, s
     t.divisor = f.scale;
     t.mean = f.mean;
     t.std = f.std;
+    t.interpolation = f.interpolation == Interpolation::cubic ? cv::INTER_CUBIC : cv::INTER_LINEAR;
     switch (f.type) {
         case ElementType::float32: return write_typed(bgr, p, f, t, reinterpret_cast<float*>(dst));
         case ElementType::float16: return write_typed(bgr, p, f, t, reinterpret_cast<cv::float16_t*>(dst));
@@ -207,6 +221,7 @@ void write_image(const cv::Mat& bgr, const Placement& p, const PixelFormat& f, s
             bytes.pad_value = f.pad_value;
             bytes.bgr = f.bgr;
             bytes.divisor = 1.0f;
+            bytes.interpolation = t.interpolation;
             return write_typed(bgr, p, f, bytes, reinterpret_cast<std::uint8_t*>(dst));
         }
         default:

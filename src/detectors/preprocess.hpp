@@ -22,8 +22,10 @@ struct Placement {
 // Python's round (half to even). stretch: content fills the frame, scale per axis.
 // LetterboxStyle::top_left: YOLOX preproc (yolox/data/data_augment.py, model-formats-more.md
 // c(3)): the same r, content sized int(w*r), int(h*r) (truncation) and pasted at (0, 0).
+// centred_floor: super-gradients DetectionLongestMaxSizeRescale + DetectionCenterPadding
+// (model-formats-more.md e(3)): r = min((h'-inset)/h, (w'-inset)/w), size round(), left = dw // 2.
 Placement plan_placement(int orig_w, int orig_h, int input_w, int input_h, ResizeMode mode,
-                         LetterboxStyle style = LetterboxStyle::centred);
+                         LetterboxStyle style = LetterboxStyle::centred, int inset = 0);
 
 // Per channel, in the model's channel order (R, G, B; B, G, R when `bgr`):
 // value = (byte / divisor - mean) / std.
@@ -33,9 +35,10 @@ struct PixelTransform {
     int pad_value = 114;
     bool bgr = false;
     float divisor = 255.0f;  // 1: raw bytes (YOLOX)
+    int interpolation = 1;   // cv::InterpolationFlags: INTER_LINEAR (1) or INTER_CUBIC (2)
 };
 
-// Resizes `bgr` (8-bit, 3 channels, may be an ROI view) with cv::resize INTER_LINEAR into an
+// Resizes `bgr` (8-bit, 3 channels, may be an ROI view) with cv::resize (t.interpolation) into an
 // 8-bit buffer, then writes the NCHW planes of one item in a single pass: BGR -> RGB (unless bgr), /divisor,
 // mean/std, pad. `dst` points at the item's first element; `T` is float, cv::float16_t or
 // uint8_t (uint8 with the identity transform: divisor 1, mean 0, std 1). Every element of

@@ -7,11 +7,13 @@
 
 #include "hf_rtdetr.hpp"
 #include "official_rtdetr.hpp"
+#include "ppyoloe.hpp"
 #include "rfdetr.hpp"
 #include "tiledet/error.hpp"
 #include "ultralytics_rtdetr.hpp"
 #include "yolo.hpp"
 #include "yolo_end2end.hpp"
+#include "yolo_nas.hpp"
 #include "yolov5.hpp"
 #include "yolov7_end2end.hpp"
 #include "yolox.hpp"
@@ -46,8 +48,18 @@ std::vector<FamilyRegistration> builtin_families() {
          detail::yolox_fits, make<detail::YoloxDetector>},
         {"yolov7_end2end", {"yolov7_e2e"},
          "YOLOv7 end2end (ONNX Runtime NMS, --max-wh): images [1,3,H,W] -> output [num_dets, 7] = "
-         "batch_id,x0,y0,x1,y1,class,score",
+         "batch_id,x0,y0,x1,y1,class,score; or TensorRT-style (YOLOv7/YOLOv6 --end2end): float images -> num_dets, "
+         "det_boxes, det_scores, det_classes",
          detail::yolov7_end2end_fits, make<detail::Yolov7End2EndDetector>},
+        {"yolo_nas", {"yolonas", "super_gradients"},
+         "YOLO-NAS (super-gradients, NMS attached): uint8 input [1,3,640,640] -> num_predictions, pred_boxes, "
+         "pred_scores, pred_classes (BATCH) | flat_predictions [N,7] (FLAT) | num_dets, det_boxes, det_scores, "
+         "det_classes (TensorRT)",
+         detail::yolo_nas_fits, make<detail::YoloNasDetector>},
+        {"ppyoloe", {"pp_yoloe", "ppyoloe_plus", "paddledetection"},
+         "PP-YOLOE(+) (PaddleDetection, paddle2onnx): image [B,3,640,640] + scale_factor [B,2] -> "
+         "multiclass_nms3 rows [M,6] + rows per image [B] | boxes [B,N,4] + scores [B,nc,N] (exclude_nms)",
+         detail::ppyoloe_fits, make<detail::PpyoloeDetector>},
         {"ultralytics_rtdetr", {"rtdetr_ultralytics"},
          "Ultralytics RT-DETR: images [B,3,H,W] -> output0 [B, queries, 4+nc] (normalized cxcywh + scores)",
          detail::ultralytics_rtdetr_fits, make<detail::UltralyticsRtdetrDetector>},
@@ -203,8 +215,12 @@ std::string to_string(const PixelFormat& f) {
     }
     out += ", " + to_string(f.resize);
     if (f.resize == ResizeMode::letterbox)
-        out += std::string(f.letterbox == LetterboxStyle::top_left ? " top-left" : " centred") + ", pad " +
+        out += std::string(f.letterbox == LetterboxStyle::top_left         ? " top-left"
+                           : f.letterbox == LetterboxStyle::centred_floor ? " centred (floor)"
+                                                                          : " centred") +
+               (f.letterbox_inset ? " inset " + std::to_string(f.letterbox_inset) : std::string()) + ", pad " +
                std::to_string(f.pad_value);
+    if (f.interpolation == Interpolation::cubic) out += ", cubic";
     return out;
 }
 

@@ -82,7 +82,8 @@ INSTANTIATE_TEST_SUITE_P(
                       Case{"yolo_e2e", Family{"yolo_end2end"}}, Case{"ultralytics_rtdetr", Family{"ultralytics_rtdetr"}},
                       Case{"hf_rtdetr", Family{"hf_rtdetr"}}, Case{"official_rtdetr", Family{"official_rtdetr"}},
                       Case{"rfdetr", Family{"rfdetr"}}, Case{"rtdetr_nc81_416", Family{"ultralytics_rtdetr"}},
-                      Case{"yolov5", Family{"yolov5"}}, Case{"yolox", Family{"yolox"}}),
+                      Case{"yolov5", Family{"yolov5"}}, Case{"yolox", Family{"yolox"}},
+                      Case{"trt_end2end", Family{"yolov7_end2end"}}, Case{"ppyoloe_nonms", Family{"ppyoloe"}}),
     [](const auto& info) { return info.param.model; });
 
 TEST(GeneratedModels, OfficialRtdetrWithoutBatchAxisOnOutputsDecodesTheWholeOutput) {

@@ -54,9 +54,14 @@ std::string to_string(ResizeMode m);
 std::optional<ResizeMode> parse_resize_mode(const std::string& name);
 
 // Where letterboxed content sits: centred (Ultralytics LetterBox: r = min(h'/h, w'/w), content
-// round(w*r) x round(h*r), pad split with round(d/2 -+ 0.1)) or top_left (YOLOX preproc,
-// model-formats-more.md c(3): content int(w*r) x int(h*r) pasted at (0, 0)).
-enum class LetterboxStyle { centred, top_left };
+// round(w*r) x round(h*r), pad split with round(d/2 -+ 0.1)), top_left (YOLOX preproc,
+// model-formats-more.md c(3): content int(w*r) x int(h*r) pasted at (0, 0)) or centred_floor
+// (super-gradients DetectionCenterPadding, model-formats-more.md e(3): top = dh // 2).
+enum class LetterboxStyle { centred, top_left, centred_floor };
+
+// How content is resized: bilinear (cv2.INTER_LINEAR, most references) or bicubic
+// (PaddleDetection Resize interp 2, model-formats-more.md f(3)).
+enum class Interpolation { linear, cubic };
 
 // Axis order of the image input: [B, C, H, W] or [B, H, W, C].
 enum class TensorLayout { nchw, nhwc };
@@ -81,6 +86,10 @@ struct PixelFormat {
     ResizeMode resize = ResizeMode::stretch;
     int pad_value = 114;  // letterbox fill byte, before scale/mean/std
     LetterboxStyle letterbox = LetterboxStyle::centred;
+    // Letterbox content fits (input side - inset): YOLO-NAS rescales the longest side to 636 and
+    // pads to 640 (model-formats-more.md e(3)).
+    int letterbox_inset = 0;
+    Interpolation interpolation = Interpolation::linear;
 };
 // One line: "3 channels RGB, NCHW float32, (byte/255 - mean) / std, letterbox centred, pad 114".
 std::string to_string(const PixelFormat& f);
