@@ -29,7 +29,7 @@ struct PipelineFlags {
     std::string input_layout;  // nchw | nhwc; empty: from the signature
     // decode
     std::optional<float> conf;
-    float iou = 0.7f;
+    float iou = -1;  // < 0: the family's reference default
     int max_det = 300;
     std::string classes;  // "0,2,5"
     bool agnostic = false;
@@ -87,7 +87,9 @@ inline void add_pipeline_flags(CLI::App& app, PipelineFlags& f, bool with_tiling
                    "Image input axes, nchw or nhwc (default: a fixed 1 or 3 at axis 1 is nchw, at axis 3 nhwc; "
                    "required when both could be)");
     app.add_option("--conf", f.conf, "Confidence threshold (default: the family's reference default)");
-    app.add_option("--iou", f.iou, "NMS IoU threshold (families with NMS)")->capture_default_str();
+    app.add_option("--iou", f.iou,
+                   "NMS IoU threshold (families with NMS; default: the family's reference, 0.7 Ultralytics, 0.45 "
+                   "YOLOv5/YOLOX)");
     app.add_option("--max-det", f.max_det, "Maximum detections per image")->capture_default_str();
     app.add_option("--classes", f.classes, "Keep only these class ids, e.g. 0,2");
     app.add_flag("--agnostic", f.agnostic, "Class-agnostic NMS");
@@ -179,7 +181,7 @@ inline PipelineOptions to_pipeline_options(const PipelineFlags& f) {
             throw ConfigError("--input-layout: expected nchw or nhwc, got '" + f.input_layout + "'");
     }
     o.decode.conf = f.conf;
-    o.decode.iou = f.iou;
+    if (f.iou >= 0) o.decode.iou = f.iou;
     o.decode.max_det = f.max_det;
     o.decode.agnostic = f.agnostic;
     o.decode.classes = parse_int_list(f.classes, "--classes");

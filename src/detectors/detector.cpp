@@ -39,6 +39,7 @@ Detector::Detector(const ModelSignature& sig, const DetectorConfig& config, Setu
       reason_(std::move(setup.reason)),
       pixels_(setup.pixels),
       default_conf_(setup.default_conf),
+      default_iou_(setup.default_iou),
       outputs_batched_(setup.outputs_batched) {
     if (config.resize) pixels_.resize = *config.resize;
     if (config.pad_value) pixels_.pad_value = *config.pad_value;

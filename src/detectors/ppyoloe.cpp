@@ -91,6 +91,7 @@ PpyoloeDetector::PpyoloeDetector(const ModelSignature& sig, const DetectorConfig
           s.pixels.interpolation = Interpolation::cubic;
           s.pixels.pad_value = 114;  // only used with --resize letterbox; the reference stretches
           s.default_conf = 0.5f;      // f(4): draw_threshold 0.5, deploy/python --threshold 0.5
+          s.default_iou = 0.7f;       // f(4): ppyoloe_plus_crn.yml nms_threshold 0.7 (exclude_nms)
           int nc = 80;
           if (!o.nms_in_graph) {
               const Dim& c = sig.outputs[o.scores].dims[1];
@@ -169,7 +170,7 @@ Detections PpyoloeDetector::decode(const std::vector<Tensor>& outs, const Geomet
             candidates.push_back({Box{b[0], b[1], b[2], b[3]}, score, static_cast<int>(c)});
         }
     }
-    Detections kept = nms(std::move(candidates), o.iou, o.agnostic, o.max_det);
+    Detections kept = nms(std::move(candidates), iou_threshold(o), o.agnostic, o.max_det);
     for (Detection& d : kept) d.box = back.to_original(d.box);
     return kept;
 }

@@ -85,7 +85,7 @@ Detections YoloDetector::decode(const std::vector<Tensor>& outs, const Geometry&
         candidates.resize(kMaxNms);
     }
     // NMS in the input frame, then scale_boxes + clip_boxes, as the reference does.
-    Detections kept = nms(std::move(candidates), o.iou, o.agnostic, o.max_det);
+    Detections kept = nms(std::move(candidates), iou_threshold(o), o.agnostic, o.max_det);
     for (Detection& d : kept) d.box = g.to_original(d.box);
     return kept;
 }

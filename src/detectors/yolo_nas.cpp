@@ -70,6 +70,7 @@ YoloNasDetector::YoloNasDetector(const ModelSignature& sig, const DetectorConfig
           s.pixels.letterbox_inset = 4;  // 640 - 636
           s.pixels.pad_value = 114;
           s.default_conf = 0.25f;  // e(4): COCO processing params' conf
+          s.default_iou = 0.7f;    // e(4): customizable_detector.py iou 0.7 (the NMS ran in the graph)
           s.num_class_slots = 80;  // the exports carry no names: COCO unless --names
           s.names = ultralytics_names(sig, 80);
           s.outputs_batched = !flat_output(sig) || batch_rows(sig) || trt_rows(sig);

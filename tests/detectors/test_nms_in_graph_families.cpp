@@ -211,5 +211,36 @@ TEST(NmsInGraphFamilies, EveryGeneratedModelFitsItsOwnFamilyOnly) {
     }
 }
 
+// Per-family NMS IoU (model-formats-more.md 0): YOLOv5/v7 and YOLOX 0.45, Ultralytics 0.7. Two
+// boxes of IoU 0.67 are one object at the YOLOv5 default and two at --iou 0.7.
+TEST(FamilyDefaults, Yolov5SuppressesAtItsReferenceIouUnlessTheCallerSaysOtherwise) {
+    ModelSignature sig;
+    sig.inputs = {testing::tensor("images", ElementType::float32, {1_d, 3_d, 640_d, 640_d})};
+    sig.outputs = {testing::tensor("output0", ElementType::float32, {1_d, 25200_d, 85_d})};
+    const auto det = make_detector(sig);
+    ASSERT_EQ(det->family(), Family{"yolov5"}) << det->reason();
+    EXPECT_FLOAT_EQ(det->default_iou(), 0.45f);
+    Tensor out(ElementType::float32, {1, 25200, 85});
+    float* r = out.data<float>();
+    const float rows[2][4] = {{150, 150, 100, 100}, {170, 150, 100, 100}};  // cx, cy, w, h: IoU 8000/12000
+    for (int i = 0; i < 2; ++i) {
+        std::copy(rows[i], rows[i] + 4, r + i * 85);
+        r[i * 85 + 4] = 0.9f;        // obj
+        r[i * 85 + 5] = 0.9f - 0.1f * static_cast<float>(i);  // class 0
+    }
+    Geometry g;
+    g.orig_w = g.orig_h = g.input_w = g.input_h = 640;
+    EXPECT_EQ(det->decode({out}, g, {}).size(), 1u);
+    DecodeOptions loose;
+    loose.iou = 0.7f;
+    EXPECT_EQ(det->decode({out}, g, loose).size(), 2u);
+
+    ModelSignature yx = sig;
+    yx.inputs[0] = testing::tensor("images", ElementType::float32, {1_d, 3_d, 416_d, 416_d});
+    yx.outputs[0] = testing::tensor("output", ElementType::float32, {1_d, 3549_d, 85_d});
+    EXPECT_FLOAT_EQ(make_detector(yx)->default_iou(), 0.45f);
+    EXPECT_FLOAT_EQ(make_detector(testing::ultralytics_signature({1_d, 84_d, 8400_d}))->default_iou(), 0.7f);
+}
+
 }  // namespace
 }  // namespace tiledet

@@ -108,7 +108,8 @@ struct Geometry {
 
 struct DecodeOptions {
     std::optional<float> conf;  // unset: the family's reference default (see Detector::default_conf)
-    float iou = 0.7f;           // NMS IoU (families that need NMS); Ultralytics default 0.7
+    std::optional<float> iou;   // NMS IoU (families that need NMS); unset: the family's reference
+                                // default (Detector::default_iou: 0.7 Ultralytics, 0.45 YOLOv5/YOLOX)
     int max_det = 300;          // Ultralytics default
     bool agnostic = false;      // class-agnostic NMS
     std::vector<int> classes;   // keep only these class ids (empty: all)
@@ -155,6 +156,7 @@ public:
     // with channels/layout/type resolved from the signature and config).
     const PixelFormat& pixel_format() const { return pixels_; }
     float default_conf() const { return default_conf_; }
+    float default_iou() const { return default_iou_; }
     const ModelSignature& signature() const { return sig_; }
 
     // One tensor per model input in signature order, leading dim `batch`. The image slot is
@@ -191,6 +193,7 @@ protected:
         std::string reason;
         PixelFormat pixels;  // the family's transform (model-formats*.md, per family)
         float default_conf = 0.25f;
+        float default_iou = 0.7f;  // NMS IoU of the family's reference (Ultralytics 0.7)
         std::map<int, std::string> names;  // the family's own (metadata, COCO); a names file wins
         int num_class_slots = 0;           // ids 0..n-1 get a fallback name
         bool outputs_batched = true;       // false: outputs have no batch axis (one item per run)
@@ -202,6 +205,7 @@ protected:
     virtual void fill_extra_inputs(std::vector<Tensor>& slots, int index, const Geometry& g) const;
 
     float conf_threshold(const DecodeOptions& o) const { return o.conf.value_or(default_conf_); }
+    float iou_threshold(const DecodeOptions& o) const { return o.iou.value_or(default_iou_); }
     std::size_t image_input_index() const { return image_input_; }
     std::size_t output_index(const std::string& name) const;  // throws UnknownLayoutError
 
@@ -213,6 +217,7 @@ private:
     std::string reason_;
     PixelFormat pixels_;
     float default_conf_;
+    float default_iou_ = 0.7f;
     std::size_t image_input_ = 0;
     std::size_t c_axis_ = 1, h_axis_ = 2, w_axis_ = 3;  // of the image input
     int input_h_ = 640, input_w_ = 640;
