@@ -18,11 +18,11 @@ namespace {
 // The original example's --detector values, checked against the family tiledet recognizes.
 bool family_fits(const std::string& detector, Family f) {
     if (detector == "auto") return true;
-    if (detector == "yolov8") return f == Family::yolo || f == Family::yolo_end2end;
-    if (detector == "rfdetr") return f == Family::rfdetr;
+    if (detector == "yolov8") return f == Family{"yolo"} || f == Family{"yolo_end2end"};
+    if (detector == "rfdetr") return f == Family{"rfdetr"};
     if (detector == "rtdetr")
-        return f == Family::ultralytics_rtdetr || f == Family::hf_rtdetr || f == Family::official_rtdetr ||
-               f == Family::rfdetr;
+        return f == Family{"ultralytics_rtdetr"} || f == Family{"hf_rtdetr"} || f == Family{"official_rtdetr"} ||
+               f == Family{"rfdetr"};
     return false;
 }
 

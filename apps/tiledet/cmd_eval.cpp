@@ -131,7 +131,7 @@ int run_eval(const EvalArgs& a) {
     std::cout << "images evaluated: " << r.images << " (" << background << " background, " << failed << " failed) in "
               << fixed(seconds, 1) << " s\n";
     std::cout << "ground truth boxes: " << r.gt_boxes << "\n";
-    std::cout << "detections: " << r.detections << " (conf >= " << conf << ", NMS IoU " << opts.iou << ", at most "
+    std::cout << "detections: " << r.detections << " (conf >= " << conf << ", NMS IoU " << opts.iou.value_or(detector->default_iou()) << ", at most "
               << opts.max_det << " per image; " << tiling_text(pipeline, options) << ")\n";
     std::cout << "mAP@0.5:0.95: " << fixed(r.map) << "\n";
     std::cout << "mAP@0.5: " << fixed(r.map50) << "\n";
@@ -157,7 +157,7 @@ int run_eval(const EvalArgs& a) {
         j["failed_images"] = failed;
         j["gt_boxes"] = r.gt_boxes;
         j["detections"] = r.detections;
-        j["decode"] = {{"conf", conf}, {"iou", opts.iou}, {"max_det", opts.max_det}};
+        j["decode"] = {{"conf", conf}, {"iou", opts.iou.value_or(detector->default_iou())}, {"max_det", opts.max_det}};
         j["tiling"] = tiling_text(pipeline, options);
         j["map"] = r.map;
         j["map50"] = r.map50;

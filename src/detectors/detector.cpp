@@ -3,6 +3,7 @@
 
 #include <algorithm>
 
+#include "family_fit.hpp"
 #include "names.hpp"
 #include "preprocess.hpp"
 #include "tiledet/error.hpp"
@@ -11,15 +12,13 @@
 namespace tiledet {
 namespace {
 
-bool is_float(ElementType t) {
-    return t == ElementType::float32 || t == ElementType::float16;
-}
-
 std::size_t find_image_input(const ModelSignature& sig) {
     for (std::size_t i = 0; i < sig.inputs.size(); ++i)
-        if (sig.inputs[i].rank() == 4 && is_float(sig.inputs[i].type)) return i;
-    throw UnknownLayoutError("expected an image input [batch, 3, height, width] of float32 or float16, found none\n" +
-                             sig.describe() + "\nknown layouts:\n" + known_layouts());
+        if (sig.inputs[i].rank() == 4 && detail::is_image_type(sig.inputs[i].type)) return i;
+    throw UnknownLayoutError(
+        "expected an image input [batch, 1|3, height, width] or [batch, height, width, 1|3] of float32, float16 or "
+        "uint8, found none\n" +
+        sig.describe() + "\nknown layouts:\n" + known_layouts());
 }
 
 std::string size_text(int h, int w) {
@@ -36,25 +35,29 @@ Box Geometry::to_original(const Box& b) const {
 
 Detector::Detector(const ModelSignature& sig, const DetectorConfig& config, Setup setup)
     : sig_(sig),
-      family_(setup.family),
+      family_(std::move(setup.family)),
       reason_(std::move(setup.reason)),
-      resize_(config.resize.value_or(setup.resize)),
-      pad_value_(config.pad_value.value_or(setup.pad_value)),
+      pixels_(setup.pixels),
       default_conf_(setup.default_conf),
-      imagenet_normalize_(setup.imagenet_normalize),
-      channels_bgr_(setup.channels_bgr),
-      raw_pixel_values_(setup.raw_pixel_values),
-      letterbox_top_left_(setup.letterbox_top_left),
+      default_iou_(setup.default_iou),
       outputs_batched_(setup.outputs_batched) {
+    if (config.resize) pixels_.resize = *config.resize;
+    if (config.pad_value) pixels_.pad_value = *config.pad_value;
     image_input_ = find_image_input(sig_);
     const TensorInfo& in = sig_.inputs[image_input_];
-    if (in.dims[1].fixed() && in.dims[1].value != 3)
-        throw UnknownLayoutError("input '" + in.name + "' " + in.dims_string() +
-                                 ": expected 3 colour channels in NCHW order (channel-last inputs are not supported)");
-    const bool fixed_hw = in.dims[2].fixed() && in.dims[3].fixed();
+    const detail::ImageAxes axes = detail::image_axes(in, pixels_, config.channels, config.input_layout);
+    pixels_.layout = axes.layout;
+    pixels_.channels = axes.channels;
+    pixels_.type = in.type;
+    h_axis_ = axes.h_axis;
+    w_axis_ = axes.w_axis;
+    c_axis_ = axes.c_axis;
+    const Dim& hd = in.dims[h_axis_];
+    const Dim& wd = in.dims[w_axis_];
+    const bool fixed_hw = hd.fixed() && wd.fixed();
     if (fixed_hw) {
-        input_h_ = static_cast<int>(in.dims[2].value);
-        input_w_ = static_cast<int>(in.dims[3].value);
+        input_h_ = static_cast<int>(hd.value);
+        input_w_ = static_cast<int>(wd.value);
         if (config.imgsz && (config.imgsz->first != input_h_ || config.imgsz->second != input_w_))
             throw ConfigError("--imgsz " + size_text(config.imgsz->first, config.imgsz->second) +
                               " given, but input '" + in.name + "' is fixed at " + size_text(input_h_, input_w_) +
@@ -69,8 +72,8 @@ Detector::Detector(const ModelSignature& sig, const DetectorConfig& config, Setu
         }
     }
     // A half-fixed input (only H or only W symbolic) keeps its fixed side.
-    if (!fixed_hw && in.dims[2].fixed()) input_h_ = static_cast<int>(in.dims[2].value);
-    if (!fixed_hw && in.dims[3].fixed()) input_w_ = static_cast<int>(in.dims[3].value);
+    if (!fixed_hw && hd.fixed()) input_h_ = static_cast<int>(hd.value);
+    if (!fixed_hw && wd.fixed()) input_w_ = static_cast<int>(wd.value);
     if (input_h_ <= 0 || input_w_ <= 0)
         throw ConfigError("input size " + size_text(input_h_, input_w_) + " is not positive");
 
@@ -79,24 +82,29 @@ Detector::Detector(const ModelSignature& sig, const DetectorConfig& config, Setu
         if (!names_.count(id)) names_[id] = "class" + std::to_string(id);
 }
 
-std::vector<Tensor> Detector::make_input_slots(int batch) const {
+Shape Detector::image_item_shape() const {
+    Shape s(4, 0);
+    s[c_axis_] = pixels_.channels;
+    s[h_axis_] = input_h_;
+    s[w_axis_] = input_w_;
+    s.erase(s.begin());
+    return s;
+}
+
+std::vector<Tensor> Detector::make_input_slots(int batch, bool zero_fill) const {
     if (batch < 1) throw ConfigError("batch must be at least 1, got " + std::to_string(batch));
     std::vector<Tensor> slots;
     for (std::size_t i = 0; i < sig_.inputs.size(); ++i) {
         const TensorInfo& in = sig_.inputs[i];
-        Shape shape;
-        for (std::size_t d = 0; d < in.rank(); ++d) {
-            if (d == 0)
-                shape.push_back(batch);
-            else if (i == image_input_ && d == 1)
-                shape.push_back(3);
-            else if (i == image_input_ && d == 2)
-                shape.push_back(input_h_);
-            else if (i == image_input_ && d == 3)
-                shape.push_back(input_w_);
-            else
-                shape.push_back(in.dims[d].fixed() ? in.dims[d].value : 1);
+        Shape shape{batch};
+        if (i == image_input_) {
+            const Shape item = image_item_shape();
+            shape.insert(shape.end(), item.begin(), item.end());
+            slots.push_back(zero_fill ? Tensor(in.type, std::move(shape)) : Tensor::uninitialized(in.type, std::move(shape)));
+            continue;
         }
+        for (std::size_t d = 1; d < in.rank(); ++d) shape.push_back(in.dims[d].fixed() ? in.dims[d].value : 1);
+        if (in.rank() == 0) shape.clear();
         slots.emplace_back(in.type, std::move(shape));
     }
     return slots;
@@ -111,32 +119,20 @@ Geometry Detector::preprocess(const cv::Mat& bgr, std::vector<Tensor>& slots, in
         throw ShapeError("preprocess: expected " + std::to_string(sig_.inputs.size()) +
                          " input slots (make_input_slots), got " + std::to_string(slots.size()));
     Tensor& slot = slots[image_input_];
-    if (slot.rank() != 4 || slot.dim(1) != 3 || slot.dim(2) != input_h_ || slot.dim(3) != input_w_)
-        throw ShapeError("preprocess: image slot " + to_string(slot.shape()) + " does not match input size " +
-                         size_text(input_h_, input_w_) + " (make the slots with make_input_slots)");
+    const Shape item = image_item_shape();
+    if (slot.rank() != 4 || slot.type() != pixels_.type || !std::equal(item.begin(), item.end(), slot.shape().begin() + 1))
+        throw ShapeError("preprocess: image slot " + to_string(slot.shape()) + " " + to_string(slot.type()) +
+                         " does not match the input, [batch, " + to_string(item).substr(1) + " " +
+                         to_string(pixels_.type) + " (make the slots with make_input_slots)");
     if (index < 0 || index >= slot.dim(0))
         throw ShapeError("preprocess: item " + std::to_string(index) + " is outside the slots' batch of " +
                          std::to_string(slot.dim(0)));
 
-    const detail::Placement placement = detail::plan_placement(
-        bgr.cols, bgr.rows, input_w_, input_h_, resize_,
-        letterbox_top_left_ ? detail::LetterboxStyle::top_left_truncated : detail::LetterboxStyle::centred);
-    detail::PixelTransform transform;
-    transform.pad_value = pad_value_;
-    transform.bgr = channels_bgr_;
-    if (raw_pixel_values_) transform.divisor = 1.0f;
-    if (imagenet_normalize_) {
-        // ImageNet statistics (RF-DETR: rfdetr/detr.py RFDETR.means / RFDETR.stds).
-        transform.mean = {0.485f, 0.456f, 0.406f};
-        transform.std = {0.229f, 0.224f, 0.225f};
-    }
-    const std::size_t item =
-        static_cast<std::size_t>(3) * static_cast<std::size_t>(input_h_) * static_cast<std::size_t>(input_w_);
-    if (slot.type() == ElementType::float32)
-        detail::write_planes(bgr, placement, transform, slot.data<float>() + item * static_cast<std::size_t>(index));
-    else
-        detail::write_planes(bgr, placement, transform,
-                             slot.data<cv::float16_t>() + item * static_cast<std::size_t>(index));
+    const detail::Placement placement =
+        detail::plan_placement(bgr.cols, bgr.rows, input_w_, input_h_, pixels_.resize, pixels_.letterbox,
+                               pixels_.letterbox_inset);
+    const std::size_t item_bytes = slot.byte_size() / static_cast<std::size_t>(slot.dim(0));
+    detail::write_image(bgr, placement, pixels_, slot.bytes() + item_bytes * static_cast<std::size_t>(index));
     fill_extra_inputs(slots, index, placement.geometry);
     return placement.geometry;
 }

@@ -22,10 +22,73 @@ std::string meta(const ModelSignature& sig, const std::string& key) {
 
 }  // namespace
 
+bool is_image_type(ElementType t) {
+    return t == ElementType::float32 || t == ElementType::float16 || t == ElementType::uint8;
+}
+
 const TensorInfo* image_input(const ModelSignature& sig) {
     for (const auto& in : sig.inputs)
-        if (in.rank() == 4 && (in.type == ElementType::float32 || in.type == ElementType::float16)) return &in;
+        if (in.rank() == 4 && is_image_type(in.type)) return &in;
     return nullptr;
+}
+
+ImageAxes image_axes(const TensorInfo& in, const PixelFormat& family, std::optional<int> channels,
+                     std::optional<TensorLayout> layout) {
+    const auto channel_dim = [](const Dim& d) { return d.fixed() && (d.value == 1 || d.value == 3); };
+    const bool nchw_ok = !in.dims[1].fixed() || channel_dim(in.dims[1]);
+    const bool nhwc_ok = !in.dims[3].fixed() || channel_dim(in.dims[3]);
+    const std::string what = "image input '" + in.name + "' " + in.dims_string();
+    if (channels && *channels != 1 && *channels != 3)
+        throw OptionError("detector.channels", "", ": expected 1 or 3, got " + std::to_string(*channels));
+    TensorLayout l = family.layout;
+    if (layout) {
+        if ((*layout == TensorLayout::nchw && !nchw_ok) || (*layout == TensorLayout::nhwc && !nhwc_ok))
+            throw OptionError("detector.input_layout", "",
+                              " " + to_string(*layout) + " given, but " + what + " has no channel axis of 1 or 3 at axis " +
+                                  (*layout == TensorLayout::nchw ? "1" : "3"));
+        l = *layout;
+    } else if (nchw_ok && nhwc_ok) {
+        if (in.dims[1].fixed() && in.dims[3].fixed())
+            throw UnknownLayoutError(what + " could be NCHW with " + std::to_string(in.dims[1].value) +
+                                     " channels or NHWC with " + std::to_string(in.dims[3].value) +
+                                     " channels; say which with DetectorConfig::input_layout (the CLI's "
+                                     "--input-layout nchw|nhwc)");
+        if (in.dims[1].fixed())
+            l = TensorLayout::nchw;
+        else if (in.dims[3].fixed())
+            l = TensorLayout::nhwc;
+        // both symbolic: the family's layout
+    } else if (nchw_ok) {
+        l = TensorLayout::nchw;
+    } else if (nhwc_ok) {
+        l = TensorLayout::nhwc;
+    } else {
+        throw UnknownLayoutError(what + ": expected 1 or 3 colour channels at axis 1 (NCHW) or axis 3 (NHWC)");
+    }
+    ImageAxes a;
+    a.layout = l;
+    if (l == TensorLayout::nhwc) {
+        a.c_axis = 3;
+        a.h_axis = 1;
+        a.w_axis = 2;
+    }
+    const Dim& c = in.dims[a.c_axis];
+    a.channels = c.fixed() ? static_cast<int>(c.value) : channels.value_or(family.channels);
+    if (channels && *channels != a.channels)
+        throw OptionError("detector.channels", "",
+                          " " + std::to_string(*channels) + " given, but " + what + " has " +
+                              std::to_string(a.channels) + " at its channel axis");
+    return a;
+}
+
+std::optional<std::pair<int, int>> fixed_image_size(const TensorInfo& in) {
+    ImageAxes a;
+    try {
+        a = image_axes(in, PixelFormat{});
+    } catch (const Error&) {
+    }
+    if (!in.dims[a.h_axis].fixed() || !in.dims[a.w_axis].fixed()) return std::nullopt;
+    return std::pair<int, int>{static_cast<int>(in.dims[a.h_axis].value), static_cast<int>(in.dims[a.w_axis].value)};
 }
 
 bool has_output(const ModelSignature& sig, const std::string& name) {
@@ -89,9 +152,9 @@ GridEvidence grid_evidence(const ModelSignature& sig, int64_t rows) {
     GridEvidence e;
     const TensorInfo* in = image_input(sig);
     int h = 0, w = 0;
-    if (in && in->dims[2].fixed() && in->dims[3].fixed()) {
-        h = static_cast<int>(in->dims[2].value);
-        w = static_cast<int>(in->dims[3].value);
+    if (const auto hw = in ? fixed_image_size(*in) : std::nullopt) {
+        h = hw->first;
+        w = hw->second;
     } else if (auto hw = parse_imgsz(meta(sig, "imgsz"))) {
         h = hw->first;
         w = hw->second;
@@ -135,12 +198,12 @@ std::map<int, std::string> ultralytics_names(const ModelSignature& sig, int nc) 
     return nc == 80 ? coco80_names() : std::map<int, std::string>{};
 }
 
-void layout_mismatch(Family f, const ModelSignature& sig, const std::string& what) {
+void layout_mismatch(const Family& f, const ModelSignature& sig, const std::string& what) {
     throw UnknownLayoutError("the model does not have the " + to_string(f) + " layout: " + what + "\n" +
                              sig.describe() + "\nknown layouts:\n" + known_layouts());
 }
 
-void check_item_outputs(Family f, const std::vector<Tensor>& outs, std::size_t count) {
+void check_item_outputs(const Family& f, const std::vector<Tensor>& outs, std::size_t count) {
     if (outs.size() != count)
         throw ShapeError(to_string(f) + " decode: expected " + std::to_string(count) +
                          " output tensors for one item, got " + std::to_string(outs.size()));

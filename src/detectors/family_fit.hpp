@@ -10,9 +10,25 @@
 namespace tiledet::detail {
 
 // Why a signature fits a family (empty optional: it does not).
-using Fit = std::optional<std::string>;
+using Fit = FamilyFit;
 
-const TensorInfo* image_input(const ModelSignature& sig);  // first rank-4 float input
+const TensorInfo* image_input(const ModelSignature& sig);  // first rank-4 float32/float16/uint8 input
+bool is_image_type(ElementType t);                         // float32, float16, uint8
+
+// The image input's axes, from its dims (and what the caller forces). A fixed 1 or 3 at axis 1
+// reads NCHW, at axis 3 NHWC; both fixed and both 1 or 3 is ambiguous (refused unless `layout`
+// says); a symbolic channel axis takes the family's format. Throws UnknownLayoutError (no
+// channel axis of 1 or 3, or ambiguous) or ConfigError (a forced value contradicts a fixed dim).
+struct ImageAxes {
+    TensorLayout layout = TensorLayout::nchw;
+    int channels = 3;
+    std::size_t c_axis = 1, h_axis = 2, w_axis = 3;
+};
+ImageAxes image_axes(const TensorInfo& in, const PixelFormat& family, std::optional<int> channels = std::nullopt,
+                     std::optional<TensorLayout> layout = std::nullopt);
+// (h, w) of the image input when both are fixed (axes read as image_axes does with the default
+// format; NCHW when that refuses).
+std::optional<std::pair<int, int>> fixed_image_size(const TensorInfo& in);
 bool has_output(const ModelSignature& sig, const std::string& name);
 bool is_integer(ElementType t);
 
@@ -52,11 +68,11 @@ int64_t grid_cells(int h, int w, bool p6);
 std::map<int, std::string> ultralytics_names(const ModelSignature& sig, int nc);
 
 // Throws UnknownLayoutError for a forced family the signature lacks tensors for.
-[[noreturn]] void layout_mismatch(Family f, const ModelSignature& sig, const std::string& what);
+[[noreturn]] void layout_mismatch(const Family& f, const ModelSignature& sig, const std::string& what);
 
 // Checks the outputs one item decodes from: count, and each rank (with or without the
 // leading item axis of 1). Throws ShapeError naming the family.
-void check_item_outputs(Family f, const std::vector<Tensor>& outs, std::size_t count);
+void check_item_outputs(const Family& f, const std::vector<Tensor>& outs, std::size_t count);
 
 // The shape without a leading item axis of 1 (if the rank is `batched_rank`).
 Shape item_shape(const Tensor& t, std::size_t batched_rank);

@@ -23,13 +23,13 @@ HfRtdetrDetector::HfRtdetrDetector(const ModelSignature& sig, const DetectorConf
     : Detector(sig, config,
                [&] {
                    if (!hf_rtdetr_fits(sig))
-                       layout_mismatch(Family::hf_rtdetr, sig,
+                       layout_mismatch(Family{"hf_rtdetr"}, sig,
                                        "expected an image input and outputs 'logits' [batch, queries, classes] "
                                        "and 'pred_boxes' [batch, queries, 4]");
                    Setup s;
-                   s.family = Family::hf_rtdetr;
+                   s.family = Family{"hf_rtdetr"};
                    s.reason = std::move(reason);
-                   s.resize = ResizeMode::stretch;
+                   s.pixels.resize = ResizeMode::stretch;
                    s.default_conf = 0.5f;  // post_process_object_detection threshold
                    const Dim& c = sig.find_output("logits")->dims[2];
                    s.num_class_slots = c.fixed() ? static_cast<int>(c.value) : 80;

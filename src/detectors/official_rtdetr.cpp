@@ -50,16 +50,16 @@ OfficialRtdetrDetector::OfficialRtdetrDetector(const ModelSignature& sig, const 
                [&] {
                    if (!official_rtdetr_fits(sig))
                        layout_mismatch(
-                           Family::official_rtdetr, sig,
+                           Family{"official_rtdetr"}, sig,
                            "expected inputs images [N, 3, H, W] + int64 orig_target_sizes [N, 2] and outputs "
                            "labels [N, Q], boxes [N, Q, 4], scores [N, Q]");
                    Setup s;
-                   s.family = Family::official_rtdetr;
+                   s.family = Family{"official_rtdetr"};
                    s.reason = std::move(reason);
                    // RT-DETR deploy scripts stretch; D-FINE/DEIM scripts letterbox with black padding, so
                    // --resize letterbox pads with 0 for this family (model-formats.md d(3), f).
-                   s.resize = ResizeMode::stretch;
-                   s.pad_value = 0;
+                   s.pixels.resize = ResizeMode::stretch;
+                   s.pixels.pad_value = 0;
                    // rtdetrv2_tensorrt.py --threshold 0.5 (the onnxruntime script uses 0.6, D-FINE/DEIM 0.4).
                    s.default_conf = 0.5f;
                    s.names = coco80_names();  // labels are contiguous 0..79 for COCO (deploy mode skips the remap)

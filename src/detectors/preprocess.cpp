@@ -2,7 +2,10 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdint>
 #include <opencv2/imgproc.hpp>
+
+#include "tiledet/error.hpp"
 
 namespace tiledet::detail {
 namespace {
@@ -14,7 +17,8 @@ int py_round(double v) {
 
 }  // namespace
 
-Placement plan_placement(int orig_w, int orig_h, int input_w, int input_h, ResizeMode mode, LetterboxStyle style) {
+Placement plan_placement(int orig_w, int orig_h, int input_w, int input_h, ResizeMode mode, LetterboxStyle style,
+                         int inset) {
     Placement p;
     Geometry& g = p.geometry;
     g.orig_w = orig_w;
@@ -28,8 +32,20 @@ Placement plan_placement(int orig_w, int orig_h, int input_w, int input_h, Resiz
         g.scale_y = static_cast<float>(input_h) / static_cast<float>(orig_h);
         return p;
     }
+    if (style == LetterboxStyle::centred_floor) {
+        const int fit_w = std::max(1, input_w - inset), fit_h = std::max(1, input_h - inset);
+        const double r = std::min(static_cast<double>(fit_h) / orig_h, static_cast<double>(fit_w) / orig_w);
+        p.content_w = std::clamp(py_round(orig_w * r), 1, input_w);
+        p.content_h = std::clamp(py_round(orig_h * r), 1, input_h);
+        p.left = (input_w - p.content_w) / 2;
+        p.top = (input_h - p.content_h) / 2;
+        g.scale_x = g.scale_y = static_cast<float>(r);
+        g.pad_x = static_cast<float>(p.left);
+        g.pad_y = static_cast<float>(p.top);
+        return p;
+    }
     const double r = std::min(static_cast<double>(input_h) / orig_h, static_cast<double>(input_w) / orig_w);
-    if (style == LetterboxStyle::top_left_truncated) {
+    if (style == LetterboxStyle::top_left) {
         // YOLOX preproc: cv2.resize to (int(w*r), int(h*r)), pasted at the top-left; boxes / r.
         p.content_w = std::clamp(static_cast<int>(orig_w * r), 1, input_w);
         p.content_h = std::clamp(static_cast<int>(orig_h * r), 1, input_h);
@@ -60,7 +76,7 @@ void write_planes(const cv::Mat& bgr, const Placement& p, const PixelTransform& 
 
     cv::Mat content = bgr;
     if (bgr.cols != p.content_w || bgr.rows != p.content_h)
-        cv::resize(bgr, content, cv::Size(p.content_w, p.content_h), 0, 0, cv::INTER_LINEAR);
+        cv::resize(bgr, content, cv::Size(p.content_w, p.content_h), 0, 0, t.interpolation);
 
     const std::size_t plane = static_cast<std::size_t>(g.input_w) * static_cast<std::size_t>(g.input_h);
     T* planes[3] = {dst, dst + plane, dst + 2 * plane};  // R, G, B (B, G, R when bgr)
@@ -90,7 +106,139 @@ void write_planes(const cv::Mat& bgr, const Placement& p, const PixelTransform& 
     }
 }
 
+namespace {
+
+// One table per channel, byte -> final value (see write_planes).
+struct Tables {
+    float lut[3][256];
+    int pad;
+};
+
+void fill_tables(const PixelTransform& t, int channels, Tables& out) {
+    for (int c = 0; c < channels; ++c)
+        for (int v = 0; v < 256; ++v) out.lut[c][v] = (static_cast<float>(v) / t.divisor - t.mean[c]) / t.std[c];
+    out.pad = std::clamp(t.pad_value, 0, 255);
+}
+
+cv::Mat resized_content(const cv::Mat& img, const Placement& p, int interpolation) {
+    if (img.cols == p.content_w && img.rows == p.content_h) return img;
+    cv::Mat content;
+    cv::resize(img, content, cv::Size(p.content_w, p.content_h), 0, 0, interpolation);
+    return content;
+}
+
+}  // namespace
+
+template <class T>
+void write_interleaved(const cv::Mat& bgr, const Placement& p, const PixelTransform& t, T* dst) {
+    const Geometry& g = p.geometry;
+    Tables tab;
+    fill_tables(t, 3, tab);
+    const cv::Mat content = resized_content(bgr, p, t.interpolation);
+    const T pad_px[3] = {T(tab.lut[0][tab.pad]), T(tab.lut[1][tab.pad]), T(tab.lut[2][tab.pad])};
+    const auto fill_pad = [&](T* from, int pixels) {
+        for (int x = 0; x < pixels; ++x, from += 3) {
+            from[0] = pad_px[0];
+            from[1] = pad_px[1];
+            from[2] = pad_px[2];
+        }
+    };
+    const int first = t.bgr ? 0 : 2, last = 2 - first;
+    const std::size_t row_len = static_cast<std::size_t>(g.input_w) * 3;
+    for (int y = 0; y < g.input_h; ++y) {
+        T* row = dst + static_cast<std::size_t>(y) * row_len;
+        const int cy = y - p.top;
+        if (cy < 0 || cy >= p.content_h) {
+            fill_pad(row, g.input_w);
+            continue;
+        }
+        fill_pad(row, p.left);
+        fill_pad(row + static_cast<std::size_t>(p.left + p.content_w) * 3, g.input_w - p.left - p.content_w);
+        const uchar* src = content.ptr<uchar>(cy);
+        T* out = row + static_cast<std::size_t>(p.left) * 3;
+        for (int x = 0; x < p.content_w; ++x, src += 3, out += 3) {
+            out[0] = T(tab.lut[0][src[first]]);
+            out[1] = T(tab.lut[1][src[1]]);
+            out[2] = T(tab.lut[2][src[last]]);
+        }
+    }
+}
+
+template <class T>
+void write_grey(const cv::Mat& bgr, const Placement& p, const PixelTransform& t, T* dst) {
+    const Geometry& g = p.geometry;
+    Tables tab;
+    fill_tables(t, 1, tab);
+    cv::Mat grey;
+    cv::cvtColor(bgr, grey, cv::COLOR_BGR2GRAY);
+    const cv::Mat content = resized_content(grey, p, t.interpolation);
+    const T pad = T(tab.lut[0][tab.pad]);
+    for (int y = 0; y < g.input_h; ++y) {
+        T* row = dst + static_cast<std::size_t>(y) * static_cast<std::size_t>(g.input_w);
+        const int cy = y - p.top;
+        if (cy < 0 || cy >= p.content_h) {
+            std::fill(row, row + g.input_w, pad);
+            continue;
+        }
+        std::fill(row, row + p.left, pad);
+        std::fill(row + p.left + p.content_w, row + g.input_w, pad);
+        const uchar* src = content.ptr<uchar>(cy);
+        T* out = row + p.left;
+        for (int x = 0; x < p.content_w; ++x) out[x] = T(tab.lut[0][src[x]]);
+    }
+}
+
+namespace {
+
+template <class T>
+void write_typed(const cv::Mat& bgr, const Placement& p, const PixelFormat& f, const PixelTransform& t, T* dst) {
+    if (f.channels == 1)
+        write_grey(bgr, p, t, dst);
+    else if (f.layout == TensorLayout::nhwc)
+        write_interleaved(bgr, p, t, dst);
+    else
+        write_planes(bgr, p, t, dst);
+}
+
+}  // namespace
+
+void write_image(const cv::Mat& bgr, const Placement& p, const PixelFormat& f, std::byte* dst) {
+    if (f.channels != 1 && f.channels != 3)
+        throw InputError("preprocess: expected 1 or 3 channels, the pixel format says " + std::to_string(f.channels));
+    PixelTransform t;
+    t.pad_value = f.pad_value;
+    t.bgr = f.bgr;
+    t.divisor = f.scale;
+    t.mean = f.mean;
+    t.std = f.std;
+    t.interpolation = f.interpolation == Interpolation::cubic ? cv::INTER_CUBIC : cv::INTER_LINEAR;
+    switch (f.type) {
+        case ElementType::float32: return write_typed(bgr, p, f, t, reinterpret_cast<float*>(dst));
+        case ElementType::float16: return write_typed(bgr, p, f, t, reinterpret_cast<cv::float16_t*>(dst));
+        case ElementType::uint8: {
+            // A uint8 input takes the bytes as they are: the model normalizes inside (YOLO-NAS).
+            PixelTransform bytes;
+            bytes.pad_value = f.pad_value;
+            bytes.bgr = f.bgr;
+            bytes.divisor = 1.0f;
+            bytes.interpolation = t.interpolation;
+            return write_typed(bgr, p, f, bytes, reinterpret_cast<std::uint8_t*>(dst));
+        }
+        default:
+            throw InputError("preprocess: cannot write an image input of type " + to_string(f.type) +
+                             " (float32, float16 or uint8)");
+    }
+}
+
 template void write_planes<float>(const cv::Mat&, const Placement&, const PixelTransform&, float*);
 template void write_planes<cv::float16_t>(const cv::Mat&, const Placement&, const PixelTransform&, cv::float16_t*);
+template void write_planes<std::uint8_t>(const cv::Mat&, const Placement&, const PixelTransform&, std::uint8_t*);
+template void write_interleaved<float>(const cv::Mat&, const Placement&, const PixelTransform&, float*);
+template void write_interleaved<cv::float16_t>(const cv::Mat&, const Placement&, const PixelTransform&,
+                                               cv::float16_t*);
+template void write_interleaved<std::uint8_t>(const cv::Mat&, const Placement&, const PixelTransform&, std::uint8_t*);
+template void write_grey<float>(const cv::Mat&, const Placement&, const PixelTransform&, float*);
+template void write_grey<cv::float16_t>(const cv::Mat&, const Placement&, const PixelTransform&, cv::float16_t*);
+template void write_grey<std::uint8_t>(const cv::Mat&, const Placement&, const PixelTransform&, std::uint8_t*);
 
 }  // namespace tiledet::detail

@@ -25,14 +25,16 @@ RfdetrDetector::RfdetrDetector(const ModelSignature& sig, const DetectorConfig& 
     : Detector(sig, config,
                [&] {
                    if (!rfdetr_fits(sig))
-                       layout_mismatch(Family::rfdetr, sig,
+                       layout_mismatch(Family{"rfdetr"}, sig,
                                        "expected an image input and outputs 'dets' [batch, queries, 4] and "
                                        "float 'labels' [batch, queries, classes+1]");
                    Setup s;
-                   s.family = Family::rfdetr;
+                   s.family = Family{"rfdetr"};
                    s.reason = std::move(reason);
-                   s.resize = ResizeMode::stretch;
-                   s.imagenet_normalize = true;
+                   s.pixels.resize = ResizeMode::stretch;
+                   // ImageNet statistics (rfdetr/detr.py RFDETR.means / RFDETR.stds).
+                   s.pixels.mean = {0.485f, 0.456f, 0.406f};
+                   s.pixels.std = {0.229f, 0.224f, 0.225f};
                    s.default_conf = 0.5f;
                    const Dim& c = sig.find_output("labels")->dims[2];
                    s.num_class_slots = c.fixed() ? static_cast<int>(c.value) : 91;

@@ -39,12 +39,12 @@ UltralyticsRtdetrDetector::UltralyticsRtdetrDetector(const ModelSignature& sig, 
     : Detector(sig, config, [&] {
           const auto u = ultralytics_output(sig);
           if (!u)
-              layout_mismatch(Family::ultralytics_rtdetr, sig,
+              layout_mismatch(Family{"ultralytics_rtdetr"}, sig,
                               "expected one image input and one output [batch, queries, 4+nc]");
           Setup s;
-          s.family = Family::ultralytics_rtdetr;
+          s.family = Family{"ultralytics_rtdetr"};
           s.reason = std::move(reason);
-          s.resize = ResizeMode::stretch;  // LetterBox(auto=False, scale_fill=True)
+          s.pixels.resize = ResizeMode::stretch;  // LetterBox(auto=False, scale_fill=True)
           s.default_conf = 0.25f;
           const auto& d = u->output->dims;
           s.num_class_slots = d[2].fixed() ? static_cast<int>(d[2].value) - 4 : u->metadata_classes.value_or(80);

@@ -38,13 +38,13 @@ Fit yolo_fits(const ModelSignature& sig) {
 YoloDetector::YoloDetector(const ModelSignature& sig, const DetectorConfig& config, std::string reason)
     : Detector(sig, config, [&] {
           const auto u = ultralytics_output(sig);
-          if (!u) layout_mismatch(Family::yolo, sig, "expected one image input and one output [batch, 4+nc, anchors]");
+          if (!u) layout_mismatch(Family{"yolo"}, sig, "expected one image input and one output [batch, 4+nc, anchors]");
           Setup s;
-          s.family = Family::yolo;
+          s.family = Family{"yolo"};
           s.reason = std::move(reason);
           // Ultralytics LetterBox pad (114,114,114); predict conf 0.25 (ultralytics/cfg/default.yaml).
-          s.resize = ResizeMode::letterbox;
-          s.pad_value = 114;
+          s.pixels.resize = ResizeMode::letterbox;
+          s.pixels.pad_value = 114;
           s.default_conf = 0.25f;
           s.num_class_slots = classes_of(sig);
           s.names = ultralytics_names(sig, s.num_class_slots);
@@ -85,7 +85,7 @@ Detections YoloDetector::decode(const std::vector<Tensor>& outs, const Geometry&
         candidates.resize(kMaxNms);
     }
     // NMS in the input frame, then scale_boxes + clip_boxes, as the reference does.
-    Detections kept = nms(std::move(candidates), o.iou, o.agnostic, o.max_det);
+    Detections kept = nms(std::move(candidates), iou_threshold(o), o.agnostic, o.max_det);
     for (Detection& d : kept) d.box = g.to_original(d.box);
     return kept;
 }

@@ -27,13 +27,13 @@ YoloEnd2EndDetector::YoloEnd2EndDetector(const ModelSignature& sig, const Detect
     : Detector(sig, config, [&] {
           const auto u = ultralytics_output(sig);
           if (!u || !u->output->dims[2].fixed() || u->output->dims[2].value != 6)
-              layout_mismatch(Family::yolo_end2end, sig,
+              layout_mismatch(Family{"yolo_end2end"}, sig,
                               "expected one image input and one output [batch, detections, 6]");
           Setup s;
-          s.family = Family::yolo_end2end;
+          s.family = Family{"yolo_end2end"};
           s.reason = std::move(reason);
-          s.resize = ResizeMode::letterbox;  // the Ultralytics predictor, as for YOLO
-          s.pad_value = 114;
+          s.pixels.resize = ResizeMode::letterbox;  // the Ultralytics predictor, as for YOLO
+          s.pixels.pad_value = 114;
           s.default_conf = 0.25f;
           s.num_class_slots = u->metadata_classes.value_or(80);
           s.names = ultralytics_names(sig, s.num_class_slots);

@@ -48,14 +48,15 @@ Yolov5Detector::Yolov5Detector(const ModelSignature& sig, const DetectorConfig& 
     : Detector(sig, config, [&] {
           const auto o = objectness_output(sig);
           if (!o)
-              layout_mismatch(Family::yolov5, sig, "expected one image input and one output [batch, anchors, 5+nc]");
+              layout_mismatch(Family{"yolov5"}, sig, "expected one image input and one output [batch, anchors, 5+nc]");
           Setup s;
-          s.family = Family::yolov5;
+          s.family = Family{"yolov5"};
           s.reason = std::move(reason);
           // letterbox(auto=False): centred, (114,114,114); RGB / 255; detect.py conf 0.25 (a(3), a(4)).
-          s.resize = ResizeMode::letterbox;
-          s.pad_value = 114;
+          s.pixels.resize = ResizeMode::letterbox;
+          s.pixels.pad_value = 114;
           s.default_conf = 0.25f;
+          s.default_iou = 0.45f;  // model-formats-more.md a / 0: detect.py --iou-thres 0.45 (YOLOv7 b(4) too)
           s.num_class_slots = static_cast<int>(o->output->dims[2].value) - 5;
           s.names = ultralytics_names(sig, s.num_class_slots);
           return s;
@@ -93,7 +94,7 @@ Detections Yolov5Detector::decode(const std::vector<Tensor>& outs, const Geometr
                           [](const Detection& a, const Detection& b) { return a.score > b.score; });
         candidates.resize(kMaxNms);
     }
-    Detections kept = nms(std::move(candidates), o.iou, o.agnostic, o.max_det);
+    Detections kept = nms(std::move(candidates), iou_threshold(o), o.agnostic, o.max_det);
     // scale_boxes (a(5)): the pad is (W1 - W0*gain) / 2, not rounded as the letterbox placed it.
     Geometry back = g;
     if (resize_mode() == ResizeMode::letterbox) {

@@ -31,18 +31,19 @@ Fit yolox_fits(const ModelSignature& sig) {
 YoloxDetector::YoloxDetector(const ModelSignature& sig, const DetectorConfig& config, std::string reason)
     : Detector(sig, config, [&] {
           const auto o = objectness_output(sig);
-          if (!o) layout_mismatch(Family::yolox, sig, "expected one image input and one output [batch, anchors, 5+nc]");
+          if (!o) layout_mismatch(Family{"yolox"}, sig, "expected one image input and one output [batch, anchors, 5+nc]");
           Setup s;
-          s.family = Family::yolox;
+          s.family = Family{"yolox"};
           s.reason = std::move(reason);
           // preproc: canvas of 114, int(w*r) resize pasted top-left, BGR bytes 0..255, no mean/std.
-          s.resize = ResizeMode::letterbox;
-          s.pad_value = 114;
-          s.letterbox_top_left = true;
-          s.channels_bgr = true;
-          s.raw_pixel_values = true;
+          s.pixels.resize = ResizeMode::letterbox;
+          s.pixels.pad_value = 114;
+          s.pixels.letterbox = LetterboxStyle::top_left;
+          s.pixels.bgr = true;
+          s.pixels.scale = 1.0f;
           // tools/demo.py --conf 0.3; the ONNX demo draws at --score_thr 0.3.
           s.default_conf = 0.3f;
+          s.default_iou = 0.45f;  // model-formats-more.md 0 / c: the ONNX demo's multiclass_nms nms_thr 0.45
           s.num_class_slots = static_cast<int>(o->output->dims[2].value) - 5;
           s.names = ultralytics_names(sig, s.num_class_slots);  // COCO 80 in YOLOX's order when nc == 80
           return s;
@@ -89,7 +90,7 @@ Detections YoloxDetector::decode(const std::vector<Tensor>& outs, const Geometry
             }
     }
     // The reference NMS is class-agnostic (YOLOX PR #588); its +1 pixel areas are not copied.
-    Detections kept = nms(std::move(candidates), o.iou, /*agnostic=*/true, o.max_det);
+    Detections kept = nms(std::move(candidates), iou_threshold(o), /*agnostic=*/true, o.max_det);
     for (Detection& d : kept) d.box = g.to_original(d.box);  // top-left pad: divide by r only
     return kept;
 }

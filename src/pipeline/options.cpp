@@ -14,7 +14,7 @@ namespace {
 
 std::string family_list() {
     std::string s;
-    for (const Family f : all_families()) s += (s.empty() ? "" : ", ") + to_string(f);
+    for (const Family& f : all_families()) s += (s.empty() ? "" : ", ") + to_string(f);
     return s;
 }
 
@@ -76,9 +76,20 @@ std::vector<OptionSpec> make_specs() {
         {"resize", "model", "letterbox or stretch (default: the family's reference)", "", false, {"detector.resize"}},
         {"pad", "model", "Letterbox fill value 0..255 (default: the family's reference)", "", false,
          {"detector.pad_value"}},
+        {"channels", "model",
+         "Image input channels, 1 (grey) or 3, for a model whose channel axis is symbolic (default: read from the "
+         "input's dims, else the family's)",
+         "", false, {"detector.channels"}},
+        {"input_layout", "model",
+         "Image input axes, nchw or nhwc (default: a fixed 1 or 3 at axis 1 is nchw, at axis 3 nhwc; required when "
+         "both could be)",
+         "", false, {"detector.input_layout"}},
         {"conf", "decode", "Confidence threshold 0..1 (default: the family's reference default)", "", false,
          {"decode.conf"}},
-        {"iou", "decode", "NMS IoU threshold 0..1 (families with NMS)", num(d.decode.iou), false, {"decode.iou"}},
+        {"iou", "decode",
+         "NMS IoU threshold 0..1 (families with NMS; default: the family's reference, 0.7 Ultralytics, 0.45 "
+         "YOLOv5/YOLOX)",
+         "", false, {"decode.iou"}},
         {"max_det", "decode", "Maximum detections per image (0: no limit)", std::to_string(d.decode.max_det), false,
          {"decode.max_det"}},
         {"classes", "decode", "Keep only these class ids, e.g. 0,2", "", false, {"decode.classes"}},
@@ -161,6 +172,13 @@ void set_option(PipelineOptions& o, std::string_view name, std::string_view v) {
         if (!o.detector.resize) bad(name, "letterbox or stretch", v);
     } else if (n == "pad") {
         o.detector.pad_value = number<int>(name, v, "a fill value 0..255", 0, 255);
+    } else if (n == "channels") {
+        const int c = number<int>(name, v, "1 or 3", 1, 3);
+        if (c == 2) bad(name, "1 or 3", v);
+        o.detector.channels = c;
+    } else if (n == "input_layout") {
+        o.detector.input_layout = parse_tensor_layout(std::string(v));
+        if (!o.detector.input_layout) bad(name, "nchw or nhwc", v);
     } else if (n == "conf") {
         o.decode.conf = number<float>(name, v, "a confidence in [0, 1]", 0.f, 1.f);
     } else if (n == "iou") {

@@ -45,7 +45,7 @@ TEST(SharedParity, Yolov8nInt8MatchesTheReadmeOnBusAndZidaneAtIou045) {
     TILEDET_REQUIRE_SHARED("images/zidane.jpg");
     const Model model = Model::load(testing::shared_path("models/yolov8n_int8.onnx").string());
     const auto det = make_detector(model.signature());
-    ASSERT_EQ(det->family(), Family::yolo);
+    ASSERT_EQ(det->family(), Family{"yolo"});
     DecodeOptions opt;  // README: letterbox 640, pad 114, conf > 0.25, per-class NMS IoU 0.45
     opt.iou = 0.45f;
     const auto bus = detect_one(model, *det, load_image(testing::shared_path("images/bus.jpg").string()), opt);
@@ -71,7 +71,7 @@ TEST(SharedParity, Deimv2AttoMatchesTheReadmeOnBusWithPlainResize) {
     TILEDET_REQUIRE_SHARED("images/bus.jpg");
     const Model model = Model::load(testing::shared_path("models/deimv2_hgnetv2_atto_coco.onnx").string());
     const auto det = make_detector(model.signature());
-    ASSERT_EQ(det->family(), Family::official_rtdetr);
+    ASSERT_EQ(det->family(), Family{"official_rtdetr"});
     ASSERT_EQ(det->resize_mode(), ResizeMode::stretch);
     ASSERT_EQ(det->input_size(), std::make_pair(320, 320));
     DecodeOptions opt;

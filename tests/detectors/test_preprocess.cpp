@@ -123,7 +123,7 @@ ModelSignature official_sig() {
 
 TEST(Preprocess, OfficialRtdetrFillsOrigTargetSizesWithTheInputFrameWidthThenHeight) {
     const auto det = make_detector(official_sig());
-    ASSERT_EQ(det->family(), Family::official_rtdetr);
+    ASSERT_EQ(det->family(), Family{"official_rtdetr"});
     auto slots = det->make_input_slots(2);
     ASSERT_EQ(slots[1].type(), ElementType::int64);
     det->preprocess(cv::Mat(100, 50, CV_8UC3, cv::Scalar::all(9)), slots, 1);
@@ -165,7 +165,7 @@ TEST(Preprocess, YoloxPastesTruncatedContentTopLeftAsBgrBytes) {
     sig.inputs.push_back(testing::tensor("images", ElementType::float32, {1_d, 3_d, 416_d, 416_d}));
     sig.outputs.push_back(testing::tensor("output", ElementType::float32, {1_d, 3549_d, 85_d}));
     const auto det = make_detector(sig);
-    ASSERT_EQ(det->family(), Family::yolox) << det->reason();
+    ASSERT_EQ(det->family(), Family{"yolox"}) << det->reason();
     auto slots = det->make_input_slots(1);
     // r = 416/701: 301 * r = 178.62, which YOLOX truncates to 178 rows (rounding would give 179).
     const cv::Mat img(301, 701, CV_8UC3, cv::Scalar(10, 20, 200));  // B=10, G=20, R=200

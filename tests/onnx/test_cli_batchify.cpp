@@ -169,3 +169,28 @@ TEST(CliInspect, NoWarningWithoutBatchVariantOps) {
 }
 
 }  // namespace
+
+// Issue 15's static exports: the per-item layouts are repaired and verified and keep their
+// family; the layouts whose rows of all images share one tensor are refused (exit 2).
+TEST(CliBatchify, StaticExportsOfTheNmsInGraphFamiliesAreRepairedOrRefusedByTheirLayout) {
+    for (const auto& [model, family] : {std::pair{"trt_end2end_static", "yolov7_end2end"},
+                                        std::pair{"yolo_nas_static", "yolo_nas"},
+                                        std::pair{"ppyoloe_nonms_static", "ppyoloe"}}) {
+        TILEDET_REQUIRE_GENERATED(std::string(model) + ".onnx");
+        const fs::path out = out_path(std::string(model) + ".onnx");
+        const CliResult r = run_cli("batchify " + generated_model(std::string(model) + ".onnx").string() + " " + out.string());
+        ASSERT_EQ(r.code, 0) << model << "\n" << r.output;
+        EXPECT_NE(r.output.find("status: repaired_verified"), std::string::npos) << model << "\n" << r.output;
+        const CliResult i = run_cli("inspect " + out.string());
+        EXPECT_NE(i.output.find("batch: dynamic batch"), std::string::npos) << model << "\n" << i.output;
+        EXPECT_NE(i.output.find(std::string("family: ") + family + " ("), std::string::npos) << model << "\n" << i.output;
+        fs::remove(out);
+    }
+    for (const char* model : {"ppyoloe_static", "yolo_nas_flat_static"}) {
+        TILEDET_REQUIRE_GENERATED(std::string(model) + ".onnx");
+        const fs::path out = out_path(std::string(model) + ".onnx");
+        const CliResult r = run_cli("batchify " + generated_model(std::string(model) + ".onnx").string() + " " + out.string());
+        EXPECT_EQ(r.code, 2) << model << "\n" << r.output;
+        EXPECT_FALSE(fs::exists(out)) << model;
+    }
+}

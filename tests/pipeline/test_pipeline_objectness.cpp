@@ -53,7 +53,8 @@ TEST_P(ObjectnessPipeline, TwoTilesKeepTheirOwnScenesInImagePixels) {
     expect_scene_at(r.detections, g, planted::kSceneB, static_cast<float>(s), name + " right tile");
 }
 
-INSTANTIATE_TEST_SUITE_P(Families, ObjectnessPipeline, ::testing::Values("yolov5", "yolox"),
+INSTANTIATE_TEST_SUITE_P(Families, ObjectnessPipeline,
+                         ::testing::Values("yolov5", "yolox", "trt_end2end", "ppyoloe_nonms"),
                          [](const auto& info) { return info.param; });
 
 }  // namespace
