@@ -965,6 +965,33 @@ def build_ppyoloe(name, variant):
     return g, e
 
 
+def build_yolo_nas_raw(name, variant):
+    """YOLO-NAS exported with postprocessing=False (model-formats-more.md e(4)): uint8 `input`
+    [B,3,640,640] -> boxes [B,8400,4] x1y1x2y2 input px and scores [B,8400,80] (sigmoid), N the
+    anchor-free grid at strides 8/16/32. SG sets no output names; torch numbers them, as here.
+    Object 0 has a near-duplicate (0.9 s_0, IoU ~0.82) that NMS (IoU 0.7) must remove."""
+    static = variant == "static"
+    size, nc = 640, 80
+    n = grid_cells(size)
+    idx = [i * n // 8400 for i in ANCHOR_INDICES_8400]
+    planted = scene(size, CLASSES_COCO80, idx, DUPLICATE_ANCHOR_8400 * n // 8400)
+    b = 1 if static else BATCH
+    e = entry_base(name, "yolo_nas_raw", variant, 1 if static else "dynamic", size, nc, n, "anchor", "xyxy_px",
+                   "prob", planted)
+    e["input_pixels"] = "u8_nchw"
+    g = Graph(name)
+    raw = g.input("input", TensorProto.UINT8, [b, 3, size, size])
+    x = g.op("Mul", [g.op("Cast", [raw], to=TensorProto.FLOAT), g.f32(1 / 255)])
+    q, c = slot_weights(planted, n, nc)
+    t = g.op("Mul", [g.op("Unsqueeze", [scaled_scores(g, region_scores(g, x, planted[:K]), planted), g.i64([2])]),
+                     g.f32(c[None])])                                               # [B, P, nc]
+    g.op("MatMul", [g.f32(q), t], out="1394")                                     # [B, N, nc]
+    g.op("Expand", [g.f32(box_table(n, planted, "xyxy_px", size)[None]), with_batch(g, x, [n, 4])], out="1393")
+    g.output("1393", TensorProto.FLOAT, [b, n, 4])
+    g.output("1394", TensorProto.FLOAT, [b, n, nc])
+    return g, e
+
+
 def model_specs(heavy_gflops):
     """(name, builder) for every model, in manifest order."""
     specs = []
@@ -1004,6 +1031,8 @@ def model_specs(heavy_gflops):
         specs.append((f"yolo_nas_{v}", lambda n, v=v: build_counted(n, v, "nas")))
         specs.append((f"ppyoloe_nonms_{v}", lambda n, v=v: build_ppyoloe(n, v)))
     specs.append(("yolo_nas_flat_static", build_yolo_nas_flat))
+    for v in ("dynamic", "static"):
+        specs.append((f"yolo_nas_raw_{v}", lambda n, v=v: build_yolo_nas_raw(n, v)))
     specs.append(("ppyoloe_static", lambda n: build_ppyoloe(n, "nms")))
     for fam in ("yolov5", "yolox"):
         for v in ("dynamic", "static"):
@@ -1244,6 +1273,8 @@ def read_rows(e, outs, b):
     if f == "ppyoloe":
         o = outs["multiclass_nms3_0.tmp_0"]
         return o[:, 2:6], o[:, 1:2], o[:, 0]
+    if f == "yolo_nas_raw":
+        return outs["1393"][b], outs["1394"][b], None
     if f == "ppyoloe_nonms":
         return outs["boxes"][b], outs["scores"][b].T, None
     if f in ("yolov5", "yolox"):

@@ -54,7 +54,7 @@ std::vector<FamilyRegistration> builtin_families() {
         {"yolo_nas", {"yolonas", "super_gradients"},
          "YOLO-NAS (super-gradients, NMS attached): uint8 input [1,3,640,640] -> num_predictions, pred_boxes, "
          "pred_scores, pred_classes (BATCH) | flat_predictions [N,7] (FLAT) | num_dets, det_boxes, det_scores, "
-         "det_classes (TensorRT)",
+         "det_classes (TensorRT) | boxes [B,N,4] + scores [B,N,C], N = grid cells (postprocessing=False)",
          detail::yolo_nas_fits, make<detail::YoloNasDetector>},
         {"ppyoloe", {"pp_yoloe", "ppyoloe_plus", "paddledetection"},
          "PP-YOLOE(+) (PaddleDetection, paddle2onnx): image [B,3,640,640] + scale_factor [B,2] -> "

@@ -5,6 +5,7 @@
 // centre pad 114, RGB; conf 0.25).
 #include "yolo_nas.hpp"
 
+#include <algorithm>
 #include <cmath>
 
 #include "nms.hpp"
@@ -37,10 +38,42 @@ const TensorInfo* flat_output(const ModelSignature& sig) {
     return nullptr;
 }
 
+struct RawOutputs {
+    std::size_t boxes = 0, scores = 1;
+    std::string grid;  // the grid evidence
+};
+
+// postprocessing=False (e(4)): the traced head's (boxes [B,N,4], scores [B,N,C]); SG sets no
+// output names, so the shapes decide: N must be the anchor-free grid of the input (8400 at 640).
+std::optional<RawOutputs> raw_outputs(const ModelSignature& sig) {
+    if (sig.outputs.size() != 2) return std::nullopt;
+    const auto boxes_like = [](const TensorInfo& t) {
+        return t.rank() == 3 && t.dims[2].fixed() && t.dims[2].value == 4 && t.dims[1].fixed();
+    };
+    const bool a = boxes_like(sig.outputs[0]), b = boxes_like(sig.outputs[1]);
+    if (a == b) return std::nullopt;  // neither, or both [B,N,4]: no telling boxes from scores
+    RawOutputs r;
+    r.boxes = a ? 0 : 1;
+    r.scores = 1 - r.boxes;
+    const TensorInfo& boxes = sig.outputs[r.boxes];
+    const TensorInfo& scores = sig.outputs[r.scores];
+    if (scores.rank() != 3 || !scores.dims[1].fixed() || scores.dims[1].value != boxes.dims[1].value ||
+        !scores.dims[2].fixed() || is_integer(scores.type))
+        return std::nullopt;
+    const GridEvidence grid = grid_evidence(sig, boxes.dims[1].value);
+    if (grid.kind != GridEvidence::anchor_free || grid.p6) return std::nullopt;
+    r.grid = grid.text;
+    return r;
+}
+
 }  // namespace
 
 Fit yolo_nas_fits(const ModelSignature& sig) {
     if (sig.inputs.size() != 1 || !image_input(sig)) return std::nullopt;
+    if (const auto raw = raw_outputs(sig))
+        return "outputs boxes '" + sig.outputs[raw->boxes].name + "' " + sig.outputs[raw->boxes].dims_string() +
+               " + scores '" + sig.outputs[raw->scores].name + "' " + sig.outputs[raw->scores].dims_string() + "; " +
+               raw->grid + " (YOLO-NAS exported with postprocessing=False)";
     if (batch_rows(sig))
         return std::string("outputs num_predictions, pred_boxes, pred_scores, pred_classes (YOLO-NAS BATCH format, NMS "
                            "in the graph)");
@@ -71,9 +104,11 @@ YoloNasDetector::YoloNasDetector(const ModelSignature& sig, const DetectorConfig
           s.pixels.pad_value = 114;
           s.default_conf = 0.25f;  // e(4): COCO processing params' conf
           s.default_iou = 0.7f;    // e(4): customizable_detector.py iou 0.7 (the NMS ran in the graph)
-          s.num_class_slots = 80;  // the exports carry no names: COCO unless --names
-          s.names = ultralytics_names(sig, 80);
-          s.outputs_batched = !flat_output(sig) || batch_rows(sig) || trt_rows(sig);
+          const auto raw = raw_outputs(sig);
+          // The exports carry no names: COCO unless --names (the raw head says its class count).
+          s.num_class_slots = raw ? static_cast<int>(sig.outputs[raw->scores].dims[2].value) : 80;
+          s.names = ultralytics_names(sig, s.num_class_slots);
+          s.outputs_batched = raw || !flat_output(sig) || batch_rows(sig) || trt_rows(sig);
           if (!s.outputs_batched) {
               const TensorInfo& in = *image_input(sig);
               if (!in.dims[0].fixed() || in.dims[0].value != 1)
@@ -84,6 +119,12 @@ YoloNasDetector::YoloNasDetector(const ModelSignature& sig, const DetectorConfig
           }
           return s;
       }()) {
+    if (const auto raw = raw_outputs(sig)) {
+        raw_ = true;
+        boxes_out_ = raw->boxes;
+        scores_out_ = raw->scores;
+        return;
+    }
     rows_ = batch_rows(sig);
     if (!rows_) rows_ = trt_rows(sig);
 }
@@ -91,6 +132,35 @@ YoloNasDetector::YoloNasDetector(const ModelSignature& sig, const DetectorConfig
 Detections YoloNasDetector::decode(const std::vector<Tensor>& outs, const Geometry& g, const DecodeOptions& o) const {
     // e(5): subtract pad_left / pad_top, divide by the rescale factor (Geometry holds both).
     if (rows_) return decode_counted_rows(outs, *rows_, g, conf_threshold(o), o, "yolo_nas");
+    if (raw_) {
+        check_item_outputs(family(), outs, 2);
+        const Shape bs = item_shape(outs[boxes_out_], 3), ss = item_shape(outs[scores_out_], 3);
+        if (bs.size() != 2 || bs[1] != 4 || ss.size() != 2 || ss[0] != bs[0])
+            throw ShapeError("yolo_nas decode: expected boxes [1, N, 4] and scores [1, N, C], got " +
+                             to_string(outs[boxes_out_].shape()) + " and " + to_string(outs[scores_out_].shape()));
+        const FloatValues boxes(outs[boxes_out_]), scores(outs[scores_out_]);
+        const auto n = static_cast<std::size_t>(bs[0]), nc = static_cast<std::size_t>(ss[1]);
+        const float conf = conf_threshold(o);
+        Detections candidates;
+        // customizable_detector.py (e(4)): multi_label_per_box, every (box, class) above conf.
+        for (std::size_t i = 0; i < n; ++i)
+            for (std::size_t c = 0; c < nc; ++c) {
+                const float score = scores[i * nc + c];
+                if (!(score > conf) || !class_allowed(static_cast<int>(c), o.classes)) continue;
+                const float* b = boxes.data() + i * 4;
+                candidates.push_back({Box{b[0], b[1], b[2], b[3]}, score, static_cast<int>(c)});
+            }
+        // nms_top_k 1024 candidates enter NMS (e(4)); max_predictions 300 is DecodeOptions' max_det.
+        constexpr std::size_t kNmsTopK = 1024;
+        if (candidates.size() > kNmsTopK) {
+            std::stable_sort(candidates.begin(), candidates.end(),
+                             [](const Detection& x, const Detection& y) { return x.score > y.score; });
+            candidates.resize(kNmsTopK);
+        }
+        Detections kept = nms(std::move(candidates), iou_threshold(o), o.agnostic, o.max_det);
+        for (Detection& d : kept) d.box = g.to_original(d.box);
+        return kept;
+    }
     check_item_outputs(family(), outs, 1);
     const Shape s = outs[0].shape();
     if (s.size() != 2 || s[1] != 7)

@@ -1,6 +1,8 @@
 // YOLO-NAS (Deci-AI/super-gradients) exported with its NMS attached: uint8 input, then the
 // BATCH format (num_predictions, pred_boxes, pred_scores, pred_classes), the FLAT format
-// (flat_predictions [N,7]) or the TensorRT engine's four outputs (model-formats-more.md e).
+// (flat_predictions [N,7]) or the TensorRT engine's four outputs; or exported with
+// postprocessing=False: boxes [B,N,4] x1y1x2y2 + scores [B,N,C] over the anchor-free grid, for
+// tiledet's NMS (model-formats-more.md e).
 #pragma once
 
 #include "counted_rows.hpp"
@@ -17,7 +19,9 @@ public:
                       const DecodeOptions& options) const override;
 
 private:
-    std::optional<CountedRows> rows_;  // BATCH or TensorRT; empty: FLAT
+    std::optional<CountedRows> rows_;  // BATCH or TensorRT
+    bool raw_ = false;                 // postprocessing=False
+    std::size_t boxes_out_ = 0, scores_out_ = 1;
 };
 
 }  // namespace tiledet::detail

@@ -124,6 +124,36 @@ TEST(YoloNas, FlatFormatReadsScoreBeforeClass) {
     expect_objects(g, detect_one(model, *det, nas_image(g, testing::kSceneB)), testing::kSceneB, "flat", 1, 1, 2, 2);
 }
 
+TEST(YoloNas, RawHeadIsMatchedByItsGridAndDecodedWithNmsPerItem) {
+    TILEDET_REQUIRE_GENERATED("yolo_nas_raw_dynamic.onnx");
+    const Model model = Model::load(testing::generated_model("yolo_nas_raw_dynamic.onnx").string());
+    const FamilyMatch m = match_family(model.signature());
+    ASSERT_EQ(m.family, Family{"yolo_nas"}) << m.reason;
+    EXPECT_EQ(m.candidates.size(), 1u) << m.reason;
+    EXPECT_NE(m.reason.find("8400 rows = the grid cells of a 640x640 input"), std::string::npos) << m.reason;
+    const auto det = make_detector(model.signature());
+    EXPECT_FLOAT_EQ(det->default_iou(), 0.7f);
+    const GeneratedModel g = testing::generated_entry("yolo_nas_raw_dynamic");
+    auto slots = det->make_input_slots(2, false);
+    const Geometry a = det->preprocess(nas_image(g, testing::kSceneA), slots, 0);
+    const Geometry b = det->preprocess(nas_image(g, testing::kSceneB), slots, 1);
+    const auto out = model.run(slots);
+    // The near-duplicate of object 0 (IoU ~0.82) is removed by NMS at 0.7: exactly 3 objects.
+    expect_objects(g, det->decode(det->item_outputs(out, 0), a, {}), testing::kSceneA, "raw item 0", 1, 1, 2, 2);
+    expect_objects(g, det->decode(det->item_outputs(out, 1), b, {}), testing::kSceneB, "raw item 1", 1, 1, 2, 2);
+    DecodeOptions loose;
+    loose.iou = 0.9f;
+    EXPECT_EQ(det->decode(det->item_outputs(out, 0), a, loose).size(), 4u) << "the duplicate survives IoU 0.9";
+}
+
+TEST(YoloNas, TwoRank3OutputsThatAreNoGridAreNotYoloNas) {
+    ModelSignature sig;
+    sig.inputs = {testing::tensor("input", ElementType::uint8, {1_d, 3_d, 640_d, 640_d})};
+    sig.outputs = {testing::tensor("a", ElementType::float32, {1_d, 300_d, 4_d}),
+                   testing::tensor("b", ElementType::float32, {1_d, 300_d, 80_d})};
+    EXPECT_FALSE(match_family(sig).family.has_value()) << match_family(sig).reason;
+}
+
 TEST(TrtEnd2End, FourOutputsWithAFloatInputAreYolov7End2EndAtAnyBatch) {
     TILEDET_REQUIRE_GENERATED("trt_end2end_dynamic.onnx");
     const Model model = Model::load(testing::generated_model("trt_end2end_dynamic.onnx").string());
@@ -199,7 +229,8 @@ TEST(Ppyoloe, NmsGraphWithABatchOtherThanOneIsRefused) {
 TEST(NmsInGraphFamilies, EveryGeneratedModelFitsItsOwnFamilyOnly) {
     for (const auto& [file, family] :
          {std::pair{"yolo_nas_static.onnx", "yolo_nas"}, std::pair{"yolo_nas_dynamic.onnx", "yolo_nas"},
-          std::pair{"yolo_nas_flat_static.onnx", "yolo_nas"}, std::pair{"trt_end2end_static.onnx", "yolov7_end2end"},
+          std::pair{"yolo_nas_flat_static.onnx", "yolo_nas"}, std::pair{"yolo_nas_raw_static.onnx", "yolo_nas"},
+          std::pair{"trt_end2end_static.onnx", "yolov7_end2end"},
           std::pair{"trt_end2end_dynamic.onnx", "yolov7_end2end"}, std::pair{"yolov7_end2end_static.onnx", "yolov7_end2end"},
           std::pair{"ppyoloe_static.onnx", "ppyoloe"}, std::pair{"ppyoloe_nonms_static.onnx", "ppyoloe"},
           std::pair{"ppyoloe_nonms_dynamic.onnx", "ppyoloe"}}) {

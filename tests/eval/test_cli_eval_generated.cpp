@@ -67,6 +67,7 @@ TEST_P(GeneratedEval, PlantedScenesWithTheirBoxesAsLabelsGiveAPerfectMap) {
 
 INSTANTIATE_TEST_SUITE_P(Families, GeneratedEval,
                          ::testing::Values(EvalCase{"yolo_nas_static", 2}, EvalCase{"yolo_nas_flat_static", 2},
+                                           EvalCase{"yolo_nas_raw_static", 2},
                                            EvalCase{"trt_end2end_static", 0}, EvalCase{"ppyoloe_static", 0},
                                            EvalCase{"ppyoloe_nonms_static", 0}),
                          [](const auto& info) { return info.param.model; });
