@@ -10,6 +10,7 @@
 #include <CLI/CLI.hpp>
 
 #include "cli_errors.hpp"
+#include "provider_flags.hpp"
 #include "tiledet/error.hpp"
 #include "tiledet/pipeline/pipeline.hpp"
 
@@ -19,6 +20,8 @@ struct PipelineFlags {
     // model / detector
     std::string provider = "cpu";
     int device_id = 0;
+    std::string io_binding = "auto";
+    bool cuda_graphs = false;
     int threads = 0;
     std::string family;
     std::string imgsz;  // "640" or "480,640" (h,w)
@@ -68,8 +71,7 @@ inline std::vector<int> parse_int_list(const std::string& s, const char* what) {
 }
 
 inline void add_pipeline_flags(CLI::App& app, PipelineFlags& f, bool with_tiling = true) {
-    app.add_option("--provider", f.provider, "Execution providers in priority order, comma-separated: cpu, cuda, tensorrt, coreml")->capture_default_str();
-    app.add_option("--device-id", f.device_id, "GPU device id");
+    add_provider_flags(app, f.provider, f.device_id, f.io_binding, f.cuda_graphs);
     app.add_option("--threads", f.threads, "CPU threads in all (split between instances; 0: all cores)");
     std::string families;
     for (const Family k : all_families()) families += (families.empty() ? "" : ", ") + to_string(k);
@@ -137,12 +139,7 @@ inline std::vector<int> parse_probe_sizes(const std::string& s) {
 
 inline PipelineOptions to_pipeline_options(const PipelineFlags& f) {
     PipelineOptions o;
-    o.model.providers.clear();
-    std::stringstream providers(f.provider);
-    for (std::string p; std::getline(providers, p, ',');)
-        if (!p.empty()) o.model.providers.push_back(p);
-    if (o.model.providers.empty()) o.model.providers = {"cpu"};
-    o.model.device_id = f.device_id;
+    apply_provider_flags(o.model, f.provider, f.device_id, f.io_binding, f.cuda_graphs);
     o.model.intra_op_threads = f.threads;
     if (!f.family.empty()) {
         o.detector.family = parse_family(f.family);
