@@ -163,7 +163,8 @@ Ort::SessionOptions make_session_options(const ModelOptions& o, std::vector<std:
         if (p == "auto") request.automatic = true;
         else request.providers.push_back(p);
         if (p != "auto" && ort_provider_name(p).empty())
-            throw ConfigError("execution provider '" + p + "' is not a provider tiledet knows; known: " + join(known_providers()) + ", auto");
+            throw ConfigError("execution provider '" + p + "' is not a provider tiledet knows (known: " + join(known_providers()) +
+                              ", auto); available: " + join(Model::available_providers()));
     }
     ProviderChoice choice = choose_providers(request, Model::available_providers(), provider_library_present);
     skipped = std::move(choice.skipped);
@@ -395,8 +396,9 @@ std::vector<Tensor> Model::run_bound(const std::vector<Tensor>& inputs) const {
                 for (std::size_t i = 0; i < m.output_cnames.size(); ++i) b.binding->BindOutput(m.output_cnames[i], b.device_outputs[i]);
                 b.graph_id = static_cast<int>(m.bound.size());  // 1, 2, ...: never ORT's default -1
             } else {
-                // Outputs are allocated by ORT at each run, where we say: pinned host memory with a
-                // GPU provider (one device-to-host copy), plain CPU memory otherwise.
+                // Outputs are allocated by ORT on the first run where we say (pinned host memory with
+                // a GPU provider: one device-to-host DMA; plain CPU memory otherwise) and reused by
+                // later runs of the same shapes.
                 const Ort::MemoryInfo out_mem = m.gpu ? pinned_memory(dev) : Ort::MemoryInfo::CreateCpu(OrtArenaAllocator, OrtMemTypeDefault);
                 for (const char* name : m.output_cnames) b.binding->BindOutput(name, out_mem);
                 for (std::size_t i = 0; i < b.staged.size(); ++i) b.binding->BindInput(m.input_cnames[i], b.staged[i]);
@@ -438,7 +440,17 @@ std::vector<Tensor> Model::run_bound(const std::vector<Tensor>& inputs) const {
             if (!st.IsOK()) throw RuntimeFailure(m.name + ": copying outputs from the device failed: " + st.GetErrorMessage());
             for (Ort::Value& v : copies) outputs.push_back(to_tensor(std::move(v)));
         } else {
-            for (Ort::Value& v : b.binding->GetOutputValues()) outputs.push_back(to_tensor(std::move(v)));
+            // ORT keeps the outputs bound after the first run at these shapes and writes the next
+            // run into the same buffers (pinned with a GPU provider): hand out copies, since the
+            // caller may hold these results while the next batch runs (a test pins this).
+            for (const Ort::Value& v : b.binding->GetOutputValues()) {
+                const auto info = v.GetTensorTypeAndShapeInfo();
+                if (info.GetElementType() == ONNX_TENSOR_ELEMENT_DATA_TYPE_STRING)
+                    throw ConfigError(m.name + ": a string output cannot go through IoBinding; use --io-binding off");
+                Tensor t(from_ort(info.GetElementType()), info.GetShape());
+                std::memcpy(t.bytes(), v.GetTensorData<std::byte>(), t.byte_size());
+                outputs.push_back(std::move(t));
+            }
         }
         return outputs;
     } catch (const Ort::Exception& e) {
