@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# The whole accelerator visit in one command, bounded (each step has its own time limit; all of
-# them together stay under about 7 minutes), writing everything into OUTDIR:
+# The whole accelerator visit in one command, bounded (each step has its own time limit, and all of
+# them share a budget of GPU_CHECK_BUDGET_S, default 420 s: a step that would start past it is
+# skipped and says so), writing everything into OUTDIR:
 #   1. nvidia-smi; ONNX Runtime version and providers
 #   2. export Hugging Face RT-DETR-R50 (random weights: fine for timing) static and dynamic
 #      (scripts/export_rtdetr_batch.py)
@@ -18,7 +19,8 @@
 #
 # Environment: TILEDET (the CLI; default: $TILEDET_PREFIX/tiledet as installed by
 # scripts/unpack_gpu.sh, else build/bin/tiledet), PYTHON (default python3), PROVIDER (default
-# cuda with a GPU, cpu without), GPU_CHECK_DRY=1 forces the CPU dry run.
+# cuda with a GPU, cpu without), GPU_CHECK_DRY=1 forces the CPU dry run, TILEDET_MODELS the
+# folder of the generated stand-in models (default build/models).
 # OUTDIR/REPORT.md sums up every step: ok, FAILED, TIMEOUT or SKIPPED, with its log file.
 set -uo pipefail
 
@@ -28,6 +30,7 @@ OUT="$1"
 mkdir -p "$OUT/models" "$OUT/logs" || { echo "gpu_check: cannot create $OUT" >&2; exit 2; }
 OUT="$(cd "$OUT" && pwd)"
 PYTHON="${PYTHON:-python3}"
+STANDINS="${TILEDET_MODELS:-$ROOT/build/models}"  # scripts/make_test_models.py output
 if [ -z "${TILEDET:-}" ]; then
   if [ -n "${TILEDET_PREFIX:-}" ] && [ -x "$TILEDET_PREFIX/tiledet" ]; then TILEDET="$TILEDET_PREFIX/tiledet"
   else TILEDET="$ROOT/build/bin/tiledet"; fi
@@ -35,6 +38,7 @@ fi
 [ -x "$TILEDET" ] || { echo "gpu_check: no tiledet at '$TILEDET': set TILEDET or TILEDET_PREFIX (scripts/unpack_gpu.sh), or build" >&2; exit 2; }
 REPORT="$OUT/REPORT.md"
 START=$(date +%s)
+DEADLINE=$((START + ${GPU_CHECK_BUDGET_S:-420}))
 failures=0
 
 note() { printf '%s\n' "$*" | tee -a "$REPORT"; }
@@ -42,6 +46,11 @@ note() { printf '%s\n' "$*" | tee -a "$REPORT"; }
 step() {
   local name="$1" limit="$2"; shift 2
   local t0=$(date +%s) rc=0
+  local left=$((DEADLINE - t0))
+  if [ "$left" -lt 10 ]; then
+    note "- **$name**: SKIPPED: the time budget (GPU_CHECK_BUDGET_S) is spent"; failures=$((failures + 1)); return 125
+  fi
+  [ "$left" -lt "$limit" ] && limit=$left
   timeout --kill-after=5 "$limit" "$@" > "$OUT/logs/$name.log" 2>&1 || rc=$?
   local dt=$(( $(date +%s) - t0 )) status="ok"
   if [ $rc -eq 124 ] || [ $rc -eq 137 ]; then status="TIMEOUT after ${limit} s"; failures=$((failures + 1))
@@ -50,6 +59,10 @@ step() {
   return $rc
 }
 skip() { note "- **$1**: SKIPPED: $2"; }
+# An optional step (a feature that may not work on this machine) is reported, never counted.
+optional() { local before=$failures; step "$@"; local rc=$?; failures=$before; [ $rc -eq 0 ] || note "  (optional: not counted)"; }
+# The summary lines of a tiledet bench or detect log.
+table() { grep -E '^(model:|mode |sequential |dynamic |instances |bare )|tiles, [0-9.]+ ms\)' "$OUT/logs/$1.log" | sed 's/^/    /' >> "$REPORT"; }
 
 : > "$REPORT"
 note "# tiledet GPU check, $(date -u +%Y-%m-%dT%H:%M:%SZ)"
@@ -66,15 +79,12 @@ else
   skip nvidia-smi "no GPU here (no working nvidia-smi, or GPU_CHECK_DRY=1): CPU dry run, provider $PROVIDER, small batches"
 fi
 note ""
-step runtime 30 "$TILEDET" inspect --json "$ROOT/build/models/hf_rtdetr_dynamic.onnx" \
-  || step runtime 30 "$TILEDET" --help
-grep -o '"runtime": *"[^"]*"\|"providers_available": *\[[^]]*\]' "$OUT/logs/runtime.log" | tr '\n' ' ' >> "$REPORT"; echo >> "$REPORT"
 if [ "$DRY" = 1 ]; then
   BATCHES="1,2"; BARE_BATCHES="1,2,4"; TILE_CASES="8"; BENCH_T=(--duration 0.5 --warmup 0.2 --max-windows 2 --min-requests 2)
 else
   BATCHES="1,2,4,8"; BARE_BATCHES="1,2,4,8,16,32"; TILE_CASES="8 32"; BENCH_T=(--duration 1 --warmup 0.5 --max-windows 4)
 fi
-run_tiledet() { "$TILEDET" "$@" --provider "$PROVIDER"; }
+PARGS=(--provider "$PROVIDER")
 
 # 2. export
 STATIC="$OUT/models/rtdetr_r50vd_static.onnx"; DYNAMIC="$OUT/models/rtdetr_r50vd_dynamic.onnx"
@@ -83,11 +93,13 @@ if "$PYTHON" -c "import torch, transformers" >/dev/null 2>&1; then
   step export_dynamic 150 "$PYTHON" "$ROOT/scripts/export_rtdetr_batch.py" --model r50vd --random-init --out "$OUT/models" --tiledet "$TILEDET"
 else
   skip export "no torch/transformers for $PYTHON: using the generated HF-layout stand-ins (timings are not RT-DETR's)"
-  cp "$ROOT/build/models/hf_rtdetr_static.onnx" "$STATIC" 2>/dev/null
-  cp "$ROOT/build/models/hf_rtdetr_dynamic.onnx" "$DYNAMIC" 2>/dev/null
+  cp "$STANDINS/hf_rtdetr_static.onnx" "$STATIC" 2>/dev/null
+  cp "$STANDINS/hf_rtdetr_dynamic.onnx" "$DYNAMIC" 2>/dev/null
   "$PYTHON" "$ROOT/scripts/export_rtdetr_batch.py" --check "$DYNAMIC" --tiledet "$TILEDET" >> "$REPORT" 2>&1
 fi
 [ -f "$STATIC" ] && [ -f "$DYNAMIC" ] || { note "no models to run: stopping"; exit 1; }
+step runtime 30 "$TILEDET" inspect --json "$DYNAMIC"
+tr -d '\n' < "$OUT/logs/runtime.log" | grep -o '"runtime": *"[^"]*"\|"providers_available": *\[[^]]*\]' | tr -s ' ' >> "$REPORT"
 
 # 3. batchify, verified at 2, 4, 8
 BATCHIFIED="$OUT/models/rtdetr_r50vd_batchified.onnx"
@@ -108,23 +120,33 @@ note "## Two tiles (1280x640, tile 640, overlap 0)"
 for kind in static batchified dynamic; do
   m="$OUT/models/rtdetr_r50vd_$kind.onnx"
   [ -f "$m" ] || { skip "detect_$kind" "no $m"; continue; }
-  step "detect_$kind" 90 run_tiledet detect -m "$m" "$IMG" --tile 640 --overlap 0 --batch 2 --json "$OUT/detect_$kind.json"
-  step "bench_2tiles_$kind" 120 run_tiledet bench --model "$m" --synthetic 1280x640 --tile 640 --overlap 0 \
+  step "detect_$kind" 90 "$TILEDET" detect -m "$m" "$IMG" --tile 640 --overlap 0 --batch 2 --json "$OUT/detect_$kind.json" "${PARGS[@]}"
+  step "bench_2tiles_$kind" 120 "$TILEDET" bench "${PARGS[@]}" --model "$m" --synthetic 1280x640 --tile 640 --overlap 0 \
     --batch 1,2 --mode sequential,dynamic --concurrency 1 "${BENCH_T[@]}" --no-bare --json "$OUT/bench_2tiles_$kind.json"
-  grep -E "^\s*(mode|sequential|dynamic)|img/s|ms" "$OUT/logs/bench_2tiles_$kind.log" | head -8 | sed 's/^/    /' >> "$REPORT"
+  table "detect_$kind"; table "bench_2tiles_$kind"
 done
+if [ "$DRY" = 0 ]; then
+  # What IoBinding and CUDA graphs bring, on the dynamic export at batch 2.
+  optional bench_2tiles_dynamic_iobinding_off 90 "$TILEDET" bench "${PARGS[@]}" --io-binding off --model "$DYNAMIC" \
+    --synthetic 1280x640 --tile 640 --overlap 0 --batch 2 --mode dynamic --concurrency 1 "${BENCH_T[@]}" --no-bare
+  table bench_2tiles_dynamic_iobinding_off
+  optional bench_2tiles_dynamic_cuda_graphs 90 "$TILEDET" bench "${PARGS[@]}" --cuda-graphs --model "$DYNAMIC" \
+    --synthetic 1280x640 --tile 640 --overlap 0 --batch 2 --mode dynamic --concurrency 1 "${BENCH_T[@]}" --no-bare
+  table bench_2tiles_dynamic_cuda_graphs
+fi
 
 # 5. more tiles through the dynamic export
 for n in $TILE_CASES; do
   case $n in 8) size=2560x1280 ;; 32) size=5120x2560 ;; esac
-  step "bench_${n}tiles_dynamic" 120 run_tiledet bench --model "$DYNAMIC" --synthetic "$size" --tile 640 --overlap 0 \
+  step "bench_${n}tiles_dynamic" 120 "$TILEDET" bench "${PARGS[@]}" --model "$DYNAMIC" --synthetic "$size" --tile 640 --overlap 0 \
     --batch "$BATCHES" --mode sequential,dynamic --concurrency 1 "${BENCH_T[@]}" --no-bare --json "$OUT/bench_${n}tiles.json"
+  table "bench_${n}tiles_dynamic"
 done
 
 # 6. the bare runtime at batch 1..32, same process
-step bench_bare 150 run_tiledet bench --model "$DYNAMIC" --bare-only --batch "$BARE_BATCHES" "${BENCH_T[@]}" \
+step bench_bare 150 "$TILEDET" bench "${PARGS[@]}" --model "$DYNAMIC" --bare-only --batch "$BARE_BATCHES" "${BENCH_T[@]}" \
   --json "$OUT/bench_bare.json" --csv "$OUT/bench_bare.csv"
-tail -n 12 "$OUT/logs/bench_bare.log" | sed 's/^/    /' >> "$REPORT"
+table bench_bare
 
 note ""
 note "total: $(( $(date +%s) - START )) s, $failures step(s) failed or timed out; mode: $([ "$DRY" = 1 ] && echo 'CPU dry run (GPU figures NOT measured)' || echo "GPU, provider $PROVIDER")"

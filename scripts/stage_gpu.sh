@@ -92,7 +92,9 @@ try:
     roots = list(nvidia.__path__)
 except Exception:
     roots = []
-print(":".join(sorted({os.path.dirname(p) for r in roots for p in glob.glob(os.path.join(r, "*", "lib", "*.so*"))})))
+# nvidia/<lib>/lib (CUDA 12 wheels) or nvidia/cu13/lib (CUDA 13 wheels)
+libs = [p for r in roots for pat in ("*/lib/*.so*", "*/*/lib/*.so*") for p in glob.glob(os.path.join(r, pat))]
+print(":".join(sorted({os.path.dirname(p) for p in libs})))
 PY
 )"
 fi
