@@ -144,6 +144,43 @@ std::uint64_t fingerprint_bytes(std::span<const std::byte> bytes) {
     return h;
 }
 
+bool cuda_compiled_in() {
+    for (const std::string& n : Ort::GetAvailableProviders())
+        if (n == "CUDAExecutionProvider") return true;
+    return false;
+}
+
+// A CPU build of libonnxruntime.so runs CUDA through its plugin library: registered once per
+// process with the environment (ORT's "plugin execution provider libraries" API), which then
+// lists one OrtEpDevice per GPU. We take the device_id-th CUDA GPU in ORT's order and also pass
+// device_id as the provider option; on one GPU both are 0.
+Ort::ConstEpDevice cuda_plugin_device(int device_id) {
+    static std::mutex mutex;
+    static bool registered = false;
+    std::lock_guard lock(mutex);
+    const std::string lib = runtime_library_dir() + "/" + provider_library_file("cuda");
+    if (!registered) {
+        try {
+            ort_env().RegisterExecutionProviderLibrary("tiledet_cuda", lib);
+        } catch (const Ort::Exception& e) {
+            throw ConfigError("cannot load the CUDA provider " + lib + ": " + e.what() +
+                              ". It needs the CUDA 13 runtime, cuBLAS and cuDNN on the library path (for pip's "
+                              "nvidia-* packages, their lib folders in LD_LIBRARY_PATH; scripts/stage_gpu.sh's "
+                              "tiledet wrapper adds them) and an NVIDIA driver (libcuda.so.1)");
+        }
+        registered = true;
+    }
+    std::vector<Ort::ConstEpDevice> gpus;
+    for (const Ort::ConstEpDevice& d : ort_env().GetEpDevices())
+        if (std::string(d.EpName()) == "CUDAExecutionProvider") gpus.push_back(d);
+    if (gpus.empty())
+        throw ConfigError("the CUDA provider loaded but found no GPU (does nvidia-smi list one?); run with --provider cpu");
+    if (device_id < 0 || static_cast<std::size_t>(device_id) >= gpus.size())
+        throw ConfigError("CUDA device " + std::to_string(device_id) + " does not exist: this machine has " +
+                          std::to_string(gpus.size()) + " (0.." + std::to_string(gpus.size() - 1) + ")");
+    return gpus[static_cast<std::size_t>(device_id)];
+}
+
 Ort::SessionOptions make_session_options(const ModelOptions& o, std::vector<std::string>& in_use,
                                          std::vector<std::string>& skipped) {
     Ort::SessionOptions so;
@@ -168,17 +205,20 @@ Ort::SessionOptions make_session_options(const ModelOptions& o, std::vector<std:
     }
     ProviderChoice choice = choose_providers(request, Model::available_providers(), provider_library_present);
     skipped = std::move(choice.skipped);
-    for (const std::string& p : choice.providers) {
-        if (p == "cpu") continue;  // CPU is appended last by ORT itself
+    auto enable = [&](const std::string& p) {
         try {
             if (p == "cuda") {
-                // The V2 options take ORT's documented keys
+                // ORT's documented CUDA provider option keys
                 // (https://onnxruntime.ai/docs/execution-providers/CUDA-ExecutionProvider.html).
-                Ort::CUDAProviderOptions cuda;
                 std::unordered_map<std::string, std::string> kv = {{"device_id", std::to_string(o.device_id)}};
                 if (o.cuda_graphs) kv["enable_cuda_graph"] = "1";
-                cuda.Update(kv);
-                so.AppendExecutionProvider_CUDA_V2(*cuda);
+                if (cuda_compiled_in()) {
+                    Ort::CUDAProviderOptions cuda;
+                    cuda.Update(kv);
+                    so.AppendExecutionProvider_CUDA_V2(*cuda);
+                } else {
+                    so.AppendExecutionProvider_V2(ort_env(), {cuda_plugin_device(o.device_id)}, kv);
+                }
             } else if (p == "tensorrt") {
                 Ort::TensorRTProviderOptions trt;
                 trt.Update({{"device_id", std::to_string(o.device_id)}});
@@ -195,6 +235,16 @@ Ort::SessionOptions make_session_options(const ModelOptions& o, std::vector<std:
                                    ? " (the CUDA 13 runtime, cuBLAS and cuDNN libraries must be on the library path; "
                                      "scripts/setup.sh --gpu installs ONNX Runtime's provider)"
                                    : ""));
+        }
+    };
+    for (const std::string& p : choice.providers) {
+        if (p == "cpu") continue;  // CPU is appended last by ORT itself
+        try {
+            enable(p);
+        } catch (const ConfigError& e) {
+            if (!request.automatic) throw;
+            skipped.push_back(e.what());  // auto: the next provider, at last the CPU
+            continue;
         }
         in_use.push_back(p);
     }
@@ -223,13 +273,31 @@ Model Model::from_bytes(std::span<const std::byte> bytes, const ModelOptions& op
     impl->fingerprint = fingerprint_bytes(bytes);
     impl->options = options;
     Ort::SessionOptions so = make_session_options(options, impl->providers, impl->skipped);
-    impl->gpu = impl->providers.front() == "cuda" || impl->providers.front() == "tensorrt";
-    impl->io_binding = options.cuda_graphs || options.io_binding == ModelOptions::IoBinding::on ||
-                       (options.io_binding == ModelOptions::IoBinding::automatic && impl->gpu);
     if (options.cuda_graphs && std::find(impl->providers.begin(), impl->providers.end(), "cuda") == impl->providers.end())
         throw ConfigError(impl->name + ": CUDA graphs need the cuda provider (--provider cuda), got " +
                           impl->providers.front());
     try {
+        impl->session = std::make_unique<Ort::Session>(ort_env(), bytes.data(), bytes.size(), so);
+    } catch (const Ort::Exception& e) {
+        // With a GPU provider, a failure here is most often the provider's (a missing cuDNN, no
+        // memory): say so, and for `auto` fall back to the CPU as promised.
+        if (impl->providers.size() <= 1)
+            throw InputError(impl->name + ": not a loadable ONNX model (" + e.what() + "); expected a complete .onnx file");
+        const std::string what = "ONNX Runtime could not start a session on " + impl->providers.front() + ": " + e.what();
+        if (std::find(options.providers.begin(), options.providers.end(), "auto") == options.providers.end())
+            throw ConfigError(impl->name + ": " + what + ". --provider cpu runs it on the CPU");
+        impl->skipped.push_back(what);
+        ModelOptions cpu_only = options;
+        cpu_only.providers = {"cpu"};
+        cpu_only.cuda_graphs = false;
+        impl->providers.clear();
+        std::vector<std::string> unused;
+        so = make_session_options(cpu_only, impl->providers, unused);
+    }
+    impl->gpu = impl->providers.front() == "cuda" || impl->providers.front() == "tensorrt";
+    impl->io_binding = options.cuda_graphs || options.io_binding == ModelOptions::IoBinding::on ||
+                       (options.io_binding == ModelOptions::IoBinding::automatic && impl->gpu);
+    if (!impl->session) try {
         impl->session = std::make_unique<Ort::Session>(ort_env(), bytes.data(), bytes.size(), so);
     } catch (const Ort::Exception& e) {
         throw InputError(impl->name + ": not a loadable ONNX model (" + e.what() +
@@ -466,6 +534,14 @@ std::vector<std::string> Model::available_providers() {
             if (ort_provider_name(o) == ort_name) ours = o;
         out.push_back(ours);
     }
+    // ONNX Runtime's list names only the providers compiled into libonnxruntime.so. A CPU build
+    // (as in the asus4 npm packages: the GPU package adds only libonnxruntime_providers_cuda.so
+    // and _tensorrt.so) loads the CUDA provider as a plugin execution provider library
+    // (OrtApi::RegisterExecutionProviderLibrary, ORT >= 1.22) without listing it: count it too. Checked here: the CPU libonnxruntime.so 1.29.0 of
+    // com.github.asus4.onnxruntime@0.4.9 lists only CPUExecutionProvider.
+    // Only CUDA's library is such a plugin (it exports CreateEpFactories; the TensorRT library of
+    // the same package exports only the legacy GetProvider: nm -D, package 0.4.9).
+    if (std::find(out.begin(), out.end(), "cuda") == out.end() && provider_library_present("cuda")) out.push_back("cuda");
     return out;
 }
 

@@ -52,10 +52,20 @@ std::string join(const std::vector<std::string>& v) {
                                             ", a GPU device as NAME:DEVICE (cuda:1), or 'auto'");
 }
 
-const char* const kInstallGpu =
-    "install the CUDA 13 provider with scripts/setup.sh --gpu (ONNX Runtime's "
-    "com.github.asus4.onnxruntime.linux-x64-gpu package) and make sure the CUDA 13 runtime, cuBLAS "
-    "and cuDNN libraries are on the library path";
+std::string install_hint(const std::string& p) {
+    if (p == "cuda")
+        return "; install the CUDA 13 provider with scripts/setup.sh --gpu (ONNX Runtime's "
+               "com.github.asus4.onnxruntime.linux-x64-gpu package) and make sure the CUDA 13 runtime, cuBLAS "
+               "and cuDNN libraries are on the library path";
+    if (p == "tensorrt")
+        // The npm CPU build loads CUDA as a plugin (its library exports CreateEpFactories); the
+        // TensorRT library of the same package exports only the legacy GetProvider, which needs a
+        // libonnxruntime.so built with TensorRT (checked with nm -D on both, 0.4.9).
+        return "; TensorRT needs an ONNX Runtime built with it (ONNXRUNTIME_ROOT=/path/to/that build) and "
+               "TensorRT's own libraries: the npm CPU build that scripts/setup.sh installs can load only the "
+               "CUDA provider (scripts/setup.sh --gpu)";
+    return {};
+}
 
 }  // namespace
 
@@ -123,14 +133,13 @@ ProviderChoice choose_providers(const ProviderRequest& request, const std::vecto
     };
     // Why `p` cannot run here, or empty when it can.
     auto missing = [&](const std::string& p) -> std::string {
-        const bool gpu = p == "cuda" || p == "tensorrt";
         if (!in_build(p))
             return "execution provider '" + p + "' is not in this ONNX Runtime build (available: " +
-                   join(available) + ")" + (gpu ? std::string("; ") + kInstallGpu : std::string());
+                   join(available) + ")" + install_hint(p);
         const std::string lib = provider_library_file(p);
         if (!lib.empty() && !library_present(p))
             return "execution provider '" + p + "' needs " + lib + " beside libonnxruntime.so (in " +
-                   runtime_library_dir() + "), which is not there" + (gpu ? std::string("; ") + kInstallGpu : std::string());
+                   runtime_library_dir() + "), which is not there" + install_hint(p);
         return {};
     };
     ProviderChoice c;

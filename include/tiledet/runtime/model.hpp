@@ -76,7 +76,8 @@ public:
     // Throws ShapeError if `inputs` cannot be fed to this model (see run()).
     void check_inputs(const std::vector<Tensor>& inputs) const;
 
-    // The execution providers this ONNX Runtime build has, in tiledet's names.
+    // The execution providers this ONNX Runtime build has, in tiledet's names, plus the GPU
+    // providers whose library lies beside libonnxruntime.so (loaded when a session asks).
     static std::vector<std::string> available_providers();
     static std::string runtime_version();
 
