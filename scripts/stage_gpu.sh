@@ -57,25 +57,31 @@ is_system() {
 
 tree="$(mktemp -d)"; trap 'rm -rf "$tree"' EXIT
 mkdir -p "$tree/payload/bin" "$tree/payload/lib"
-declare -A seen=()
+# The ONNX Runtime the binaries link, found first (ldd), copied whole with its symlinks kept
+# (libonnxruntime.so.1 -> libonnxruntime.so: one copy of 28 MB, not two).
+if [ -z "$ORT_LIB" ]; then
+  ort="$(ldd "${BINARIES[0]}" | awk '$1 ~ /^libonnxruntime\.so/ && $3 ~ /^\// {print $3; exit}')"
+  [ -n "$ort" ] && ORT_LIB="$(dirname "$(readlink -f "$ort")")"
+fi
+[ -n "$ORT_LIB" ] || die "cannot tell which ONNX Runtime the binaries use: pass --ort-lib DIR"
+[ -f "$ORT_LIB/libonnxruntime.so" ] || die "--ort-lib '$ORT_LIB' has no libonnxruntime.so"
+cp -P "$ORT_LIB"/libonnxruntime*.so* "$tree/payload/lib/"
 for b in "${BINARIES[@]}"; do
   cp -L "$b" "$tree/payload/bin/"
   missing="$(ldd "$b" | awk '/not found/ {print $1}')"
   [ -z "$missing" ] || die "$b needs libraries ldd cannot find here: $missing"
-  while read -r path; do
-    [ -n "$path" ] && [ -z "${seen[$path]:-}" ] || continue
-    seen[$path]=1
-    is_system "$path" && continue
-    cp -L "$path" "$tree/payload/lib/"
-  done < <(ldd "$b" | awk '$2 == "=>" && $3 ~ /^\// {print $3} $1 ~ /^\// {print $1}')
-  if [ -z "$ORT_LIB" ]; then
-    ort="$(ldd "$b" | awk '$1 ~ /^libonnxruntime\.so/ && $3 ~ /^\// {print $3; exit}')"
-    [ -n "$ort" ] && ORT_LIB="$(dirname "$(readlink -f "$ort")")"
-  fi
+  # "name => /path (addr)": copied under the name the loader asks for (the SONAME).
+  while read -r name path; do
+    is_system "$name" && continue
+    [ -e "$tree/payload/lib/$name" ] || cp -L "$path" "$tree/payload/lib/$name"
+  done < <(ldd "$b" | awk '$2 == "=>" && $3 ~ /^\// {print $1, $3}')
 done
-[ -n "$ORT_LIB" ] || die "cannot tell which ONNX Runtime the binaries use: pass --ort-lib DIR"
-[ -f "$ORT_LIB/libonnxruntime.so" ] || die "--ort-lib '$ORT_LIB' has no libonnxruntime.so"
-for f in "$ORT_LIB"/libonnxruntime*.so*; do cp -L "$f" "$tree/payload/lib/"; done
+# C++ runtime: kept aside in lib/cxx and used only where the other machine's libstdc++ lacks a
+# symbol version ours needs; a newer system one is preferred, since the CUDA libraries loaded into
+# the same process may need it.
+mkdir -p "$tree/payload/lib/cxx"
+for f in "$tree/payload/lib"/libstdc++.so* "$tree/payload/lib"/libgcc_s.so*; do [ -e "$f" ] && mv "$f" "$tree/payload/lib/cxx/"; done
+objdump -T "$tree/payload/bin"/* "$tree/payload/lib"/*.so* 2>/dev/null | grep -o 'GLIBCXX_[0-9.]*' | sort -uV | tail -1 > "$tree/payload/lib/cxx/NEEDS"
 gpu_note="without the CUDA provider (CPU only): run scripts/setup.sh --gpu first for the GPU"
 [ -f "$ORT_LIB/libonnxruntime_providers_cuda.so" ] && gpu_note="with the CUDA provider"
 
@@ -98,14 +104,21 @@ print(":".join(sorted({os.path.dirname(p) for p in libs})))
 PY
 )"
 fi
-export LD_LIBRARY_PATH="$here/lib${extra:+:$extra}${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
+# The staged libstdc++ only when the system's lacks the newest symbol version the staged code needs.
+cxx=""
+need="$(cat "$here/lib/cxx/NEEDS" 2>/dev/null)"
+sys_cxx="$(ldconfig -p 2>/dev/null | awk '/libstdc\+\+\.so\.6 .*x86-64/ {print $NF; exit}')"
+if [ -n "$need" ] && ! { [ -n "$sys_cxx" ] && grep -qa "$need" "$sys_cxx"; }; then cxx=":$here/lib/cxx"; fi
+export LD_LIBRARY_PATH="$here/lib$cxx${extra:+:$extra}${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
 exec "$here/bin/tiledet" "$@"
 WRAP
 chmod +x "$tree/payload/tiledet"
 (cd "$tree/payload" && find . -type f ! -name FILES.sha256 -print0 | sort -z | xargs -0 sha256sum > FILES.sha256)
 
 rm -rf "$OUT"; mkdir -p "$OUT"
-tar -C "$tree/payload" -cf - . | gzip -1 > "$tree/payload.tar.gz"
+# gzip -6: the 230 MB CUDA provider packs to 179 MB (xz -6: 165 MB, but 10x slower; gzip is on
+# every machine).
+tar -C "$tree/payload" -cf - . | gzip -6 > "$tree/payload.tar.gz"
 split -b "${PIECE_MIB}M" -d -a 3 "$tree/payload.tar.gz" "$OUT/piece-"
 {
   echo "# tiledet GPU stage: $(date -u +%Y-%m-%dT%H:%M:%SZ), $gpu_note"

@@ -35,6 +35,9 @@ case "$PREFIX/" in
 esac
 mkdir -p "$PREFIX"
 KEEP="$PREFIX/.pieces"
+if [ -f "$PREFIX/MANIFEST.sha256" ] && cmp -s "$PIECES/MANIFEST.sha256" "$PREFIX/MANIFEST.sha256" && [ -x "$PREFIX/tiledet" ]; then
+  say "already installed in $PREFIX from this MANIFEST.sha256: run $PREFIX/tiledet"; exit 0
+fi
 mkdir -p "$KEEP"
 
 manifest="$PIECES/MANIFEST.sha256"
@@ -82,7 +85,9 @@ cat $(grep -v '^#' "$manifest" | awk '{print "'"$KEEP"'/" $2}') | gzip -dc | tar
 (cd "$stage" && sha256sum --quiet -c FILES.sha256) || { rm -rf "$stage"; die "files differ from FILES.sha256 after unpacking"; }
 for d in bin lib tiledet FILES.sha256; do rm -rf "${PREFIX:?}/$d"; mv "$stage/$d" "$PREFIX/$d"; done
 rm -rf "$stage"
-missing_libs="$(LD_LIBRARY_PATH="$PREFIX/lib" ldd "$PREFIX/bin/tiledet" | awk '/not found/ {print $1}' | tr '\n' ' ')"
+missing_libs="$(LD_LIBRARY_PATH="$PREFIX/lib:$PREFIX/lib/cxx" ldd "$PREFIX/bin/tiledet" | awk '/not found/ {print $1}' | tr '\n' ' ')"
 [ -z "$missing_libs" ] || die "installed, but these libraries are missing on this machine: $missing_libs"
 "$PREFIX/tiledet" --help >/dev/null || die "installed, but $PREFIX/tiledet --help failed"
+cp "$manifest" "$PREFIX/MANIFEST.sha256"
+rm -rf "$KEEP"  # the pieces are in PREFIX now; free their space
 say "installed in $PREFIX ($want_size bytes packed, $total pieces): run $PREFIX/tiledet"

@@ -118,6 +118,7 @@ struct Model::Impl {
     std::vector<std::string> skipped;
     bool io_binding = false;
     bool gpu = false;  // a GPU provider leads the list
+    bool pinned_ok = true;  // false once the provider turned out to have no pinned host allocator
     std::mutex binding_mutex;  // an IoBinding is not safe to run from two threads at once
     std::map<std::string, BoundShapes> bound;
     std::unique_ptr<Ort::Session> session;
@@ -434,12 +435,20 @@ std::vector<Tensor> Model::run_bound(const std::vector<Tensor>& inputs) const {
         BoundShapes& b = it->second;
         if (fresh) {
             b.binding = std::make_unique<Ort::IoBinding>(*m.session);
-            if (m.gpu) {
+            if (m.gpu && m.pinned_ok) {
                 // Staging buffers in pinned memory, allocated once for these shapes: the caller's
                 // batch is copied in (host to host), then crosses the bus in one DMA per input.
-                Ort::Allocator pinned(*m.session, pinned_memory(dev));
-                for (const Tensor& t : inputs)
-                    b.staged.push_back(Ort::Value::CreateTensor(pinned, t.shape().data(), t.shape().size(), to_ort(t.type())));
+                // A provider without a "CudaPinned" allocator (not verified on the plugin build)
+                // leaves us with the caller's pageable buffers, which ORT copies itself.
+                try {
+                    Ort::Allocator pinned(*m.session, pinned_memory(dev));
+                    for (const Tensor& t : inputs)
+                        b.staged.push_back(Ort::Value::CreateTensor(pinned, t.shape().data(), t.shape().size(), to_ort(t.type())));
+                } catch (const Ort::Exception&) {
+                    if (m.options.cuda_graphs) throw;
+                    m.pinned_ok = false;
+                    b.staged.clear();
+                }
             }
             if (m.options.cuda_graphs) {
                 // A CUDA graph replays fixed device addresses: inputs and outputs live in device
@@ -467,7 +476,7 @@ std::vector<Tensor> Model::run_bound(const std::vector<Tensor>& inputs) const {
                 // Outputs are allocated by ORT on the first run where we say (pinned host memory with
                 // a GPU provider: one device-to-host DMA; plain CPU memory otherwise) and reused by
                 // later runs of the same shapes.
-                const Ort::MemoryInfo out_mem = m.gpu ? pinned_memory(dev) : Ort::MemoryInfo::CreateCpu(OrtArenaAllocator, OrtMemTypeDefault);
+                const Ort::MemoryInfo out_mem = m.gpu && m.pinned_ok ? pinned_memory(dev) : Ort::MemoryInfo::CreateCpu(OrtArenaAllocator, OrtMemTypeDefault);
                 for (const char* name : m.output_cnames) b.binding->BindOutput(name, out_mem);
                 for (std::size_t i = 0; i < b.staged.size(); ++i) b.binding->BindInput(m.input_cnames[i], b.staged[i]);
             }

@@ -44,6 +44,12 @@ r2="$("$SRC/scripts/unpack_gpu.sh" "$work/call2" "$prefix" 2>&1)"; rc=$?
 [ $rc -eq 0 ] || fail "second call must install, got $rc: $r2"
 expect_in "$r2" "installed in $prefix"
 [ -x "$prefix/tiledet" ] || fail "no $prefix/tiledet"
+[ ! -e "$prefix/.pieces" ] || fail "the kept pieces must be removed after installing"
+r2b="$("$SRC/scripts/unpack_gpu.sh" "$work/call2" "$prefix" 2>&1)"; rc=$?
+[ $rc -eq 0 ] || fail "a repeated call after installing must exit 0, got $rc"
+expect_in "$r2b" "already installed in"
+[ "$(find "$work/stage" -name 'piece-*' | wc -l)" -eq "$n" ] || fail "piece count"
+[ -f "$prefix/lib/libonnxruntime.so" ] && [ -L "$prefix/lib/libonnxruntime.so.1" ] || fail "ONNX Runtime's SONAME link must stay a link (one copy, not two)"
 # The installed copy runs on its own libraries (no build tree, no third_party on the path).
 run="$(env -u LD_LIBRARY_PATH "$prefix/tiledet" inspect "$MODEL" 2>&1)"; rc=$?
 [ $rc -eq 0 ] || fail "installed tiledet inspect failed ($rc): $run"
