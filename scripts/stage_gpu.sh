@@ -17,6 +17,7 @@
 # --ort-lib folder of the ONNX Runtime to ship (default: the one the tiledet binary resolves,
 #           third_party/onnxruntime/lib after scripts/setup.sh --gpu)
 set -euo pipefail
+trap 'echo "stage_gpu: error: line $LINENO failed: $BASH_COMMAND" >&2' ERR
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 BUILD="$ROOT/build"
@@ -60,7 +61,7 @@ mkdir -p "$tree/payload/bin" "$tree/payload/lib"
 # The ONNX Runtime the binaries link, found first (ldd), copied whole with its symlinks kept
 # (libonnxruntime.so.1 -> libonnxruntime.so: one copy of 28 MB, not two).
 if [ -z "$ORT_LIB" ]; then
-  ort="$(ldd "${BINARIES[0]}" | awk '$1 ~ /^libonnxruntime\.so/ && $3 ~ /^\// {print $3; exit}')"
+  ort="$(ldd "${BINARIES[0]}" | awk '$1 ~ /^libonnxruntime\.so/ && $3 ~ /^\// && !n++ {print $3}')"  # no early exit: SIGPIPE + pipefail
   [ -n "$ort" ] && ORT_LIB="$(dirname "$(readlink -f "$ort")")"
 fi
 [ -n "$ORT_LIB" ] || die "cannot tell which ONNX Runtime the binaries use: pass --ort-lib DIR"
@@ -107,7 +108,7 @@ fi
 # The staged libstdc++ only when the system's lacks the newest symbol version the staged code needs.
 cxx=""
 need="$(cat "$here/lib/cxx/NEEDS" 2>/dev/null)"
-sys_cxx="$(ldconfig -p 2>/dev/null | awk '/libstdc\+\+\.so\.6 .*x86-64/ {print $NF; exit}')"
+sys_cxx="$(ldconfig -p 2>/dev/null | awk '/libstdc\+\+\.so\.6 .*x86-64/ && !n++ {print $NF}')"
 if [ -n "$need" ] && ! { [ -n "$sys_cxx" ] && grep -qa "$need" "$sys_cxx"; }; then cxx=":$here/lib/cxx"; fi
 export LD_LIBRARY_PATH="$here/lib$cxx${extra:+:$extra}${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
 exec "$here/bin/tiledet" "$@"

@@ -10,6 +10,7 @@
 # Exit: 0 installed, or pieces kept and more to come; 1 a bad or missing piece, a bad whole, or
 # (--require-complete) pieces still missing; 2 bad usage.
 set -euo pipefail
+trap 'echo "unpack_gpu: error: line $LINENO failed: $BASH_COMMAND" >&2' ERR
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 die() { printf 'unpack_gpu: error: %s\n' "$*" >&2; exit "${2:-1}"; }
