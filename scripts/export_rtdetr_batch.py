@@ -13,7 +13,8 @@ export whose inputs and outputs all start with a symbolic 'batch' dimension batc
 
 The export needs torch and transformers (imported only then); --help and --check do not. The
 check reads the model with the `onnx` Python package when it is installed, else with
-`tiledet inspect --json` (--tiledet PATH, $TILEDET_CLI, build/bin/tiledet or tiledet on PATH).
+`tiledet inspect --json` (--tiledet PATH, $TILEDET_CLI, build/bin/tiledet or tiledet on PATH);
+with ONNX Runtime's Python package installed it also runs the model at batch 1 and 3.
 Exit: 0 ok; 1 the export or the signature check failed; 2 bad arguments or a missing package.
 """
 import argparse
@@ -214,14 +215,41 @@ def export_one(torch, transformers, key, a):
             # The TorchScript exporter: dynamic_axes names the symbol 'batch'.
             torch.onnx.export(wrapped, (x,), path, input_names=INPUT_NAMES, output_names=OUTPUT_NAMES,
                               dynamic_axes=dynamic_axes, opset_version=a.opset, dynamo=False)
-        except TypeError:
-            # torch without the dynamo= switch (older) or without the TorchScript exporter (newer).
+        except Exception as e:  # a torch without the TorchScript exporter, or one that fails on this graph
+            print(f"TorchScript export failed ({type(e).__name__}: {str(e)[:200]}); trying torch.export (dynamo)",
+                  file=sys.stderr)
             kw = {} if a.static else {"dynamic_shapes": {"pixel_values": {0: torch.export.Dim("batch", min=1, max=64)}}}
             torch.onnx.export(wrapped, (x,), path, input_names=INPUT_NAMES, output_names=OUTPUT_NAMES,
-                              opset_version=a.opset, **kw)
+                              opset_version=a.opset, dynamo=True, **kw)
     print(f"exported {key} ({source}) -> {path} (opset {a.opset}, torch {torch.__version__}, "
           f"transformers {transformers.__version__})")
     return path
+
+
+def check_runs(path, static, imgsz):
+    """A declared 'batch' can still hide a baked batch of 1 (a traced reshape): run the export at
+    batch 1 and 3 with ONNX Runtime's Python package when it is installed. Returns problems."""
+    try:
+        import numpy as np
+        import onnxruntime as ort
+    except ImportError:
+        print("  run check: skipped (no onnxruntime Python package)")
+        return []
+    sess = ort.InferenceSession(path, providers=["CPUExecutionProvider"])
+    problems = []
+    for b in ([1] if static else [1, 3]):
+        try:
+            outs = sess.run(None, {INPUT_NAMES[0]: np.random.rand(b, 3, imgsz, imgsz).astype(np.float32)})
+            shapes = [list(o.shape) for o in outs]
+            if any(s[0] != b for s in shapes):
+                problems.append(f"at batch {b} the outputs are {shapes}: the batch does not carry through")
+        except Exception as e:
+            problems.append(f"ONNX Runtime fails at batch {b}: {str(e)[:300]}")
+    print(f"  run check (ONNX Runtime {ort.__version__}, batch {'1' if static else '1 and 3'}): "
+          f"{'passed' if not problems else 'FAILED'}")
+    for p in problems:
+        print(f"  - {p}")
+    return problems
 
 
 def main(argv=None):
@@ -231,7 +259,8 @@ def main(argv=None):
             failed = 0
             for path in a.check:
                 try:
-                    failed += bool(check_signature(path, a.static, a.tiledet))
+                    problems = check_signature(path, a.static, a.tiledet)
+                    failed += bool(problems or check_runs(path, a.static, a.imgsz))
                 except RuntimeError as e:
                     print(f"{path}: {e}", file=sys.stderr)
                     failed += 1
@@ -242,7 +271,8 @@ def main(argv=None):
         for key in a.models:
             try:
                 path = export_one(torch, transformers, key, a)
-                failed += bool(check_signature(path, a.static, a.tiledet))
+                problems = check_signature(path, a.static, a.tiledet) + check_runs(path, a.static, a.imgsz)
+                failed += bool(problems)
             except UsageError:
                 raise
             except Exception as e:  # one model's failure does not stop the others

@@ -36,10 +36,36 @@ def make_model(path, in_dims, out_dims):
     onnx.save(m, path)
 
 
-def run_script(args, block=()):
-    """Runs the script as __main__ with the named modules made unimportable."""
-    code = ("import sys, runpy\n"
-            f"for m in {list(block)!r}: sys.modules[m] = None\n"
+# A stand-in for ONNX Runtime's Python package: outputs whose batch is BATCH_OUT (baked) or the
+# input's, so the script's run check can be tested where onnxruntime is not installed.
+FAKE_ORT = """
+import numpy as np
+__version__ = "fake"
+BAKED = {baked}
+class InferenceSession:
+    def __init__(self, path, providers=None):
+        self.path = path
+    def run(self, names, feeds):
+        b = 1 if BAKED else next(iter(feeds.values())).shape[0]
+        return [np.zeros((b, 300, 80), np.float32), np.zeros((b, 300, 4), np.float32)]
+"""
+
+
+def run_script(args, block=(), fake_ort=None):
+    """Runs the script as __main__ with the named modules made unimportable; fake_ort: None (the
+    real onnxruntime is blocked too, so results do not depend on the machine), True (a fake whose
+    outputs keep batch 1) or False (a fake that carries the batch)."""
+    block = list(block)
+    pre = ""
+    if fake_ort is None:
+        block.append("onnxruntime")
+    else:
+        d = tempfile.mkdtemp()
+        with open(os.path.join(d, "onnxruntime.py"), "w") as f:
+            f.write(FAKE_ORT.format(baked=fake_ort))
+        pre = f"sys.path.insert(0, {d!r})\n"
+    code = ("import sys, runpy\n" + pre +
+            f"for m in {block!r}: sys.modules[m] = None\n"
             f"sys.argv = ['export_rtdetr_batch.py'] + {list(args)!r}\n"
             f"runpy.run_path({os.path.join(SRC, 'scripts', 'export_rtdetr_batch.py')!r}, run_name='__main__')\n")
     r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
@@ -108,6 +134,23 @@ class ExportScript(unittest.TestCase):
         self.assertIn("python3-onnx", out)
         self.assertIn("'/nonexistent/tiledet' is not an executable", out)
         self.assertNotIn("Traceback", out)
+
+    def test_run_check_catches_a_batch_baked_behind_a_symbolic_dim(self):
+        rc, out = run_script(["--check", self.dynamic], fake_ort=True)
+        self.assertEqual(rc, 1, out)
+        self.assertIn("signature check: passed", out)
+        self.assertIn("run check (ONNX Runtime fake, batch 1 and 3): FAILED", out)
+        self.assertIn("at batch 3 the outputs are [[1, 300, 80], [1, 300, 4]]", out)
+
+    def test_run_check_passes_when_the_batch_carries_through(self):
+        rc, out = run_script(["--check", self.dynamic], fake_ort=False)
+        self.assertEqual(rc, 0, out)
+        self.assertIn("run check (ONNX Runtime fake, batch 1 and 3): passed", out)
+
+    def test_run_check_is_skipped_without_onnxruntime(self):
+        rc, out = run_script(["--check", self.dynamic])
+        self.assertEqual(rc, 0, out)
+        self.assertIn("run check: skipped (no onnxruntime Python package)", out)
 
     def test_missing_file_fails_clearly(self):
         rc, out = run_script(["--check", "/nonexistent/model.onnx"])
