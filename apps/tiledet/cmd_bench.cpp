@@ -216,7 +216,6 @@ int run_bench(BenchArgs a) {
     report.windows = windows;
     report.tiles = a.tile;
 
-
     std::pair<int, int> image_hw = sig.spatial_size().value_or(std::pair<int64_t, int64_t>{640, 640});
 #if TILEDET_BENCH_HAS_PIPELINE
     std::vector<BenchMode> modes;

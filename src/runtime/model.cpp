@@ -104,10 +104,10 @@ std::string remedy_text() {
 // for CUDA graphs) and its outputs once to a memory location.
 struct BoundShapes {
     std::unique_ptr<Ort::IoBinding> binding;
-    std::vector<Ort::Value> staged;         // host (pinned with a GPU provider) input copies; empty: bind the caller's
-    std::vector<Ort::Value> device_inputs;  // CUDA graphs only
-    std::vector<Ort::Value> device_outputs; // CUDA graphs only
-    int graph_id = -1;                      // CUDA graphs only: gpu_graph_id of this shape
+    std::vector<Ort::Value> staged;          // host (pinned with a GPU provider) input copies; empty: bind the caller's
+    std::vector<Ort::Value> device_inputs;   // CUDA graphs only
+    std::vector<Ort::Value> device_outputs;  // CUDA graphs only
+    int graph_id = -1;                       // CUDA graphs only: gpu_graph_id of this shape
 };
 
 struct Model::Impl {
@@ -117,8 +117,8 @@ struct Model::Impl {
     std::vector<std::string> providers;
     std::vector<std::string> skipped;
     bool io_binding = false;
-    bool gpu = false;  // a GPU provider leads the list
-    bool pinned_ok = true;  // false once the provider turned out to have no pinned host allocator
+    bool gpu = false;          // a GPU provider leads the list
+    bool pinned_ok = true;     // false once the provider turned out to have no pinned host allocator
     std::mutex binding_mutex;  // an IoBinding is not safe to run from two threads at once
     std::map<std::string, BoundShapes> bound;
     std::unique_ptr<Ort::Session> session;
@@ -175,7 +175,8 @@ Ort::ConstEpDevice cuda_plugin_device(int device_id) {
     for (const Ort::ConstEpDevice& d : ort_env().GetEpDevices())
         if (std::string(d.EpName()) == "CUDAExecutionProvider") gpus.push_back(d);
     if (gpus.empty())
-        throw ConfigError("the CUDA provider loaded but found no GPU (does nvidia-smi list one?); run with --provider cpu");
+        throw ConfigError(
+            "the CUDA provider loaded but found no GPU (does nvidia-smi list one?); run with --provider cpu");
     if (device_id < 0 || static_cast<std::size_t>(device_id) >= gpus.size())
         throw ConfigError("CUDA device " + std::to_string(device_id) + " does not exist: this machine has " +
                           std::to_string(gpus.size()) + " (0.." + std::to_string(gpus.size() - 1) + ")");
@@ -198,11 +199,13 @@ Ort::SessionOptions make_session_options(const ModelOptions& o, std::vector<std:
     }
     ProviderRequest request;
     for (const std::string& p : o.providers) {
-        if (p == "auto") request.automatic = true;
-        else request.providers.push_back(p);
+        if (p == "auto")
+            request.automatic = true;
+        else
+            request.providers.push_back(p);
         if (p != "auto" && ort_provider_name(p).empty())
-            throw ConfigError("execution provider '" + p + "' is not a provider tiledet knows (known: " + join(known_providers()) +
-                              ", auto); available: " + join(Model::available_providers()));
+            throw ConfigError("execution provider '" + p + "' is not a provider tiledet knows (known: " +
+                              join(known_providers()) + ", auto); available: " + join(Model::available_providers()));
     }
     ProviderChoice choice = choose_providers(request, Model::available_providers(), provider_library_present);
     skipped = std::move(choice.skipped);
@@ -274,7 +277,8 @@ Model Model::from_bytes(std::span<const std::byte> bytes, const ModelOptions& op
     impl->fingerprint = fingerprint_bytes(bytes);
     impl->options = options;
     Ort::SessionOptions so = make_session_options(options, impl->providers, impl->skipped);
-    if (options.cuda_graphs && std::find(impl->providers.begin(), impl->providers.end(), "cuda") == impl->providers.end())
+    if (options.cuda_graphs &&
+        std::find(impl->providers.begin(), impl->providers.end(), "cuda") == impl->providers.end())
         throw ConfigError(impl->name + ": CUDA graphs need the cuda provider (--provider cuda), got " +
                           impl->providers.front());
     try {
@@ -283,8 +287,10 @@ Model Model::from_bytes(std::span<const std::byte> bytes, const ModelOptions& op
         // With a GPU provider, a failure here is most often the provider's (a missing cuDNN, no
         // memory): say so, and for `auto` fall back to the CPU as promised.
         if (impl->providers.size() <= 1)
-            throw InputError(impl->name + ": not a loadable ONNX model (" + e.what() + "); expected a complete .onnx file");
-        const std::string what = "ONNX Runtime could not start a session on " + impl->providers.front() + ": " + e.what();
+            throw InputError(impl->name + ": not a loadable ONNX model (" + e.what() +
+                             "); expected a complete .onnx file");
+        const std::string what =
+            "ONNX Runtime could not start a session on " + impl->providers.front() + ": " + e.what();
         if (std::find(options.providers.begin(), options.providers.end(), "auto") == options.providers.end())
             throw ConfigError(impl->name + ": " + what + ". --provider cpu runs it on the CPU");
         impl->skipped.push_back(what);
@@ -299,11 +305,11 @@ Model Model::from_bytes(std::span<const std::byte> bytes, const ModelOptions& op
     impl->io_binding = options.cuda_graphs || options.io_binding == ModelOptions::IoBinding::on ||
                        (options.io_binding == ModelOptions::IoBinding::automatic && impl->gpu);
     if (!impl->session) try {
-        impl->session = std::make_unique<Ort::Session>(ort_env(), bytes.data(), bytes.size(), so);
-    } catch (const Ort::Exception& e) {
-        throw InputError(impl->name + ": not a loadable ONNX model (" + e.what() +
-                         "); expected a complete .onnx file");
-    }
+            impl->session = std::make_unique<Ort::Session>(ort_env(), bytes.data(), bytes.size(), so);
+        } catch (const Ort::Exception& e) {
+            throw InputError(impl->name + ": not a loadable ONNX model (" + e.what() +
+                             "); expected a complete .onnx file");
+        }
     Ort::Session& s = *impl->session;
     Ort::AllocatorWithDefaultOptions alloc;
     for (std::size_t i = 0; i < s.GetInputCount(); ++i) {
@@ -335,8 +341,12 @@ std::uint64_t Model::fingerprint() const {
     return impl_->fingerprint;
 }
 const std::vector<std::string>& Model::providers() const { return impl_->providers; }
-const std::vector<std::string>& Model::providers_skipped() const { return impl_->skipped; }
-bool Model::uses_io_binding() const { return impl_->io_binding; }
+const std::vector<std::string>& Model::providers_skipped() const {
+    return impl_->skipped;
+}
+bool Model::uses_io_binding() const {
+    return impl_->io_binding;
+}
 
 void Model::check_inputs(const std::vector<Tensor>& inputs) const {
     const ModelSignature& sig = impl_->signature;
@@ -443,7 +453,8 @@ std::vector<Tensor> Model::run_bound(const std::vector<Tensor>& inputs) const {
                 try {
                     Ort::Allocator pinned(*m.session, pinned_memory(dev));
                     for (const Tensor& t : inputs)
-                        b.staged.push_back(Ort::Value::CreateTensor(pinned, t.shape().data(), t.shape().size(), to_ort(t.type())));
+                        b.staged.push_back(
+                            Ort::Value::CreateTensor(pinned, t.shape().data(), t.shape().size(), to_ort(t.type())));
                 } catch (const Ort::Exception&) {
                     if (m.options.cuda_graphs) throw;
                     m.pinned_ok = false;
@@ -456,27 +467,36 @@ std::vector<Tensor> Model::run_bound(const std::vector<Tensor>& inputs) const {
                 // (gpu_graph_id, ORT >= 1.19; see the CUDA provider's "Using CUDA Graphs" docs).
                 Ort::Allocator on_device(*m.session, device_memory(dev));
                 for (const Tensor& t : inputs)
-                    b.device_inputs.push_back(Ort::Value::CreateTensor(on_device, t.shape().data(), t.shape().size(), to_ort(t.type())));
+                    b.device_inputs.push_back(
+                        Ort::Value::CreateTensor(on_device, t.shape().data(), t.shape().size(), to_ort(t.type())));
                 const int64_t batch = inputs.front().dim(0);
                 for (const TensorInfo& out : m.signature.outputs) {
                     Shape shape;
                     for (std::size_t d = 0; d < out.rank(); ++d) {
-                        if (out.dims[d].fixed()) shape.push_back(out.dims[d].value);
-                        else if (d == 0) shape.push_back(batch);
+                        if (out.dims[d].fixed())
+                            shape.push_back(out.dims[d].value);
+                        else if (d == 0)
+                            shape.push_back(batch);
                         else
-                            throw ConfigError(m.name + ": CUDA graphs need every output dimension but the batch fixed; output '" +
-                                              out.name + "' is " + out.dims_string() + ". Run without CUDA graphs.");
+                            throw ConfigError(
+                                m.name + ": CUDA graphs need every output dimension but the batch fixed; output '" +
+                                out.name + "' is " + out.dims_string() + ". Run without CUDA graphs.");
                     }
-                    b.device_outputs.push_back(Ort::Value::CreateTensor(on_device, shape.data(), shape.size(), to_ort(out.type)));
+                    b.device_outputs.push_back(
+                        Ort::Value::CreateTensor(on_device, shape.data(), shape.size(), to_ort(out.type)));
                 }
-                for (std::size_t i = 0; i < inputs.size(); ++i) b.binding->BindInput(m.input_cnames[i], b.device_inputs[i]);
-                for (std::size_t i = 0; i < m.output_cnames.size(); ++i) b.binding->BindOutput(m.output_cnames[i], b.device_outputs[i]);
+                for (std::size_t i = 0; i < inputs.size(); ++i)
+                    b.binding->BindInput(m.input_cnames[i], b.device_inputs[i]);
+                for (std::size_t i = 0; i < m.output_cnames.size(); ++i)
+                    b.binding->BindOutput(m.output_cnames[i], b.device_outputs[i]);
                 b.graph_id = static_cast<int>(m.bound.size());  // 1, 2, ...: never ORT's default -1
             } else {
                 // Outputs are allocated by ORT on the first run where we say (pinned host memory with
                 // a GPU provider: one device-to-host DMA; plain CPU memory otherwise) and reused by
                 // later runs of the same shapes.
-                const Ort::MemoryInfo out_mem = m.gpu && m.pinned_ok ? pinned_memory(dev) : Ort::MemoryInfo::CreateCpu(OrtArenaAllocator, OrtMemTypeDefault);
+                const Ort::MemoryInfo out_mem = m.gpu && m.pinned_ok
+                                                    ? pinned_memory(dev)
+                                                    : Ort::MemoryInfo::CreateCpu(OrtArenaAllocator, OrtMemTypeDefault);
                 for (const char* name : m.output_cnames) b.binding->BindOutput(name, out_mem);
                 for (std::size_t i = 0; i < b.staged.size(); ++i) b.binding->BindInput(m.input_cnames[i], b.staged[i]);
             }
@@ -498,7 +518,8 @@ std::vector<Tensor> Model::run_bound(const std::vector<Tensor>& inputs) const {
         if (m.options.cuda_graphs) {
             // Host to device through ONNX Runtime's own data transfer (OrtApi::CopyTensors, 1.23+).
             Ort::Status st = ort_env().CopyTensors(b.staged, b.device_inputs, nullptr);
-            if (!st.IsOK()) throw RuntimeFailure(m.name + ": copying a batch to the device failed: " + st.GetErrorMessage());
+            if (!st.IsOK())
+                throw RuntimeFailure(m.name + ": copying a batch to the device failed: " + st.GetErrorMessage());
             run_options.AddConfigEntry("gpu_graph_id", std::to_string(b.graph_id).c_str());
         }
         m.session->Run(run_options, *b.binding);
@@ -514,7 +535,8 @@ std::vector<Tensor> Model::run_bound(const std::vector<Tensor>& inputs) const {
                 copies.push_back(Ort::Value::CreateTensor(host, shape.data(), shape.size(), info.GetElementType()));
             }
             Ort::Status st = ort_env().CopyTensors(b.device_outputs, copies, nullptr);
-            if (!st.IsOK()) throw RuntimeFailure(m.name + ": copying outputs from the device failed: " + st.GetErrorMessage());
+            if (!st.IsOK())
+                throw RuntimeFailure(m.name + ": copying outputs from the device failed: " + st.GetErrorMessage());
             for (Ort::Value& v : copies) outputs.push_back(to_tensor(std::move(v)));
         } else {
             // ORT keeps the outputs bound after the first run at these shapes and writes the next
@@ -546,11 +568,12 @@ std::vector<std::string> Model::available_providers() {
     // ONNX Runtime's list names only the providers compiled into libonnxruntime.so. A CPU build
     // (as in the asus4 npm packages: the GPU package adds only libonnxruntime_providers_cuda.so
     // and _tensorrt.so) loads the CUDA provider as a plugin execution provider library
-    // (OrtApi::RegisterExecutionProviderLibrary, ORT >= 1.22) without listing it: count it too. Checked here: the CPU libonnxruntime.so 1.29.0 of
-    // com.github.asus4.onnxruntime@0.4.9 lists only CPUExecutionProvider.
-    // Only CUDA's library is such a plugin (it exports CreateEpFactories; the TensorRT library of
-    // the same package exports only the legacy GetProvider: nm -D, package 0.4.9).
-    if (std::find(out.begin(), out.end(), "cuda") == out.end() && provider_library_present("cuda")) out.push_back("cuda");
+    // (OrtApi::RegisterExecutionProviderLibrary, ORT >= 1.22) without listing it: count it too. Checked here: the CPU
+    // libonnxruntime.so 1.29.0 of com.github.asus4.onnxruntime@0.4.9 lists only CPUExecutionProvider. Only CUDA's
+    // library is such a plugin (it exports CreateEpFactories; the TensorRT library of the same package exports only the
+    // legacy GetProvider: nm -D, package 0.4.9).
+    if (std::find(out.begin(), out.end(), "cuda") == out.end() && provider_library_present("cuda"))
+        out.push_back("cuda");
     return out;
 }
 

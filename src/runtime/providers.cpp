@@ -46,10 +46,10 @@ std::string join(const std::vector<std::string>& v) {
 }
 
 [[noreturn]] void bad(std::string_view text, const std::string& why) {
-    throw OptionError("--provider", "", ": " + why + " (got '" + std::string(text) +
-                                            "'); expected names in priority order, comma-separated, from: " +
-                                            join(known_providers()) +
-                                            ", a GPU device as NAME:DEVICE (cuda:1), or 'auto'");
+    throw OptionError("--provider", "",
+                      ": " + why + " (got '" + std::string(text) +
+                          "'); expected names in priority order, comma-separated, from: " + join(known_providers()) +
+                          ", a GPU device as NAME:DEVICE (cuda:1), or 'auto'");
 }
 
 std::string install_hint(const std::string& p) {
@@ -134,8 +134,8 @@ ProviderChoice choose_providers(const ProviderRequest& request, const std::vecto
     // Why `p` cannot run here, or empty when it can.
     auto missing = [&](const std::string& p) -> std::string {
         if (!in_build(p))
-            return "execution provider '" + p + "' is not in this ONNX Runtime build (available: " +
-                   join(available) + ")" + install_hint(p);
+            return "execution provider '" + p + "' is not in this ONNX Runtime build (available: " + join(available) +
+                   ")" + install_hint(p);
         const std::string lib = provider_library_file(p);
         if (!lib.empty() && !library_present(p))
             return "execution provider '" + p + "' needs " + lib + " beside libonnxruntime.so (in " +
@@ -145,8 +145,10 @@ ProviderChoice choose_providers(const ProviderRequest& request, const std::vecto
     ProviderChoice c;
     if (request.automatic) {
         for (const char* p : {"tensorrt", "cuda"}) {
-            if (std::string why = missing(p); why.empty()) c.providers.push_back(p);
-            else c.skipped.push_back(why);
+            if (std::string why = missing(p); why.empty())
+                c.providers.push_back(p);
+            else
+                c.skipped.push_back(why);
         }
     } else {
         for (const std::string& p : request.providers) {
@@ -165,20 +167,25 @@ void apply_provider_flags(ModelOptions& options, std::string_view text, int devi
     if (device_id_flag < 0)
         throw OptionError("--device-id", "", ": expected a GPU number >= 0, got " + std::to_string(device_id_flag));
     if (r.device_id && device_id_flag != 0 && *r.device_id != device_id_flag)
-        throw OptionError("--device-id", "", " " + std::to_string(device_id_flag) + " disagrees with --provider '" +
-                                                 std::string(text) + "'; give the device once");
+        throw OptionError("--device-id", "",
+                          " " + std::to_string(device_id_flag) + " disagrees with --provider '" + std::string(text) +
+                              "'; give the device once");
     options.providers = r.automatic ? std::vector<std::string>{"auto"} : r.providers;
     options.device_id = r.device_id.value_or(device_id_flag);
-    if (io_binding_flag == "auto") options.io_binding = ModelOptions::IoBinding::automatic;
-    else if (io_binding_flag == "on") options.io_binding = ModelOptions::IoBinding::on;
-    else if (io_binding_flag == "off") options.io_binding = ModelOptions::IoBinding::off;
+    if (io_binding_flag == "auto")
+        options.io_binding = ModelOptions::IoBinding::automatic;
+    else if (io_binding_flag == "on")
+        options.io_binding = ModelOptions::IoBinding::on;
+    else if (io_binding_flag == "off")
+        options.io_binding = ModelOptions::IoBinding::off;
     else
         throw OptionError("--io-binding", "", ": expected auto, on or off, got '" + std::string(io_binding_flag) + "'");
     if (cuda_graphs && options.io_binding == ModelOptions::IoBinding::off)
         throw OptionError("--cuda-graphs", "", " needs IoBinding; drop --io-binding off");
     if (cuda_graphs && std::find(r.providers.begin(), r.providers.end(), "cuda") == r.providers.end())
-        throw OptionError("--cuda-graphs", "", " needs the cuda provider (--provider cuda[:DEVICE]), got --provider '" +
-                                                   std::string(text) + "'");
+        throw OptionError(
+            "--cuda-graphs", "",
+            " needs the cuda provider (--provider cuda[:DEVICE]), got --provider '" + std::string(text) + "'");
     options.cuda_graphs = cuda_graphs;
 }
 

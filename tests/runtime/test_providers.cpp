@@ -2,7 +2,6 @@
 // GPU cases run on any CI machine), the real "not available" error on this machine, and the
 // IoBinding code path, which ONNX Runtime also runs on the CPU.
 #include <gtest/gtest.h>
-
 #include <unistd.h>
 
 #include <cstring>
@@ -33,7 +32,9 @@ std::string parse_error(const std::string& text) {
     return {};
 }
 
-bool contains(const std::string& s, const std::string& part) { return s.find(part) != std::string::npos; }
+bool contains(const std::string& s, const std::string& part) {
+    return s.find(part) != std::string::npos;
+}
 
 auto libraries(std::set<std::string> present) {
     return [present](const std::string& p) { return present.count(p) > 0; };
@@ -237,12 +238,14 @@ namespace {
 Tensor varied_batch(int64_t b, float seed) {
     Tensor t(ElementType::float32, {b, 3, 640, 640});
     auto v = t.values<float>();
-    for (std::size_t i = 0; i < v.size(); ++i) v[i] = static_cast<float>((i * 7919 + static_cast<std::size_t>(seed * 1000)) % 997) / 997.0f;
+    for (std::size_t i = 0; i < v.size(); ++i)
+        v[i] = static_cast<float>((i * 7919 + static_cast<std::size_t>(seed * 1000)) % 997) / 997.0f;
     return t;
 }
 
 bool same_bytes(const Tensor& a, const Tensor& b) {
-    return a.shape() == b.shape() && a.byte_size() == b.byte_size() && std::memcmp(a.bytes(), b.bytes(), a.byte_size()) == 0;
+    return a.shape() == b.shape() && a.byte_size() == b.byte_size() &&
+           std::memcmp(a.bytes(), b.bytes(), a.byte_size()) == 0;
 }
 }  // namespace
 
@@ -320,7 +323,8 @@ TEST(CliProviders, CudaPluginThatCannotLoadIsRefusedExplicitlyAndSkippedByAuto) 
     r = tiledet::testing::run_command(env + TILEDET_CLI_PATH + " bench --model " + model +
                                       " --synthetic 640x640 --provider cuda");
     EXPECT_EQ(r.code, 2) << r.output;
-    EXPECT_TRUE(contains(r.output, "cannot load the CUDA provider " + (dir / "libonnxruntime_providers_cuda.so").string()))
+    EXPECT_TRUE(
+        contains(r.output, "cannot load the CUDA provider " + (dir / "libonnxruntime_providers_cuda.so").string()))
         << r.output;
     EXPECT_TRUE(contains(r.output, "cuDNN")) << r.output;
 
