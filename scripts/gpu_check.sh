@@ -89,6 +89,8 @@ PARGS=(--provider "$PROVIDER")
 # 2. export
 STATIC="$OUT/models/rtdetr_r50vd_static.onnx"; DYNAMIC="$OUT/models/rtdetr_r50vd_dynamic.onnx"
 if "$PYTHON" -c "import torch, transformers" >/dev/null 2>&1; then
+  # No network there: fail fast on the Hub and build from the config's defaults (--random-init).
+  export HF_HUB_OFFLINE=1
   step export_static 150 "$PYTHON" "$ROOT/scripts/export_rtdetr_batch.py" --model r50vd --random-init --static --out "$OUT/models" --tiledet "$TILEDET"
   step export_dynamic 150 "$PYTHON" "$ROOT/scripts/export_rtdetr_batch.py" --model r50vd --random-init --out "$OUT/models" --tiledet "$TILEDET"
 else
