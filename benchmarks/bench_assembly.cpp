@@ -78,7 +78,7 @@ void group_buffer(benchmark::State& state) {
     std::size_t bytes = 0;
     for (auto _ : state) {
         const std::size_t before = g_allocated.load();
-        std::vector<Tensor> slots = s.detector->make_input_slots(n);
+        std::vector<Tensor> slots = s.detector->make_input_slots(n, /*zero_fill=*/false);  // as the pipeline
         std::vector<Tensor> items;
         for (int i = 0; i < n; ++i) {
             s.detector->preprocess(s.tile(i), slots, i);

@@ -140,8 +140,11 @@ install_ort_gpu() {
   fi
   fetch_verified "$ORT_GPU_PKG" "$ORT_GPU_PKG_TGZ" "$ORT_GPU_PKG_SHA512"
   local tmp; tmp="$(mktemp -d)"; trap 'rm -rf "$tmp"' RETURN
-  # The GPU package holds only the provider plugins; the CPU package's libonnxruntime.so loads
-  # them at run time through libonnxruntime_providers_shared.so.
+  # The GPU package holds only the provider libraries (checked for 0.4.9: providers_cuda.so, 230 MB,
+  # providers_tensorrt.so, providers_shared.so). The CPU package's libonnxruntime.so does not list
+  # CUDA and refuses the classic CUDA call; libonnxruntime_providers_cuda.so is a plugin execution
+  # provider library (it exports CreateEpFactories), which tiledet registers at run time
+  # (src/runtime/model.cpp). The TensorRT library is not a plugin and needs a TensorRT build.
   tar xzf "$CACHE_DIR/$ORT_GPU_PKG_TGZ" -C "$tmp" package/Plugins/Linux/x64/libonnxruntime_providers_cuda.so \
     package/Plugins/Linux/x64/libonnxruntime_providers_tensorrt.so
   cp "$tmp"/package/Plugins/Linux/x64/*.so "$ORT_DIR/lib/"

@@ -13,6 +13,7 @@
 #include <thread>
 
 #include "command.hpp"
+#include "provider_flags.hpp"
 #include "tiledet/bench/autotune.hpp"
 #include "tiledet/bench/bare.hpp"
 #include "tiledet/bench/plot.hpp"
@@ -58,6 +59,8 @@ struct BenchArgs {
     // shared pipeline flags (same meaning as in detect)
     std::string provider = "cpu";
     int device_id = 0;
+    std::string io_binding = "auto";
+    bool cuda_graphs = false;
     int threads = 0;
     std::string family, imgsz, names, tile = "none", merge = "greedy-nmm", match = "ios";
     double overlap = 0.2;
@@ -130,6 +133,8 @@ PipelineOptions pipeline_base(const BenchArgs& a) {
     PipelineFlags f;
     f.set("provider", a.provider)
         .set("device_id", std::to_string(a.device_id))
+        .set("io_binding", a.io_binding)
+        .set("cuda_graphs", a.cuda_graphs ? "true" : "false")
         .set("threads", std::to_string(a.threads))
         .set("family", a.family)
         .set("imgsz", a.imgsz)
@@ -184,7 +189,10 @@ std::string settings_line(int argc_like_unused, const BenchArgs& a) {
 }
 
 int run_bench(BenchArgs a) {
-    const Model probe = Model::load(a.model);  // a bad file fails here with one clear line
+    // A bad file or a provider this machine cannot run fails here with one clear line.
+    ModelOptions model_options;
+    apply_provider_flags(model_options, a.provider, a.device_id, a.io_binding, a.cuda_graphs);
+    const Model probe = Model::load(a.model, model_options);
     const ModelSignature& sig = probe.signature();
     const auto batches = int_list(a.batch, "--batch");
     if (a.instances < 1) throw ConfigError("--instances: expected >= 1, got " + std::to_string(a.instances));
@@ -207,11 +215,6 @@ int run_bench(BenchArgs a) {
     report.load_average = read_load_average();
     report.windows = windows;
     report.tiles = a.tile;
-
-    ModelOptions model_options;
-    model_options.providers = {a.provider};
-    if (a.provider != "cpu") model_options.providers.push_back("cpu");
-    model_options.device_id = a.device_id;
 
     std::pair<int, int> image_hw = sig.spatial_size().value_or(std::pair<int64_t, int64_t>{640, 640});
 #if TILEDET_BENCH_HAS_PIPELINE
@@ -413,8 +416,7 @@ const CommandRegistrar reg{Command{"bench", 50, [](CLI::App& app) {
     sub->add_option("--latency-budget-ms", a->latency_budget_ms, "--auto: p99 of one batch run may not exceed this");
     sub->add_option("--auto-instances", a->auto_instances, "--auto: instance counts to try (default 1..cores)");
     sub->add_option("--auto-threads", a->auto_threads, "--auto: threads per instance to try (default 1..cores)");
-    sub->add_option("--provider", a->provider, "Execution provider: cpu, cuda, tensorrt, coreml")->capture_default_str();
-    sub->add_option("--device-id", a->device_id, "GPU device id");
+    add_provider_flags(*sub, a->provider, a->device_id, a->io_binding, a->cuda_graphs);
     sub->add_option("--threads", a->threads, "CPU threads in all (split between instances; 0: ONNX Runtime's default)");
     sub->add_option("--family", a->family, "Force the model family");
     sub->add_option("--imgsz", a->imgsz, "Input size for models with dynamic H/W: 640 or H,W");

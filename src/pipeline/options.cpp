@@ -8,6 +8,7 @@
 #include <sstream>
 
 #include "tiledet/error.hpp"
+#include "tiledet/runtime/providers.hpp"
 
 namespace tiledet {
 namespace {
@@ -65,9 +66,18 @@ std::vector<OptionSpec> make_specs() {
         return os.str();
     };
     return {
-        {"provider", "model", "Execution providers in priority order, comma-separated: cpu, cuda, tensorrt, coreml",
+        {"provider", "model",
+         "Execution providers in priority order, comma-separated: cpu, cuda[:DEVICE], tensorrt[:DEVICE], coreml; or "
+         "auto (tensorrt, cuda, cpu: the first this machine runs). CPU runs what a GPU provider lacks. A GPU "
+         "provider needs scripts/setup.sh --gpu",
          "cpu", false, {"model.providers"}},
-        {"device_id", "model", "GPU device id", "0", false, {"model.device_id"}},
+        {"device_id", "model", "GPU device id (or --provider cuda:DEVICE)", "0", false, {"model.device_id"}},
+        {"io_binding", "model",
+         "ONNX Runtime IoBinding: auto (on with a GPU provider: pinned host staging, outputs bound per batch size), "
+         "on, off",
+         "auto", false, {"model.io_binding"}},
+        {"cuda_graphs", "model", "Capture one CUDA graph per batch size (cuda provider only)", "false", true,
+         {"model.cuda_graphs"}},
         {"threads", "model", "CPU threads in all (split between instances; 0: all cores)", "0", false,
          {"model.intra_op_threads"}},
         {"family", "model", "Force the model family (" + family_list() + ")", "", false, {"detector.family"}},
@@ -151,10 +161,21 @@ std::string option_flag(std::string_view name) {
 void set_option(PipelineOptions& o, std::string_view name, std::string_view v) {
     const std::string n(name);
     if (n == "provider") {
-        o.model.providers = split(v);
-        if (o.model.providers.empty()) bad(name, "one or more of cpu, cuda, tensorrt, coreml", v);
+        // The provider rules (names, NAME:DEVICE, auto) are the runtime's: tiledet/runtime/providers.hpp.
+        const ProviderRequest r = parse_provider_list(v);
+        if (r.device_id && o.model.device_id != 0 && *r.device_id != o.model.device_id)
+            bad(name, "the same device as device_id " + std::to_string(o.model.device_id) + " (give it once)", v);
+        o.model.providers = r.automatic ? std::vector<std::string>{"auto"} : r.providers;
+        if (r.device_id) o.model.device_id = *r.device_id;
     } else if (n == "device_id") {
         o.model.device_id = number<int>(name, v, "a device id >= 0", 0);
+    } else if (n == "io_binding") {
+        if (v == "auto") o.model.io_binding = ModelOptions::IoBinding::automatic;
+        else if (v == "on") o.model.io_binding = ModelOptions::IoBinding::on;
+        else if (v == "off") o.model.io_binding = ModelOptions::IoBinding::off;
+        else bad(name, "auto, on or off", v);
+    } else if (n == "cuda_graphs") {
+        o.model.cuda_graphs = boolean(name, v);
     } else if (n == "threads") {
         o.model.intra_op_threads = number<int>(name, v, "a thread count >= 0 (0: all cores)", 0, 4096);
     } else if (n == "family") {

@@ -243,7 +243,8 @@ ImageJob Pipeline::submit(const cv::Mat& image, SubmitOptions options, ImageCall
     // does not copy adjacent views), on the calling thread: spreading the tiles over OpenCV's
     // threads was measured slower on 2 shared cores, where the executor's worker needs them for
     // inference (BENCHMARKS.md, "Preprocessing an image's tiles").
-    std::vector<Tensor> slots = m.detector->make_input_slots(static_cast<int>(n));
+    // Not zero-filled: preprocess writes every element of an item, pad included.
+    std::vector<Tensor> slots = m.detector->make_input_slots(static_cast<int>(n), /*zero_fill=*/false);
     std::vector<Request> requests(n);
     for (std::size_t i = 0; i < n; ++i) {
         const Tile& tile = job->tiles[i];

@@ -7,10 +7,13 @@
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <map>
 #include <mutex>
 #include <sstream>
+#include <unordered_map>
 
 #include "tiledet/error.hpp"
+#include "tiledet/runtime/providers.hpp"
 
 namespace tiledet {
 namespace {
@@ -62,19 +65,6 @@ ONNXTensorElementDataType to_ort(ElementType t) {
     }
 }
 
-// tiledet's provider names <-> ONNX Runtime's.
-const std::vector<std::pair<std::string, std::string>>& provider_names() {
-    static const std::vector<std::pair<std::string, std::string>> names = {
-        {"cpu", "CPUExecutionProvider"},
-        {"cuda", "CUDAExecutionProvider"},
-        {"tensorrt", "TensorrtExecutionProvider"},
-        {"coreml", "CoreMLExecutionProvider"},
-        {"dml", "DmlExecutionProvider"},
-        {"openvino", "OpenVINOExecutionProvider"},
-    };
-    return names;
-}
-
 std::string join(const std::vector<std::string>& v) {
     std::string s;
     for (const auto& x : v) s += (s.empty() ? "" : ", ") + x;
@@ -109,11 +99,28 @@ std::string remedy_text() {
 
 }  // namespace
 
+// One IoBinding per set of input shapes (in practice: per batch size), made on first use and
+// kept: its inputs are bound once to buffers that stay put (pinned host staging, or device buffers
+// for CUDA graphs) and its outputs once to a memory location.
+struct BoundShapes {
+    std::unique_ptr<Ort::IoBinding> binding;
+    std::vector<Ort::Value> staged;          // host (pinned with a GPU provider) input copies; empty: bind the caller's
+    std::vector<Ort::Value> device_inputs;   // CUDA graphs only
+    std::vector<Ort::Value> device_outputs;  // CUDA graphs only
+    int graph_id = -1;                       // CUDA graphs only: gpu_graph_id of this shape
+};
+
 struct Model::Impl {
     std::string name;
     std::uint64_t fingerprint = 0;
     ModelOptions options;
     std::vector<std::string> providers;
+    std::vector<std::string> skipped;
+    bool io_binding = false;
+    bool gpu = false;          // a GPU provider leads the list
+    bool pinned_ok = true;     // false once the provider turned out to have no pinned host allocator
+    std::mutex binding_mutex;  // an IoBinding is not safe to run from two threads at once
+    std::map<std::string, BoundShapes> bound;
     std::unique_ptr<Ort::Session> session;
     ModelSignature signature;
     std::vector<std::string> input_names, output_names;
@@ -138,7 +145,46 @@ std::uint64_t fingerprint_bytes(std::span<const std::byte> bytes) {
     return h;
 }
 
-Ort::SessionOptions make_session_options(const ModelOptions& o, std::vector<std::string>& in_use) {
+bool cuda_compiled_in() {
+    for (const std::string& n : Ort::GetAvailableProviders())
+        if (n == "CUDAExecutionProvider") return true;
+    return false;
+}
+
+// A CPU build of libonnxruntime.so runs CUDA through its plugin library: registered once per
+// process with the environment (ORT's "plugin execution provider libraries" API), which then
+// lists one OrtEpDevice per GPU. We take the device_id-th CUDA GPU in ORT's order and also pass
+// device_id as the provider option; on one GPU both are 0.
+Ort::ConstEpDevice cuda_plugin_device(int device_id) {
+    static std::mutex mutex;
+    static bool registered = false;
+    std::lock_guard lock(mutex);
+    const std::string lib = runtime_library_dir() + "/" + provider_library_file("cuda");
+    if (!registered) {
+        try {
+            ort_env().RegisterExecutionProviderLibrary("tiledet_cuda", lib);
+        } catch (const Ort::Exception& e) {
+            throw ConfigError("cannot load the CUDA provider " + lib + ": " + e.what() +
+                              ". It needs the CUDA 13 runtime, cuBLAS and cuDNN on the library path (for pip's "
+                              "nvidia-* packages, their lib folders in LD_LIBRARY_PATH; scripts/stage_gpu.sh's "
+                              "tiledet wrapper adds them) and an NVIDIA driver (libcuda.so.1)");
+        }
+        registered = true;
+    }
+    std::vector<Ort::ConstEpDevice> gpus;
+    for (const Ort::ConstEpDevice& d : ort_env().GetEpDevices())
+        if (std::string(d.EpName()) == "CUDAExecutionProvider") gpus.push_back(d);
+    if (gpus.empty())
+        throw ConfigError(
+            "the CUDA provider loaded but found no GPU (does nvidia-smi list one?); run with --provider cpu");
+    if (device_id < 0 || static_cast<std::size_t>(device_id) >= gpus.size())
+        throw ConfigError("CUDA device " + std::to_string(device_id) + " does not exist: this machine has " +
+                          std::to_string(gpus.size()) + " (0.." + std::to_string(gpus.size() - 1) + ")");
+    return gpus[static_cast<std::size_t>(device_id)];
+}
+
+Ort::SessionOptions make_session_options(const ModelOptions& o, std::vector<std::string>& in_use,
+                                         std::vector<std::string>& skipped) {
     Ort::SessionOptions so;
     if (o.intra_op_threads > 0) so.SetIntraOpNumThreads(o.intra_op_threads);
     if (o.inter_op_threads > 0) so.SetInterOpNumThreads(o.inter_op_threads);
@@ -151,33 +197,58 @@ Ort::SessionOptions make_session_options(const ModelOptions& o, std::vector<std:
         case GraphOptimization::extended: so.SetGraphOptimizationLevel(ORT_ENABLE_EXTENDED); break;
         case GraphOptimization::all: so.SetGraphOptimizationLevel(ORT_ENABLE_ALL); break;
     }
-    const std::vector<std::string> available = Model::available_providers();
+    ProviderRequest request;
     for (const std::string& p : o.providers) {
-        if (std::find(available.begin(), available.end(), p) == available.end()) {
-            bool known = false;
-            for (const auto& [ours, _] : provider_names()) known |= (ours == p);
-            throw ConfigError("execution provider '" + p + "' " +
-                              (known ? "is not in this ONNX Runtime build" : "is not a provider tiledet knows") +
-                              "; available: " + join(available) +
-                              (p == "cuda" || p == "tensorrt" ? " (install the GPU build with scripts/setup.sh --gpu)" : ""));
-        }
-        if (p == "cpu") continue;  // CPU is appended last by ORT itself
+        if (p == "auto")
+            request.automatic = true;
+        else
+            request.providers.push_back(p);
+        if (p != "auto" && ort_provider_name(p).empty())
+            throw ConfigError("execution provider '" + p + "' is not a provider tiledet knows (known: " +
+                              join(known_providers()) + ", auto); available: " + join(Model::available_providers()));
+    }
+    ProviderChoice choice = choose_providers(request, Model::available_providers(), provider_library_present);
+    skipped = std::move(choice.skipped);
+    auto enable = [&](const std::string& p) {
         try {
             if (p == "cuda") {
-                OrtCUDAProviderOptions cuda{};
-                cuda.device_id = o.device_id;
-                so.AppendExecutionProvider_CUDA(cuda);
+                // ORT's documented CUDA provider option keys
+                // (https://onnxruntime.ai/docs/execution-providers/CUDA-ExecutionProvider.html).
+                std::unordered_map<std::string, std::string> kv = {{"device_id", std::to_string(o.device_id)}};
+                if (o.cuda_graphs) kv["enable_cuda_graph"] = "1";
+                if (cuda_compiled_in()) {
+                    Ort::CUDAProviderOptions cuda;
+                    cuda.Update(kv);
+                    so.AppendExecutionProvider_CUDA_V2(*cuda);
+                } else {
+                    so.AppendExecutionProvider_V2(ort_env(), {cuda_plugin_device(o.device_id)}, kv);
+                }
             } else if (p == "tensorrt") {
-                OrtTensorRTProviderOptions trt{};
-                trt.device_id = o.device_id;
-                so.AppendExecutionProvider_TensorRT(trt);
+                Ort::TensorRTProviderOptions trt;
+                trt.Update({{"device_id", std::to_string(o.device_id)}});
+                so.AppendExecutionProvider_TensorRT_V2(*trt);
             } else if (p == "coreml") {
                 so.AppendExecutionProvider("CoreML", {});
             } else {
                 so.AppendExecutionProvider(p, {});
             }
         } catch (const Ort::Exception& e) {
-            throw ConfigError("cannot enable execution provider '" + p + "': " + e.what());
+            throw ConfigError("cannot enable execution provider '" + p + "' on device " + std::to_string(o.device_id) +
+                              ": " + e.what() +
+                              (p == "cuda" || p == "tensorrt"
+                                   ? " (the CUDA 13 runtime, cuBLAS and cuDNN libraries must be on the library path; "
+                                     "scripts/setup.sh --gpu installs ONNX Runtime's provider)"
+                                   : ""));
+        }
+    };
+    for (const std::string& p : choice.providers) {
+        if (p == "cpu") continue;  // CPU is appended last by ORT itself
+        try {
+            enable(p);
+        } catch (const ConfigError& e) {
+            if (!request.automatic) throw;
+            skipped.push_back(e.what());  // auto: the next provider, at last the CPU
+            continue;
         }
         in_use.push_back(p);
     }
@@ -205,13 +276,40 @@ Model Model::from_bytes(std::span<const std::byte> bytes, const ModelOptions& op
     impl->name = std::move(name);
     impl->fingerprint = fingerprint_bytes(bytes);
     impl->options = options;
-    Ort::SessionOptions so = make_session_options(options, impl->providers);
+    Ort::SessionOptions so = make_session_options(options, impl->providers, impl->skipped);
+    if (options.cuda_graphs &&
+        std::find(impl->providers.begin(), impl->providers.end(), "cuda") == impl->providers.end())
+        throw ConfigError(impl->name + ": CUDA graphs need the cuda provider (--provider cuda), got " +
+                          impl->providers.front());
     try {
         impl->session = std::make_unique<Ort::Session>(ort_env(), bytes.data(), bytes.size(), so);
     } catch (const Ort::Exception& e) {
-        throw InputError(impl->name + ": not a loadable ONNX model (" + e.what() +
-                         "); expected a complete .onnx file");
+        // With a GPU provider, a failure here is most often the provider's (a missing cuDNN, no
+        // memory): say so, and for `auto` fall back to the CPU as promised.
+        if (impl->providers.size() <= 1)
+            throw InputError(impl->name + ": not a loadable ONNX model (" + e.what() +
+                             "); expected a complete .onnx file");
+        const std::string what =
+            "ONNX Runtime could not start a session on " + impl->providers.front() + ": " + e.what();
+        if (std::find(options.providers.begin(), options.providers.end(), "auto") == options.providers.end())
+            throw ConfigError(impl->name + ": " + what + ". --provider cpu runs it on the CPU");
+        impl->skipped.push_back(what);
+        ModelOptions cpu_only = options;
+        cpu_only.providers = {"cpu"};
+        cpu_only.cuda_graphs = false;
+        impl->providers.clear();
+        std::vector<std::string> unused;
+        so = make_session_options(cpu_only, impl->providers, unused);
     }
+    impl->gpu = impl->providers.front() == "cuda" || impl->providers.front() == "tensorrt";
+    impl->io_binding = options.cuda_graphs || options.io_binding == ModelOptions::IoBinding::on ||
+                       (options.io_binding == ModelOptions::IoBinding::automatic && impl->gpu);
+    if (!impl->session) try {
+            impl->session = std::make_unique<Ort::Session>(ort_env(), bytes.data(), bytes.size(), so);
+        } catch (const Ort::Exception& e) {
+            throw InputError(impl->name + ": not a loadable ONNX model (" + e.what() +
+                             "); expected a complete .onnx file");
+        }
     Ort::Session& s = *impl->session;
     Ort::AllocatorWithDefaultOptions alloc;
     for (std::size_t i = 0; i < s.GetInputCount(); ++i) {
@@ -243,6 +341,12 @@ std::uint64_t Model::fingerprint() const {
     return impl_->fingerprint;
 }
 const std::vector<std::string>& Model::providers() const { return impl_->providers; }
+const std::vector<std::string>& Model::providers_skipped() const {
+    return impl_->skipped;
+}
+bool Model::uses_io_binding() const {
+    return impl_->io_binding;
+}
 
 void Model::check_inputs(const std::vector<Tensor>& inputs) const {
     const ModelSignature& sig = impl_->signature;
@@ -274,6 +378,7 @@ void Model::check_inputs(const std::vector<Tensor>& inputs) const {
 
 std::vector<Tensor> Model::run(const std::vector<Tensor>& inputs) const {
     check_inputs(inputs);
+    if (impl_->io_binding) return run_bound(inputs);
     Ort::MemoryInfo mem = Ort::MemoryInfo::CreateCpu(OrtArenaAllocator, OrtMemTypeDefault);
     std::vector<Ort::Value> in_values;
     in_values.reserve(inputs.size());
@@ -302,14 +407,173 @@ std::vector<Tensor> Model::run(const std::vector<Tensor>& inputs) const {
     return outputs;
 }
 
+namespace {
+
+// ONNX Runtime's allocator names (onnxruntime/core/framework/allocator.h: CUDA = "Cuda",
+// CUDA_PINNED = "CudaPinned"). Pinned host memory is what the CUDA provider DMAs from without a
+// bounce buffer; OrtMemTypeCPUOutput marks it as host memory the provider can read and write.
+Ort::MemoryInfo pinned_memory(int device) {
+    return Ort::MemoryInfo("CudaPinned", OrtDeviceAllocator, device, OrtMemTypeCPUOutput);
+}
+Ort::MemoryInfo device_memory(int device) {
+    return Ort::MemoryInfo("Cuda", OrtDeviceAllocator, device, OrtMemTypeDefault);
+}
+
+std::string shapes_key(const std::vector<Tensor>& inputs) {
+    std::string key;
+    for (const Tensor& t : inputs) key += to_string(t.shape()) + ";";
+    return key;
+}
+
+Tensor to_tensor(Ort::Value v) {
+    auto info = v.GetTensorTypeAndShapeInfo();
+    const ElementType type = from_ort(info.GetElementType());
+    Shape shape = info.GetShape();
+    auto owner = std::make_shared<Ort::Value>(std::move(v));
+    std::byte* data = static_cast<std::byte*>(owner->GetTensorMutableRawData());
+    return Tensor(type, std::move(shape), std::move(owner), data);
+}
+
+}  // namespace
+
+std::vector<Tensor> Model::run_bound(const std::vector<Tensor>& inputs) const {
+    Impl& m = *impl_;
+    const int dev = m.options.device_id;
+    std::lock_guard lock(m.binding_mutex);
+    try {
+        auto [it, fresh] = m.bound.try_emplace(shapes_key(inputs));
+        BoundShapes& b = it->second;
+        if (fresh) {
+            b.binding = std::make_unique<Ort::IoBinding>(*m.session);
+            if (m.gpu && m.pinned_ok) {
+                // Staging buffers in pinned memory, allocated once for these shapes: the caller's
+                // batch is copied in (host to host), then crosses the bus in one DMA per input.
+                // A provider without a "CudaPinned" allocator (not verified on the plugin build)
+                // leaves us with the caller's pageable buffers, which ORT copies itself.
+                try {
+                    Ort::Allocator pinned(*m.session, pinned_memory(dev));
+                    for (const Tensor& t : inputs)
+                        b.staged.push_back(
+                            Ort::Value::CreateTensor(pinned, t.shape().data(), t.shape().size(), to_ort(t.type())));
+                } catch (const Ort::Exception&) {
+                    if (m.options.cuda_graphs) throw;
+                    m.pinned_ok = false;
+                    b.staged.clear();
+                }
+            }
+            if (m.options.cuda_graphs) {
+                // A CUDA graph replays fixed device addresses: inputs and outputs live in device
+                // buffers made once per shape, and each shape gets its own graph
+                // (gpu_graph_id, ORT >= 1.19; see the CUDA provider's "Using CUDA Graphs" docs).
+                Ort::Allocator on_device(*m.session, device_memory(dev));
+                for (const Tensor& t : inputs)
+                    b.device_inputs.push_back(
+                        Ort::Value::CreateTensor(on_device, t.shape().data(), t.shape().size(), to_ort(t.type())));
+                const int64_t batch = inputs.front().dim(0);
+                for (const TensorInfo& out : m.signature.outputs) {
+                    Shape shape;
+                    for (std::size_t d = 0; d < out.rank(); ++d) {
+                        if (out.dims[d].fixed())
+                            shape.push_back(out.dims[d].value);
+                        else if (d == 0)
+                            shape.push_back(batch);
+                        else
+                            throw ConfigError(
+                                m.name + ": CUDA graphs need every output dimension but the batch fixed; output '" +
+                                out.name + "' is " + out.dims_string() + ". Run without CUDA graphs.");
+                    }
+                    b.device_outputs.push_back(
+                        Ort::Value::CreateTensor(on_device, shape.data(), shape.size(), to_ort(out.type)));
+                }
+                for (std::size_t i = 0; i < inputs.size(); ++i)
+                    b.binding->BindInput(m.input_cnames[i], b.device_inputs[i]);
+                for (std::size_t i = 0; i < m.output_cnames.size(); ++i)
+                    b.binding->BindOutput(m.output_cnames[i], b.device_outputs[i]);
+                b.graph_id = static_cast<int>(m.bound.size());  // 1, 2, ...: never ORT's default -1
+            } else {
+                // Outputs are allocated by ORT on the first run where we say (pinned host memory with
+                // a GPU provider: one device-to-host DMA; plain CPU memory otherwise) and reused by
+                // later runs of the same shapes.
+                const Ort::MemoryInfo out_mem = m.gpu && m.pinned_ok
+                                                    ? pinned_memory(dev)
+                                                    : Ort::MemoryInfo::CreateCpu(OrtArenaAllocator, OrtMemTypeDefault);
+                for (const char* name : m.output_cnames) b.binding->BindOutput(name, out_mem);
+                for (std::size_t i = 0; i < b.staged.size(); ++i) b.binding->BindInput(m.input_cnames[i], b.staged[i]);
+            }
+        }
+        for (std::size_t i = 0; i < b.staged.size(); ++i)
+            std::memcpy(b.staged[i].GetTensorMutableRawData(), inputs[i].bytes(), inputs[i].byte_size());
+        if (b.staged.empty() && !m.options.cuda_graphs) {
+            // CPU: bind the caller's buffers themselves (zero copy), which move from call to call.
+            Ort::MemoryInfo cpu = Ort::MemoryInfo::CreateCpu(OrtArenaAllocator, OrtMemTypeDefault);
+            b.binding->ClearBoundInputs();
+            for (std::size_t i = 0; i < inputs.size(); ++i) {
+                const Tensor& t = inputs[i];
+                b.binding->BindInput(m.input_cnames[i],
+                                     Ort::Value::CreateTensor(cpu, const_cast<std::byte*>(t.bytes()), t.byte_size(),
+                                                              t.shape().data(), t.shape().size(), to_ort(t.type())));
+            }
+        }
+        Ort::RunOptions run_options;
+        if (m.options.cuda_graphs) {
+            // Host to device through ONNX Runtime's own data transfer (OrtApi::CopyTensors, 1.23+).
+            Ort::Status st = ort_env().CopyTensors(b.staged, b.device_inputs, nullptr);
+            if (!st.IsOK())
+                throw RuntimeFailure(m.name + ": copying a batch to the device failed: " + st.GetErrorMessage());
+            run_options.AddConfigEntry("gpu_graph_id", std::to_string(b.graph_id).c_str());
+        }
+        m.session->Run(run_options, *b.binding);
+        b.binding->SynchronizeOutputs();
+        std::vector<Tensor> outputs;
+        if (m.options.cuda_graphs) {
+            // The device outputs are reused by the next replay: copy them out now.
+            Ort::AllocatorWithDefaultOptions host;
+            std::vector<Ort::Value> copies;
+            for (const Ort::Value& d : b.device_outputs) {
+                const auto info = d.GetTensorTypeAndShapeInfo();
+                const std::vector<int64_t> shape = info.GetShape();
+                copies.push_back(Ort::Value::CreateTensor(host, shape.data(), shape.size(), info.GetElementType()));
+            }
+            Ort::Status st = ort_env().CopyTensors(b.device_outputs, copies, nullptr);
+            if (!st.IsOK())
+                throw RuntimeFailure(m.name + ": copying outputs from the device failed: " + st.GetErrorMessage());
+            for (Ort::Value& v : copies) outputs.push_back(to_tensor(std::move(v)));
+        } else {
+            // ORT keeps the outputs bound after the first run at these shapes and writes the next
+            // run into the same buffers (pinned with a GPU provider): hand out copies, since the
+            // caller may hold these results while the next batch runs (a test pins this).
+            for (const Ort::Value& v : b.binding->GetOutputValues()) {
+                const auto info = v.GetTensorTypeAndShapeInfo();
+                if (info.GetElementType() == ONNX_TENSOR_ELEMENT_DATA_TYPE_STRING)
+                    throw ConfigError(m.name + ": a string output cannot go through IoBinding; use --io-binding off");
+                Tensor t(from_ort(info.GetElementType()), info.GetShape());
+                std::memcpy(t.bytes(), v.GetTensorData<std::byte>(), t.byte_size());
+                outputs.push_back(std::move(t));
+            }
+        }
+        return outputs;
+    } catch (const Ort::Exception& e) {
+        throw RuntimeFailure(m.name + ": ONNX Runtime failed: " + e.what());
+    }
+}
+
 std::vector<std::string> Model::available_providers() {
     std::vector<std::string> out;
     for (const std::string& ort_name : Ort::GetAvailableProviders()) {
         std::string ours = ort_name;
-        for (const auto& [o, n] : provider_names())
-            if (n == ort_name) ours = o;
+        for (const std::string& o : known_providers())
+            if (ort_provider_name(o) == ort_name) ours = o;
         out.push_back(ours);
     }
+    // ONNX Runtime's list names only the providers compiled into libonnxruntime.so. A CPU build
+    // (as in the asus4 npm packages: the GPU package adds only libonnxruntime_providers_cuda.so
+    // and _tensorrt.so) loads the CUDA provider as a plugin execution provider library
+    // (OrtApi::RegisterExecutionProviderLibrary, ORT >= 1.22) without listing it: count it too. Checked here: the CPU
+    // libonnxruntime.so 1.29.0 of com.github.asus4.onnxruntime@0.4.9 lists only CPUExecutionProvider. Only CUDA's
+    // library is such a plugin (it exports CreateEpFactories; the TensorRT library of the same package exports only the
+    // legacy GetProvider: nm -D, package 0.4.9).
+    if (std::find(out.begin(), out.end(), "cuda") == out.end() && provider_library_present("cuda"))
+        out.push_back("cuda");
     return out;
 }
 

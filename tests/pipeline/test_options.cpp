@@ -14,6 +14,8 @@ void expect_same_defaults(const PipelineOptions& a, const PipelineOptions& b, co
     EXPECT_EQ(a.model.providers, b.model.providers) << what;
     EXPECT_EQ(a.model.device_id, b.model.device_id) << what;
     EXPECT_EQ(a.model.intra_op_threads, b.model.intra_op_threads) << what;
+    EXPECT_EQ(a.model.io_binding, b.model.io_binding) << what;
+    EXPECT_EQ(a.model.cuda_graphs, b.model.cuda_graphs) << what;
     EXPECT_EQ(a.decode.iou, b.decode.iou) << what;
     EXPECT_EQ(a.decode.max_det, b.decode.max_det) << what;
     EXPECT_EQ(a.decode.agnostic, b.decode.agnostic) << what;
@@ -72,7 +74,7 @@ TEST(PipelineOptionTable, ValuesSetTheFieldsTheyName) {
     set_option(o, "max_delay_ms", "0.5");
     set_option(o, "probe_sizes", "none");
     set_option(o, "full_image", "yes");
-    set_option(o, "provider", "cuda,cpu");
+    set_option(o, "provider", "cuda:1,cpu");
     EXPECT_EQ(o.tile_mode, TileMode::fixed);
     EXPECT_EQ(o.tiles.tile_w, 1024);
     EXPECT_EQ(o.tiles.tile_h, 768);
@@ -84,6 +86,7 @@ TEST(PipelineOptionTable, ValuesSetTheFieldsTheyName) {
     EXPECT_FALSE(o.batching.probe_dynamic_batch);
     EXPECT_TRUE(o.tiles.add_full_image);
     EXPECT_EQ(o.model.providers, (std::vector<std::string>{"cuda", "cpu"}));
+    EXPECT_EQ(o.model.device_id, 1);
     set_option(o, "overlap", "0.25");  // back to a ratio: the pixels are forgotten
     EXPECT_EQ(o.tiles.overlap_px_w, -1);
     EXPECT_EQ(o.tiles.overlap_ratio_h, 0.25);

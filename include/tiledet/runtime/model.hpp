@@ -17,13 +17,24 @@ namespace tiledet {
 enum class GraphOptimization { disabled, basic, extended, all };
 
 struct ModelOptions {
-    // Execution providers in priority order: "cpu", "cuda", "tensorrt", "coreml". CPU is
-    // always appended last as the fallback for nodes the others lack.
+    // Execution providers in priority order: "cpu", "cuda", "tensorrt", "coreml", or {"auto"}
+    // (see choose_providers in providers.hpp). CPU is always appended last as the fallback for
+    // nodes the others lack. A provider named here that this machine cannot run is a ConfigError.
     std::vector<std::string> providers = {"cpu"};
     int intra_op_threads = 0;  // 0: ONNX Runtime's default (one per core)
     int inter_op_threads = 1;
     GraphOptimization optimization = GraphOptimization::all;
     int device_id = 0;         // for GPU providers
+    // ONNX Runtime's IoBinding for run(): inputs staged in page-locked ("pinned") host memory when
+    // a GPU provider is in use (one DMA copy to the device per batch), outputs bound to host
+    // memory once per batch size, so a batch crosses the bus once each way. automatic: on with
+    // cuda/tensorrt, off on the CPU (where it only adds a copy); on: also on the CPU (tests).
+    enum class IoBinding { automatic, off, on };
+    IoBinding io_binding = IoBinding::automatic;
+    // CUDA graphs (CUDA provider's enable_cuda_graph), one graph per batch size (run option
+    // gpu_graph_id). Needs every node on the CUDA provider and inputs/outputs at fixed device
+    // addresses, so it implies IoBinding with device-resident buffers. Off by default.
+    bool cuda_graphs = false;
     // ONNX Runtime's session log severity (0 verbose .. 4 fatal); -1 keeps the environment's
     // (errors). Callers that expect a run to fail (a batch probe) pass 4 and report the
     // exception's text themselves instead of ORT's own "[E:onnxruntime:...]" lines on stderr.
@@ -52,6 +63,9 @@ public:
     // machines: the key under which start-up facts about this exact file are cached.
     std::uint64_t fingerprint() const;
     const std::vector<std::string>& providers() const;  // in use, in priority order
+    // Providers `auto` passed over, one line each with the reason (empty otherwise).
+    const std::vector<std::string>& providers_skipped() const;
+    bool uses_io_binding() const;
 
     // Runs one batch: one tensor per model input, in signature order, all with the same
     // leading (batch) size. Shapes are checked against the signature before the runtime is
@@ -62,13 +76,15 @@ public:
     // Throws ShapeError if `inputs` cannot be fed to this model (see run()).
     void check_inputs(const std::vector<Tensor>& inputs) const;
 
-    // The execution providers this ONNX Runtime build has, in tiledet's names.
+    // The execution providers this ONNX Runtime build has, in tiledet's names, plus the GPU
+    // providers whose library lies beside libonnxruntime.so (loaded when a session asks).
     static std::vector<std::string> available_providers();
     static std::string runtime_version();
 
 private:
     struct Impl;
     explicit Model(std::unique_ptr<Impl> impl);
+    std::vector<Tensor> run_bound(const std::vector<Tensor>& inputs) const;  // run() through IoBinding
     std::unique_ptr<Impl> impl_;
 };
 
