@@ -59,9 +59,10 @@ Detector::Detector(const ModelSignature& sig, const DetectorConfig& config, Setu
         input_h_ = static_cast<int>(hd.value);
         input_w_ = static_cast<int>(wd.value);
         if (config.imgsz && (config.imgsz->first != input_h_ || config.imgsz->second != input_w_))
-            throw ConfigError("--imgsz " + size_text(config.imgsz->first, config.imgsz->second) +
-                              " given, but input '" + in.name + "' is fixed at " + size_text(input_h_, input_w_) +
-                              "; drop --imgsz or re-export the model with dynamic height and width");
+            throw OptionError("detector.imgsz", "",
+                              " " + size_text(config.imgsz->first, config.imgsz->second) + " given, but input '" +
+                                  in.name + "' is fixed at " + size_text(input_h_, input_w_) +
+                                  "; drop it or re-export the model with dynamic height and width");
     } else if (config.imgsz) {
         input_h_ = config.imgsz->first;
         input_w_ = config.imgsz->second;

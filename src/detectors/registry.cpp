@@ -261,16 +261,17 @@ FamilyMatch match_family(const ModelSignature& sig) {
         return m;
     }
     std::string choose;
-    for (const Family& f : m.candidates) choose += (choose.empty() ? "--family " : " or --family ") + to_string(f);
+    for (const Family& f : m.candidates) choose += (choose.empty() ? "" : " or ") + to_string(f);
     m.reason = "ambiguous: the signature fits " + std::to_string(m.candidates.size()) +
-               " layouts and nothing in the model tells them apart:" + fits + "\nchoose one with " + choose;
+               " layouts and nothing in the model tells them apart:" + fits + "\nchoose one with the family option (" +
+               choose + "; the CLI's --family NAME)";
     return m;
 }
 
 std::unique_ptr<Detector> make_detector(const ModelSignature& sig, const DetectorConfig& config) {
     if (config.family) {
         const FamilyMatch m = match_family(sig);
-        std::string reason = "forced with --family";
+        std::string reason = "forced (the family option)";
         if (m.family && *m.family != *config.family) reason += " (the signature suggests " + to_string(*m.family) + ")";
         if (!m.family && m.candidates.size() > 1) {
             std::string fits;
@@ -283,7 +284,8 @@ std::unique_ptr<Detector> make_detector(const ModelSignature& sig, const Detecto
     if (!m.family && m.candidates.size() > 1)
         throw UnknownLayoutError("cannot choose a detector family: " + m.reason + "\n" + sig.describe());
     if (!m.family)
-        throw UnknownLayoutError("no detector family matches this model (use --family to force one if you know it)\n" +
+        throw UnknownLayoutError("no detector family matches this model (set the family option, the CLI's --family, to force one if you know "
+                                 "it)\n" +
                                  sig.describe() + "\nknown layouts:\n" + known_layouts());
     return entry(*m.family).make(sig, config, m.reason);
 }

@@ -61,7 +61,7 @@ Detections YoloxDetector::decode(const std::vector<Tensor>& outs, const Geometry
             "yolox decode: " + std::to_string(rows) + " rows, but a " + std::to_string(g.input_h) + "x" +
             std::to_string(g.input_w) + " input has " + std::to_string(grid_cells(g.input_h, g.input_w, false)) +
             " grid cells at strides 8,16,32 (P6: " + std::to_string(grid_cells(g.input_h, g.input_w, true)) +
-            "); give the export's input size with --imgsz");
+            "); give the export's input size with the imgsz option (the CLI's --imgsz)");
     const auto cols = static_cast<std::size_t>(s[1]);
     const FloatValues v(outs[0]);
     const float conf = conf_threshold(o);
