@@ -43,6 +43,10 @@ Detector::Detector(const ModelSignature& sig, const DetectorConfig& config, Setu
       outputs_batched_(setup.outputs_batched) {
     if (config.resize) pixels_.resize = *config.resize;
     if (config.pad_value) pixels_.pad_value = *config.pad_value;
+    if (config.bgr) pixels_.bgr = *config.bgr;
+    if (config.scale) pixels_.scale = *config.scale;
+    if (config.mean) pixels_.mean = *config.mean;
+    if (config.std) pixels_.std = *config.std;
     image_input_ = find_image_input(sig_);
     const TensorInfo& in = sig_.inputs[image_input_];
     const detail::ImageAxes axes = detail::image_axes(in, pixels_, config.channels, config.input_layout);

@@ -94,6 +94,16 @@ std::vector<OptionSpec> make_specs() {
          "Image input axes, nchw or nhwc (default: a fixed 1 or 3 at axis 1 is nchw, at axis 3 nhwc; required when "
          "both could be)",
          "", false, {"detector.input_layout"}},
+        {"channel_order", "model", "Colour order of a 3-channel input: rgb or bgr (default: the family's reference)",
+         "", false, {"detector.bgr"}},
+        {"scale", "model", "Pixel divisor before mean/std, e.g. 255 or 1 for raw bytes (default: the family's)", "",
+         false, {"detector.scale"}},
+        {"mean", "model",
+         "Per-channel mean subtracted after the divisor, R,G,B (or B,G,R) e.g. 0.485,0.456,0.406 (default: the "
+         "family's)",
+         "", false, {"detector.mean"}},
+        {"std", "model", "Per-channel std divided by after the mean, e.g. 0.229,0.224,0.225 (default: the family's)",
+         "", false, {"detector.std"}},
         {"conf", "decode", "Confidence threshold 0..1 (default: the family's reference default)", "", false,
          {"decode.conf"}},
         {"iou", "decode",
@@ -200,6 +210,27 @@ void set_option(PipelineOptions& o, std::string_view name, std::string_view v) {
     } else if (n == "input_layout") {
         o.detector.input_layout = parse_tensor_layout(std::string(v));
         if (!o.detector.input_layout) bad(name, "nchw or nhwc", v);
+    } else if (n == "channel_order") {
+        if (v == "rgb") o.detector.bgr = false;
+        else if (v == "bgr") o.detector.bgr = true;
+        else bad(name, "rgb or bgr", v);
+    } else if (n == "scale") {
+        const float s = number<float>(name, v, "a divisor > 0 (255: bytes to 0..1; 1: raw bytes)", 0.f, 1e6f);
+        if (!(s > 0)) bad(name, "a divisor > 0 (255: bytes to 0..1; 1: raw bytes)", v);
+        o.detector.scale = s;
+    } else if (n == "mean" || n == "std") {
+        const bool is_std = n == "std";
+        const std::string expected = std::string("three comma-separated numbers") + (is_std ? " > 0" : "") +
+                                     ", one per channel (e.g. " + (is_std ? "0.229,0.224,0.225" : "0.485,0.456,0.406") +
+                                     ")";
+        const std::vector<std::string> parts = split(v);
+        if (parts.size() != 3) bad(name, expected, v);
+        std::array<float, 3> values{};
+        for (std::size_t i = 0; i < 3; ++i) {
+            values[i] = number<float>(name, parts[i], expected, is_std ? 0.f : -1e6f, 1e6f);
+            if (is_std && !(values[i] > 0)) bad(name, expected, v);
+        }
+        (is_std ? o.detector.std : o.detector.mean) = values;
     } else if (n == "conf") {
         o.decode.conf = number<float>(name, v, "a confidence in [0, 1]", 0.f, 1.f);
     } else if (n == "iou") {

@@ -208,6 +208,33 @@ TEST(PixelFormat, FamilyTransformIsData) {
     EXPECT_EQ(x.letterbox, LetterboxStyle::top_left);
 }
 
+TEST(PixelFormat, NormalisationOverridesGiveYoloxLegacyPreprocessing) {
+    ModelSignature yx;
+    yx.inputs.push_back(testing::tensor("images", ElementType::float32, {1_d, 3_d, 416_d, 416_d}));
+    yx.outputs.push_back(testing::tensor("output", ElementType::float32, {1_d, 3549_d, 85_d}));
+    DetectorConfig legacy;
+    legacy.bgr = false;
+    legacy.scale = 255.0f;
+    legacy.mean = std::array<float, 3>{0.485f, 0.456f, 0.406f};
+    legacy.std = std::array<float, 3>{0.229f, 0.224f, 0.225f};
+    const auto det = make_detector(yx, legacy);
+    EXPECT_FALSE(det->pixel_format().bgr);
+    EXPECT_EQ(det->pixel_format().letterbox, LetterboxStyle::top_left) << "only the normalisation is overridden";
+    // One pixel colour everywhere: every element of channel c is (byte_c / 255 - mean_c) / std_c
+    // with channels in R, G, B order.
+    const cv::Mat img(416, 416, CV_8UC3, cv::Scalar(10, 120, 230));  // B, G, R
+    std::vector<Tensor> slots = det->make_input_slots(1);
+    det->preprocess(img, slots, 0);
+    const float* v = slots[0].data<float>();
+    const int plane = 416 * 416;
+    const float want[3] = {(230 / 255.0f - 0.485f) / 0.229f, (120 / 255.0f - 0.456f) / 0.224f,
+                           (10 / 255.0f - 0.406f) / 0.225f};
+    for (int c = 0; c < 3; ++c) {
+        EXPECT_NEAR(v[c * plane], want[c], 1e-4) << "channel " << c;
+        EXPECT_NEAR(v[c * plane + plane - 1], want[c], 1e-4) << "channel " << c;
+    }
+}
+
 // --- generated models with these inputs, run by ONNX Runtime --------------------------------
 
 void expect_scene(const testing::GeneratedModel& g, const Detections& dets, const testing::Scene& scene,

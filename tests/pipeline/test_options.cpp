@@ -75,6 +75,10 @@ TEST(PipelineOptionTable, ValuesSetTheFieldsTheyName) {
     set_option(o, "probe_sizes", "none");
     set_option(o, "full_image", "yes");
     set_option(o, "provider", "cuda:1,cpu");
+    set_option(o, "channel_order", "rgb");
+    set_option(o, "mean", "0.485,0.456,0.406");
+    set_option(o, "std", "0.229,0.224,0.225");
+    set_option(o, "scale", "255");
     EXPECT_EQ(o.tile_mode, TileMode::fixed);
     EXPECT_EQ(o.tiles.tile_w, 1024);
     EXPECT_EQ(o.tiles.tile_h, 768);
@@ -87,6 +91,11 @@ TEST(PipelineOptionTable, ValuesSetTheFieldsTheyName) {
     EXPECT_TRUE(o.tiles.add_full_image);
     EXPECT_EQ(o.model.providers, (std::vector<std::string>{"cuda", "cpu"}));
     EXPECT_EQ(o.model.device_id, 1);
+    EXPECT_EQ(o.detector.bgr, false);
+    ASSERT_TRUE(o.detector.mean && o.detector.std && o.detector.scale);
+    EXPECT_FLOAT_EQ((*o.detector.mean)[1], 0.456f);
+    EXPECT_FLOAT_EQ((*o.detector.std)[2], 0.225f);
+    EXPECT_FLOAT_EQ(*o.detector.scale, 255.f);
     set_option(o, "overlap", "0.25");  // back to a ratio: the pixels are forgotten
     EXPECT_EQ(o.tiles.overlap_px_w, -1);
     EXPECT_EQ(o.tiles.overlap_ratio_h, 0.25);
@@ -106,6 +115,13 @@ TEST(PipelineOptionTable, BadValuesAreOptionErrorsSayingWhatWasExpected) {
     EXPECT_EQ(error_of("verbose", "maybe"), "verbose: expected true or false, got 'maybe'");
     EXPECT_EQ(error_of("max_tiles", "-1"), "max_tiles: expected a tile count >= 0 (0: no limit), got '-1'");
     EXPECT_EQ(error_of("merge", "wbf"), "merge: expected nms, nmm or greedy-nmm, got 'wbf'");
+    EXPECT_EQ(error_of("std", "0.2,0,0.2"),
+              "std: expected three comma-separated numbers > 0, one per channel (e.g. 0.229,0.224,0.225), got "
+              "'0.2,0,0.2'");
+    EXPECT_EQ(error_of("mean", "0.5,0.5"),
+              "mean: expected three comma-separated numbers, one per channel (e.g. 0.485,0.456,0.406), got "
+              "'0.5,0.5'");
+    EXPECT_EQ(error_of("scale", "0"), "scale: expected a divisor > 0 (255: bytes to 0..1; 1: raw bytes), got '0'");
     const std::string unknown = error_of("tile_size", "640", &option);
     EXPECT_EQ(option, "tile_size");
     EXPECT_EQ(unknown.rfind("unknown option 'tile_size'; known options: provider, ", 0), 0u) << unknown;

@@ -128,6 +128,14 @@ struct DetectorConfig {
     // input_layout says which. A value that contradicts a fixed dim is a ConfigError.
     std::optional<int> channels;                // 1 or 3
     std::optional<TensorLayout> input_layout;  // nchw | nhwc
+    // Normalisation overrides, for exports whose preprocessing differs from their family's
+    // reference: value = (byte / scale - mean) / std per channel, channels in `bgr` order. YOLOX
+    // weights from before 2021-08 (its "legacy" preproc, model-formats-more.md c(3)) need
+    // bgr=false, scale=255, mean=ImageNet (0.485, 0.456, 0.406), std=(0.229, 0.224, 0.225).
+    std::optional<bool> bgr;
+    std::optional<float> scale;                 // > 0
+    std::optional<std::array<float, 3>> mean;  // in the model's channel order
+    std::optional<std::array<float, 3>> std;   // each > 0
 };
 
 struct FamilyMatch {
