@@ -7,6 +7,7 @@
 #include <deque>
 #include <future>
 #include <memory>
+#include <optional>
 
 #include "errors.hpp"
 #include "images.hpp"
@@ -86,9 +87,12 @@ public:
         return to_detections(r, *p.p, device_, in.load_ms);
     }
 
-    py::list detect_many(py::iterable images, bool rgb, bool return_exceptions) {
+    py::list detect_many(py::iterable images, bool rgb, bool return_exceptions, std::optional<std::vector<std::string>> labels) {
         HeldPipeline p = held();
         const py::list items(images);  // holds every array alive until its image is submitted
+        if (labels && labels->size() != items.size())
+            throw py::value_error("labels: expected one per image (" + std::to_string(items.size()) + "), got " +
+                                  std::to_string(labels->size()));
         py::list out;
         struct Pending {
             std::future<ImageResult> result;
@@ -125,10 +129,11 @@ public:
                 raise(error);
             }
         };
-        for (py::handle image : items) {
+        for (std::size_t i = 0; i < items.size(); ++i) {
             Pending item;
             try {
-                const InputImage in = to_input(image, rgb, "", options_.limits.max_image_pixels);
+                const InputImage in = to_input(items[i], rgb, labels ? (*labels)[i] : std::string(),
+                                               options_.limits.max_image_pixels);
                 item.load_ms = in.load_ms;
                 py::gil_scoped_release unlocked;
                 item.result = p->submit(in.bgr, submit_options(in));
@@ -255,10 +260,11 @@ Returns Detections: xyxy float32 [N, 4] in image pixels, confidence float32 [N],
 Raises ValueError (wrong dtype, shape or strides), InputError (unreadable file), OptionError
 (image over max_image_pixels, more tiles than max_tiles), RuntimeFailure (ONNX Runtime failed).)doc")
         .def("detect_many", &PyPipeline::detect_many, py::arg("images"), py::kw_only(), py::arg("rgb") = false,
-             py::arg("return_exceptions") = false,
+             py::arg("return_exceptions") = false, py::arg("labels") = py::none(),
              R"doc(Detect objects in many images; the tiles of every image share batches.
 
-images: an iterable of what detect() takes (arrays, paths, bytes).
+images: an iterable of what detect() takes (arrays, paths, bytes); labels: a list of their
+.source labels (default: the path, or "image").
 Returns list[Detections] in input order. The first failed image raises its error (as detect
 would) unless return_exceptions=True, which puts the exception in that image's place instead.)doc")
         .def("submit", &PyPipeline::submit, py::arg("image"), py::kw_only(), py::arg("rgb") = false,
