@@ -160,3 +160,20 @@ def test_supervision_field_names_and_repr(scenes):
     for field in ("xyxy", "confidence", "class_id", "class_name"):
         assert hasattr(d, field)
     assert len(d) == len(d.confidence) and "Detections(image 640x480" in repr(d)
+
+
+def test_closing_with_futures_in_flight_ends_each_one_and_cancel_drops_an_image():
+    images = [scene(200 + i, 480, 640) for i in range(12)]
+    p = tiledet.Pipeline(model("yolo_heavy_dynamic"), tile=320, batch=1)  # ~10 GFLOPs a tile, one at a time
+    futures = [p.submit(a) for a in images]
+    assert futures[-1].cancel() and futures[-1].cancelled()
+    p.close()  # cancels what is still queued, waits for the rest
+    outcomes = []
+    for f in futures[:-1]:
+        assert f.done()
+        e = f.exception(timeout=0)
+        assert e is None or isinstance(e, tiledet.Cancelled), e
+        outcomes.append(e is None)
+    assert not all(outcomes), "closing right after submitting should have cancelled some queued images"
+    with pytest.raises(ValueError, match="closed"):
+        p.submit(images[0])
