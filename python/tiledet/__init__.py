@@ -15,7 +15,10 @@ from __future__ import annotations
 
 import atexit as _atexit
 import os as _os
+import warnings as _warnings
 import weakref as _weakref
+
+import numpy as _np
 
 from . import _tiledet
 from ._detections import Detections
@@ -113,7 +116,8 @@ def evaluate(model, images, labels, *, limit=0, area_ranges=False, conf=0.001, i
     Pipeline, so tile=640 gives the tiled mAP); defaults are Ultralytics' val (conf 0.001, IoU
     0.7, 300 detections). labels: a folder with <image stem>.txt per image (absent: background).
     Returns a dict: images, background_images, gt_boxes, detections, map, map50, map75, mar100,
-    map_small/medium/large (-1 unless area_ranges), per_class [{class_id, name, gt, detections,
+    map_small/medium/large (only with area_ranges), failed_images (unreadable images: a warning
+    each, then skipped), per_class [{class_id, name, gt, detections,
     ap, ap50, ap75}]. Raises InputError for a missing folder or an unreadable label file.
     """
     if not _os.path.isdir(labels):
@@ -125,26 +129,28 @@ def evaluate(model, images, labels, *, limit=0, area_ranges=False, conf=0.001, i
     if not files:
         raise InputError(f"no image files in {images}; expected .jpg/.png/... files")
     evaluator = _tiledet._CocoEvaluator(area_ranges=area_ranges)
-    background = 0
+    background = failed = 0
     with Pipeline(model, conf=conf, iou=iou, max_det=max_det, **options) as p:
-        results = p.detect_many(files)
+        results = p.detect_many(files, return_exceptions=True)
         names = p.class_names
         family = p.family
     for path, d in zip(files, results):
+        if isinstance(d, Exception):  # reported and skipped, as `tiledet eval` does
+            _warnings.warn(str(d))
+            failed += 1
+            continue
         label = _tiledet._yolo_label_path(path, _os.fspath(labels))
         if _os.path.exists(label):
             gt_xyxy, gt_cls = _tiledet._load_yolo_labels(label, d.width, d.height)
-        else:
-            gt_xyxy, gt_cls = [[0.0] * 4][:0], []
+        else:  # no label file: a background image
+            gt_xyxy, gt_cls = _np.zeros((0, 4), _np.float32), _np.zeros(0, _np.int64)
         if len(gt_cls) == 0:
             background += 1
-        import numpy as np
-        evaluator.add_image(np.asarray(gt_xyxy, np.float32).reshape(-1, 4), np.asarray(gt_cls, np.int64),
-                            d.xyxy, d.confidence, d.class_id)
+        evaluator.add_image(gt_xyxy, gt_cls, d.xyxy, d.confidence, d.class_id)
     r = evaluator.evaluate()
     for c in r["per_class"]:
         c["name"] = names.get(c["class_id"], str(c["class_id"]))
-    r.update(model=_os.fspath(model), family=family, background_images=background)
+    r.update(model=_os.fspath(model), family=family, background_images=background, failed_images=failed)
     if not area_ranges:
         for k in ("map_small", "map_medium", "map_large"):
             r.pop(k)

@@ -121,7 +121,7 @@ def test_evaluate_equals_the_cli_eval(tmp_path):
     run_cli("eval", "--model", m, "--images", images, "--labels", labels, "--limit", "24", "--json", tmp_path / "e.json")
     want = json.loads((tmp_path / "e.json").read_text())
     got = tiledet.evaluate(m, images, labels, limit=24)
-    for key in ("images", "background_images", "gt_boxes", "detections", "family"):
+    for key in ("images", "background_images", "failed_images", "gt_boxes", "detections", "family"):
         assert got[key] == want[key], key
     for key in ("map", "map50", "map75", "mar100"):
         assert got[key] == pytest.approx(want[key], abs=1e-12), key
