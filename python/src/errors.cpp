@@ -14,8 +14,8 @@ namespace {
 
 // Classes live as long as the module (never freed: the interpreter owns them through the module).
 struct Classes {
-    py::handle Error, InputError, ModelError, ShapeError, UnknownLayoutError, ConfigError, OptionError,
-        RuntimeFailure, DeadlineExpired, Cancelled, QueueFull, ShutDown;
+    py::handle Error, InputError, ModelError, ShapeError, UnknownLayoutError, ConfigError, OptionError, RuntimeFailure,
+        DeadlineExpired, Cancelled, QueueFull, ShutDown;
 };
 Classes classes;
 
@@ -30,7 +30,9 @@ py::handle make_class(py::module_& m, const char* name, std::initializer_list<py
     return cls;  // the module keeps a reference; this one is the class's lifetime reference
 }
 
-py::object instance(py::handle cls, const std::string& message) { return cls(message); }
+py::object instance(py::handle cls, const std::string& message) {
+    return cls(message);
+}
 
 }  // namespace
 

@@ -47,7 +47,7 @@ cv::Mat array_to_mat(py::handle obj, bool rgb) {
                               "; convert 0..255 values with image.astype(np.uint8)");
     if (a.ndim() != 3 || a.shape(2) != 3)
         throw py::value_error("image: expected shape [H, W, 3] (" + layout + "), got " + shape_text(a) +
-                              (a.ndim() == 2 ? "; expand gray with np.dstack([image] * 3)"
+                              (a.ndim() == 2                      ? "; expand gray with np.dstack([image] * 3)"
                                : a.ndim() == 3 && a.shape(2) == 4 ? "; drop alpha with image[..., :3].copy()"
                                                                   : ""));
     if (a.shape(0) == 0 || a.shape(1) == 0) throw py::value_error("image: empty array of shape " + shape_text(a));

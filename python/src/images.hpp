@@ -10,9 +10,9 @@
 namespace tiledet::python {
 
 struct InputImage {
-    cv::Mat bgr;        // for a C-contiguous BGR array: a view of the array's own buffer
-    std::string label;  // the file name or URL-free label the result's source carries
-    double load_ms = 0; // reading and decoding a file
+    cv::Mat bgr;         // for a C-contiguous BGR array: a view of the array's own buffer
+    std::string label;   // the file name or URL-free label the result's source carries
+    double load_ms = 0;  // reading and decoding a file
 };
 
 // A numpy uint8 [H, W, 3] array: wrapped without a copy when C-contiguous and BGR; rgb=true

@@ -1,6 +1,8 @@
 // tiledet.Pipeline: the C++ Pipeline behind a Python object. Every call that waits (model load,
 // tiles running, a file read) releases the GIL; results completing on the pipeline's own thread
 // take it only to hand the result to a concurrent.futures.Future.
+#include "tiledet/pipeline/pipeline.hpp"
+
 #include <pybind11/numpy.h>
 #include <pybind11/stl.h>
 
@@ -13,7 +15,6 @@
 #include "images.hpp"
 #include "module.hpp"
 #include "tiledet/pipeline/options.hpp"
-#include "tiledet/pipeline/pipeline.hpp"
 #include "tiledet/pipeline/result_json.hpp"
 
 namespace py = pybind11;
@@ -63,7 +64,8 @@ struct HeldPipeline {
 
 class PyPipeline {
 public:
-    PyPipeline(std::string model, const std::vector<std::pair<std::string, std::string>>& options) : model_(std::move(model)) {
+    PyPipeline(std::string model, const std::vector<std::pair<std::string, std::string>>& options)
+        : model_(std::move(model)) {
         for (const auto& [name, value] : options) set_option(options_, name, value);
         {
             py::gil_scoped_release unlocked;
@@ -87,7 +89,8 @@ public:
         return to_detections(r, *p.p, device_, in.load_ms);
     }
 
-    py::list detect_many(py::iterable images, bool rgb, bool return_exceptions, std::optional<std::vector<std::string>> labels) {
+    py::list detect_many(py::iterable images, bool rgb, bool return_exceptions,
+                         std::optional<std::vector<std::string>> labels) {
         HeldPipeline p = held();
         const py::list items(images);  // holds every array alive until its image is submitted
         if (labels && labels->size() != items.size())
@@ -132,8 +135,8 @@ public:
         for (std::size_t i = 0; i < items.size(); ++i) {
             Pending item;
             try {
-                const InputImage in = to_input(items[i], rgb, labels ? (*labels)[i] : std::string(),
-                                               options_.limits.max_image_pixels);
+                const InputImage in =
+                    to_input(items[i], rgb, labels ? (*labels)[i] : std::string(), options_.limits.max_image_pixels);
                 item.load_ms = in.load_ms;
                 py::gil_scoped_release unlocked;
                 item.result = p->submit(in.bgr, submit_options(in));
@@ -284,20 +287,23 @@ sets the exception detect() would raise.)doc")
         .def_property_readonly("class_names", &PyPipeline::class_names, "{class_id: name}.")
         .def_property_readonly("batch_kind", &PyPipeline::batch_kind, "The model's batch axis, in words.");
 
-    m.def("option_specs", [] {
-        py::list out;
-        for (const OptionSpec& s : pipeline_option_specs()) {
-            py::dict d;
-            d["name"] = s.name;
-            d["group"] = s.group;
-            d["help"] = s.help;
-            d["default"] = s.default_text;
-            d["is_flag"] = s.is_flag;
-            d["fields"] = s.fields;
-            out.append(d);
-        }
-        return out;
-    }, "Every Pipeline keyword: name, group, help, default (as text; empty: the family's or model's), is_flag.");
+    m.def(
+        "option_specs",
+        [] {
+            py::list out;
+            for (const OptionSpec& s : pipeline_option_specs()) {
+                py::dict d;
+                d["name"] = s.name;
+                d["group"] = s.group;
+                d["help"] = s.help;
+                d["default"] = s.default_text;
+                d["is_flag"] = s.is_flag;
+                d["fields"] = s.fields;
+                out.append(d);
+            }
+            return out;
+        },
+        "Every Pipeline keyword: name, group, help, default (as text; empty: the family's or model's), is_flag.");
 }
 
 }  // namespace tiledet::python

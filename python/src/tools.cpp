@@ -166,8 +166,8 @@ description}, metadata, producer, family ("yolo", ..., "unknown" or "ambiguous")
 family_reason, batch_variant_ops. Raises InputError for a missing or unreadable model.)doc");
     m.def("batchify", &batchify, py::arg("src"), py::arg("dst"), py::kw_only(), py::arg("verify") = true,
           py::arg("verify_batches") = std::vector<int>{2, 4, 8}, py::arg("batch_name") = "batch",
-          py::arg("keep_unverified") = false, py::arg("per_item_quantization") = true,
-          py::arg("fold_constants") = true, py::arg("atol") = 1e-4, py::arg("rtol") = 1e-4,
+          py::arg("keep_unverified") = false, py::arg("per_item_quantization") = true, py::arg("fold_constants") = true,
+          py::arg("atol") = 1e-4, py::arg("rtol") = 1e-4,
           R"doc(Repair a model exported with a fixed batch of 1 so that it runs any batch, and verify it.
 
 Writes dst (atomically) when repaired and verified. Returns the verification report as a dict:
@@ -196,8 +196,8 @@ unreadable src or unwritable dst.)doc");
                      throw py::value_error("detections: expected xyxy [N, 4], confidence [N], class_id [N]");
                  auto b = xyxy.unchecked<2>();
                  for (py::ssize_t i = 0; i < xyxy.shape(0); ++i)
-                     dets.push_back({Box{b(i, 0), b(i, 1), b(i, 2), b(i, 3)}, confidence.at(i),
-                                     static_cast<int>(class_id.at(i))});
+                     dets.push_back(
+                         {Box{b(i, 0), b(i, 1), b(i, 2), b(i, 3)}, confidence.at(i), static_cast<int>(class_id.at(i))});
                  e.add_image(ground_truths(gt_xyxy, gt_class), std::move(dets));
              })
         .def("evaluate", [](const eval::CocoEvaluator& e) {
@@ -249,7 +249,8 @@ unreadable src or unwritable dst.)doc");
     m.def("_yolo_label_path", [](const std::string& image, const std::string& labels_dir) {
         return eval::yolo_label_path(image, labels_dir).string();
     });
-    m.def("_list_images", &list_images, py::arg("path_or_dir"), "list_images: a file gives itself, a folder its images, sorted.");
+    m.def("_list_images", &list_images, py::arg("path_or_dir"),
+          "list_images: a file gives itself, a folder its images, sorted.");
 }
 
 }  // namespace tiledet::python
