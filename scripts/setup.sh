@@ -39,6 +39,7 @@ APT_PACKAGES=(
   libcli11-dev nlohmann-json3-dev
   libonnx-dev libprotobuf-dev protobuf-compiler
   python3 python3-onnx python3-numpy
+  python3-dev pybind11-dev python3-pytest python3-distributed python3-venv python3-pip
   gnuplot-nox openssl
 )
 

@@ -1,0 +1,130 @@
+"""Errors as Python exceptions with the CLI's one-line messages; inspect, batchify, evaluate."""
+import json
+import os
+
+import pytest
+
+import tiledet
+from conftest import model, run_cli, shared
+
+
+def test_pipeline_keyword_defaults_are_the_option_tables():
+    specs = {s["name"]: s for s in tiledet.option_specs()}
+    params = __import__("inspect").signature(tiledet.Pipeline.__init__).parameters
+    keywords = [n for n, p in params.items() if p.kind == p.KEYWORD_ONLY]
+    assert keywords == ["tile", "overlap", "full_image", "merge", "match", "conf", "iou", "classes", "batch",
+                        "max_delay_ms", "instances", "threads", "provider", "family"]
+    for name in keywords:
+        default = params[name].default
+        text = specs[name]["default"]
+        if default is None:
+            assert text in ("", "none"), name
+        elif isinstance(default, bool):
+            assert text == ("true" if default else "false"), name
+        elif isinstance(default, (int, float)) and not isinstance(default, bool):
+            assert float(text) == float(default), name
+        else:
+            assert text == default, name
+
+
+@pytest.mark.parametrize("kwargs,option,words", [
+    ({"overlap": -0.5}, "overlap", "overlap: expected a ratio in [0, 1) or pixels >= 1, got '-0.5'"),
+    ({"tile": "64x"}, "tile", "tile: expected none, auto, SIZE or WxH"),
+    ({"merge": "average"}, "merge", "merge: expected nms, nmm or greedy-nmm, got 'average'"),
+    ({"conf": 1.5}, "conf", "conf: expected a confidence in [0, 1], got '1.5'"),
+    ({"batch": 0}, "batch", "batch: expected a batch size >= 1"),
+    ({"family": "yolo9000"}, "family", "family: expected one of: "),
+    ({"bogus": 1}, "bogus", "unknown option 'bogus'; known options: provider, "),
+    ({"tile": 640, "overlap": 640}, "overlap", "overlap"),  # checked against the model at load
+])
+def test_bad_options_raise_option_error_naming_the_keyword(kwargs, option, words):
+    with pytest.raises(tiledet.OptionError) as e:
+        tiledet.Pipeline(model("yolo_dynamic"), **kwargs)
+    assert words in str(e.value) and e.value.option == option
+    assert isinstance(e.value, tiledet.ConfigError) and isinstance(e.value, ValueError)
+    assert "\n" not in str(e.value)
+
+
+@pytest.mark.parametrize("content", [b"\xff\xd8\xff\xe0 cut short", b"not an image at all", b""])
+def test_python_and_cli_give_the_same_line(tmp_path, content):
+    broken = tmp_path / "broken.jpg"
+    broken.write_bytes(content)
+    missing = str(tmp_path / "missing.jpg")
+    cli = run_cli("detect", "-m", model("yolo_dynamic"), broken)
+    line = [l for l in cli.stderr.splitlines() if l.startswith("tiledet: ")][0][len("tiledet: "):]
+    with tiledet.Pipeline(model("yolo_dynamic")) as p:
+        with pytest.raises(tiledet.InputError) as e:
+            p.detect(str(broken))
+        assert str(e.value) == line
+        with pytest.raises(tiledet.InputError, match="missing.jpg"):
+            p.detect(missing)
+
+    cli = run_cli("detect", "-m", str(tmp_path / "nope.onnx"), missing, check=False)
+    with pytest.raises(tiledet.InputError) as e:
+        tiledet.Pipeline(tmp_path / "nope.onnx")
+    assert str(e.value) in cli.stderr and cli.returncode == 2
+
+
+def test_unknown_layout_is_a_model_error():
+    with pytest.raises(tiledet.ModelError) as e:
+        tiledet.Pipeline(model("no_batch_axis"))
+    assert isinstance(e.value, (tiledet.UnknownLayoutError, tiledet.ShapeError, tiledet.Error))
+
+
+def test_image_over_a_limit_fails_alone_with_the_keyword():
+    import numpy as np
+    with tiledet.Pipeline(model("yolo_dynamic"), max_image_pixels=1000) as p:
+        with pytest.raises(tiledet.OptionError) as e:
+            p.detect(np.zeros((100, 100, 3), np.uint8))
+        assert e.value.option == "max_image_pixels"
+        assert len(p.detect(np.zeros((20, 20, 3), np.uint8)).xyxy) >= 0
+
+
+def test_closed_pipeline_says_so():
+    p = tiledet.Pipeline(model("yolo_dynamic"))
+    p.close()
+    assert p.closed and "closed" in repr(p)
+    with pytest.raises(ValueError, match="closed"):
+        p.detect("x.jpg")
+
+
+@pytest.mark.parametrize("name", ["yolo_dynamic", "official_rtdetr_static", "hf_rtdetr_dynamic"])
+def test_inspect_equals_the_cli_json(name):
+    want = json.loads(run_cli("inspect", "--json", model(name)).stdout)
+    got = tiledet.inspect(model(name))
+    assert got == want
+    assert got["family"] in ("yolo", "official_rtdetr", "hf_rtdetr")
+
+
+def test_batchify_repairs_and_reports_as_the_cli(tmp_path):
+    src = model("yolo_static")
+    report = tiledet.batchify(src, str(tmp_path / "py.onnx"))
+    cli = run_cli("batchify", src, tmp_path / "cli.onnx")
+    assert report["ok"] and report["status"] == "repaired_verified" and report["output_written"]
+    assert report["text"] == cli.stdout.replace("cli.onnx", "py.onnx")
+    assert tiledet.inspect(str(tmp_path / "py.onnx"))["batch"]["kind"] == "dynamic"
+    assert (tmp_path / "py.onnx").read_bytes() == (tmp_path / "cli.onnx").read_bytes()
+    assert all(d["within_tolerance"] for d in report["differences"]) and report["rewrites"]
+
+
+def test_batchify_refusal_is_a_report_not_an_exception(tmp_path):
+    report = tiledet.batchify(model("unrepairable_matmul_b1"), str(tmp_path / "out.onnx"))
+    assert not report["ok"] and report["status"] in ("refused", "verification_failed")
+    assert report["message"] and not os.path.exists(tmp_path / "out.onnx")
+    with pytest.raises(tiledet.InputError):
+        tiledet.batchify(str(tmp_path / "missing.onnx"), str(tmp_path / "out.onnx"))
+
+
+def test_evaluate_equals_the_cli_eval(tmp_path):
+    m = shared("models/yolov8n_int8.onnx")
+    images, labels = shared("images/coco64/images"), shared("images/coco64/labels")
+    run_cli("eval", "--model", m, "--images", images, "--labels", labels, "--limit", "24", "--json", tmp_path / "e.json")
+    want = json.loads((tmp_path / "e.json").read_text())
+    got = tiledet.evaluate(m, images, labels, limit=24)
+    for key in ("images", "background_images", "failed_images", "gt_boxes", "detections", "family"):
+        assert got[key] == want[key], key
+    for key in ("map", "map50", "map75", "mar100"):
+        assert got[key] == pytest.approx(want[key], abs=1e-12), key
+    assert [(c["class_id"], c["name"], c["ap"]) for c in got["per_class"]] == \
+        [(c["class_id"], c["name"], pytest.approx(c["ap"], abs=1e-12)) for c in want["per_class"]]
+    assert got["map50"] > 0.2
