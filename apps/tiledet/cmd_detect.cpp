@@ -139,16 +139,28 @@ int run_detect(const DetectArgs& a) {
     }
     std::cerr << "model: " << a.model << " (family " << to_string(detector.family()) << ", input "
               << detector.input_size().second << "x" << detector.input_size().first << ", "
-              << to_string(detector.resize_mode()) << "; " << pipeline.signature().batch_kind().describe() << ")\n";
+              << to_string(detector.resize_mode()) << "; "
+              << (pipeline.executor().sequential() ? std::string("runs one image or tile at a time: see the warning above")
+                                                   : pipeline.signature().batch_kind().describe())
+              << ")\n";
+    // --provider auto: say what it passed over and why.
+    if (const auto* mb = dynamic_cast<const ModelBackend*>(&pipeline.executor().backend(0)))
+        for (const std::string& skipped : mb->model().providers_skipped()) std::cerr << "provider auto: " << skipped << "\n";
     const ProgressBar bar(files.size(), from_folder && files.size() >= 10 && ::isatty(STDERR_FILENO));
     std::vector<std::string> records;
+    // --json is written at the end, but a path that cannot be written fails now, before any work.
+    std::ofstream json_file;
+    if (!a.json_path.empty() && a.json_path != "-") {
+        json_file.open(a.json_path);
+        if (!json_file) throw InputError(a.json_path + ": cannot open for writing the JSON results (--json)");
+    }
     std::ofstream jsonl_file;
     std::ostream* jsonl = nullptr;  // --jsonl: one line per image, written as soon as it is reported
     if (a.jsonl_path == "-") {
         jsonl = &std::cout;
     } else if (!a.jsonl_path.empty()) {
         jsonl_file.open(a.jsonl_path);
-        if (!jsonl_file) throw InputError(a.jsonl_path + ": cannot open for writing the JSON Lines results");
+        if (!jsonl_file) throw InputError(a.jsonl_path + ": cannot open for writing the JSON Lines results (--jsonl)");
         jsonl = &jsonl_file;
     }
     std::size_t total_dets = 0, done = 0;
@@ -175,7 +187,7 @@ int run_detect(const DetectArgs& a) {
             }
         }
         bar.clear();
-        if (rec.result && jsonl != &std::cout) {
+        if (rec.result && jsonl != &std::cout && a.json_path != "-") {
             std::cout << summary(*rec.result, detector) << "\n" << std::flush;
         }
         if (rec.result) {
@@ -212,8 +224,8 @@ int run_detect(const DetectArgs& a) {
     // --verbose: the executor prints its statistics block itself when it shuts down.
 
     if (!a.json_path.empty()) {
-        std::ofstream f(a.json_path);
-        if (!(f << results_json(a.model, detector, records, 2) << "\n")) throw InputError(a.json_path + ": cannot write the JSON results");
+        std::ostream& f = a.json_path == "-" ? std::cout : json_file;
+        if (!(f << results_json(a.model, detector, records, 2) << "\n" << std::flush)) throw InputError(a.json_path + ": cannot write the JSON results");
     }
     return failed > 0 ? kExitSomeInputsFailed : kExitOk;
 }
@@ -223,7 +235,8 @@ const CommandRegistrar reg{Command{"detect", 20, [](CLI::App& app) {
     auto a = std::make_shared<DetectArgs>();
     sub->add_option("--model,-m", a->model, "ONNX model file")->required();
     sub->add_option("inputs", a->inputs, "Image files or folders of images")->required();
-    sub->add_option("--json", a->json_path, "Write results as JSON to this file");
+    sub->add_option("--json", a->json_path,
+                    "Write results as JSON to this file at the end ('-': standard output, instead of the text summary)");
     sub->add_option("--jsonl", a->jsonl_path,
                     "Write one JSON line per image to this file as each is done ('-': standard output, instead "
                     "of the text summary)");

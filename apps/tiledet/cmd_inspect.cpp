@@ -13,6 +13,7 @@
 #include "tiledet/batching/backend.hpp"
 #endif
 #if TILEDET_HAS_DETECTORS
+#include "tiledet/detectors/describe.hpp"
 #include "tiledet/detectors/detector.hpp"
 #endif
 #if TILEDET_HAS_ONNX
@@ -42,16 +43,6 @@ std::pair<std::string, std::string> family_of(const ModelSignature& sig) {
     return {m.candidates.size() > 1 ? "ambiguous" : "unknown", m.reason};
 }
 
-// How the image input is fed (channels, layout, type, normalization), or why it is refused.
-std::string pixels_of(const ModelSignature& sig) {
-    if (!match_family(sig).family) return "-";
-    try {
-        return to_string(make_detector(sig)->pixel_format());
-    } catch (const Error& e) {
-        const std::string what = e.what();
-        return "refused: " + what.substr(0, what.find('\n'));
-    }
-}
 #endif
 
 struct ProbeArgs {
@@ -151,7 +142,8 @@ int run_inspect(const std::string& path, bool json, const ProbeArgs& probe_args)
         const auto [family, reason] = family_of(sig);
         j["family"] = family;
         j["family_reason"] = reason;
-        j["pixels"] = pixels_of(sig);
+        j["pixels"] = describe_pixels(sig);
+        j["defaults"] = describe_defaults(sig);
 #endif
 #if TILEDET_HAS_ONNX
         j["batch_variant_ops"] = batch_variant_ops(path);
@@ -184,7 +176,8 @@ int run_inspect(const std::string& path, bool json, const ProbeArgs& probe_args)
 #if TILEDET_HAS_DETECTORS
     const auto [family, reason] = family_of(sig);
     std::cout << "family: " << family << " (" << reason << ")\n";
-    std::cout << "pixels: " << pixels_of(sig) << "\n";
+    std::cout << "pixels: " << describe_pixels(sig) << "\n";
+    std::cout << "defaults: " << describe_defaults(sig) << "\n";
 #endif
     if (!sig.producer.empty()) std::cout << "producer: " << sig.producer << "\n";
     if (!sig.metadata.empty()) {

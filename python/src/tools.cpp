@@ -5,6 +5,7 @@
 #include <pybind11/stl/filesystem.h>
 
 #include "module.hpp"
+#include "tiledet/detectors/describe.hpp"
 #include "tiledet/detectors/detector.hpp"
 #include "tiledet/eval/coco_eval.hpp"
 #include "tiledet/eval/yolo_labels.hpp"
@@ -71,6 +72,8 @@ py::dict inspect(const std::string& path) {
     j["producer"] = sig.producer;
     j["family"] = match.family ? to_string(*match.family) : match.candidates.size() > 1 ? "ambiguous" : "unknown";
     j["family_reason"] = match.reason;
+    j["pixels"] = describe_pixels(sig);
+    j["defaults"] = describe_defaults(sig);
     j["batch_variant_ops"] = variant_ops;
     return j;
 }

@@ -59,7 +59,7 @@ class Pipeline(_tiledet._Pipeline):
     """A model loaded once, with one dynamic batcher that every image and thread shares.
 
     Pipeline(model, *, tile=None, overlap=0.2, full_image=False, merge="greedy-nmm", match="ios",
-             conf=None, iou=0.7, classes=None, batch=8, max_delay_ms=2, instances=1, threads=0,
+             conf=None, iou=None, classes=None, batch=8, max_delay_ms=2, instances=1, threads=0,
              provider="cpu", family=None, **options)
 
     model         path to an ONNX file (any family `tiledet inspect` recognizes)
@@ -68,7 +68,7 @@ class Pipeline(_tiledet._Pipeline):
     overlap       tile overlap: a ratio < 1 of the tile, or whole pixels >= 1
     full_image    also run the whole image as one more tile (SAHI's standard prediction)
     merge, match  cross-tile merge: "nms", "nmm", "greedy-nmm"; metric "iou" or "ios"
-    conf, iou     confidence threshold (None: the family's default) and NMS IoU, in [0, 1]
+    conf, iou     confidence threshold and NMS IoU in [0, 1] (None: the family's reference defaults)
     classes       keep only these class ids (list of int)
     batch         max batch of a dynamic-batch model; max_delay_ms: how long a tile waits for
                   company (ms)
@@ -85,7 +85,7 @@ class Pipeline(_tiledet._Pipeline):
     """
 
     def __init__(self, model, *, tile=None, overlap=0.2, full_image=False, merge="greedy-nmm", match="ios",
-                 conf=None, iou=0.7, classes=None, batch=8, max_delay_ms=2, instances=1, threads=0,
+                 conf=None, iou=None, classes=None, batch=8, max_delay_ms=2, instances=1, threads=0,
                  provider="cpu", family=None, **options):
         given = dict(tile=tile, overlap=overlap, full_image=full_image, merge=merge, match=match, conf=conf, iou=iou,
                      classes=classes, batch=batch, max_delay_ms=max_delay_ms, instances=instances, threads=threads,

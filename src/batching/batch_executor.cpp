@@ -303,6 +303,18 @@ std::vector<std::future<Result>> BatchExecutor::submit(std::vector<Request> requ
         futures.push_back(nodes.back()->promise.get_future());
     }
     const std::size_t cap = m.policy.queue_capacity;
+    if (cap && nodes.size() > cap && m.policy.when_full == FullQueue::reject) {
+        // Entered in pieces of `cap`, the second piece would always find the queue full.
+        m.stats.rejected.fetch_add(nodes.size(), std::memory_order_relaxed);
+        for (auto& node : nodes)
+            fail_with<QueueFull>(node->promise,
+                                 "a group of " + std::to_string(nodes.size()) +
+                                     " requests (say, an image's tiles) can never fit a queue of capacity " +
+                                     std::to_string(cap) +
+                                     " under FullQueue::reject; raise BatchPolicy::queue_capacity to at least " +
+                                     std::to_string(nodes.size()) + ", or use FullQueue::block");
+        return futures;
+    }
     const std::size_t piece = cap ? cap : nodes.size();
     for (std::size_t i = 0; i < nodes.size(); i += piece)
         m.enqueue(nodes.data() + i, std::min(piece, nodes.size() - i));

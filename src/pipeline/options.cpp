@@ -51,10 +51,11 @@ std::vector<std::string> split(std::string_view v) {
     return out;
 }
 
-std::vector<int> int_list(std::string_view name, std::string_view v, int lo) {
+std::vector<int> int_list(std::string_view name, std::string_view v, int lo, const char* example) {
     std::vector<int> out;
     for (const std::string& tok : split(v))
-        out.push_back(number<int>(name, tok, "comma-separated integers >= " + std::to_string(lo) + " (e.g. 0,2,5)", lo));
+        out.push_back(
+            number<int>(name, tok, "comma-separated integers >= " + std::to_string(lo) + " (e.g. " + example + ")", lo));
     return out;
 }
 
@@ -131,7 +132,7 @@ std::vector<OptionSpec> make_specs() {
          num(d.batching.max_queue_delay.count() / 1000.0), false, {"batching.max_queue_delay"}},
         {"instances", "batching", "Model instances running batches concurrently",
          std::to_string(d.batching.instances), false, {"batching.instances"}},
-        {"queue", "batching", "Queue capacity (requests)", std::to_string(d.batching.queue_capacity), false,
+        {"queue", "batching", "Queue capacity in requests (tiles); 0: unbounded", std::to_string(d.batching.queue_capacity), false,
          {"batching.queue_capacity"}},
         {"probe_sizes", "batching", "Warm-up probe batches of a dynamic model: sizes, 'max' (--batch), or 'none'",
          "2,3,max", false, {"batching.probe_batch_sizes"}},
@@ -192,7 +193,7 @@ void set_option(PipelineOptions& o, std::string_view name, std::string_view v) {
         o.detector.family = parse_family(std::string(v));
         if (!o.detector.family) bad(name, "one of: " + family_list(), v);
     } else if (n == "imgsz") {
-        const std::vector<int> s = int_list(name, v, 1);
+        const std::vector<int> s = int_list(name, v, 1, "640 or 480,640");
         if (s.size() == 1) o.detector.imgsz = std::make_pair(s[0], s[0]);
         else if (s.size() == 2) o.detector.imgsz = std::make_pair(s[0], s[1]);
         else bad(name, "SIZE or H,W (e.g. 640 or 480,640)", v);
@@ -238,7 +239,7 @@ void set_option(PipelineOptions& o, std::string_view name, std::string_view v) {
     } else if (n == "max_det") {
         o.decode.max_det = number<int>(name, v, "a count >= 0 (0: no limit)", 0);
     } else if (n == "classes") {
-        o.decode.classes = int_list(name, v, 0);
+        o.decode.classes = int_list(name, v, 0, "0,2,5");
     } else if (n == "agnostic") {
         o.decode.agnostic = boolean(name, v);
     } else if (n == "tile") {

@@ -69,6 +69,21 @@ void check_signature_limits(const ModelSignature& sig, const Limits& limits) {
                     "; re-export the model with fewer outputs, or raise the limit");
 }
 
+// Decode options as set_option checks them, for options given as a struct (PipelineOptions,
+// SubmitOptions::decode): `field` names follow the struct ("decode.conf").
+void check_decode_options(const DecodeOptions& d) {
+    const auto unit = [](const char* field, const std::optional<float>& v) {
+        if (v && !(*v >= 0.f && *v <= 1.f))
+            throw OptionError(field, "", ": expected a value in [0, 1], got " + std::to_string(*v));
+    };
+    unit("decode.conf", d.conf);
+    unit("decode.iou", d.iou);
+    if (d.max_det < 0)
+        throw OptionError("decode.max_det", "", ": expected a count >= 0 (0: no limit), got " + std::to_string(d.max_det));
+    for (int c : d.classes)
+        if (c < 0) throw OptionError("decode.classes", "", ": expected class ids >= 0, got " + std::to_string(c));
+}
+
 // The fixed-mode tile spec with 0 sizes resolved to the model input.
 TileSpec resolved_spec(const TileSpec& tiles, int in_w, int in_h) {
     TileSpec spec = tiles;
@@ -132,6 +147,7 @@ struct Pipeline::Impl {
             signature = mb->model().signature();
         }
         check_signature_limits(signature, options.limits);
+        check_decode_options(options.decode);
         detector = make_detector(signature, options.detector);
         // A dynamic H/W input takes its size from the options (imgsz), so check it resolved too.
         const auto [in_h, in_w] = detector->input_size();
@@ -228,6 +244,13 @@ ImageJob Pipeline::submit(const cv::Mat& image, SubmitOptions options, ImageCall
     job->width = image.cols;
     job->height = image.rows;
     job->submitted = Clock::now();
+    if (options.decode) {
+        try {
+            check_decode_options(*options.decode);
+        } catch (const OptionError& e) {
+            throw e.prefixed(label + ": ");
+        }
+    }
     job->decode = options.decode.value_or(m.options.decode);
     job->merge = options.merge.value_or(m.options.merge);
     job->on_done = std::move(on_done);

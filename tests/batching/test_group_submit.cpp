@@ -128,3 +128,28 @@ TEST(GroupSubmit, RejectingFullQueueFailsTheWholeGroupWithQueueFull) {
     EXPECT_FLOAT_EQ(first_value(one.get()), 3.f);
     EXPECT_EQ(ex.stats().rejected, 2u);
 }
+
+TEST(GroupSubmit, GroupThatCanNeverFitARejectingQueueSaysSoWithTheCapacityToUse) {
+    BatchPolicy policy;
+    policy.queue_capacity = 4;
+    policy.when_full = FullQueue::reject;
+    BatchExecutor ex(std::make_unique<EchoBackend>(), policy);
+    std::vector<Request> g;
+    for (int i = 0; i < 15; ++i) g.push_back(Request{item(static_cast<float>(i)), std::nullopt, 0, {}});
+    auto futures = ex.submit(std::move(g));
+    ASSERT_EQ(futures.size(), 15u);
+    for (auto& f : futures) {
+        try {
+            f.get();
+            ADD_FAILURE() << "expected QueueFull";
+        } catch (const QueueFull& e) {
+            EXPECT_NE(std::string(e.what()).find("a group of 15 requests (say, an image's tiles) can never fit a queue "
+                                                 "of capacity 4 under FullQueue::reject; raise "
+                                                 "BatchPolicy::queue_capacity to at least 15"),
+                      std::string::npos)
+                << e.what();
+        }
+    }
+    EXPECT_EQ(ex.stats().rejected, 15u);
+    EXPECT_EQ(ex.stats().submitted, 0u);
+}

@@ -92,7 +92,7 @@ TEST(CliEval, TileFlagsGiveTheTiledMapThroughThePipeline) {
     ASSERT_EQ(one_tile.code, 0) << one_tile.output;
     ASSERT_EQ(tiled.code, 0) << tiled.output;
     EXPECT_NE(whole.output.find("; whole images)"), std::string::npos) << whole.output;
-    EXPECT_NE(tiled.output.find("; tiles 320x320, overlap 0.20)"), std::string::npos) << tiled.output;
+    EXPECT_NE(tiled.output.find("; tiles 320x320, overlap 0.20, merged by nms iou 0.50)"), std::string::npos) << tiled.output;
     const double map_whole = figure(whole.output, "mAP@0\\.5:0\\.95:");
     EXPECT_EQ(figure(one_tile.output, "mAP@0\\.5:0\\.95:"), map_whole) << one_tile.output;
     const double map_tiled = figure(tiled.output, "mAP@0\\.5:0\\.95:");
@@ -101,7 +101,7 @@ TEST(CliEval, TileFlagsGiveTheTiledMapThroughThePipeline) {
     EXPECT_NE(map_tiled, map_whole) << "320 px tiles upscaled 2x must change what the model sees";
     std::ifstream f(json);
     const nlohmann::json j = nlohmann::json::parse(f);
-    EXPECT_EQ(j["tiling"], "tiles 320x320, overlap 0.20");
+    EXPECT_EQ(j["tiling"], "tiles 320x320, overlap 0.20, merged by nms iou 0.50");
     EXPECT_NEAR(j["map"].get<double>(), map_tiled, 1e-4);
     // A bad tiling flag is one line naming it, exit 2.
     const auto bad = run_cli(common + " --tile 100 --overlap 150");

@@ -261,6 +261,24 @@ TEST(ImageJob, ABadTilingOverrideIsAnOptionErrorForThatImageOnly) {
     EXPECT_EQ(p.detect(scene(640, 640, {{10, 10, 20, 20}}), "fine").detections.size(), 1u);
 }
 
+TEST(ImageJob, ABadDecodeOverrideIsAnOptionErrorNamingTheField) {
+    Pipeline p(one_backend(), yolo_signature(), one_at_a_time());
+    SubmitOptions bad;
+    bad.label = "request 7";
+    bad.decode = DecodeOptions{};
+    bad.decode->conf = 5.f;
+    try {
+        p.submit(scene(640, 640, {}), bad);
+        ADD_FAILURE() << "expected an OptionError";
+    } catch (const OptionError& e) {
+        EXPECT_EQ(e.option(), "decode.conf");
+        EXPECT_EQ(std::string(e.what()), "request 7: decode.conf: expected a value in [0, 1], got 5.000000");
+    }
+    PipelineOptions o = one_at_a_time();
+    o.decode.max_det = -1;
+    EXPECT_THROW(Pipeline(one_backend(), yolo_signature(), o), OptionError);
+}
+
 TEST(ImageJob, SubmitAfterShutdownEndsTheImageWithShutDown) {
     Pipeline p(one_backend(), yolo_signature(), one_at_a_time());
     p.shutdown();
