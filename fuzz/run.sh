@@ -41,7 +41,7 @@ for t in "${targets[@]}"; do
     echo "rc=$?" >"$bin/logs/$t.rc"; } 2>"$bin/logs/$t.time"
   rc="$(sed -n 's/^rc=//p' "$bin/logs/$t.rc")"
   execs="$(sed -n 's/^stat::number_of_executed_units: *//p' "$log" | tail -1)"
-  cpu="$(awk '{printf "%.0f", $1 + $2}' "$bin/logs/$t.time" 2>/dev/null)"
+  cpu="$(tail -1 "$bin/logs/$t.time" 2>/dev/null | awk '{printf "%.0f", $1 + $2}')"
   printf '%s\t%s\t%s\t%s\n' "$t" "$((SECONDS - start))" "${execs:-?}" "${cpu:-?}" >>"$bin/stats.tsv"
   if [ $rc -ne 0 ]; then
     failed+=("$t")
