@@ -11,7 +11,7 @@ export ONNXRUNTIME_ROOT
 CMAKE_ARGS += -DONNXRUNTIME_ROOT=$(ONNXRUNTIME_ROOT)
 endif
 
-.PHONY: all setup configure build demo test clean
+.PHONY: all setup configure build demo test clean fuzz
 
 all: build
 
@@ -31,6 +31,17 @@ demo: build
 
 test: build
 	ctest --test-dir $(BUILD) --output-on-failure -j $(JOBS) $(CTEST_ARGS)
+
+# libFuzzer targets (fuzz/README.md): clang with ASan+UBSan in a build folder of their own, then
+# each target for FUZZ_SECONDS on the committed seeds plus what earlier runs found.
+FUZZ_BUILD ?= build-fuzz
+FUZZ_SECONDS ?= 300
+FUZZ_TARGETS ?=
+fuzz: setup
+	CC=clang CXX=clang++ cmake -G Ninja -S . -B $(FUZZ_BUILD) -DCMAKE_BUILD_TYPE=RelWithDebInfo -DTILEDET_FUZZ=ON \
+	  -DTILEDET_BUILD_TESTS=OFF -DTILEDET_BUILD_BENCHMARKS=OFF $(CMAKE_ARGS)
+	cmake --build $(FUZZ_BUILD) -j $(JOBS) --target fuzz_targets
+	FUZZ_SECONDS=$(FUZZ_SECONDS) bash fuzz/run.sh $(FUZZ_BUILD) $(FUZZ_TARGETS)
 
 clean:
 	rm -rf $(BUILD)

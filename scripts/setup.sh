@@ -31,6 +31,8 @@ ORT_GPU_PKG_SHA512="sha512-FopIhNE/Ng+v2X65wVc9clPCBCvhvA53Hxo2U0Kf5fGdVsC7iCA+m
 # Measured in a fresh debootstrap minbase bookworm root, on top of this list's other packages:
 #   libopencv-{core,imgproc,imgcodecs}-dev:  92 packages,  78 MB download, 329 MB disk, 37 s
 #   libopencv-dev:                          281 packages, 202 MB download, 918 MB disk, 37 s + 74 s
+# clang + libclang-rt-14-dev: the libFuzzer targets (make fuzz, CI); clang only recommends the
+# runtime package that holds libclang_rt.fuzzer and FuzzedDataProvider.h, so it is named here.
 # Every package here is proven sufficient by .ci/fresh-root (make demo + make test in that root).
 APT_PACKAGES=(
   build-essential cmake ninja-build pkg-config git
@@ -41,6 +43,7 @@ APT_PACKAGES=(
   python3 python3-onnx python3-numpy
   python3-dev pybind11-dev python3-pytest python3-distributed python3-venv python3-pip
   gnuplot-nox openssl
+  clang libclang-rt-14-dev
 )
 
 want_gpu=0

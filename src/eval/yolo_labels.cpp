@@ -7,6 +7,7 @@
 #include <charconv>
 #include <cmath>
 #include <fstream>
+#include <limits>
 #include <sstream>
 #include <vector>
 
@@ -56,6 +57,10 @@ GroundTruths parse_yolo_labels(const std::string& text, int img_w, int img_h, co
             fail(source, line_no, std::to_string(v.size()) + " numbers (a box has 5, a polygon an odd count >= 7)");
         if (v[0] < 0 || v[0] != std::floor(v[0]))
             fail(source, line_no, "class " + std::to_string(v[0]) + " is not an integer >= 0");
+        // Keeps the conversion to int below defined (found by fuzz_eval).
+        if (v[0] > std::numeric_limits<int>::max())
+            fail(source, line_no, "class " + std::to_string(v[0]) + " is larger than the largest class id " +
+                                      std::to_string(std::numeric_limits<int>::max()));
         for (std::size_t i = 1; i < v.size(); ++i)
             if (v[i] < 0 || v[i] > 1) fail(source, line_no, "coordinate " + std::to_string(v[i]) + " is outside 0..1");
         if (std::find(seen.begin(), seen.end(), v) != seen.end()) continue;

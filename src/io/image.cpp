@@ -129,10 +129,13 @@ bool is_jpeg(std::span<const std::byte> b) {
            std::to_integer<unsigned>(b[2]) == 0xFF;
 }
 
+// w and h are below 2^32 (PNG stores 32-bit sizes), so their product fits in 64 unsigned bits;
+// in signed 64 bits 4294967295 x 4294967295 overflowed (found by fuzz_image_decode).
 void check_pixels(std::int64_t w, std::int64_t h, std::int64_t max_pixels, const std::string& what, const char* when) {
-    if (max_pixels > 0 && w * h > max_pixels)
+    const std::uint64_t pixels = static_cast<std::uint64_t>(w) * static_cast<std::uint64_t>(h);
+    if (max_pixels > 0 && pixels > static_cast<std::uint64_t>(max_pixels))
         throw OptionError("limits.max_image_pixels",
-                          what + ": " + std::to_string(w) + "x" + std::to_string(h) + " = " + std::to_string(w * h) +
+                          what + ": " + std::to_string(w) + "x" + std::to_string(h) + " = " + std::to_string(pixels) +
                               " pixels " + when + " exceeds the limit of " + std::to_string(max_pixels) + " (",
                           "); downscale the image, or raise the limit");
 }

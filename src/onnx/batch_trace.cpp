@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <queue>
+#include <unordered_set>
 
 #include <onnx/shape_inference/implementation.h>
 
@@ -18,9 +19,24 @@ BatchTracer::BatchTracer(::onnx::ModelProto& model, std::string batch_name)
     // on a copy, so the model we return carries no annotations we did not choose.
     ::onnx::ModelProto copy = model;
     std::unordered_map<std::string, ::onnx::TensorShapeProto> data;
+    // ONNX's shape inference dereferences null on a graph whose nodes read a value that no
+    // earlier node, input or initializer makes (SEGV in libonnx, found by fuzz_batchify), so it
+    // runs only on a topologically sorted graph; otherwise shapes stay unknown and are refused
+    // where needed.
+    bool sorted = true;
+    {
+        std::unordered_set<std::string> known;
+        for (const auto& v : copy.graph().input()) known.insert(v.name());
+        for (const auto& t : copy.graph().initializer()) known.insert(t.name());
+        for (const auto& n : copy.graph().node()) {
+            for (const auto& i : n.input())
+                if (!i.empty() && !known.count(i)) sorted = false;
+            for (const auto& o : n.output()) known.insert(o);
+        }
+    }
     try {
         ::onnx::ShapeInferenceOptions opts(false, 0, true);
-        ::onnx::shape_inference::InferShapes(copy, ::onnx::OpSchemaRegistry::Instance(), opts, &data);
+        if (sorted) ::onnx::shape_inference::InferShapes(copy, ::onnx::OpSchemaRegistry::Instance(), opts, &data);
     } catch (const std::exception&) {
         // Partial results are still in `copy`; what stays unknown is refused where needed.
     }

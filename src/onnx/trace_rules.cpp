@@ -4,6 +4,7 @@
 #include <algorithm>
 #include <climits>
 #include <numeric>
+#include <optional>
 #include <set>
 
 #include "batch_trace.hpp"
@@ -11,6 +12,15 @@
 
 namespace tiledet::onnx_detail {
 namespace {
+
+// The product of dims [first, last), or nullopt when a dim is negative or the product overflows
+// int64 (a hostile or nonsensical shape: the rules refuse such a model instead of computing with it).
+std::optional<int64_t> dims_product(std::vector<int64_t>::const_iterator first, std::vector<int64_t>::const_iterator last) {
+    int64_t p = 1;
+    for (; first != last; ++first)
+        if (*first < 0 || __builtin_mul_overflow(p, *first, &p)) return std::nullopt;
+    return p;
+}
 
 const std::set<std::string> kUnary = {
     "Identity", "Cast", "CastLike", "Relu", "Sigmoid", "Tanh", "Exp", "Log", "Sqrt", "Neg", "Abs", "Erf", "Softplus",
@@ -310,7 +320,9 @@ void BatchTracer::rule_shape_of(::onnx::NodeProto& n) {
     } else {
         const std::vector<int64_t> s = shape(n.input(0), n);
         if (n.op_type() == "Size") {
-            v = {std::accumulate(s.begin(), s.end(), int64_t{1}, std::multiplies<>())};
+            const auto size = dims_product(s.begin(), s.end());
+            if (!size) refuse(n, "has input dims " + ints_text(s) + " whose product is negative or overflows");
+            v = {*size};
         } else {
             const int r = static_cast<int>(s.size());
             int start = std::clamp(norm_axis(attr_int(n, "start", 0), r), 0, r);
@@ -343,10 +355,14 @@ void BatchTracer::rule_reshape(::onnx::NodeProto& n) {
     const std::vector<int64_t> in = shape(n.input(0), n);
     const std::vector<int64_t> out = shape(n.output(0), n);
     // Items stay contiguous: the batch must land where the same number of elements precede it.
-    const int64_t before = std::accumulate(in.begin(), in.begin() + s.axis, int64_t{1}, std::multiplies<>());
+    const auto before_dims = dims_product(in.begin(), in.begin() + s.axis);
+    const auto out_dims = dims_product(out.begin(), out.end());
+    if (!before_dims || !out_dims)
+        refuse(n, "reshapes " + ints_text(in) + " to " + ints_text(out) + ": a dim is negative or their product overflows");
+    const int64_t before = *before_dims;
     int b = -1;
     bool extra = false;
-    int64_t prod = 1;
+    int64_t prod = 1;  // never overflows: a prefix of out, whose whole product fits
     for (int i = 0; i < static_cast<int>(out.size()); ++i) {
         if (prod == before && out[i] == 1) {
             b = i;
@@ -400,7 +416,9 @@ void BatchTracer::rule_flatten(::onnx::NodeProto& n) {
     const std::vector<int64_t> in = shape(n.input(0), n);
     const int r = static_cast<int>(in.size());
     const int k = norm_axis(attr_int(n, "axis", 1), r);
-    const int64_t outer = std::accumulate(in.begin(), in.begin() + k, int64_t{1}, std::multiplies<>());
+    const auto outer_dims = dims_product(in.begin(), in.begin() + k);
+    if (!outer_dims) refuse(n, "flattens " + ints_text(in) + ": a dim is negative or their product overflows");
+    const int64_t outer = *outer_dims;
     if (s.axis > k || (!s.extra && s.axis == k) || outer != 1)
         refuse(n, "flattens " + ints_text(in) + " at " + axis_text(k) +
                       ", folding the batch axis into another axis; items would be mixed");

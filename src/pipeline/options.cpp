@@ -173,7 +173,14 @@ void set_option(PipelineOptions& o, std::string_view name, std::string_view v) {
     const std::string n(name);
     if (n == "provider") {
         // The provider rules (names, NAME:DEVICE, auto) are the runtime's: tiledet/runtime/providers.hpp.
-        const ProviderRequest r = parse_provider_list(v);
+        // parse_provider_list names the command line's "--provider" (with nothing before it);
+        // set_option's errors name the option as given (found by fuzz_options).
+        ProviderRequest r;
+        try {
+            r = parse_provider_list(v);
+        } catch (const OptionError& e) {
+            throw OptionError(n, "", e.with_name(""));
+        }
         if (r.device_id && o.model.device_id != 0 && *r.device_id != o.model.device_id)
             bad(name, "the same device as device_id " + std::to_string(o.model.device_id) + " (give it once)", v);
         o.model.providers = r.automatic ? std::vector<std::string>{"auto"} : r.providers;

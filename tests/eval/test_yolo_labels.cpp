@@ -76,6 +76,15 @@ TEST(YoloLabels, MalformedLinesNameFileAndLine) {
     EXPECT_NE(error_of("0 120 80 40 40\n").find("outside 0..1"), std::string::npos);  // pixels, not normalized
 }
 
+// fuzz_eval found it (fuzz/regressions/fuzz_eval/): a class id beyond int was converted anyway.
+TEST(YoloLabels, ClassIdBeyondIntIsAClearError) {
+    EXPECT_NE(error_of("26666666666666666666666666600 0.5 0.5 0.2 0.2\n").find("x.txt line 1: class"),
+              std::string::npos);
+    EXPECT_NE(error_of("2147483648 0.5 0.5 0.2 0.2\n").find("larger than the largest class id 2147483647"),
+              std::string::npos);
+    EXPECT_EQ(parse_yolo_labels("2147483647 0.5 0.5 0.2 0.2\n", 10, 10, "x.txt").at(0).class_id, 2147483647);
+}
+
 TEST(YoloLabels, MissingFileThrowsInputError) {
     EXPECT_THROW(load_yolo_labels("/nonexistent/labels/a.txt", 10, 10), tiledet::InputError);
     EXPECT_THROW(parse_yolo_labels("0 0.5 0.5 0.2 0.2", 0, 10, "zero.txt"), tiledet::InputError);

@@ -113,6 +113,24 @@ TEST(DecodeImage, BytesInMemoryDecodeLikeAFile) {
     EXPECT_THROW(decode_image({}), InputError);
 }
 
+// fuzz_image_decode found it (fuzz/regressions/fuzz_image_decode/): the PNG header's 32-bit
+// sizes multiplied in signed 64 bits overflowed before the limit was checked.
+TEST(DecodeImage, PngHeaderOfFourBillionSquaredPixelsIsRefusedByTheLimit) {
+    const unsigned char png[] = {0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a, 0x00, 0x00, 0x00, 0x0d, 0x49,
+                                 0x48, 0x44, 0x52, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x08, 0x02,
+                                 0x00, 0x00, 0x00, 0x5d, 0x94, 0xb9, 0x69, 0x00, 0x00, 0x00, 0x00, 0x49, 0x45,
+                                 0x4e, 0x44, 0xae, 0x42, 0x60, 0x82};
+    try {
+        decode_image(std::as_bytes(std::span(png)), "huge.png");
+        FAIL() << "expected the pixel limit to refuse the header";
+    } catch (const OptionError& e) {
+        EXPECT_EQ(e.option(), "limits.max_image_pixels");
+        EXPECT_NE(std::string(e.what()).find("4294967295x4294967295 = 18446744065119617025 pixels (from the PNG header)"),
+                  std::string::npos)
+            << e.what();
+    }
+}
+
 TEST_F(ListImages, FolderGivesImageFilesSortedByName) {
     for (const char* n : {"b.JPG", "a.png", "c.txt", "d.webp"}) write(n, "x");
     fs::create_directories(dir_ / "sub.png");

@@ -136,3 +136,13 @@ TEST(PipelineOptionTable, FieldsNamedByValidationErrorsMapToTheirOptionAndFlag) 
     for (const OptionSpec& s : pipeline_option_specs())
         for (const std::string& f : s.fields) EXPECT_EQ(option_for_field(f), s.name) << f;
 }
+
+// fuzz_options found it (fuzz/regressions/fuzz_options/): a bad provider list surfaced the
+// runtime's command-line name "--provider" as option(), where set_option promises the name given.
+TEST(PipelineOptionTable, BadProviderListNamesTheOptionAsGiven) {
+    std::string option;
+    const std::string msg = error_of("provider", "cudgreedy-nmm48", &option);
+    EXPECT_EQ(option, "provider");
+    EXPECT_EQ(msg.rfind("provider: ", 0), 0u) << msg;
+    EXPECT_NE(msg.find("got 'cudgreedy-nmm48'"), std::string::npos) << msg;
+}

@@ -44,3 +44,28 @@ TEST(PythonLiteralMetadata, MalformedTextSaysWhere) {
         EXPECT_NE(std::string(e.what()).find("character"), std::string::npos);
     }
 }
+
+// fuzz_python_literal found both (fuzz/regressions/fuzz_python_literal/): a string that is not
+// UTF-8 escaped as nlohmann's type_error when the value was written out (parse_class_names'
+// own message does), and deep nesting overflowed the stack.
+TEST(PythonLiteralMetadata, StringThatIsNotUtf8IsAClearError) {
+    try {
+        parse_class_names("'\xff'");
+        FAIL() << "expected an error";
+    } catch (const Error& e) {
+        EXPECT_NE(std::string(e.what()).find("not valid UTF-8"), std::string::npos) << e.what();
+    }
+    EXPECT_THROW(parse_class_names("{0: '\xc3'}"), Error);
+    EXPECT_EQ(parse_class_names("{0: 'caf\xc3\xa9'}").at(0), "caf\xc3\xa9");  // valid UTF-8 stays
+}
+
+TEST(PythonLiteralMetadata, DeepNestingIsAClearErrorNotAStackOverflow) {
+    try {
+        parse_python_literal(std::string(100000, '['));
+        FAIL() << "expected an error";
+    } catch (const Error& e) {
+        EXPECT_NE(std::string(e.what()).find("nested deeper than 64 levels"), std::string::npos) << e.what();
+    }
+    EXPECT_NO_THROW(parse_python_literal(std::string(64, '[') + std::string(64, ']')));
+    EXPECT_THROW(parse_python_literal(std::string(65, '[') + std::string(65, ']')), Error);
+}
