@@ -1,6 +1,8 @@
 // tiledet.Pipeline: the C++ Pipeline behind a Python object. Every call that waits (model load,
 // tiles running, a file read) releases the GIL; results completing on the pipeline's own thread
 // take it only to hand the result to a concurrent.futures.Future.
+#include <chrono>
+#include "tiledet/batching/errors.hpp"
 #include "tiledet/pipeline/pipeline.hpp"
 
 #include <pybind11/numpy.h>
@@ -62,6 +64,41 @@ struct HeldPipeline {
     Pipeline* operator->() const { return p.get(); }
 };
 
+// Waits for `f` with the GIL released, checking for Ctrl-C (a Python signal) every 100 ms: on one,
+// `on_interrupt` runs (it cancels what is in flight) and the KeyboardInterrupt propagates.
+template <class T, class OnInterrupt>
+T wait_interruptibly(std::future<T>& f, OnInterrupt on_interrupt) {
+    for (;;) {
+        {
+            py::gil_scoped_release unlocked;
+            if (f.wait_for(std::chrono::milliseconds(100)) == std::future_status::ready) return f.get();
+        }
+        if (PyErr_CheckSignals() != 0) {
+            on_interrupt();
+            throw py::error_already_set();
+        }
+    }
+}
+
+// One image submitted with its job handle (to cancel it) and a real future (to wait on).
+struct Started {
+    ImageJob job;
+    std::future<ImageResult> result;
+};
+
+Started start(Pipeline& p, const cv::Mat& bgr, SubmitOptions so) {
+    auto promise = std::make_shared<std::promise<ImageResult>>();
+    Started s;
+    s.result = promise->get_future();
+    s.job = p.submit(bgr, std::move(so), [promise](ImageResult&& r, std::exception_ptr e) {
+        if (e)
+            promise->set_exception(std::move(e));
+        else
+            promise->set_value(std::move(r));
+    });
+    return s;
+}
+
 class PyPipeline {
 public:
     PyPipeline(std::string model, const std::vector<std::pair<std::string, std::string>>& options)
@@ -73,19 +110,36 @@ public:
         }
         device_ = pipeline_->executor().stats().device;
     }
-    ~PyPipeline() { release(pipeline_); }
+    // Dropped without close(): what was submitted still completes (futures keep their answer,
+    // as a ThreadPoolExecutor's do), with the GIL released while it drains.
+    ~PyPipeline() {
+        if (pipeline_) {
+            py::gil_scoped_release unlocked;
+            pipeline_->shutdown();
+        }
+        release(pipeline_);
+    }
 
-    void close() { release(pipeline_); }
+    // Cancels every queued image at once (their detect / detect_many / futures end with
+    // Cancelled, in any thread), waits for running batches, then lets the Pipeline go.
+    void close() {
+        if (pipeline_) {
+            py::gil_scoped_release unlocked;
+            pipeline_->executor().shutdown(/*cancel_pending=*/true);
+        }
+        release(pipeline_);
+    }
     bool closed() const { return !pipeline_; }
 
     py::object detect(py::handle image, bool rgb, const std::string& label) {
         HeldPipeline p = held();
         const InputImage in = to_input(image, rgb, label, options_.limits.max_image_pixels);
-        ImageResult r;
+        Started s;
         {
             py::gil_scoped_release unlocked;
-            r = p->submit(in.bgr, submit_options(in)).get();
+            s = start(*p.p, in.bgr, submit_options(in));
         }
+        const ImageResult r = wait_interruptibly(s.result, [&] { s.job.cancel(); });
         return to_detections(r, *p.p, device_, in.load_ms);
     }
 
@@ -97,7 +151,12 @@ public:
             throw py::value_error("labels: expected one per image (" + std::to_string(items.size()) + "), got " +
                                   std::to_string(labels->size()));
         py::list out;
+        if (py::isinstance<py::str>(images) || py::isinstance<py::bytes>(images))
+            throw py::type_error("detect_many: expected a list of images (paths, arrays or bytes), got one " +
+                                 std::string(py::isinstance<py::str>(images) ? "str" : "bytes") +
+                                 "; use detect() for one image");
         struct Pending {
+            ImageJob job;
             std::future<ImageResult> result;
             double load_ms = 0;
             py::object error;  // failed before it was submitted
@@ -115,13 +174,16 @@ public:
             }
             std::exception_ptr error;
             ImageResult r;
-            {
-                py::gil_scoped_release unlocked;
-                try {
-                    r = item.result.get();
-                } catch (...) {
-                    error = std::current_exception();
-                }
+            try {
+                // Ctrl-C cancels this image and every one still in the window.
+                r = wait_interruptibly(item.result, [&] {
+                    item.job.cancel();
+                    for (Pending& other : pending) other.job.cancel();
+                });
+            } catch (py::error_already_set&) {
+                throw;
+            } catch (...) {
+                error = std::current_exception();
             }
             if (!error) {
                 out.append(to_detections(r, *p.p, device_, item.load_ms));
@@ -139,7 +201,9 @@ public:
                     to_input(items[i], rgb, labels ? (*labels)[i] : std::string(), options_.limits.max_image_pixels);
                 item.load_ms = in.load_ms;
                 py::gil_scoped_release unlocked;
-                item.result = p->submit(in.bgr, submit_options(in));
+                Started st = start(*p.p, in.bgr, submit_options(in));
+                item.job = st.job;
+                item.result = std::move(st.result);
             } catch (py::error_already_set& e) {
                 if (!return_exceptions) throw;
                 item.error = e.value();
@@ -168,10 +232,14 @@ public:
             try {
                 py::handle f = slot->get();
                 if (f.attr("cancelled")().cast<bool>()) return;
+                // The future is completed (and its done-callbacks run) on tiledet's Python
+                // dispatcher thread, not on the pipeline's completion thread: a done-callback may
+                // then call detect() or close() on the same pipeline without deadlocking it.
+                py::object dispatch = py::module_::import("tiledet").attr("_dispatch");
                 if (error)
-                    f.attr("set_exception")(python_exception(error));
+                    dispatch(f, py::bool_(true), python_exception(error));
                 else
-                    f.attr("set_result")(to_detections(r, *pipeline, device, load_ms));
+                    dispatch(f, py::bool_(false), to_detections(r, *pipeline, device, load_ms));
             } catch (py::error_already_set& e) {
                 e.discard_as_unraisable("tiledet.Pipeline.submit: completing the future");
             }
@@ -200,7 +268,7 @@ public:
 
 private:
     HeldPipeline held() const {
-        if (!pipeline_) throw py::value_error("tiledet.Pipeline: closed (close() or the with block ended)");
+        if (!pipeline_) throw ShutDown("tiledet.Pipeline: closed (close() or the with block ended); make a new one");
         return HeldPipeline{pipeline_};
     }
 
@@ -275,7 +343,8 @@ would) unless return_exceptions=True, which puts the exception in that image's p
              R"doc(Submit one image and return at once: a concurrent.futures.Future of its Detections.
 
 The image's pixels are read before submit returns (an array may be changed afterwards). The
-future completes on the pipeline's thread; future.cancel() drops its queued tiles; a failed image
+future completes on tiledet's dispatcher thread (so its done-callbacks may call detect() or close()
+on this pipeline); future.cancel() drops its queued tiles; a failed image
 sets the exception detect() would raise.)doc")
         .def("close", &PyPipeline::close,
              "Cancel queued images (their futures raise Cancelled), wait for running batches, free the model.")

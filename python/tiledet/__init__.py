@@ -15,6 +15,8 @@ from __future__ import annotations
 
 import atexit as _atexit
 import os as _os
+import queue as _queue
+import threading as _threading
 import warnings as _warnings
 import weakref as _weakref
 
@@ -39,9 +41,54 @@ def _option_text(name, value):
     if isinstance(value, bool):
         return "true" if value else "false"
     if isinstance(value, (tuple, list)):
+        if name == "tile" and (len(value) != 2 or not all(isinstance(v, int) and v > 0 for v in value)):
+            error = OptionError("tile: expected (W, H) with two whole pixel sizes > 0, got %r" % (value,))
+            error.option = "tile"
+            raise error
         sep = "x" if name == "tile" else ","
         return sep.join(_option_text(name, v) for v in value)
     return str(value)
+
+
+# Futures from Pipeline.submit are completed here, on one daemon thread of this module, not on the
+# pipeline's own completion thread, so a done-callback may call detect() or close() on the same
+# pipeline. (A done-callback that waits on another submit() future of any pipeline would wait for
+# this very thread: use detect() there.)
+_dispatch_queue = _queue.SimpleQueue()
+
+
+def _dispatch(future, is_error, value):
+    _dispatch_queue.put((future, is_error, value))
+
+
+def _dispatch_barrier():
+    """Until every future handed to the dispatcher so far is completed (a no-op on its own thread)."""
+    if _threading.current_thread() is _dispatcher_thread:
+        return
+    done = _threading.Event()
+    _dispatch_queue.put((None, None, done))
+    done.wait()
+
+
+def _dispatcher():
+    while True:
+        future, is_error, value = _dispatch_queue.get()
+        if future is None:
+            value.set()
+            continue
+        try:
+            if future.cancelled():
+                continue
+            if is_error:
+                future.set_exception(value)
+            else:
+                future.set_result(value)
+        except Exception:  # an InvalidStateError from a future cancelled meanwhile
+            pass
+
+
+_dispatcher_thread = _threading.Thread(target=_dispatcher, name="tiledet-futures", daemon=True)
+_dispatcher_thread.start()
 
 
 # Pipelines still open at exit are closed before the interpreter goes away, so no completion
@@ -97,6 +144,12 @@ class Pipeline(_tiledet._Pipeline):
 
     def __enter__(self):
         return self
+
+    def close(self):
+        """Cancel queued images (their futures raise Cancelled), wait for running batches, free the
+        model; when it returns, every future of this pipeline is done."""
+        super().close()
+        _dispatch_barrier()
 
     def __exit__(self, *exc):
         self.close()

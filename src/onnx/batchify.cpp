@@ -3,6 +3,7 @@
 
 #include <algorithm>
 #include <cstdio>
+#include <filesystem>
 #include <set>
 #include <sstream>
 
@@ -365,6 +366,9 @@ std::vector<std::byte> batchify_model(std::span<const std::byte> model, const Ba
 }
 
 BatchifyReport batchify(const std::string& in, const std::string& out, const BatchifyOptions& options) {
+    std::error_code ec;
+    if (std::filesystem::exists(out, ec) && std::filesystem::equivalent(in, out, ec))
+        throw InputError(out + ": is the input model itself; batchify writes a new file: give another output path");
     const std::vector<std::byte> bytes = read_file_bytes(in);
     Outcome o = run_batchify(bytes, in, options);
     if (keep(o.report, options) && !o.bytes.empty()) {

@@ -175,5 +175,5 @@ def test_closing_with_futures_in_flight_ends_each_one_and_cancel_drops_an_image(
         assert e is None or isinstance(e, tiledet.Cancelled), e
         outcomes.append(e is None)
     assert not all(outcomes), "closing right after submitting should have cancelled some queued images"
-    with pytest.raises(ValueError, match="closed"):
+    with pytest.raises(tiledet.ShutDown, match="closed"):
         p.submit(images[0])

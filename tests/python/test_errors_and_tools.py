@@ -2,6 +2,9 @@
 import json
 import os
 
+import concurrent.futures
+
+import numpy as np
 import pytest
 
 import tiledet
@@ -84,7 +87,7 @@ def test_closed_pipeline_says_so():
     p = tiledet.Pipeline(model("yolo_dynamic"))
     p.close()
     assert p.closed and "closed" in repr(p)
-    with pytest.raises(ValueError, match="closed"):
+    with pytest.raises(tiledet.ShutDown, match="closed"):
         p.detect("x.jpg")
 
 
@@ -128,3 +131,38 @@ def test_evaluate_equals_the_cli_eval(tmp_path):
     assert [(c["class_id"], c["name"], c["ap"]) for c in got["per_class"]] == \
         [(c["class_id"], c["name"], pytest.approx(c["ap"], abs=1e-12)) for c in want["per_class"]]
     assert got["map50"] > 0.2
+
+
+def test_a_done_callback_may_use_the_same_pipeline_and_a_dropped_pipeline_still_answers(tmp_path):
+    img = np.zeros((480, 640, 3), np.uint8)
+    p = tiledet.Pipeline(model("yolo_dynamic"), tile=320)
+    seen = concurrent.futures.Future()
+
+    def again(f):  # runs on tiledet's dispatcher thread, not the pipeline's completion thread
+        try:
+            seen.set_result(len(p.detect(img)))
+        except Exception as e:  # noqa: BLE001 - handed to the test
+            seen.set_exception(e)
+
+    p.submit(img).add_done_callback(again)
+    assert seen.result(timeout=60) >= 0
+    p.close()
+    # The last reference goes right after submit: the image still completes.
+    f = tiledet.Pipeline(model("yolo_dynamic")).submit(img)
+    assert isinstance(f.result(timeout=60), tiledet.Detections)
+
+
+def test_bad_tile_tuples_and_str_to_detect_many_and_batchify_onto_itself_are_refused(tmp_path):
+    for bad in [(640,), (640, 0), (0, 0), (640, 480, 1)]:
+        with pytest.raises(tiledet.OptionError, match="tile: expected") as e:
+            tiledet.Pipeline(model("yolo_dynamic"), tile=bad)
+        assert e.value.option == "tile"
+    with tiledet.Pipeline(model("yolo_dynamic")) as p:
+        with pytest.raises(TypeError, match="use detect"):
+            p.detect_many("some/image.jpg")
+    src = tmp_path / "m.onnx"
+    src.write_bytes(open(model("yolo_static"), "rb").read())
+    before = src.read_bytes()
+    with pytest.raises(tiledet.InputError, match="is the input model itself"):
+        tiledet.batchify(str(src), str(src))
+    assert src.read_bytes() == before
