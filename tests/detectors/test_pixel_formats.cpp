@@ -195,14 +195,14 @@ TEST(PixelFormat, FamilyTransformIsData) {
     rf.inputs = {testing::tensor("input", ElementType::float32, {1_d, 3_d, 64_d, 64_d})};
     rf.outputs = {testing::tensor("dets", ElementType::float32, {1_d, 300_d, 4_d}),
                   testing::tensor("labels", ElementType::float32, {1_d, 300_d, 91_d})};
-    const PixelFormat& f = make_detector(rf)->pixel_format();
+    const PixelFormat f = make_detector(rf)->pixel_format();  // a copy: the detector is a temporary
     EXPECT_FLOAT_EQ(f.mean[0], 0.485f);
     EXPECT_FLOAT_EQ(f.std[2], 0.225f);
     EXPECT_EQ(f.resize, ResizeMode::stretch);
     ModelSignature yx;
     yx.inputs.push_back(testing::tensor("images", ElementType::float32, {1_d, 3_d, 416_d, 416_d}));
     yx.outputs.push_back(testing::tensor("output", ElementType::float32, {1_d, 3549_d, 85_d}));
-    const PixelFormat& x = make_detector(yx)->pixel_format();
+    const PixelFormat x = make_detector(yx)->pixel_format();
     EXPECT_TRUE(x.bgr);
     EXPECT_FLOAT_EQ(x.scale, 1.0f);
     EXPECT_EQ(x.letterbox, LetterboxStyle::top_left);
