@@ -17,11 +17,8 @@
 
 namespace tiledet::pipeline_detail {
 
-class Completer;
-
 struct JobState {
     // Set at submit, read-only afterwards.
-    Completer* completer = nullptr;  // outlives the job: the Pipeline drains it before it goes
     BatchExecutor* executor = nullptr;
     const Detector* detector = nullptr;
     std::uint64_t tag = 0;

@@ -236,7 +236,6 @@ ImageJob Pipeline::submit(const cv::Mat& image, SubmitOptions options, ImageCall
     } catch (const OptionError& e) {
         throw e.prefixed(label + ": ");
     }
-    job->completer = m.completer.get();
     job->executor = m.executor.get();
     job->detector = m.detector.get();
     job->tag = m.next_tag.fetch_add(1);
@@ -281,15 +280,12 @@ ImageJob Pipeline::submit(const cv::Mat& image, SubmitOptions options, ImageCall
         for (const Tensor& t : slots) r.inputs.push_back(t.item(static_cast<std::int64_t>(i)));
         r.tag = job->tag;
         r.deadline = options.deadline;
+        r.on_done = [completer = m.completer.get(), job, i](Result* res, std::exception_ptr e) {
+            completer->post(job, i, res, std::move(e));
+        };
     }
     slots.clear();
     job->enqueued = Clock::now();
-    for (std::size_t i = 0; i < n; ++i) {
-        pipeline_detail::Completer* completer = m.completer.get();
-        requests[i].on_done = [completer, job, i](Result* r, std::exception_ptr e) {
-            completer->post(job, i, r, std::move(e));
-        };
-    }
     // One group: the tiles enter the queue together and share a batch whenever they fit in one.
     m.executor->submit(std::move(requests));
     return ImageJob(std::move(job));
