@@ -145,7 +145,9 @@ PipelineOptions pipeline_base(const BenchArgs& a) {
         .set("merge", a.merge)
         .set("match", a.match)
         .set("max_delay_ms", std::to_string(a.max_delay_ms))
-        .set("queue", std::to_string(a.queue_capacity));
+        .set("queue", std::to_string(a.queue_capacity))
+        // Each bench row runs the configuration it names; --auto measures the bare grid itself.
+        .set("config", "manual");
     return to_pipeline_options(f);
 }
 

@@ -40,6 +40,8 @@ struct Run {
 
 Run run_model(const fs::path& model, const cv::Mat& image, int repeats, int instances = 1) {
     PipelineOptions o;
+    // The demo compares given configurations (sequential, batched, instances): nothing is chosen for it.
+    o.auto_config.enabled = false;
     o.batching.instances = instances;
     o.tile_mode = TileMode::fixed;  // tiles of the model's input size
     o.tiles.overlap_ratio_w = o.tiles.overlap_ratio_h = 0.0;

@@ -99,6 +99,9 @@ std::string image_error(const std::string& file, const std::exception& e) {
 
 int run_detect(const DetectArgs& a) {
     PipelineOptions options = to_pipeline_options(a.flags);
+    // One image run whole is one tile: no measurement can pay for itself (auto_config.hpp).
+    if (a.inputs.size() == 1 && options.tile_mode == TileMode::none && !fs::is_directory(a.inputs.front()))
+        options.auto_config.expected_tiles = 1;
     std::optional<Pipeline> loaded;
     try {
         loaded.emplace(a.model, options);
@@ -143,6 +146,7 @@ int run_detect(const DetectArgs& a) {
               << (pipeline.executor().sequential() ? std::string("runs one image or tile at a time: see the warning above")
                                                    : pipeline.signature().batch_kind().describe())
               << ")\n";
+    std::cerr << "config: " << pipeline.config().describe() << "\n";
     // --provider auto: say what it passed over and why.
     if (const auto* mb = dynamic_cast<const ModelBackend*>(&pipeline.executor().backend(0)))
         for (const std::string& skipped : mb->model().providers_skipped()) std::cerr << "provider auto: " << skipped << "\n";
@@ -167,7 +171,10 @@ int run_detect(const DetectArgs& a) {
 
     // Keep a window of images in flight so tiles of several images can share batches, and
     // report each image in input order as soon as it is ready.
-    const std::size_t window = static_cast<std::size_t>(std::max(2, 2 * options.batching.max_batch_size));
+    // Deep enough to fill every instance's batch twice over, with the batch settings in effect.
+    const BatchPolicy& in_effect = pipeline.options().batching;
+    const std::size_t window =
+        static_cast<std::size_t>(std::max(2, 2 * in_effect.max_batch_size * std::max(1, in_effect.instances)));
     std::deque<std::pair<ImageRecord, std::future<ImageResult>>> in_flight;
     std::deque<cv::Mat> images;  // kept for --annotate until the image is reported
     const auto finish_one = [&] {
@@ -225,7 +232,7 @@ int run_detect(const DetectArgs& a) {
 
     if (!a.json_path.empty()) {
         std::ostream& f = a.json_path == "-" ? std::cout : json_file;
-        if (!(f << results_json(a.model, detector, records, 2) << "\n" << std::flush)) throw InputError(a.json_path + ": cannot write the JSON results");
+        if (!(f << results_json(a.model, detector, records, 2, &pipeline.config()) << "\n" << std::flush)) throw InputError(a.json_path + ": cannot write the JSON results");
     }
     return failed > 0 ? kExitSomeInputsFailed : kExitOk;
 }

@@ -88,6 +88,7 @@ int run_eval(const EvalArgs& a) {
 
     const PipelineOptions options = to_pipeline_options(a.flags);
     Pipeline pipeline(a.model, options);
+    std::cerr << "config: " << pipeline.config().describe() << "\n";
     const Detector* detector = &pipeline.detector();
     const DecodeOptions& opts = options.decode;
     const float conf = opts.conf.value_or(detector->default_conf());
@@ -103,7 +104,10 @@ int run_eval(const EvalArgs& a) {
         std::future<ImageResult> result;
     };
     std::deque<InFlight> window;
-    const std::size_t depth = static_cast<std::size_t>(std::max(2, 2 * options.batching.max_batch_size));
+    // Deep enough to fill every instance's batch twice over, with the batch settings in effect.
+    const BatchPolicy& in_effect = pipeline.options().batching;
+    const std::size_t depth =
+        static_cast<std::size_t>(std::max(2, 2 * in_effect.max_batch_size * std::max(1, in_effect.instances)));
     const auto finish_one = [&] {
         InFlight f = std::move(window.front());
         window.pop_front();

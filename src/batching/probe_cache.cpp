@@ -11,12 +11,12 @@
 namespace tiledet::batching_detail {
 namespace fs = std::filesystem;
 
-namespace {
-
 std::string env(const char* name) {
     const char* v = std::getenv(name);
     return v ? std::string(v) : std::string();
 }
+
+namespace {
 
 fs::path entry_path(const std::string& folder, const std::string& key, int batch_size) {
     return fs::path(folder) / "probe" / (key + "-b" + std::to_string(batch_size));
@@ -24,13 +24,25 @@ fs::path entry_path(const std::string& folder, const std::string& key, int batch
 
 }  // namespace
 
-std::string probe_cache_folder(const std::optional<std::string>& configured) {
+std::string probe_cache_folder(const std::optional<std::string>& configured) { return tiledet::cache_folder(configured); }
+
+}  // namespace tiledet::batching_detail
+
+namespace tiledet {
+
+std::string cache_folder(const std::optional<std::string>& configured) {
+    namespace fs = std::filesystem;
+    using batching_detail::env;
     if (configured) return *configured;
     if (std::string d = env("TILEDET_CACHE_DIR"); !d.empty()) return d;
     if (std::string d = env("XDG_CACHE_HOME"); !d.empty()) return (fs::path(d) / "tiledet").string();
     if (std::string d = env("HOME"); !d.empty()) return (fs::path(d) / ".cache" / "tiledet").string();
     return {};
 }
+
+}  // namespace tiledet
+
+namespace tiledet::batching_detail {
 
 // Format: "ok <ms>" or "fail <ms>\n<error text>".
 std::optional<ProbeOutcome> read_probe(const std::string& folder, const std::string& key, int batch_size) {

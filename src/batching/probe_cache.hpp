@@ -7,8 +7,12 @@
 #include <string>
 
 #include "tiledet/batching/backend.hpp"
+#include "tiledet/batching/policy.hpp"
 
 namespace tiledet::batching_detail {
+
+// The environment variable `name`, "" when unset.
+std::string env(const char* name);
 
 // The folder BatchPolicy::probe_cache_dir names (see there); "" when caching is off.
 std::string probe_cache_folder(const std::optional<std::string>& configured);

@@ -79,7 +79,7 @@ std::vector<OptionSpec> make_specs() {
          "auto", false, {"model.io_binding"}},
         {"cuda_graphs", "model", "Capture one CUDA graph per batch size (cuda provider only)", "false", true,
          {"model.cuda_graphs"}},
-        {"threads", "model", "CPU threads in all (split between instances; 0: all cores)", "0", false,
+        {"threads", "model", "CPU threads in all (split between instances; 0: all cores). Default: chosen by --config auto", "0", false,
          {"model.intra_op_threads"}},
         {"family", "model", "Force the model family (" + family_list() + ")", "", false, {"detector.family"}},
         {"imgsz", "model", "Input size for models with dynamic H/W: SIZE or H,W", "", false, {"detector.imgsz"}},
@@ -126,11 +126,18 @@ std::vector<OptionSpec> make_specs() {
         {"merge_threshold", "tiling", "Merge match threshold 0..1", num(d.merge.threshold), false,
          {"merge.threshold"}},
         {"merge_agnostic", "tiling", "Merge boxes across classes", "false", true, {"merge.class_agnostic"}},
-        {"batch", "batching", "Max batch size for a dynamic-batch model", std::to_string(d.batching.max_batch_size),
-         false, {"batching.max_batch_size"}},
+        {"config", "batching",
+         "How instances, threads and max batch are chosen: auto (measured once per model and machine in about 2 s, "
+         "then cached in ~/.cache/tiledet; a value given with --instances, --threads or --batch is kept) or manual "
+         "(the defaults and the values given)",
+         "auto", false, {"auto_config.enabled"}},
+        {"auto_budget_ms", "batching", "--config auto: the most time the measurement may take (ms)",
+         std::to_string(d.auto_config.budget.count()), false, {"auto_config.budget"}},
+        {"batch", "batching", "Max batch size for a dynamic-batch model. Default: chosen by --config auto",
+         std::to_string(d.batching.max_batch_size), false, {"batching.max_batch_size"}},
         {"max_delay_ms", "batching", "How long a request may wait for a batch to fill (ms)",
          num(d.batching.max_queue_delay.count() / 1000.0), false, {"batching.max_queue_delay"}},
-        {"instances", "batching", "Model instances running batches concurrently",
+        {"instances", "batching", "Model instances running batches concurrently. Default: chosen by --config auto",
          std::to_string(d.batching.instances), false, {"batching.instances"}},
         {"queue", "batching", "Queue capacity in requests (tiles); 0: unbounded", std::to_string(d.batching.queue_capacity), false,
          {"batching.queue_capacity"}},
@@ -196,6 +203,7 @@ void set_option(PipelineOptions& o, std::string_view name, std::string_view v) {
         o.model.cuda_graphs = boolean(name, v);
     } else if (n == "threads") {
         o.model.intra_op_threads = number<int>(name, v, "a thread count >= 0 (0: all cores)", 0, 4096);
+        o.auto_config.threads_given = true;
     } else if (n == "family") {
         o.detector.family = parse_family(std::string(v));
         if (!o.detector.family) bad(name, "one of: " + family_list(), v);
@@ -293,11 +301,19 @@ void set_option(PipelineOptions& o, std::string_view name, std::string_view v) {
         o.merge.class_agnostic = boolean(name, v);
     } else if (n == "batch") {
         o.batching.max_batch_size = number<int>(name, v, "a batch size >= 1", 1, 1 << 16);
+        o.auto_config.batch_given = true;
     } else if (n == "max_delay_ms") {
         const double ms = number<double>(name, v, "milliseconds >= 0 (at most one hour)", 0.0, 3.6e6);
         o.batching.max_queue_delay = std::chrono::microseconds(static_cast<long long>(ms * 1000.0));
     } else if (n == "instances") {
         o.batching.instances = number<int>(name, v, "an instance count >= 1", 1, 256);
+        o.auto_config.instances_given = true;
+    } else if (n == "config") {
+        if (v == "auto") o.auto_config.enabled = true;
+        else if (v == "manual") o.auto_config.enabled = false;
+        else bad(name, "auto or manual", v);
+    } else if (n == "auto_budget_ms") {
+        o.auto_config.budget = std::chrono::milliseconds(number<long long>(name, v, "milliseconds >= 100 (at most 60000)", 100, 60000));
     } else if (n == "queue") {
         o.batching.queue_capacity = number<std::size_t>(name, v, "a capacity >= 0 (0: unbounded)");
     } else if (n == "probe_sizes") {

@@ -11,6 +11,7 @@
 #include "tiledet/batching/batch_executor.hpp"
 #include "tiledet/error.hpp"
 #include "tiledet/batching/errors.hpp"
+#include "auto_config_impl.hpp"
 #include "image_job.hpp"
 
 namespace tiledet {
@@ -137,15 +138,12 @@ struct Pipeline::Impl {
     std::unique_ptr<BatchExecutor> executor;
     std::atomic<std::uint64_t> next_tag{1};
 
-    void init(std::vector<std::unique_ptr<Backend>> backends, const ModelSignature* sig = nullptr) {
-        if (backends.empty()) throw ConfigError("pipeline: at least one model instance is needed");
-        if (sig) {
-            signature = *sig;
-        } else {
-            const auto* mb = dynamic_cast<const ModelBackend*>(backends.front().get());
-            if (!mb) throw ConfigError("pipeline: give the signature of backends that are not ModelBackend");
-            signature = mb->model().signature();
-        }
+    AutoConfigChoice config;
+
+    // Everything that can be checked before a batch runs: limits, decode and tile options, the
+    // family. Creates the detector.
+    void validate(const ModelSignature& sig) {
+        signature = sig;
         check_signature_limits(signature, options.limits);
         check_decode_options(options.decode);
         detector = make_detector(signature, options.detector);
@@ -157,6 +155,17 @@ struct Pipeline::Impl {
             "model input size " + std::to_string(in_w) + "x" + std::to_string(in_h) + " takes elements per item",
             "; give a smaller input size, or raise the limit");
         check_tile_options(options.tile_mode, options.tiles, options.limits, in_w, in_h);
+    }
+
+    void init(std::vector<std::unique_ptr<Backend>> backends, const ModelSignature* sig = nullptr) {
+        if (backends.empty()) throw ConfigError("pipeline: at least one model instance is needed");
+        if (sig) {
+            validate(*sig);
+        } else if (!detector) {
+            const auto* mb = dynamic_cast<const ModelBackend*>(backends.front().get());
+            if (!mb) throw ConfigError("pipeline: give the signature of backends that are not ModelBackend");
+            validate(mb->model().signature());
+        }
         executor = std::make_unique<BatchExecutor>(std::move(backends), options.batching, options.log);
     }
 
@@ -175,9 +184,10 @@ struct Pipeline::Impl {
 Pipeline::Pipeline(const std::string& model_path, PipelineOptions options) : impl_(std::make_unique<Impl>()) {
     impl_->options = std::move(options);
     const std::vector<std::byte> bytes = read_file_bytes(model_path);
-    auto backends =
-        make_model_backends(bytes, impl_->options.model, std::max(1, impl_->options.batching.instances), model_path);
     try {
+        // The options are checked against the model's signature before any measurement runs.
+        auto backends = pipeline_detail::open_configured(bytes, model_path, impl_->options, impl_->config,
+                                                         [this](const ModelSignature& s) { impl_->validate(s); });
         impl_->init(std::move(backends));
     } catch (const OptionError& e) {
         throw e.prefixed(model_path + ": ");
@@ -312,6 +322,7 @@ std::future<ImageResult> Pipeline::submit(const cv::Mat& image, std::string sour
 ImageResult Pipeline::detect(const cv::Mat& image, std::string source) { return submit(image, std::move(source)).get(); }
 
 const Detector& Pipeline::detector() const { return *impl_->detector; }
+const AutoConfigChoice& Pipeline::config() const { return impl_->config; }
 const ModelSignature& Pipeline::signature() const { return impl_->signature; }
 BatchExecutor& Pipeline::executor() { return *impl_->executor; }
 const PipelineOptions& Pipeline::options() const { return impl_->options; }

@@ -127,8 +127,6 @@ struct Model::Impl {
     std::vector<const char*> input_cnames, output_cnames;
 };
 
-namespace {
-
 // FNV-1a's constants (Fowler, Noll, Vo; http://www.isthe.com/chongo/tech/comp/fnv/), applied to
 // 8-byte little-endian words and then to the tail bytes: about 1 GB/s, so a 100 MB model costs
 // ~0.1 s, far less than the probe it lets us skip.
@@ -144,6 +142,8 @@ std::uint64_t fingerprint_bytes(std::span<const std::byte> bytes) {
     for (; i < bytes.size(); ++i) h = (h ^ static_cast<std::uint64_t>(bytes[i])) * kPrime;
     return h;
 }
+
+namespace {
 
 bool cuda_compiled_in() {
     for (const std::string& n : Ort::GetAvailableProviders())

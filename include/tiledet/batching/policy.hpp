@@ -63,4 +63,9 @@ struct BatchPolicy {
     bool verbose = false;
 };
 
+// The folder a cache setting names: `configured` when set ("" turns caching off), else
+// $TILEDET_CACHE_DIR, else $XDG_CACHE_HOME/tiledet, else $HOME/.cache/tiledet; "" when none.
+// Shared by the warm-up probe cache and the auto configuration's cache.
+std::string cache_folder(const std::optional<std::string>& configured);
+
 }  // namespace tiledet

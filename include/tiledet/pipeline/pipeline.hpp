@@ -21,6 +21,7 @@
 #include "tiledet/detection.hpp"
 #include "tiledet/detectors/detector.hpp"
 #include "tiledet/limits.hpp"
+#include "tiledet/pipeline/auto_config.hpp"
 #include "tiledet/runtime/model.hpp"
 #include "tiledet/tiling/merge.hpp"
 #include "tiledet/tiling/tile_grid.hpp"
@@ -44,6 +45,10 @@ struct PipelineOptions {
     MergeOptions merge;          // how detections of overlapping tiles are merged
     LogSink log;                 // executor log lines (fallback warning, per-batch lines); default stderr
     Limits limits;               // model and image sizes refused before anything large is allocated
+    // Instances, threads and max batch picked by measurement when a model file is opened
+    // (see auto_config.hpp); values given through set_option, or changed from their defaults,
+    // are kept. Not used by the constructor that takes backends.
+    AutoConfigOptions auto_config;
 };
 
 using Clock = std::chrono::steady_clock;
@@ -148,6 +153,8 @@ public:
     // submit() and wait; throws the image's error.
     ImageResult detect(const cv::Mat& image, std::string source = {});
 
+    // How instances, threads and max batch were chosen (auto_config).
+    const AutoConfigChoice& config() const;
     const Detector& detector() const;
     const ModelSignature& signature() const;
     BatchExecutor& executor();

@@ -13,6 +13,7 @@
 #include <string>
 #include <vector>
 
+#include "tiledet/pipeline/auto_config.hpp"
 #include "tiledet/pipeline/pipeline.hpp"
 
 namespace tiledet {
@@ -24,9 +25,11 @@ std::string image_json(const ImageResult& result, const Detector& detector, cons
                        double load_ms = 0, int indent = -1);
 std::string image_error_json(const std::string& source, const std::string& error, int indent = -1);
 
-// The whole run: {"model": ..., "family": ..., "family_reason": ..., "images": [...]}, from
-// image_json / image_error_json records (in that order).
+// The whole run: {"model": ..., "family": ..., "family_reason": ..., "config": {...},
+// "images": [...]}, from image_json / image_error_json records (in that order). "config" (when
+// `config` is given): source (manual, one-tile, measured, cached, fallback), instances,
+// threads_per_instance, max_batch_size, cores, measure_ms and the measured cells.
 std::string results_json(const std::string& model, const Detector& detector, const std::vector<std::string>& images,
-                         int indent = 2);
+                         int indent = 2, const AutoConfigChoice* config = nullptr);
 
 }  // namespace tiledet

@@ -88,6 +88,10 @@ private:
     std::unique_ptr<Impl> impl_;
 };
 
+// The 64-bit content hash Model::fingerprint() gives for a model of these bytes (FNV-1a over
+// 8-byte words): the key of the caches that outlive a process (warm-up probe, auto config).
+std::uint64_t fingerprint_bytes(std::span<const std::byte> bytes);
+
 // Reads a whole file; throws InputError when it is missing or unreadable.
 std::vector<std::byte> read_file_bytes(const std::string& path);
 

@@ -1,0 +1,82 @@
+// The "auto" configuration: how many model instances, how many intra-op threads each, and the
+// largest batch, picked for this model on this machine by a short measurement when a Pipeline
+// opens a model file, and cached so the next run starts at once. Triton's model_analyzer does the
+// same search offline over instance groups and batch sizes (batching-anchors §1.9); here it is
+// bounded to a start-up budget and runs on the same sessions the pipeline then keeps.
+//
+// Which configuration wins depends on the machine and model: on a 2-core CPU two 1-thread
+// sessions of yolov8n beat one 2-thread session by ~1.3x and batching does not pay; on a GPU
+// batching pays. A value the caller gives (option "instances", "threads" or "batch", or a field
+// changed from its default) is kept, and only the others are searched.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace tiledet {
+
+struct AutoConfigOptions {
+    // false ("config" = "manual"): instances, threads and max batch as given, nothing measured.
+    // The environment variable TILEDET_AUTO_CONFIG=off (or 0, manual) has the same effect for
+    // every Pipeline of the process (the test suite uses it so tests see fixed settings).
+    bool enabled = true;
+    // Set by set_option("instances" / "threads" / "batch"): that value is kept. A library caller
+    // who assigns PipelineOptions fields directly gets the same when the value differs from the
+    // default; to keep a default value as given, set the flag.
+    bool instances_given = false;
+    bool threads_given = false;
+    bool batch_given = false;
+    // Wall time the measurement may take (session opening included); cells that would overrun
+    // it are skipped and the best measured so far wins. Option "auto_budget_ms".
+    std::chrono::milliseconds budget{2000};
+    // Where choices are kept: unset as BatchPolicy::probe_cache_dir ($TILEDET_CACHE_DIR, else
+    // $XDG_CACHE_HOME/tiledet, else ~/.cache/tiledet); "" turns the cache off.
+    std::optional<std::string> cache_dir;
+    // CPUs to plan for; 0: those this process may run on (sched_getaffinity). Part of the key.
+    int cores = 0;
+    // A hint from the caller: the tiles it is about to run, 0 when unknown. A job of one tile
+    // cannot win back any measurement: it gets the one-tile answer (one instance with every
+    // core, lowest latency) without measuring or caching.
+    std::int64_t expected_tiles = 0;
+};
+
+// One measured configuration.
+struct AutoConfigCell {
+    int instances = 1;
+    int threads = 1;  // intra-op threads per instance
+    int batch = 1;
+    double tiles_per_s = 0;
+    int runs = 0;  // timed batch runs, over all instances
+};
+
+// What a Pipeline runs with and why.
+struct AutoConfigChoice {
+    enum class Source {
+        manual,    // auto off, or everything given: as configured
+        one_tile,  // expected_tiles == 1: one instance, every core; not measured, not cached
+        measured,  // measured now (and cached when a cache folder is usable)
+        cached,    // read from the cache
+        fallback,  // the measurement could not run (no probe input): the defaults
+    };
+    Source source = Source::manual;
+    int instances = 1;
+    int threads = 0;          // intra-op threads per instance; 0: ONNX Runtime's default (all cores)
+    int max_batch_size = 8;   // the policy's; a static-batch model runs its N whatever this says
+    int cores = 0;            // what the choice was planned for
+    double measure_ms = 0;    // time the measurement took (0 unless measured)
+    std::vector<AutoConfigCell> cells;  // what was measured, in order (empty unless measured)
+    std::string cache_file;   // the entry read or written; empty when none
+
+    // "auto: 2 instances x 1 thread, max batch 1 (measured 4 cells in 1.3 s)".
+    std::string describe() const;
+};
+
+const char* to_string(AutoConfigChoice::Source s);
+
+// The CPUs this process may run on (sched_getaffinity; hardware_concurrency where that fails).
+int usable_cores();
+
+}  // namespace tiledet

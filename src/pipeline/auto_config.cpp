@@ -1,0 +1,384 @@
+#include "tiledet/pipeline/auto_config.hpp"
+
+#include <sched.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <atomic>
+#include <cctype>
+#include <cstdio>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+#include <system_error>
+#include <thread>
+
+#include "auto_config_impl.hpp"
+#include "tiledet/batching/policy.hpp"
+#include "tiledet/runtime/model.hpp"
+#include "tiledet/runtime/tensor.hpp"
+
+#ifndef TILEDET_VERSION_STRING
+#define TILEDET_VERSION_STRING "unknown"
+#endif
+
+namespace tiledet {
+namespace fs = std::filesystem;
+using SteadyClock = std::chrono::steady_clock;
+
+const char* to_string(AutoConfigChoice::Source s) {
+    switch (s) {
+        case AutoConfigChoice::Source::manual: return "manual";
+        case AutoConfigChoice::Source::one_tile: return "one-tile";
+        case AutoConfigChoice::Source::measured: return "measured";
+        case AutoConfigChoice::Source::cached: return "cached";
+        case AutoConfigChoice::Source::fallback: return "fallback";
+    }
+    return "?";
+}
+
+int usable_cores() {
+    cpu_set_t set;
+    CPU_ZERO(&set);
+    if (sched_getaffinity(0, sizeof set, &set) == 0) {
+        const int n = CPU_COUNT(&set);
+        if (n > 0) return n;
+    }
+    return static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+}
+
+std::string AutoConfigChoice::describe() const {
+    std::ostringstream os;
+    os << (source == Source::manual ? "manual" : "auto") << ": " << instances << " instance"
+       << (instances == 1 ? "" : "s") << " x ";
+    if (threads > 0)
+        os << threads << " thread" << (threads == 1 ? "" : "s");
+    else
+        os << "all cores";
+    os << ", max batch " << max_batch_size;
+    char buf[96];
+    switch (source) {
+        case Source::manual: break;
+        case Source::one_tile: os << " (one tile: lowest latency, nothing measured)"; break;
+        case Source::measured:
+            std::snprintf(buf, sizeof buf, " (measured %zu cell%s in %.1f s on %d core%s%s)", cells.size(),
+                          cells.size() == 1 ? "" : "s", measure_ms / 1000.0, cores, cores == 1 ? "" : "s",
+                          cache_file.empty() ? "" : ", cached");
+            os << buf;
+            break;
+        case Source::cached: os << " (cached for " << cores << " core" << (cores == 1 ? "" : "s") << ")"; break;
+        case Source::fallback: os << " (defaults: the model's inputs give no probe to measure with)"; break;
+    }
+    return os.str();
+}
+
+namespace pipeline_detail {
+namespace {
+
+bool env_turns_off() {
+    const char* v = std::getenv("TILEDET_AUTO_CONFIG");
+    if (!v) return false;
+    std::string s(v);
+    std::transform(s.begin(), s.end(), s.begin(), [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+    return s == "off" || s == "0" || s == "manual" || s == "false" || s == "no";
+}
+
+std::string cpu_model() {
+    std::ifstream in("/proc/cpuinfo");
+    for (std::string line; std::getline(in, line);)
+        if (line.rfind("model name", 0) == 0) {
+            const auto colon = line.find(':');
+            if (colon != std::string::npos) return line.substr(line.find_first_not_of(' ', colon + 1));
+        }
+    return "unknown-cpu";
+}
+
+struct Fixed {
+    bool instances, threads, batch;
+};
+
+Fixed fixed_fields(const PipelineOptions& o) {
+    const PipelineOptions d;
+    const AutoConfigOptions& a = o.auto_config;
+    return {a.instances_given || o.batching.instances != d.batching.instances,
+            a.threads_given || o.model.intra_op_threads != d.model.intra_op_threads,
+            a.batch_given || o.batching.max_batch_size != d.batching.max_batch_size};
+}
+
+fs::path entry_path(const std::string& folder, const std::string& key) {
+    char hex[17];
+    std::snprintf(hex, sizeof hex, "%016llx",
+                  static_cast<unsigned long long>(
+                      fingerprint_bytes(std::span(reinterpret_cast<const std::byte*>(key.data()), key.size()))));
+    return fs::path(folder) / "auto" / hex;
+}
+
+// Entry format: the key on line 1 (a hash collision reads as a miss), then "instances threads batch".
+std::optional<AutoConfigCell> read_entry(const fs::path& path, const std::string& key) {
+    std::ifstream in(path);
+    std::string stored;
+    if (!in || !std::getline(in, stored) || stored != key) return std::nullopt;
+    AutoConfigCell c;
+    if (!(in >> c.instances >> c.threads >> c.batch >> c.tiles_per_s)) return std::nullopt;
+    if (c.instances < 1 || c.instances > 256 || c.threads < 0 || c.threads > 4096 || c.batch < 1 || c.batch > (1 << 16))
+        return std::nullopt;
+    return c;
+}
+
+bool write_entry(const fs::path& path, const std::string& key, const AutoConfigCell& c) {
+    std::error_code ec;
+    fs::create_directories(path.parent_path(), ec);
+    if (ec) return false;
+    fs::path tmp = path;
+    tmp += ".tmp" + std::to_string(::getpid());
+    {
+        std::ofstream out(tmp, std::ios::trunc);
+        if (!out) return false;
+        out << key << "\n" << c.instances << " " << c.threads << " " << c.batch << " " << c.tiles_per_s << "\n";
+        if (!out.flush()) {
+            fs::remove(tmp, ec);
+            return false;
+        }
+    }
+    fs::rename(tmp, path, ec);
+    if (ec) fs::remove(tmp, ec);
+    return !ec;
+}
+
+// Runs batches of `batch` copies of `item` on every backend at once for about `window`, after one
+// untimed run each (a new shape's first run plans memory); tiles per second over all of them.
+// Throws what a run throws (a batch size the graph cannot take).
+AutoConfigCell measure_cell(std::vector<std::unique_ptr<Backend>>& backends, const std::vector<Tensor>& item,
+                            int batch, std::chrono::milliseconds window) {
+    std::vector<Tensor> inputs;
+    for (const Tensor& t : item)
+        inputs.push_back(batch == 1 ? t : concat_leading(std::vector<Tensor>(static_cast<std::size_t>(batch), t)));
+    const std::size_t n = backends.size();
+    std::vector<int> runs(n, 0);
+    std::vector<SteadyClock::time_point> ends(n);
+    std::vector<std::exception_ptr> errors(n);
+    std::atomic<std::size_t> warmed{0};
+    std::atomic<bool> go{false};
+    SteadyClock::time_point start;
+    std::vector<std::thread> threads;
+    for (std::size_t i = 0; i < n; ++i)
+        threads.emplace_back([&, i] {
+            try {
+                (void)backends[i]->run(inputs);
+            } catch (...) {
+                errors[i] = std::current_exception();
+            }
+            if (++warmed == n) {
+                start = SteadyClock::now();
+                go = true;
+                go.notify_all();
+            }
+            go.wait(false);
+            if (errors[i]) return;
+            const auto stop = start + window;
+            try {
+                do {
+                    (void)backends[i]->run(inputs);
+                    ++runs[i];
+                } while (SteadyClock::now() < stop);
+            } catch (...) {
+                errors[i] = std::current_exception();
+            }
+            ends[i] = SteadyClock::now();
+        });
+    for (auto& t : threads) t.join();
+    for (const auto& e : errors)
+        if (e) std::rethrow_exception(e);
+    AutoConfigCell c;
+    c.instances = static_cast<int>(n);
+    c.batch = batch;
+    SteadyClock::time_point last = start;
+    for (std::size_t i = 0; i < n; ++i) {
+        c.runs += runs[i];
+        last = std::max(last, ends[i]);
+    }
+    const double s = std::chrono::duration<double>(last - start).count();
+    c.tiles_per_s = s > 0 ? static_cast<double>(c.runs) * batch / s : 0;
+    return c;
+}
+
+// Instance counts to try on `cores` CPU cores: 1, then every core its own instance, then the
+// powers of two between (at most 8 instances: sessions cost memory and opening time).
+std::vector<int> instance_candidates(int cores) {
+    const int most = std::min(cores, 8);
+    std::vector<int> out{1};
+    if (most > 1) out.push_back(most);
+    for (int i = 2; i < most; i *= 2) out.push_back(i);
+    return out;
+}
+
+}  // namespace
+
+std::string auto_config_key(std::span<const std::byte> bytes, const PipelineOptions& o, int cores) {
+    const Fixed f = fixed_fields(o);
+    std::ostringstream k;
+    char hex[17];
+    std::snprintf(hex, sizeof hex, "%016llx", static_cast<unsigned long long>(fingerprint_bytes(bytes)));
+    k << "tiledet-auto-config 1 model=" << hex << " providers=";
+    for (const std::string& p : o.model.providers) k << p << ",";
+    k << " device_id=" << o.model.device_id << " cpu=" << cpu_model() << " cores=" << cores
+      << " tiledet=" << TILEDET_VERSION_STRING << " ort=" << Model::runtime_version()
+      << " instances=" << (f.instances ? std::to_string(o.batching.instances) : "auto")
+      << " threads=" << (f.threads ? std::to_string(o.model.intra_op_threads) : "auto")
+      << " batch=" << (f.batch ? std::to_string(o.batching.max_batch_size) : "auto");
+    return k.str();
+}
+
+std::vector<std::unique_ptr<Backend>> open_configured(std::span<const std::byte> bytes, const std::string& name,
+                                                      PipelineOptions& o, AutoConfigChoice& choice,
+                                                      const std::function<void(const ModelSignature&)>& validate) {
+    const AutoConfigOptions& a = o.auto_config;
+    const Fixed fixed = fixed_fields(o);
+    choice = AutoConfigChoice{};
+    choice.cores = a.cores > 0 ? a.cores : usable_cores();
+    // Threads per instance for `instances` sessions: a given total is split, else every core is.
+    const auto threads_for = [&](int instances) {
+        const int total = fixed.threads && o.model.intra_op_threads > 0 ? o.model.intra_op_threads : choice.cores;
+        return std::max(1, total / instances);
+    };
+    const auto apply = [&](int instances, int threads, int batch) {
+        o.batching.instances = instances;
+        o.batching.max_batch_size = batch;
+        // make_model_backends splits a total between instances; one instance takes it as given.
+        o.model.intra_op_threads = threads > 0 ? threads * instances : 0;
+        choice.instances = instances;
+        choice.threads = threads;
+        choice.max_batch_size = batch;
+    };
+    bool validated = false;
+    const auto check = [&](const std::vector<std::unique_ptr<Backend>>& backends) {
+        if (validated || backends.empty()) return;
+        if (const auto* mb = dynamic_cast<const ModelBackend*>(backends.front().get())) validate(mb->model().signature());
+        validated = true;
+    };
+    const auto open = [&] {
+        auto backends = make_model_backends(bytes, o.model, std::max(1, o.batching.instances), name);
+        check(backends);
+        return backends;
+    };
+
+    if (!a.enabled || env_turns_off() || (fixed.instances && fixed.threads && fixed.batch)) {
+        choice.source = AutoConfigChoice::Source::manual;
+        auto backends = open();
+        choice.instances = static_cast<int>(backends.size());
+        choice.threads = o.batching.instances > 1 ? threads_for(o.batching.instances)
+                                                  : std::max(0, o.model.intra_op_threads);
+        choice.max_batch_size = o.batching.max_batch_size;
+        return backends;
+    }
+    if (a.expected_tiles == 1) {
+        // One tile: nothing to overlap or batch; one session with every thread has the lowest latency.
+        const int instances = fixed.instances ? o.batching.instances : 1;
+        apply(instances, fixed.threads || instances > 1 ? threads_for(instances) : 0, o.batching.max_batch_size);
+        choice.source = AutoConfigChoice::Source::one_tile;
+        return open();
+    }
+
+    const std::string key = auto_config_key(bytes, o, choice.cores);
+    const std::string folder = cache_folder(a.cache_dir);
+    const fs::path entry = folder.empty() ? fs::path() : entry_path(folder, key);
+    if (!folder.empty())
+        if (const auto hit = read_entry(entry, key)) {
+            apply(hit->instances, hit->threads, hit->batch);
+            choice.source = AutoConfigChoice::Source::cached;
+            choice.cache_file = entry.string();
+            return open();
+        }
+
+    // Measure: one group of sessions per instance count; on each, batch sizes upwards while they
+    // pay (>= 5 % more tiles/s than the size before). The group of the best cell is kept.
+    const auto t0 = SteadyClock::now();
+    const auto deadline = t0 + a.budget;
+    const auto window = std::clamp(a.budget / 10, std::chrono::milliseconds(100), std::chrono::milliseconds(400));
+    std::vector<std::unique_ptr<Backend>> best_backends;
+    std::optional<AutoConfigCell> best;
+    std::vector<int> instance_list = fixed.instances ? std::vector<int>{o.batching.instances}
+                                                     : instance_candidates(choice.cores);
+    bool on_cpu = true;
+    double item_s = 0;  // seconds per tile, from the first cell: how long the next cell will take
+    for (std::size_t ii = 0; ii < instance_list.size(); ++ii) {
+        const int instances = instance_list[ii];
+        if (!on_cpu && instances > 1 && !fixed.instances) break;  // a GPU shares one device: one instance
+        if (best && SteadyClock::now() >= deadline) break;
+        const int threads = threads_for(instances);
+        ModelOptions mo = o.model;
+        mo.intra_op_threads = threads * instances;
+        auto backends = make_model_backends(bytes, mo, instances, name);
+        check(backends);
+        on_cpu = backends.front()->device() == "CPU";
+        const std::optional<std::vector<Tensor>> item = backends.front()->probe_item();
+        if (!item) {
+            // A symbolic image size: nothing to measure with; keep the defaults (or what was given).
+            choice.source = AutoConfigChoice::Source::fallback;
+            choice.instances = static_cast<int>(backends.size());
+            choice.threads = o.batching.instances > 1 ? threads_for(o.batching.instances)
+                                                      : std::max(0, o.model.intra_op_threads);
+            choice.max_batch_size = o.batching.max_batch_size;
+            if (instances == std::max(1, o.batching.instances) && o.model.intra_op_threads == mo.intra_op_threads)
+                return backends;
+            backends.clear();
+            return open();
+        }
+        std::vector<int> batches;
+        const BatchKind kind = backends.front()->batch_kind();
+        if (!kind.is_dynamic())
+            batches = {kind.is_static() ? static_cast<int>(std::max<std::int64_t>(1, kind.size)) : 1};
+        else if (fixed.batch)
+            batches = {o.batching.max_batch_size};
+        else
+            batches = {1, 2, 4, 8};
+        double prev = 0;
+        bool kept = false;
+        for (int b : batches) {
+            const auto now = SteadyClock::now();
+            // The next cell takes a warm-up run and at least one timed run per instance.
+            const auto cost = std::chrono::duration_cast<std::chrono::milliseconds>(
+                std::chrono::duration<double>(2.0 * b * item_s * instances));
+            if (best && now + std::max(cost, window) > deadline) break;
+            AutoConfigCell cell;
+            try {
+                cell = measure_cell(backends, *item, b, window);
+            } catch (const std::exception&) {
+                break;  // a batch the graph cannot take: the executor's probe and fallback know it too
+            }
+            cell.threads = threads;
+            choice.cells.push_back(cell);
+            if (item_s == 0 && cell.tiles_per_s > 0) item_s = instances / cell.tiles_per_s;
+            if (!best || cell.tiles_per_s > best->tiles_per_s) {
+                best = cell;
+                kept = true;
+            }
+            if (prev > 0 && cell.tiles_per_s < prev * 1.05) break;
+            prev = cell.tiles_per_s;
+        }
+        if (kept) best_backends = std::move(backends);
+    }
+    choice.measure_ms = std::chrono::duration<double, std::milli>(SteadyClock::now() - t0).count();
+    if (!best) {
+        choice.source = AutoConfigChoice::Source::fallback;
+        choice.instances = std::max(1, o.batching.instances);
+        choice.threads = threads_for(choice.instances);
+        choice.max_batch_size = o.batching.max_batch_size;
+        best_backends.clear();
+        return open();
+    }
+    // A static batch N runs N whatever max batch says: keep the policy's value for the reports.
+    const bool static_batch = !best_backends.front()->batch_kind().is_dynamic();
+    apply(best->instances, best->threads, static_batch ? o.batching.max_batch_size : best->batch);
+    choice.source = AutoConfigChoice::Source::measured;
+    if (!folder.empty()) {
+        AutoConfigCell stored = *best;
+        stored.batch = choice.max_batch_size;
+        if (write_entry(entry, key, stored)) choice.cache_file = entry.string();
+    }
+    return best_backends;
+}
+
+}  // namespace pipeline_detail
+}  // namespace tiledet

@@ -1,0 +1,238 @@
+// The auto configuration (instances x threads x max batch, measured once and cached): what is
+// measured, what is read back, what invalidates an entry, and that given values win. Timing is
+// never asserted: which cell wins depends on the machine; the tests check the bookkeeping.
+#include <gtest/gtest.h>
+
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <set>
+#include <string>
+
+#include "test_paths.hpp"
+#include "tiledet/error.hpp"
+#include "tiledet/pipeline/auto_config.hpp"
+#include "tiledet/pipeline/options.hpp"
+#include "tiledet/pipeline/pipeline.hpp"
+
+namespace fs = std::filesystem;
+using namespace tiledet;
+using tiledet::testing::generated_model;
+
+namespace {
+
+class AutoConfig : public ::testing::Test {
+protected:
+    void SetUp() override {
+        // tests/common/test_env.cpp turns it off for every other test.
+        ::setenv("TILEDET_AUTO_CONFIG", "on", 1);
+        cache_ = fs::temp_directory_path() /
+                 ("tiledet_auto_config_" + std::to_string(::getpid()) + "_" +
+                  ::testing::UnitTest::GetInstance()->current_test_info()->name());
+        fs::remove_all(cache_);
+    }
+    void TearDown() override {
+        ::setenv("TILEDET_AUTO_CONFIG", "off", 1);
+        fs::remove_all(cache_);
+    }
+    PipelineOptions options(int cores = 2) const {
+        PipelineOptions o;
+        o.auto_config.cache_dir = cache_.string();
+        o.auto_config.cores = cores;
+        o.auto_config.budget = std::chrono::milliseconds(1500);
+        o.batching.probe_cache_dir = "";
+        return o;
+    }
+    std::size_t entries() const {
+        if (!fs::exists(cache_ / "auto")) return 0;
+        std::size_t n = 0;
+        for (const auto& e : fs::directory_iterator(cache_ / "auto")) n += e.is_regular_file() ? 1 : 0;
+        return n;
+    }
+    fs::path cache_;
+};
+
+const std::string kStatic = "yolo_static.onnx";    // static batch 1
+const std::string kDynamic = "yolo_dynamic.onnx";  // dynamic batch
+
+TEST_F(AutoConfig, MeasuresOnceThenReadsTheCache) {
+    TILEDET_REQUIRE_GENERATED(kStatic);
+    AutoConfigChoice first;
+    {
+        Pipeline p(generated_model(kStatic).string(), options());
+        first = p.config();
+        EXPECT_EQ(first.source, AutoConfigChoice::Source::measured) << first.describe();
+        ASSERT_FALSE(first.cells.empty());
+        EXPECT_GT(first.measure_ms, 0);
+        EXPECT_FALSE(first.cache_file.empty());
+        EXPECT_TRUE(fs::exists(first.cache_file));
+        // The executor runs what was chosen.
+        EXPECT_EQ(p.executor().instances(), static_cast<std::size_t>(first.instances));
+        EXPECT_EQ(p.options().batching.instances, first.instances);
+        // A static batch-1 model only has batch 1 to measure; on 2 cores, 1x2 and 2x1 are tried.
+        std::set<int> instances;
+        for (const AutoConfigCell& c : first.cells) {
+            EXPECT_EQ(c.batch, 1);
+            EXPECT_GT(c.tiles_per_s, 0);
+            EXPECT_EQ(c.instances * c.threads, 2);
+            instances.insert(c.instances);
+        }
+        EXPECT_EQ(instances, (std::set<int>{1, 2}));
+        // The pick is the best measured cell.
+        double best = 0;
+        for (const AutoConfigCell& c : first.cells) best = std::max(best, c.tiles_per_s);
+        bool picked_best = false;
+        for (const AutoConfigCell& c : first.cells)
+            picked_best |= c.tiles_per_s == best && c.instances == first.instances && c.threads == first.threads;
+        EXPECT_TRUE(picked_best) << first.describe();
+    }
+    EXPECT_EQ(entries(), 1u);
+    Pipeline second(generated_model(kStatic).string(), options());
+    EXPECT_EQ(second.config().source, AutoConfigChoice::Source::cached) << second.config().describe();
+    EXPECT_TRUE(second.config().cells.empty());
+    EXPECT_EQ(second.config().measure_ms, 0);
+    EXPECT_EQ(second.config().instances, first.instances);
+    EXPECT_EQ(second.config().threads, first.threads);
+    EXPECT_EQ(second.config().max_batch_size, first.max_batch_size);
+    EXPECT_EQ(second.executor().instances(), static_cast<std::size_t>(first.instances));
+}
+
+TEST_F(AutoConfig, AnotherModelOrCoreCountIsMeasuredAgain) {
+    TILEDET_REQUIRE_GENERATED(kStatic);
+    TILEDET_REQUIRE_GENERATED(kDynamic);
+    { Pipeline p(generated_model(kStatic).string(), options(2)); }
+    ASSERT_EQ(entries(), 1u);
+    {
+        Pipeline p(generated_model(kDynamic).string(), options(2));
+        EXPECT_EQ(p.config().source, AutoConfigChoice::Source::measured);
+        // A dynamic model is measured at more than one batch size for at least one instance count.
+        std::set<int> batches;
+        for (const AutoConfigCell& c : p.config().cells) batches.insert(c.batch);
+        EXPECT_GE(batches.size(), 2u) << p.config().describe();
+    }
+    EXPECT_EQ(entries(), 2u);
+    {
+        Pipeline p(generated_model(kStatic).string(), options(1));
+        EXPECT_EQ(p.config().source, AutoConfigChoice::Source::measured) << "a changed core count is a new key";
+        EXPECT_EQ(p.config().cores, 1);
+        for (const AutoConfigCell& c : p.config().cells) EXPECT_EQ(c.instances * c.threads, 1);
+        EXPECT_EQ(p.config().instances, 1);
+    }
+    EXPECT_EQ(entries(), 3u);
+    // The old entries are still good.
+    Pipeline again(generated_model(kStatic).string(), options(2));
+    EXPECT_EQ(again.config().source, AutoConfigChoice::Source::cached);
+}
+
+TEST_F(AutoConfig, GivenValuesWin) {
+    TILEDET_REQUIRE_GENERATED(kDynamic);
+    PipelineOptions o = options();
+    set_option(o, "instances", "1");  // the default value, but given
+    set_option(o, "batch", "2");
+    {
+        Pipeline p(generated_model(kDynamic).string(), o);
+        const AutoConfigChoice& c = p.config();
+        EXPECT_EQ(c.source, AutoConfigChoice::Source::measured);  // threads were not given
+        EXPECT_EQ(c.instances, 1);
+        EXPECT_EQ(c.max_batch_size, 2);
+        for (const AutoConfigCell& cell : c.cells) {
+            EXPECT_EQ(cell.instances, 1);
+            EXPECT_EQ(cell.batch, 2);
+        }
+        EXPECT_EQ(p.options().batching.max_batch_size, 2);
+    }
+    // All three given: nothing is measured or cached.
+    set_option(o, "threads", "1");
+    std::size_t before = entries();
+    {
+        Pipeline p(generated_model(kDynamic).string(), o);
+        EXPECT_EQ(p.config().source, AutoConfigChoice::Source::manual);
+        EXPECT_TRUE(p.config().cells.empty());
+        EXPECT_EQ(p.config().max_batch_size, 2);
+    }
+    EXPECT_EQ(entries(), before);
+    // A field changed from its default counts as given, for callers who do not use set_option.
+    PipelineOptions direct = options();
+    direct.batching.instances = 2;
+    Pipeline p(generated_model(kDynamic).string(), direct);
+    EXPECT_EQ(p.config().instances, 2);
+    EXPECT_EQ(p.executor().instances(), 2u);
+    for (const AutoConfigCell& cell : p.config().cells) EXPECT_EQ(cell.instances, 2);
+}
+
+TEST_F(AutoConfig, ManualOneTileAndTheEnvironmentMeasureNothing) {
+    TILEDET_REQUIRE_GENERATED(kStatic);
+    PipelineOptions o = options();
+    set_option(o, "config", "manual");
+    {
+        Pipeline p(generated_model(kStatic).string(), o);
+        EXPECT_EQ(p.config().source, AutoConfigChoice::Source::manual);
+        EXPECT_EQ(p.config().instances, 1);
+        EXPECT_EQ(p.executor().instances(), 1u);
+    }
+    PipelineOptions one = options();
+    one.auto_config.expected_tiles = 1;
+    {
+        Pipeline p(generated_model(kStatic).string(), one);
+        EXPECT_EQ(p.config().source, AutoConfigChoice::Source::one_tile);
+        EXPECT_EQ(p.config().instances, 1);
+        EXPECT_EQ(p.config().threads, 0);  // every core, ONNX Runtime's default
+        EXPECT_TRUE(p.config().cells.empty());
+    }
+    ::setenv("TILEDET_AUTO_CONFIG", "off", 1);
+    {
+        Pipeline p(generated_model(kStatic).string(), options());
+        EXPECT_EQ(p.config().source, AutoConfigChoice::Source::manual);
+    }
+    EXPECT_EQ(entries(), 0u);
+    EXPECT_THROW(set_option(o, "config", "fast"), OptionError);
+    EXPECT_THROW(set_option(o, "auto_budget_ms", "5"), OptionError);
+}
+
+TEST_F(AutoConfig, BadOptionsFailBeforeAnyMeasurement) {
+    TILEDET_REQUIRE_GENERATED(kStatic);
+    PipelineOptions o = options();
+    set_option(o, "tile", "640");
+    set_option(o, "overlap", "700");  // not smaller than the tile
+    EXPECT_THROW(Pipeline(generated_model(kStatic).string(), o), OptionError);
+    EXPECT_EQ(entries(), 0u);
+}
+
+TEST_F(AutoConfig, UnreadableOrForeignEntriesAreMisses) {
+    TILEDET_REQUIRE_GENERATED(kStatic);
+    std::string file;
+    { file = Pipeline(generated_model(kStatic).string(), options()).config().cache_file; }
+    ASSERT_FALSE(file.empty());
+    // A truncated entry, then one whose key line belongs to another configuration.
+    for (const char* content : {"tiledet-auto", "another key\n2 1 1 10\n"}) {
+        std::ofstream(file, std::ios::trunc) << content;
+        Pipeline p(generated_model(kStatic).string(), options());
+        EXPECT_EQ(p.config().source, AutoConfigChoice::Source::measured) << content;
+    }
+    // An unusable cache folder costs the cache only.
+    PipelineOptions o = options();
+    o.auto_config.cache_dir = "/proc/tiledet-cannot-write-here";
+    Pipeline p(generated_model(kStatic).string(), o);
+    EXPECT_EQ(p.config().source, AutoConfigChoice::Source::measured);
+    EXPECT_TRUE(p.config().cache_file.empty());
+}
+
+TEST(AutoConfigDescribe, SaysWhatAndWhy) {
+    AutoConfigChoice c;
+    c.source = AutoConfigChoice::Source::measured;
+    c.instances = 2;
+    c.threads = 1;
+    c.max_batch_size = 1;
+    c.cores = 2;
+    c.measure_ms = 1300;
+    c.cells.resize(3);
+    c.cache_file = "/x";
+    EXPECT_EQ(c.describe(), "auto: 2 instances x 1 thread, max batch 1 (measured 3 cells in 1.3 s on 2 cores, cached)");
+    c.source = AutoConfigChoice::Source::one_tile;
+    c.instances = 1;
+    c.threads = 0;
+    EXPECT_EQ(c.describe(), "auto: 1 instance x all cores, max batch 1 (one tile: lowest latency, nothing measured)");
+    EXPECT_GE(usable_cores(), 1);
+}
+
+}  // namespace
