@@ -265,6 +265,18 @@ public:
     std::pair<int, int> input_size() const { return held()->detector().input_size(); }
     std::map<int, std::string> class_names() const { return held()->detector().class_names(); }
     std::string batch_kind() const { return held()->signature().batch_kind().describe(); }
+    py::dict config() const {
+        const AutoConfigChoice& c = held()->config();
+        py::dict d;
+        d["source"] = to_string(c.source);
+        d["instances"] = c.instances;
+        d["threads_per_instance"] = c.threads;
+        d["max_batch_size"] = c.max_batch_size;
+        d["cores"] = c.cores;
+        d["measure_ms"] = c.measure_ms;
+        d["description"] = c.describe();
+        return d;
+    }
 
 private:
     HeldPipeline held() const {
@@ -354,7 +366,11 @@ sets the exception detect() would raise.)doc")
         .def_property_readonly("family", &PyPipeline::family, "The model family it decodes as (\"yolo\", ...).")
         .def_property_readonly("input_size", &PyPipeline::input_size, "The model input (height, width) in pixels.")
         .def_property_readonly("class_names", &PyPipeline::class_names, "{class_id: name}.")
-        .def_property_readonly("batch_kind", &PyPipeline::batch_kind, "The model's batch axis, in words.");
+        .def_property_readonly("batch_kind", &PyPipeline::batch_kind, "The model's batch axis, in words.")
+        .def_property_readonly("config", &PyPipeline::config,
+                               "How instances, threads and max batch were chosen: {source (manual, one-tile, measured, "
+                               "cached, fallback), instances, threads_per_instance (0: every core), max_batch_size, "
+                               "cores, measure_ms, description}. The keyword config='manual' turns the measurement off.");
 
     m.def(
         "option_specs",

@@ -106,8 +106,8 @@ class Pipeline(_tiledet._Pipeline):
     """A model loaded once, with one dynamic batcher that every image and thread shares.
 
     Pipeline(model, *, tile=None, overlap=0.2, full_image=False, merge="greedy-nmm", match="ios",
-             conf=None, iou=None, classes=None, batch=8, max_delay_ms=2, instances=1, threads=0,
-             provider="cpu", family=None, **options)
+             conf=None, iou=None, classes=None, batch=None, max_delay_ms=2, instances=None, threads=None,
+             provider="cpu", family=None, config="auto", **options)
 
     model         path to an ONNX file (any family `tiledet inspect` recognizes)
     tile          None (the whole image, resized to the model input), "auto", SIZE or (W, H)
@@ -120,6 +120,10 @@ class Pipeline(_tiledet._Pipeline):
     batch         max batch of a dynamic-batch model; max_delay_ms: how long a tile waits for
                   company (ms)
     instances     model instances running batches at once; threads: CPU threads in all (0: all)
+    config        "auto": batch, instances and threads not given here are chosen by a short
+                  measurement (about 2 s, once per model and machine, then cached in
+                  ~/.cache/tiledet; see the .config property); "manual": batch 8, 1 instance,
+                  every core unless given
     provider      "cpu", "cuda", "tensorrt" (or a list, in priority order)
     family        force a family ("yolo", "official_rtdetr", ...; None: from the signature)
     **options     every other option of tiledet.option_specs() (max_det, agnostic, imgsz, names,
@@ -132,11 +136,11 @@ class Pipeline(_tiledet._Pipeline):
     """
 
     def __init__(self, model, *, tile=None, overlap=0.2, full_image=False, merge="greedy-nmm", match="ios",
-                 conf=None, iou=None, classes=None, batch=8, max_delay_ms=2, instances=1, threads=0,
-                 provider="cpu", family=None, **options):
+                 conf=None, iou=None, classes=None, batch=None, max_delay_ms=2, instances=None, threads=None,
+                 provider="cpu", family=None, config="auto", **options):
         given = dict(tile=tile, overlap=overlap, full_image=full_image, merge=merge, match=match, conf=conf, iou=iou,
                      classes=classes, batch=batch, max_delay_ms=max_delay_ms, instances=instances, threads=threads,
-                     provider=provider, family=family)
+                     provider=provider, family=family, config=config)
         given.update(options)
         pairs = [(name, _option_text(name, value)) for name, value in given.items() if value is not None]
         super().__init__(_os.fspath(model), pairs)

@@ -177,3 +177,25 @@ def test_closing_with_futures_in_flight_ends_each_one_and_cancel_drops_an_image(
     assert not all(outcomes), "closing right after submitting should have cancelled some queued images"
     with pytest.raises(tiledet.ShutDown, match="closed"):
         p.submit(images[0])
+
+
+def test_config_is_measured_once_then_cached_and_manual_measures_nothing(tmp_path, monkeypatch):
+    import tiledet
+
+    # CTest runs these with TILEDET_AUTO_CONFIG=off (fixed settings); the default is on.
+    assert tiledet.Pipeline(model("yolo_static")).config["source"] == "manual"
+    monkeypatch.setenv("TILEDET_AUTO_CONFIG", "on")
+    monkeypatch.setenv("TILEDET_CACHE_DIR", str(tmp_path))
+    with tiledet.Pipeline(model("yolo_static")) as p:
+        first = p.config
+    assert first["source"] == "measured", first
+    assert first["measure_ms"] > 0 and first["instances"] >= 1
+    assert list((tmp_path / "auto").iterdir()), "the choice is cached"
+    with tiledet.Pipeline(model("yolo_static")) as p:
+        second = p.config
+    assert second["source"] == "cached"
+    assert (second["instances"], second["threads_per_instance"]) == (first["instances"], first["threads_per_instance"])
+    with tiledet.Pipeline(model("yolo_static"), config="manual", instances=2) as p:
+        assert p.config["source"] == "manual" and p.config["instances"] == 2
+    with tiledet.Pipeline(model("yolo_static"), instances=1, threads=1, batch=1) as p:
+        assert p.config["source"] == "manual", "all three given: nothing to choose"

@@ -16,11 +16,14 @@ def test_pipeline_keyword_defaults_are_the_option_tables():
     params = __import__("inspect").signature(tiledet.Pipeline.__init__).parameters
     keywords = [n for n, p in params.items() if p.kind == p.KEYWORD_ONLY]
     assert keywords == ["tile", "overlap", "full_image", "merge", "match", "conf", "iou", "classes", "batch",
-                        "max_delay_ms", "instances", "threads", "provider", "family"]
+                        "max_delay_ms", "instances", "threads", "provider", "family", "config"]
     for name in keywords:
         default = params[name].default
         text = specs[name]["default"]
-        if default is None:
+        if name in ("batch", "instances", "threads"):
+            # Not given: chosen by config="auto" (the table's default is what "manual" uses).
+            assert default is None and "--config auto" in specs[name]["help"], name
+        elif default is None:
             assert text in ("", "none"), name
         elif isinstance(default, bool):
             assert text == ("true" if default else "false"), name
