@@ -64,8 +64,10 @@ std::string AutoConfigChoice::describe() const {
         case Source::measured:
             std::snprintf(buf, sizeof buf, " (measured %zu cell%s in %.1f s on %d core%s%s)", cells.size(),
                           cells.size() == 1 ? "" : "s", measure_ms / 1000.0, cores, cores == 1 ? "" : "s",
-                          cache_file.empty() ? "" : ", cached");
+                          !complete ? "; the budget left instance counts untried, not cached: raise --auto-budget-ms"
+                                    : (cache_file.empty() ? "" : ", cached"));
             os << buf;
+            if (batches_cut) os << "; larger batches did not fit --auto-budget-ms";
             break;
         case Source::cached: os << " (cached for " << cores << " core" << (cores == 1 ? "" : "s") << ")"; break;
         case Source::fallback: os << " (defaults: the model's inputs give no probe to measure with)"; break;
@@ -291,73 +293,98 @@ std::vector<std::unique_ptr<Backend>> open_configured(std::span<const std::byte>
             return open();
         }
 
-    // Measure: one group of sessions per instance count; on each, batch sizes upwards while they
-    // pay (>= 5 % more tiles/s than the size before). The group of the best cell is kept.
+    // Measure in two rounds. First every instance count at the smallest batch the model takes
+    // (1, or a static N), each with every core shared out: at least the first two counts are
+    // measured whatever the budget (a loaded machine must not settle on the first cell), the
+    // others while the budget lasts. Then, for a dynamic batch, larger batches on the best
+    // count's sessions while each pays (>= 5 % more tiles/s than the size before) and the
+    // budget lasts. The best cell's sessions are the ones the pipeline keeps.
     const auto t0 = SteadyClock::now();
     const auto deadline = t0 + a.budget;
     const auto window = std::clamp(a.budget / 10, std::chrono::milliseconds(100), std::chrono::milliseconds(400));
     std::vector<std::unique_ptr<Backend>> best_backends;
     std::optional<AutoConfigCell> best;
-    std::vector<int> instance_list = fixed.instances ? std::vector<int>{o.batching.instances}
-                                                     : instance_candidates(choice.cores);
-    bool on_cpu = true;
-    double item_s = 0;  // seconds per tile, from the first cell: how long the next cell will take
+    const std::vector<int> instance_list = fixed.instances ? std::vector<int>{o.batching.instances}
+                                                           : instance_candidates(choice.cores);
+    bool complete = true;     // every instance count measured: only then is the answer cached
+    double item_s = 0;        // seconds per tile on one instance: how long the next cell will take
+    std::optional<std::vector<Tensor>> item;
+    bool dynamic = false;
+    // Whether a cell of `batch` still fits the budget: a warm-up and a timed run per instance.
+    const auto fits = [&](int batch) {
+        const auto cost = std::chrono::duration_cast<std::chrono::milliseconds>(
+            std::chrono::duration<double>(2.0 * batch * item_s));
+        return SteadyClock::now() + std::max(cost, window) <= deadline;
+    };
     for (std::size_t ii = 0; ii < instance_list.size(); ++ii) {
         const int instances = instance_list[ii];
-        if (!on_cpu && instances > 1 && !fixed.instances) break;  // a GPU shares one device: one instance
-        if (best && SteadyClock::now() >= deadline) break;
+        const bool required = ii < 2;
+        if (!required && !fits(1)) {
+            complete = false;
+            break;
+        }
         const int threads = threads_for(instances);
         ModelOptions mo = o.model;
         mo.intra_op_threads = threads * instances;
         auto backends = make_model_backends(bytes, mo, instances, name);
         check(backends);
-        on_cpu = backends.front()->device() == "CPU";
-        const std::optional<std::vector<Tensor>> item = backends.front()->probe_item();
-        if (!item) {
-            // A symbolic image size: nothing to measure with; keep the defaults (or what was given).
-            choice.source = AutoConfigChoice::Source::fallback;
-            choice.instances = static_cast<int>(backends.size());
-            choice.threads = o.batching.instances > 1 ? threads_for(o.batching.instances)
-                                                      : std::max(0, o.model.intra_op_threads);
-            choice.max_batch_size = o.batching.max_batch_size;
-            if (instances == std::max(1, o.batching.instances) && o.model.intra_op_threads == mo.intra_op_threads)
-                return backends;
-            backends.clear();
-            return open();
+        if (ii == 0) {
+            item = backends.front()->probe_item();
+            if (!item) {
+                // A symbolic image size: nothing to measure with; keep the defaults (or what was given).
+                choice.source = AutoConfigChoice::Source::fallback;
+                choice.instances = static_cast<int>(backends.size());
+                choice.threads = threads;
+                choice.max_batch_size = o.batching.max_batch_size;
+                if (instances == std::max(1, o.batching.instances) && o.model.intra_op_threads == mo.intra_op_threads)
+                    return backends;
+                backends.clear();
+                return open();
+            }
+            dynamic = backends.front()->batch_kind().is_dynamic();
         }
-        std::vector<int> batches;
+        // A GPU is one device: more instances only contend for it.
+        if (backends.front()->device() != "CPU" && !fixed.instances && instances > 1) break;
         const BatchKind kind = backends.front()->batch_kind();
-        if (!kind.is_dynamic())
-            batches = {kind.is_static() ? static_cast<int>(std::max<std::int64_t>(1, kind.size)) : 1};
-        else if (fixed.batch)
-            batches = {o.batching.max_batch_size};
-        else
-            batches = {1, 2, 4, 8};
-        double prev = 0;
-        bool kept = false;
-        for (int b : batches) {
-            const auto now = SteadyClock::now();
-            // The next cell takes a warm-up run and at least one timed run per instance.
-            const auto cost = std::chrono::duration_cast<std::chrono::milliseconds>(
-                std::chrono::duration<double>(2.0 * b * item_s * instances));
-            if (best && now + std::max(cost, window) > deadline) break;
+        const int first_batch = !dynamic ? (kind.is_static() ? static_cast<int>(std::max<std::int64_t>(1, kind.size)) : 1)
+                                         : (fixed.batch ? o.batching.max_batch_size : 1);
+        AutoConfigCell cell;
+        try {
+            cell = measure_cell(backends, *item, first_batch, window);
+        } catch (const std::exception&) {
+            if (!best && ii + 1 == instance_list.size()) break;
+            continue;  // a batch the graph cannot take at this count: the others may do
+        }
+        cell.threads = threads;
+        choice.cells.push_back(cell);
+        if (cell.tiles_per_s > 0) item_s = std::max(item_s, instances / cell.tiles_per_s);
+        if (!best || cell.tiles_per_s > best->tiles_per_s) {
+            best = cell;
+            best_backends = std::move(backends);
+        }
+    }
+    if (best && dynamic && !fixed.batch) {
+        double prev = best->tiles_per_s;
+        for (int b : {2, 4, 8}) {
+            if (!fits(b)) {
+                choice.batches_cut = true;
+                break;
+            }
             AutoConfigCell cell;
             try {
-                cell = measure_cell(backends, *item, b, window);
+                cell = measure_cell(best_backends, *item, b, window);
             } catch (const std::exception&) {
                 break;  // a batch the graph cannot take: the executor's probe and fallback know it too
             }
-            cell.threads = threads;
+            cell.threads = best->threads;
             choice.cells.push_back(cell);
-            if (item_s == 0 && cell.tiles_per_s > 0) item_s = instances / cell.tiles_per_s;
-            if (!best || cell.tiles_per_s > best->tiles_per_s) {
-                best = cell;
-                kept = true;
+            if (cell.tiles_per_s < prev * 1.05) {
+                if (cell.tiles_per_s > best->tiles_per_s) best = cell;
+                break;
             }
-            if (prev > 0 && cell.tiles_per_s < prev * 1.05) break;
+            best = cell;
             prev = cell.tiles_per_s;
         }
-        if (kept) best_backends = std::move(backends);
     }
     choice.measure_ms = std::chrono::duration<double, std::milli>(SteadyClock::now() - t0).count();
     if (!best) {
@@ -372,7 +399,8 @@ std::vector<std::unique_ptr<Backend>> open_configured(std::span<const std::byte>
     const bool static_batch = !best_backends.front()->batch_kind().is_dynamic();
     apply(best->instances, best->threads, static_batch ? o.batching.max_batch_size : best->batch);
     choice.source = AutoConfigChoice::Source::measured;
-    if (!folder.empty()) {
+    choice.complete = complete;
+    if (!folder.empty() && complete) {
         AutoConfigCell stored = *best;
         stored.batch = choice.max_batch_size;
         if (write_entry(entry, key, stored)) choice.cache_file = entry.string();

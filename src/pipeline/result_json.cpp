@@ -61,6 +61,8 @@ std::string results_json(const std::string& model, const Detector& det, const st
         c["max_batch_size"] = config->max_batch_size;
         c["cores"] = config->cores;
         c["measure_ms"] = config->measure_ms;
+        c["complete"] = config->complete;
+        c["batches_cut"] = config->batches_cut;
         auto& cells = c["cells"] = nlohmann::json::array();
         for (const AutoConfigCell& cell : config->cells)
             cells.push_back({{"instances", cell.instances}, {"threads", cell.threads}, {"batch", cell.batch},

@@ -189,6 +189,24 @@ TEST_F(AutoConfig, ManualOneTileAndTheEnvironmentMeasureNothing) {
     EXPECT_THROW(set_option(o, "auto_budget_ms", "5"), OptionError);
 }
 
+TEST_F(AutoConfig, ASearchTheBudgetCutShortIsUsedButNotCached) {
+    TILEDET_REQUIRE_GENERATED(kStatic);
+    // Planned for 8 cores: instance counts 1, 8, 2, 4. The first two are measured whatever the
+    // budget; 100 ms (the smallest) leaves no room for the others.
+    PipelineOptions o = options(8);
+    set_option(o, "auto_budget_ms", "100");
+    Pipeline p(generated_model(kStatic).string(), o);
+    const AutoConfigChoice& c = p.config();
+    EXPECT_EQ(c.source, AutoConfigChoice::Source::measured);
+    EXPECT_FALSE(c.complete);
+    ASSERT_EQ(c.cells.size(), 2u) << c.describe();
+    EXPECT_EQ(c.cells[0].instances, 1);
+    EXPECT_EQ(c.cells[1].instances, 8);
+    EXPECT_TRUE(c.cache_file.empty());
+    EXPECT_EQ(entries(), 0u);
+    EXPECT_NE(c.describe().find("not cached"), std::string::npos) << c.describe();
+}
+
 TEST_F(AutoConfig, BadOptionsFailBeforeAnyMeasurement) {
     TILEDET_REQUIRE_GENERATED(kStatic);
     PipelineOptions o = options();

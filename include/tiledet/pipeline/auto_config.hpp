@@ -29,8 +29,10 @@ struct AutoConfigOptions {
     bool instances_given = false;
     bool threads_given = false;
     bool batch_given = false;
-    // Wall time the measurement may take (session opening included); cells that would overrun
-    // it are skipped and the best measured so far wins. Option "auto_budget_ms".
+    // Wall time the measurement may take (session opening included). The first two instance
+    // counts (1, and one per core) are measured whatever it says, at the smallest batch; other
+    // cells that would overrun it are skipped and the best measured wins (see
+    // AutoConfigChoice::complete for what is cached). Option "auto_budget_ms".
     std::chrono::milliseconds budget{2000};
     // Where choices are kept: unset as BatchPolicy::probe_cache_dir ($TILEDET_CACHE_DIR, else
     // $XDG_CACHE_HOME/tiledet, else ~/.cache/tiledet); "" turns the cache off.
@@ -67,6 +69,11 @@ struct AutoConfigChoice {
     int max_batch_size = 8;   // the policy's; a static-batch model runs its N whatever this says
     int cores = 0;            // what the choice was planned for
     double measure_ms = 0;    // time the measurement took (0 unless measured)
+    // Every instance count was measured. A search the budget cut short there is used but not
+    // cached (the next run measures again); larger batches cut by the budget (batches_cut) are
+    // not tried, and the answer is cached.
+    bool complete = true;
+    bool batches_cut = false;
     std::vector<AutoConfigCell> cells;  // what was measured, in order (empty unless measured)
     std::string cache_file;   // the entry read or written; empty when none
 

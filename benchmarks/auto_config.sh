@@ -1,0 +1,142 @@
+#!/usr/bin/env bash
+# The default configuration (--config auto) against the bare runtime's best configuration and
+# against hand-picked flags, in one run, rounds interleaved (issue 17's table in BENCHMARKS.md).
+#
+#   benchmarks/auto_config.sh [OUT_DIR]      (ROUNDS=3 by default; needs ../shared and build/)
+#
+# Per scenario:
+#   ceiling   `tiledet bench --bare-only --auto`: the best bare-runtime cell (model runs only),
+#             tiles/s, turned into images/s with the tiles per image;
+#   configs   `tiledet detect` whole processes: the default (auto; its cache filled by a first,
+#             separately timed run), and hand-picked `--config manual` flag sets;
+#   figures   whole-process images/s (64 images, start-up included) and marginal images/s
+#             ((64 - 8) / (T64 - T8): start-up and the last batch's tail cancel out), each the
+#             median over the rounds, and their ratios to the ceiling and to the best hand-picked.
+set -euo pipefail
+root="$(cd "$(dirname "$0")/.." && pwd)"
+T="${TILEDET:-$root/build/bin/tiledet}"
+shared="${TILEDET_SHARED_DIR:-$root/../shared}"
+out="${1:-$(mktemp -d)}"
+rounds="${ROUNDS:-3}"
+mkdir -p "$out"
+export TILEDET_CACHE_DIR="$out/cache"
+rm -rf "$TILEDET_CACHE_DIR"
+unset TILEDET_AUTO_CONFIG
+
+coco="$shared/images/coco64/images"
+[ -d "$coco" ] || { echo "auto_config.sh: $coco is missing (../shared beside the checkout)" >&2; exit 2; }
+[ -x "$T" ] || { echo "auto_config.sh: no $T: build first (make)" >&2; exit 2; }
+mkdir -p "$out/coco8" "$out/big64" "$out/big8"
+n=0
+for f in "$coco"/*.jpg; do
+  n=$((n + 1)); [ $n -le 8 ] && ln -sf "$f" "$out/coco8/"
+done
+# A 3000x2000 scene for the tiled case (24 tiles at 640 with 20 % overlap): coloured blocks on a
+# gradient, written as binary PPM by Python's standard library (no image library needed).
+python3 - "$out/big.ppm" <<'EOF'
+import random, sys
+w, h = 3000, 2000
+random.seed(7)
+row = bytearray()
+img = bytearray()
+for y in range(h):
+    g = 60 + (y * 120) // h
+    img += bytes((g, 90, 200 - g // 2)) * w
+for _ in range(120):
+    bw, bh = random.randint(40, 400), random.randint(40, 400)
+    x0, y0 = random.randint(0, w - bw), random.randint(0, h - bh)
+    c = bytes((random.randint(0, 255), random.randint(0, 255), random.randint(0, 255)))
+    for y in range(y0, y0 + bh):
+        img[(y * w + x0) * 3:(y * w + x0 + bw) * 3] = c * bw
+with open(sys.argv[1], "wb") as f:
+    f.write(b"P6\n%d %d\n255\n" % (w, h) + bytes(img))
+EOF
+for i in $(seq 1 64); do ln -sf "$out/big.ppm" "$out/big64/big$i.ppm"; done
+for i in $(seq 1 8); do ln -sf "$out/big.ppm" "$out/big8/big$i.ppm"; done
+
+now() { date +%s.%N; }
+# run NAME DIR ARGS...: wall seconds of one detect process, appended to $out/times.tsv
+run() {
+  local name="$1" dir="$2"; shift 2
+  local t0 t1
+  t0=$(now)
+  "$T" detect "$@" "$dir" >"$out/last.log" 2>&1 || { echo "auto_config.sh: detect failed: $*" >&2; cat "$out/last.log" >&2; exit 1; }
+  t1=$(now)
+  echo -e "$scenario\t$name\t$(basename "$dir")\t$(echo "$t1 - $t0" | bc -l)" >>"$out/times.tsv"
+}
+
+# scenario NAME MODEL TILES_PER_IMAGE SMALL_DIR BIG_DIR "TILE FLAGS" "HAND-PICKED FLAG SETS (;-separated)"
+scenario_run() {
+  scenario="$1"; local model="$2" tiles="$3" small="$4" big="$5" tileflags="$6" hands="$7"
+  echo "== $scenario"
+  local synth=()
+  [ "$tiles" -gt 1 ] && synth=(--synthetic 3000x2000)
+  # shellcheck disable=SC2086
+  "$T" bench --model "$model" --bare-only --auto ${synth[@]+"${synth[@]}"} $tileflags --json "$out/bare_$scenario.json" \
+    >"$out/bare_$scenario.log" 2>&1
+  local t0 t1
+  t0=$(now)
+  # shellcheck disable=SC2086
+  "$T" detect -m "$model" $tileflags "$small" >"$out/first_$scenario.log" 2>&1
+  t1=$(now)
+  echo -e "$scenario\tfirst-run(measures)\t$(basename "$small")\t$(echo "$t1 - $t0" | bc -l)" >>"$out/times.tsv"
+  grep '^config:' "$out/first_$scenario.log" | sed "s/^/  first run: /"
+  IFS=';' read -r -a sets <<<"$hands"
+  for r in $(seq 1 "$rounds"); do
+    for dir in "$big" "$small"; do
+      # shellcheck disable=SC2086
+      run default "$dir" -m "$model" $tileflags
+      for s in "${sets[@]}"; do
+        # shellcheck disable=SC2086
+        run "manual $s" "$dir" -m "$model" $tileflags --config manual $s
+      done
+    done
+  done
+}
+
+: >"$out/times.tsv"
+M8=$shared/models/yolov8n_int8.onnx
+RT=$root/build/models/rtdetr_heavy_dynamic.onnx
+scenario_run coco64_yolov8n_int8 "$M8" 1 "$out/coco8" "$coco" "" \
+  "--instances 1;--instances 2 --threads 2"
+scenario_run tiled24_yolov8n_int8 "$M8" 24 "$out/big8" "$out/big64" "--tile 640 --overlap 0.2" \
+  "--instances 1;--instances 2 --threads 2"
+scenario_run coco64_rtdetr_heavy_dynamic "$RT" 1 "$out/coco8" "$coco" "" \
+  "--instances 1 --batch 1;--instances 1 --batch 4;--instances 2 --threads 2 --batch 1;--instances 2 --threads 2 --batch 2"
+
+python3 - "$out" <<'EOF'
+import json, statistics, sys, collections
+out = sys.argv[1]
+rows = collections.defaultdict(list)
+for line in open(f"{out}/times.tsv"):
+    sc, name, d, t = line.rstrip("\n").split("\t")
+    rows[(sc, name, d)].append(float(t))
+scen = {"coco64_yolov8n_int8": (1, "coco8", "images"), "tiled24_yolov8n_int8": (24, "big8", "big64"),
+        "coco64_rtdetr_heavy_dynamic": (1, "coco8", "images")}
+print("| scenario | configuration | whole process img/s | marginal img/s | vs bare best | vs best hand-picked |")
+print("|---|---|---|---|---|---|")
+for sc, (tiles, small, big) in scen.items():
+    bare = json.load(open(f"{out}/bare_{sc}.json"))
+    auto = bare.get("autotune") or {}
+    best = None
+    for c in auto.get("candidates", []):
+        if c.get("error"):
+            continue
+        if best is None or c["tiles_per_s"] > best["tiles_per_s"]:
+            best = c
+    ceiling = best["tiles_per_s"] / tiles if best else float("nan")
+    names = sorted({n for (s, n, d) in rows if s == sc and n != "first-run(measures)"})
+    figs = {}
+    for n in names:
+        tb = statistics.median(rows[(sc, n, big)])
+        ts = statistics.median(rows[(sc, n, small)])
+        figs[n] = (64 / tb, 56 / (tb - ts) if tb > ts else float("nan"))
+    hand = max((v[1] for n, v in figs.items() if n != "default"), default=float("nan"))
+    cfg = f"batch {best['batch']}, {best['instances']} x {best['threads']} threads" if best else "none"
+    print(f"| {sc} | bare best ({cfg}) | | {ceiling:.2f} | 1.00 | |")
+    for n, (whole, marg) in figs.items():
+        print(f"| {sc} | {n} | {whole:.2f} | {marg:.2f} | {marg / ceiling:.2f} | {marg / hand:.2f} |")
+    first = rows.get((sc, "first-run(measures)", small), [float("nan")])[0]
+    print(f"| {sc} | first run of 8 images (measures, then caches) | {first:.1f} s | | | |")
+EOF
+echo "raw times: $out/times.tsv"
