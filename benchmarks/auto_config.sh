@@ -9,9 +9,10 @@
 #             tiles/s, turned into images/s with the tiles per image;
 #   configs   `tiledet detect` whole processes: the default (auto; its cache filled by a first,
 #             separately timed run), and hand-picked `--config manual` flag sets;
-#   figures   whole-process images/s (64 images, start-up included) and marginal images/s
-#             ((64 - 8) / (T64 - T8): start-up and the last batch's tail cancel out), each the
-#             median over the rounds, and their ratios to the ceiling and to the best hand-picked.
+#   figures   whole-process images/s (64 photos or 16 big images, start-up included) and
+#             marginal images/s ((64 - 8) / (T64 - T8), (16 - 4) / (T16 - T4): start-up and the
+#             last batch's tail cancel out), each the median over the rounds, and their ratios to
+#             the ceiling and to the best hand-picked.
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
 T="${TILEDET:-$root/build/bin/tiledet}"
@@ -26,7 +27,7 @@ unset TILEDET_AUTO_CONFIG
 coco="$shared/images/coco64/images"
 [ -d "$coco" ] || { echo "auto_config.sh: $coco is missing (../shared beside the checkout)" >&2; exit 2; }
 [ -x "$T" ] || { echo "auto_config.sh: no $T: build first (make)" >&2; exit 2; }
-mkdir -p "$out/coco8" "$out/big64" "$out/big8"
+mkdir -p "$out/coco8" "$out/big16" "$out/big4"
 n=0
 for f in "$coco"/*.jpg; do
   n=$((n + 1)); [ $n -le 8 ] && ln -sf "$f" "$out/coco8/"
@@ -51,8 +52,8 @@ for _ in range(120):
 with open(sys.argv[1], "wb") as f:
     f.write(b"P6\n%d %d\n255\n" % (w, h) + bytes(img))
 EOF
-for i in $(seq 1 64); do ln -sf "$out/big.ppm" "$out/big64/big$i.ppm"; done
-for i in $(seq 1 8); do ln -sf "$out/big.ppm" "$out/big8/big$i.ppm"; done
+for i in $(seq 1 16); do ln -sf "$out/big.ppm" "$out/big16/big$i.ppm"; done
+for i in $(seq 1 4); do ln -sf "$out/big.ppm" "$out/big4/big$i.ppm"; done
 
 now() { date +%s.%N; }
 # run NAME DIR ARGS...: wall seconds of one detect process, appended to $out/times.tsv
@@ -99,7 +100,7 @@ M8=$shared/models/yolov8n_int8.onnx
 RT=$root/build/models/rtdetr_heavy_dynamic.onnx
 scenario_run coco64_yolov8n_int8 "$M8" 1 "$out/coco8" "$coco" "" \
   "--instances 1;--instances 2 --threads 2"
-scenario_run tiled24_yolov8n_int8 "$M8" 24 "$out/big8" "$out/big64" "--tile 640 --overlap 0.2" \
+scenario_run tiled24_yolov8n_int8 "$M8" 24 "$out/big4" "$out/big16" "--tile 640 --overlap 0.2" \
   "--instances 1;--instances 2 --threads 2"
 scenario_run coco64_rtdetr_heavy_dynamic "$RT" 1 "$out/coco8" "$coco" "" \
   "--instances 1 --batch 1;--instances 1 --batch 4;--instances 2 --threads 2 --batch 1;--instances 2 --threads 2 --batch 2"
@@ -111,11 +112,11 @@ rows = collections.defaultdict(list)
 for line in open(f"{out}/times.tsv"):
     sc, name, d, t = line.rstrip("\n").split("\t")
     rows[(sc, name, d)].append(float(t))
-scen = {"coco64_yolov8n_int8": (1, "coco8", "images"), "tiled24_yolov8n_int8": (24, "big8", "big64"),
-        "coco64_rtdetr_heavy_dynamic": (1, "coco8", "images")}
+scen = {"coco64_yolov8n_int8": (1, "coco8", "images", 64, 8), "tiled24_yolov8n_int8": (24, "big4", "big16", 16, 4),
+        "coco64_rtdetr_heavy_dynamic": (1, "coco8", "images", 64, 8)}
 print("| scenario | configuration | whole process img/s | marginal img/s | vs bare best | vs best hand-picked |")
 print("|---|---|---|---|---|---|")
-for sc, (tiles, small, big) in scen.items():
+for sc, (tiles, small, big, nb, ns) in scen.items():
     bare = json.load(open(f"{out}/bare_{sc}.json"))
     auto = bare.get("autotune") or {}
     best = None
@@ -130,13 +131,13 @@ for sc, (tiles, small, big) in scen.items():
     for n in names:
         tb = statistics.median(rows[(sc, n, big)])
         ts = statistics.median(rows[(sc, n, small)])
-        figs[n] = (64 / tb, 56 / (tb - ts) if tb > ts else float("nan"))
+        figs[n] = (nb / tb, (nb - ns) / (tb - ts) if tb > ts else float("nan"))
     hand = max((v[1] for n, v in figs.items() if n != "default"), default=float("nan"))
     cfg = f"batch {best['batch']}, {best['instances']} x {best['threads']} threads" if best else "none"
     print(f"| {sc} | bare best ({cfg}) | | {ceiling:.2f} | 1.00 | |")
     for n, (whole, marg) in figs.items():
         print(f"| {sc} | {n} | {whole:.2f} | {marg:.2f} | {marg / ceiling:.2f} | {marg / hand:.2f} |")
     first = rows.get((sc, "first-run(measures)", small), [float("nan")])[0]
-    print(f"| {sc} | first run of 8 images (measures, then caches) | {first:.1f} s | | | |")
+    print(f"| {sc} | first run of {ns} images (measures, or reads the cache) | {first:.1f} s | | | |")
 EOF
 echo "raw times: $out/times.tsv"

@@ -171,10 +171,11 @@ int run_detect(const DetectArgs& a) {
 
     // Keep a window of images in flight so tiles of several images can share batches, and
     // report each image in input order as soon as it is ready.
-    // Deep enough to fill every instance's batch twice over, with the batch settings in effect.
-    const BatchPolicy& in_effect = pipeline.options().batching;
+    // Deep enough to fill every instance's batch twice over, with the batch the executor forms
+    // (a static batch-1 model: 1, whatever max batch says) and the instances it runs.
     const std::size_t window =
-        static_cast<std::size_t>(std::max(2, 2 * in_effect.max_batch_size * std::max(1, in_effect.instances)));
+        std::max<std::size_t>(2, 2 * static_cast<std::size_t>(pipeline.executor().max_batch_size()) *
+                                         pipeline.executor().instances());
     std::deque<std::pair<ImageRecord, std::future<ImageResult>>> in_flight;
     std::deque<cv::Mat> images;  // kept for --annotate until the image is reported
     const auto finish_one = [&] {

@@ -104,10 +104,11 @@ int run_eval(const EvalArgs& a) {
         std::future<ImageResult> result;
     };
     std::deque<InFlight> window;
-    // Deep enough to fill every instance's batch twice over, with the batch settings in effect.
-    const BatchPolicy& in_effect = pipeline.options().batching;
+    // Deep enough to fill every instance's batch twice over, with the batch the executor forms
+    // (a static batch-1 model: 1, whatever max batch says) and the instances it runs.
     const std::size_t depth =
-        static_cast<std::size_t>(std::max(2, 2 * in_effect.max_batch_size * std::max(1, in_effect.instances)));
+        std::max<std::size_t>(2, 2 * static_cast<std::size_t>(pipeline.executor().max_batch_size()) *
+                                         pipeline.executor().instances());
     const auto finish_one = [&] {
         InFlight f = std::move(window.front());
         window.pop_front();
