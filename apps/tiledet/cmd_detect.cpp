@@ -100,8 +100,17 @@ std::string image_error(const std::string& file, const std::exception& e) {
 int run_detect(const DetectArgs& a) {
     PipelineOptions options = to_pipeline_options(a.flags);
     // One image run whole is one tile: no measurement can pay for itself (auto_config.hpp).
-    if (a.inputs.size() == 1 && options.tile_mode == TileMode::none && !fs::is_directory(a.inputs.front()))
-        options.auto_config.expected_tiles = 1;
+    // Counted before the model loads; the inputs are listed again (with their errors) below.
+    if (options.tile_mode == TileMode::none) {
+        std::size_t n = 0;
+        for (const auto& in : a.inputs) {
+            try {
+                n += list_images(in).size();
+            } catch (const std::exception&) {
+            }
+        }
+        if (n == 1) options.auto_config.expected_tiles = 1;
+    }
     std::optional<Pipeline> loaded;
     try {
         loaded.emplace(a.model, options);

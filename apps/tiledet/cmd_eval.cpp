@@ -21,6 +21,7 @@
 #include "tiledet/eval/yolo_labels.hpp"
 #include "tiledet/io/image.hpp"
 #include "tiledet/pipeline/pipeline.hpp"
+#include "tiledet/pipeline/result_json.hpp"
 
 namespace tiledet::cli {
 namespace {
@@ -86,7 +87,9 @@ int run_eval(const EvalArgs& a) {
     if (a.limit > 0 && static_cast<int>(images.size()) > a.limit) images.resize(static_cast<std::size_t>(a.limit));
     if (images.empty()) throw InputError("no image files in " + a.images + "; expected .jpg/.png/... files");
 
-    const PipelineOptions options = to_pipeline_options(a.flags);
+    PipelineOptions options = to_pipeline_options(a.flags);
+    // One image run whole is one tile: no measurement can pay for itself (auto_config.hpp).
+    if (images.size() == 1 && options.tile_mode == TileMode::none) options.auto_config.expected_tiles = 1;
     Pipeline pipeline(a.model, options);
     std::cerr << "config: " << pipeline.config().describe() << "\n";
     const Detector* detector = &pipeline.detector();
@@ -169,6 +172,7 @@ int run_eval(const EvalArgs& a) {
         j["detections"] = r.detections;
         j["decode"] = {{"conf", conf}, {"iou", opts.iou.value_or(detector->default_iou())}, {"max_det", opts.max_det}};
         j["tiling"] = tiling_text(pipeline, options);
+        j["config"] = nlohmann::json::parse(config_json(pipeline.config()));
         j["map"] = r.map;
         j["map50"] = r.map50;
         j["map75"] = r.map75;

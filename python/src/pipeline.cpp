@@ -275,6 +275,19 @@ public:
         d["cores"] = c.cores;
         d["measure_ms"] = c.measure_ms;
         d["description"] = c.describe();
+        d["static_batch"] = c.static_batch;
+        d["complete"] = c.complete;
+        d["batches_cut"] = c.batches_cut;
+        py::list cells;
+        for (const AutoConfigCell& cell : c.cells) {
+            py::dict one;
+            one["instances"] = cell.instances;
+            one["threads"] = cell.threads;
+            one["batch"] = cell.batch;
+            one["tiles_per_s"] = cell.tiles_per_s;
+            cells.append(one);
+        }
+        d["cells"] = cells;
         return d;
     }
 

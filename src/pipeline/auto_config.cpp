@@ -56,7 +56,10 @@ std::string AutoConfigChoice::describe() const {
         os << threads << " thread" << (threads == 1 ? "" : "s");
     else
         os << "all cores";
-    os << ", max batch " << max_batch_size;
+    if (static_batch > 0)
+        os << ", static batch " << static_batch;
+    else
+        os << ", max batch " << max_batch_size;
     char buf[96];
     switch (source) {
         case Source::manual: break;
@@ -69,7 +72,10 @@ std::string AutoConfigChoice::describe() const {
             os << buf;
             if (batches_cut) os << "; larger batches did not fit --auto-budget-ms";
             break;
-        case Source::cached: os << " (cached for " << cores << " core" << (cores == 1 ? "" : "s") << ")"; break;
+        case Source::cached:
+            os << " (cached for " << cores << " core" << (cores == 1 ? "" : "s")
+               << (batches_cut ? "; larger batches did not fit --auto-budget-ms" : "") << ")";
+            break;
         case Source::fallback: os << " (defaults: the model's inputs give no probe to measure with)"; break;
     }
     return os.str();
@@ -116,19 +122,30 @@ fs::path entry_path(const std::string& folder, const std::string& key) {
     return fs::path(folder) / "auto" / hex;
 }
 
-// Entry format: the key on line 1 (a hash collision reads as a miss), then "instances threads batch".
-std::optional<AutoConfigCell> read_entry(const fs::path& path, const std::string& key) {
+struct Entry {
+    AutoConfigCell cell;
+    bool batches_cut = false;
+};
+
+// Entry format: the key on line 1 (a hash collision reads as a miss), then
+// "instances threads batch tiles_per_s batches_cut". An entry the search could not have
+// written (more threads in all than `max_threads`, say) is a miss too.
+std::optional<Entry> read_entry(const fs::path& path, const std::string& key, int max_threads) {
     std::ifstream in(path);
     std::string stored;
     if (!in || !std::getline(in, stored) || stored != key) return std::nullopt;
-    AutoConfigCell c;
-    if (!(in >> c.instances >> c.threads >> c.batch >> c.tiles_per_s)) return std::nullopt;
-    if (c.instances < 1 || c.instances > 256 || c.threads < 0 || c.threads > 4096 || c.batch < 1 || c.batch > (1 << 16))
+    Entry e;
+    AutoConfigCell& c = e.cell;
+    int cut = 0;
+    if (!(in >> c.instances >> c.threads >> c.batch >> c.tiles_per_s >> cut)) return std::nullopt;
+    if (c.instances < 1 || c.threads < 1 || c.instances > 256 || c.threads > max_threads ||
+        c.instances * c.threads > max_threads || c.batch < 1 || c.batch > (1 << 16) || (cut != 0 && cut != 1))
         return std::nullopt;
-    return c;
+    e.batches_cut = cut == 1;
+    return e;
 }
 
-bool write_entry(const fs::path& path, const std::string& key, const AutoConfigCell& c) {
+bool write_entry(const fs::path& path, const std::string& key, const AutoConfigCell& c, bool batches_cut) {
     std::error_code ec;
     fs::create_directories(path.parent_path(), ec);
     if (ec) return false;
@@ -137,7 +154,9 @@ bool write_entry(const fs::path& path, const std::string& key, const AutoConfigC
     {
         std::ofstream out(tmp, std::ios::trunc);
         if (!out) return false;
-        out << key << "\n" << c.instances << " " << c.threads << " " << c.batch << " " << c.tiles_per_s << "\n";
+        out << key << "\n"
+            << c.instances << " " << c.threads << " " << c.batch << " " << c.tiles_per_s << " " << (batches_cut ? 1 : 0)
+            << "\n";
         if (!out.flush()) {
             fs::remove(tmp, ec);
             return false;
@@ -222,13 +241,14 @@ std::string auto_config_key(std::span<const std::byte> bytes, const PipelineOpti
     std::ostringstream k;
     char hex[17];
     std::snprintf(hex, sizeof hex, "%016llx", static_cast<unsigned long long>(fingerprint_bytes(bytes)));
-    k << "tiledet-auto-config 1 model=" << hex << " providers=";
+    k << "tiledet-auto-config 2 model=" << hex << " providers=";
     for (const std::string& p : o.model.providers) k << p << ",";
     k << " device_id=" << o.model.device_id << " cpu=" << cpu_model() << " cores=" << cores
       << " tiledet=" << TILEDET_VERSION_STRING << " ort=" << Model::runtime_version()
       << " instances=" << (f.instances ? std::to_string(o.batching.instances) : "auto")
       << " threads=" << (f.threads ? std::to_string(o.model.intra_op_threads) : "auto")
-      << " batch=" << (f.batch ? std::to_string(o.batching.max_batch_size) : "auto");
+      << " batch=" << (f.batch ? std::to_string(o.batching.max_batch_size) : "auto")
+      << " budget_ms=" << o.auto_config.budget.count();
     return k.str();
 }
 
@@ -265,32 +285,39 @@ std::vector<std::unique_ptr<Backend>> open_configured(std::span<const std::byte>
         return backends;
     };
 
+    // What the sessions run: threads per instance as make_model_backends shares them out (a
+    // total of 0 is every core), and a static batch (a policy's max batch does not apply).
+    const auto finish = [&](std::vector<std::unique_ptr<Backend>> backends) {
+        choice.instances = static_cast<int>(backends.size());
+        if (choice.threads <= 0) choice.threads = threads_for(choice.instances);
+        const BatchKind kind = backends.front()->batch_kind();
+        if (!kind.is_dynamic()) choice.static_batch = kind.is_static() ? static_cast<int>(kind.size) : 1;
+        return backends;
+    };
     if (!a.enabled || env_turns_off() || (fixed.instances && fixed.threads && fixed.batch)) {
         choice.source = AutoConfigChoice::Source::manual;
-        auto backends = open();
-        choice.instances = static_cast<int>(backends.size());
-        choice.threads = o.batching.instances > 1 ? threads_for(o.batching.instances)
-                                                  : std::max(0, o.model.intra_op_threads);
         choice.max_batch_size = o.batching.max_batch_size;
-        return backends;
+        return finish(open());
     }
     if (a.expected_tiles == 1) {
         // One tile: nothing to overlap or batch; one session with every thread has the lowest latency.
         const int instances = fixed.instances ? o.batching.instances : 1;
-        apply(instances, fixed.threads || instances > 1 ? threads_for(instances) : 0, o.batching.max_batch_size);
+        apply(instances, threads_for(instances), o.batching.max_batch_size);
         choice.source = AutoConfigChoice::Source::one_tile;
-        return open();
+        return finish(open());
     }
 
     const std::string key = auto_config_key(bytes, o, choice.cores);
     const std::string folder = cache_folder(a.cache_dir);
     const fs::path entry = folder.empty() ? fs::path() : entry_path(folder, key);
+    const int max_threads = std::max(choice.cores, fixed.threads ? o.model.intra_op_threads : 0);
     if (!folder.empty())
-        if (const auto hit = read_entry(entry, key)) {
-            apply(hit->instances, hit->threads, hit->batch);
+        if (const auto hit = read_entry(entry, key, max_threads)) {
+            apply(hit->cell.instances, hit->cell.threads, hit->cell.batch);
             choice.source = AutoConfigChoice::Source::cached;
+            choice.batches_cut = hit->batches_cut;
             choice.cache_file = entry.string();
-            return open();
+            return finish(open());
         }
 
     // Measure in two rounds. First every instance count at the smallest batch the model takes
@@ -333,13 +360,9 @@ std::vector<std::unique_ptr<Backend>> open_configured(std::span<const std::byte>
             if (!item) {
                 // A symbolic image size: nothing to measure with; keep the defaults (or what was given).
                 choice.source = AutoConfigChoice::Source::fallback;
-                choice.instances = static_cast<int>(backends.size());
-                choice.threads = threads;
                 choice.max_batch_size = o.batching.max_batch_size;
-                if (instances == std::max(1, o.batching.instances) && o.model.intra_op_threads == mo.intra_op_threads)
-                    return backends;
                 backends.clear();
-                return open();
+                return finish(open());
             }
             dynamic = backends.front()->batch_kind().is_dynamic();
         }
@@ -389,13 +412,11 @@ std::vector<std::unique_ptr<Backend>> open_configured(std::span<const std::byte>
     choice.measure_ms = std::chrono::duration<double, std::milli>(SteadyClock::now() - t0).count();
     if (!best) {
         choice.source = AutoConfigChoice::Source::fallback;
-        choice.instances = std::max(1, o.batching.instances);
-        choice.threads = threads_for(choice.instances);
         choice.max_batch_size = o.batching.max_batch_size;
         best_backends.clear();
-        return open();
+        return finish(open());
     }
-    // A static batch N runs N whatever max batch says: keep the policy's value for the reports.
+    // A static batch N runs N whatever max batch says: the policy keeps its value.
     const bool static_batch = !best_backends.front()->batch_kind().is_dynamic();
     apply(best->instances, best->threads, static_batch ? o.batching.max_batch_size : best->batch);
     choice.source = AutoConfigChoice::Source::measured;
@@ -403,9 +424,9 @@ std::vector<std::unique_ptr<Backend>> open_configured(std::span<const std::byte>
     if (!folder.empty() && complete) {
         AutoConfigCell stored = *best;
         stored.batch = choice.max_batch_size;
-        if (write_entry(entry, key, stored)) choice.cache_file = entry.string();
+        if (write_entry(entry, key, stored, choice.batches_cut)) choice.cache_file = entry.string();
     }
-    return best_backends;
+    return finish(std::move(best_backends));
 }
 
 }  // namespace pipeline_detail

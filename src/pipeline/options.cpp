@@ -79,7 +79,10 @@ std::vector<OptionSpec> make_specs() {
          "auto", false, {"model.io_binding"}},
         {"cuda_graphs", "model", "Capture one CUDA graph per batch size (cuda provider only)", "false", true,
          {"model.cuda_graphs"}},
-        {"threads", "model", "CPU threads in all (split between instances; 0: all cores). Default: chosen by --config auto", "0", false,
+        {"threads", "model",
+         "CPU threads in all, split between instances (0: all cores); auto: chosen by --config auto, all cores "
+         "with --config manual",
+         "auto", false,
          {"model.intra_op_threads"}},
         {"family", "model", "Force the model family (" + family_list() + ")", "", false, {"detector.family"}},
         {"imgsz", "model", "Input size for models with dynamic H/W: SIZE or H,W", "", false, {"detector.imgsz"}},
@@ -127,18 +130,26 @@ std::vector<OptionSpec> make_specs() {
          {"merge.threshold"}},
         {"merge_agnostic", "tiling", "Merge boxes across classes", "false", true, {"merge.class_agnostic"}},
         {"config", "batching",
-         "How instances, threads and max batch are chosen: auto (measured once per model and machine in about 2 s, "
-         "then cached in ~/.cache/tiledet; a value given with --instances, --threads or --batch is kept) or manual "
-         "(the defaults and the values given)",
+         "How instances, threads and max batch are chosen: auto (measured once per model and machine, about "
+         "--auto-budget-ms, then cached under $TILEDET_CACHE_DIR, $XDG_CACHE_HOME/tiledet or ~/.cache/tiledet; a "
+         "value given with --instances, --threads or --batch is kept; one image run whole measures nothing) or "
+         "manual (1 instance, all cores, max batch " + std::to_string(d.batching.max_batch_size) +
+             ", unless given). TILEDET_AUTO_CONFIG=off makes auto act as manual",
          "auto", false, {"auto_config.enabled"}},
-        {"auto_budget_ms", "batching", "--config auto: the most time the measurement may take (ms)",
+        {"auto_budget_ms", "batching",
+         "--config auto: how long the measurement should take, 100 to 60000 ms (soft: 1 instance and one per core "
+         "are always measured); part of the cache key",
          std::to_string(d.auto_config.budget.count()), false, {"auto_config.budget"}},
-        {"batch", "batching", "Max batch size for a dynamic-batch model. Default: chosen by --config auto",
-         std::to_string(d.batching.max_batch_size), false, {"batching.max_batch_size"}},
+        {"batch", "batching",
+         "Max batch size for a dynamic-batch model; auto: chosen by --config auto, " +
+             std::to_string(d.batching.max_batch_size) + " with --config manual",
+         "auto", false, {"batching.max_batch_size"}},
         {"max_delay_ms", "batching", "How long a request may wait for a batch to fill (ms)",
          num(d.batching.max_queue_delay.count() / 1000.0), false, {"batching.max_queue_delay"}},
-        {"instances", "batching", "Model instances running batches concurrently. Default: chosen by --config auto",
-         std::to_string(d.batching.instances), false, {"batching.instances"}},
+        {"instances", "batching",
+         "Model instances running batches concurrently; auto: chosen by --config auto, " +
+             std::to_string(d.batching.instances) + " with --config manual",
+         "auto", false, {"batching.instances"}},
         {"queue", "batching", "Queue capacity in requests (tiles); 0: unbounded", std::to_string(d.batching.queue_capacity), false,
          {"batching.queue_capacity"}},
         {"probe_sizes", "batching", "Warm-up probe batches of a dynamic model: sizes, 'max' (--batch), or 'none'",
@@ -202,8 +213,11 @@ void set_option(PipelineOptions& o, std::string_view name, std::string_view v) {
     } else if (n == "cuda_graphs") {
         o.model.cuda_graphs = boolean(name, v);
     } else if (n == "threads") {
-        o.model.intra_op_threads = number<int>(name, v, "a thread count >= 0 (0: all cores)", 0, 4096);
-        o.auto_config.threads_given = true;
+        const bool chosen = v == "auto";
+        o.model.intra_op_threads =
+            chosen ? PipelineOptions{}.model.intra_op_threads
+                   : number<int>(name, v, "a thread count >= 0 (0: all cores) or auto", 0, 4096);
+        o.auto_config.threads_given = !chosen;
     } else if (n == "family") {
         o.detector.family = parse_family(std::string(v));
         if (!o.detector.family) bad(name, "one of: " + family_list(), v);
@@ -300,14 +314,18 @@ void set_option(PipelineOptions& o, std::string_view name, std::string_view v) {
     } else if (n == "merge_agnostic") {
         o.merge.class_agnostic = boolean(name, v);
     } else if (n == "batch") {
-        o.batching.max_batch_size = number<int>(name, v, "a batch size >= 1", 1, 1 << 16);
-        o.auto_config.batch_given = true;
+        const bool chosen = v == "auto";
+        o.batching.max_batch_size = chosen ? PipelineOptions{}.batching.max_batch_size
+                                           : number<int>(name, v, "a batch size >= 1 or auto", 1, 1 << 16);
+        o.auto_config.batch_given = !chosen;
     } else if (n == "max_delay_ms") {
         const double ms = number<double>(name, v, "milliseconds >= 0 (at most one hour)", 0.0, 3.6e6);
         o.batching.max_queue_delay = std::chrono::microseconds(static_cast<long long>(ms * 1000.0));
     } else if (n == "instances") {
-        o.batching.instances = number<int>(name, v, "an instance count >= 1", 1, 256);
-        o.auto_config.instances_given = true;
+        const bool chosen = v == "auto";
+        o.batching.instances = chosen ? PipelineOptions{}.batching.instances
+                                      : number<int>(name, v, "an instance count >= 1 or auto", 1, 256);
+        o.auto_config.instances_given = !chosen;
     } else if (n == "config") {
         if (v == "auto") o.auto_config.enabled = true;
         else if (v == "manual") o.auto_config.enabled = false;

@@ -47,27 +47,32 @@ std::string image_error_json(const std::string& source, const std::string& error
     return nlohmann::json{{"file", source}, {"error", error}}.dump(indent);
 }
 
+std::string config_json(const AutoConfigChoice& config) {
+    nlohmann::json c;
+    c["source"] = to_string(config.source);
+    c["description"] = config.describe();
+    c["instances"] = config.instances;
+    c["threads_per_instance"] = config.threads;
+    c["max_batch_size"] = config.max_batch_size;
+    c["static_batch"] = config.static_batch;
+    c["cores"] = config.cores;
+    c["measure_ms"] = config.measure_ms;
+    c["complete"] = config.complete;
+    c["batches_cut"] = config.batches_cut;
+    auto& cells = c["cells"] = nlohmann::json::array();
+    for (const AutoConfigCell& cell : config.cells)
+        cells.push_back({{"instances", cell.instances}, {"threads", cell.threads}, {"batch", cell.batch},
+                         {"tiles_per_s", cell.tiles_per_s}});
+    return c.dump();
+}
+
 std::string results_json(const std::string& model, const Detector& det, const std::vector<std::string>& images,
                          int indent, const AutoConfigChoice* config) {
     nlohmann::json out;
     out["model"] = model;
     out["family"] = to_string(det.family());
     out["family_reason"] = det.reason();
-    if (config) {
-        auto& c = out["config"];
-        c["source"] = to_string(config->source);
-        c["instances"] = config->instances;
-        c["threads_per_instance"] = config->threads;  // 0: ONNX Runtime's default (every core)
-        c["max_batch_size"] = config->max_batch_size;
-        c["cores"] = config->cores;
-        c["measure_ms"] = config->measure_ms;
-        c["complete"] = config->complete;
-        c["batches_cut"] = config->batches_cut;
-        auto& cells = c["cells"] = nlohmann::json::array();
-        for (const AutoConfigCell& cell : config->cells)
-            cells.push_back({{"instances", cell.instances}, {"threads", cell.threads}, {"batch", cell.batch},
-                             {"tiles_per_s", cell.tiles_per_s}});
-    }
+    if (config) out["config"] = nlohmann::json::parse(config_json(*config));
     auto& arr = out["images"] = nlohmann::json::array();
     for (const std::string& s : images) arr.push_back(nlohmann::json::parse(s));
     return out.dump(indent);

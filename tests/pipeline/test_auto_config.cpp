@@ -62,6 +62,8 @@ TEST_F(AutoConfig, MeasuresOnceThenReadsTheCache) {
         Pipeline p(generated_model(kStatic).string(), options());
         first = p.config();
         EXPECT_EQ(first.source, AutoConfigChoice::Source::measured) << first.describe();
+        EXPECT_EQ(first.static_batch, 1);  // what runs, not the policy's max batch
+        EXPECT_NE(first.describe().find("static batch 1"), std::string::npos) << first.describe();
         ASSERT_FALSE(first.cells.empty());
         EXPECT_GT(first.measure_ms, 0);
         EXPECT_FALSE(first.cache_file.empty());
@@ -119,6 +121,13 @@ TEST_F(AutoConfig, AnotherModelOrCoreCountIsMeasuredAgain) {
         EXPECT_EQ(p.config().instances, 1);
     }
     EXPECT_EQ(entries(), 3u);
+    {
+        PipelineOptions longer = options(2);
+        set_option(longer, "auto_budget_ms", "3000");
+        Pipeline p(generated_model(kStatic).string(), longer);
+        EXPECT_EQ(p.config().source, AutoConfigChoice::Source::measured) << "a changed budget is a new key";
+    }
+    EXPECT_EQ(entries(), 4u);
     // The old entries are still good.
     Pipeline again(generated_model(kStatic).string(), options(2));
     EXPECT_EQ(again.config().source, AutoConfigChoice::Source::cached);
@@ -141,6 +150,11 @@ TEST_F(AutoConfig, GivenValuesWin) {
         }
         EXPECT_EQ(p.options().batching.max_batch_size, 2);
     }
+    // "auto" takes a value back.
+    PipelineOptions back = o;
+    set_option(back, "batch", "auto");
+    EXPECT_FALSE(back.auto_config.batch_given);
+    EXPECT_EQ(back.batching.max_batch_size, PipelineOptions{}.batching.max_batch_size);
     // All three given: nothing is measured or cached.
     set_option(o, "threads", "1");
     std::size_t before = entries();
@@ -176,7 +190,7 @@ TEST_F(AutoConfig, ManualOneTileAndTheEnvironmentMeasureNothing) {
         Pipeline p(generated_model(kStatic).string(), one);
         EXPECT_EQ(p.config().source, AutoConfigChoice::Source::one_tile);
         EXPECT_EQ(p.config().instances, 1);
-        EXPECT_EQ(p.config().threads, 0);  // every core, ONNX Runtime's default
+        EXPECT_EQ(p.config().threads, 2);  // every core
         EXPECT_TRUE(p.config().cells.empty());
     }
     ::setenv("TILEDET_AUTO_CONFIG", "off", 1);
@@ -221,11 +235,23 @@ TEST_F(AutoConfig, UnreadableOrForeignEntriesAreMisses) {
     std::string file;
     { file = Pipeline(generated_model(kStatic).string(), options()).config().cache_file; }
     ASSERT_FALSE(file.empty());
-    // A truncated entry, then one whose key line belongs to another configuration.
-    for (const char* content : {"tiledet-auto", "another key\n2 1 1 10\n"}) {
+    std::string key;
+    std::getline(std::ifstream(file), key);
+    // Truncated; another configuration's key; more threads in all than the 2 cores planned for.
+    for (const std::string& content : {std::string("tiledet-auto"), std::string("another key\n2 1 1 10 0\n"),
+                                       key + "\n2 2 2 10 0\n"}) {
         std::ofstream(file, std::ios::trunc) << content;
         Pipeline p(generated_model(kStatic).string(), options());
         EXPECT_EQ(p.config().source, AutoConfigChoice::Source::measured) << content;
+    }
+    // The same key with a plausible answer is read as written (so the misses above are the checks).
+    std::ofstream(file, std::ios::trunc) << key << "\n1 2 1 10 1\n";
+    {
+        Pipeline p(generated_model(kStatic).string(), options());
+        EXPECT_EQ(p.config().source, AutoConfigChoice::Source::cached);
+        EXPECT_EQ(p.config().instances, 1);
+        EXPECT_EQ(p.config().threads, 2);
+        EXPECT_TRUE(p.config().batches_cut);
     }
     // An unusable cache folder costs the cache only.
     PipelineOptions o = options();

@@ -20,8 +20,9 @@ namespace tiledet {
 
 struct AutoConfigOptions {
     // false ("config" = "manual"): instances, threads and max batch as given, nothing measured.
-    // The environment variable TILEDET_AUTO_CONFIG=off (or 0, manual) has the same effect for
-    // every Pipeline of the process (the test suite uses it so tests see fixed settings).
+    // The environment variable TILEDET_AUTO_CONFIG=off (or 0, manual, false, no) has the same
+    // effect for every Pipeline of the process (the test suite uses it so tests see fixed
+    // settings); any other value leaves it on.
     bool enabled = true;
     // Set by set_option("instances" / "threads" / "batch"): that value is kept. A library caller
     // who assigns PipelineOptions fields directly gets the same when the value differs from the
@@ -29,13 +30,16 @@ struct AutoConfigOptions {
     bool instances_given = false;
     bool threads_given = false;
     bool batch_given = false;
-    // Wall time the measurement may take (session opening included). The first two instance
-    // counts (1, and one per core) are measured whatever it says, at the smallest batch; other
-    // cells that would overrun it are skipped and the best measured wins (see
-    // AutoConfigChoice::complete for what is cached). Option "auto_budget_ms".
+    // Wall time the measurement should take, a soft limit: session opening counts, the first
+    // two instance counts (1, and one per core) are measured at the smallest batch whatever it
+    // says, and a cell that has started finishes; other cells that would overrun it are skipped
+    // and the best measured wins (see AutoConfigChoice::complete for what is cached). Part of
+    // the key: a larger budget measures again. Option "auto_budget_ms" (100 to 60000).
     std::chrono::milliseconds budget{2000};
-    // Where choices are kept: unset as BatchPolicy::probe_cache_dir ($TILEDET_CACHE_DIR, else
-    // $XDG_CACHE_HOME/tiledet, else ~/.cache/tiledet); "" turns the cache off.
+    // Where choices are kept, one file per key (model content, providers, CPU model, cores,
+    // given values, budget, tiledet and ONNX Runtime versions) under <folder>/auto/. Unset: as
+    // BatchPolicy::probe_cache_dir ($TILEDET_CACHE_DIR, else $XDG_CACHE_HOME/tiledet, else
+    // ~/.cache/tiledet); "" turns the cache off.
     std::optional<std::string> cache_dir;
     // CPUs to plan for; 0: those this process may run on (sched_getaffinity). Part of the key.
     int cores = 0;
@@ -65,8 +69,9 @@ struct AutoConfigChoice {
     };
     Source source = Source::manual;
     int instances = 1;
-    int threads = 0;          // intra-op threads per instance; 0: ONNX Runtime's default (all cores)
+    int threads = 0;          // intra-op threads per instance
     int max_batch_size = 8;   // the policy's; a static-batch model runs its N whatever this says
+    int static_batch = 0;     // the model's static batch N (no batch axis: 1); 0: a dynamic batch
     int cores = 0;            // what the choice was planned for
     double measure_ms = 0;    // time the measurement took (0 unless measured)
     // Every instance count was measured. A search the budget cut short there is used but not
@@ -77,7 +82,8 @@ struct AutoConfigChoice {
     std::vector<AutoConfigCell> cells;  // what was measured, in order (empty unless measured)
     std::string cache_file;   // the entry read or written; empty when none
 
-    // "auto: 2 instances x 1 thread, max batch 1 (measured 4 cells in 1.3 s)".
+    // "auto: 2 instances x 1 thread, max batch 1 (measured 4 cells in 1.3 s on 2 cores, cached)";
+    // "static batch N" in place of the max batch for a model with a static batch.
     std::string describe() const;
 };
 

@@ -25,10 +25,15 @@ std::string image_json(const ImageResult& result, const Detector& detector, cons
                        double load_ms = 0, int indent = -1);
 std::string image_error_json(const std::string& source, const std::string& error, int indent = -1);
 
+// How instances, threads and max batch were chosen, as one JSON object: source (manual, one-tile,
+// measured, cached, fallback), description (the CLI's config line), instances,
+// threads_per_instance, max_batch_size, static_batch (0: dynamic), cores, measure_ms, complete,
+// batches_cut, cells [{instances, threads, batch, tiles_per_s}] (what was measured).
+std::string config_json(const AutoConfigChoice& config);
+
 // The whole run: {"model": ..., "family": ..., "family_reason": ..., "config": {...},
 // "images": [...]}, from image_json / image_error_json records (in that order). "config" (when
-// `config` is given): source (manual, one-tile, measured, cached, fallback), instances,
-// threads_per_instance, max_batch_size, cores, measure_ms and the measured cells.
+// `config` is given): config_json's object.
 std::string results_json(const std::string& model, const Detector& detector, const std::vector<std::string>& images,
                          int indent = 2, const AutoConfigChoice* config = nullptr);
 
