@@ -22,6 +22,9 @@
 #include "tiledet/io/image.hpp"
 #include "tiledet/pipeline/report.hpp"
 #include "tiledet/pipeline/result_json.hpp"
+#if TILEDET_HAS_RASTER
+#include "tiledet/raster/raster.hpp"
+#endif
 
 namespace tiledet::cli {
 namespace {
@@ -37,7 +40,18 @@ struct DetectArgs {
     std::vector<std::string> inputs;
     std::string json_path, jsonl_path, annotate_dir;
     PipelineFlags flags;
+    // Rasters (GDAL): bands shown as R,G,B, stretch of deeper bands, nodata, GeoJSON out.
+    std::string bands, stretch, percentiles, nodata, geojson_path, to_crs;
 };
+
+// The process's peak resident memory (VmHWM) in MB, or -1 where /proc is not there.
+double peak_rss_mb() {
+    std::ifstream in("/proc/self/status");
+    std::string line;
+    while (std::getline(in, line))
+        if (line.rfind("VmHWM:", 0) == 0) return std::stod(line.substr(6)) / 1024.0;
+    return -1;
+}
 
 // One input's outcome: the pipeline's result, or why it failed.
 struct ImageRecord {
@@ -45,6 +59,9 @@ struct ImageRecord {
     double load_ms = 0;
     std::optional<ImageResult> result;
     std::string error;
+#if TILEDET_HAS_RASTER
+    std::shared_ptr<GdalRaster> raster;  // read by window; its georeference for --geojson
+#endif
 };
 
 class ProgressBar {
@@ -164,6 +181,43 @@ int run_detect(const DetectArgs& a) {
         jsonl = &jsonl_file;
     }
     std::size_t total_dets = 0, done = 0;
+#if TILEDET_HAS_RASTER
+    RasterOptions raster_options;
+    if (!a.bands.empty()) raster_options.bands = parse_bands(a.bands);
+    if (!a.stretch.empty()) {
+        raster_options.stretch = parse_stretch(a.stretch);
+        if (!raster_options.stretch)
+            throw OptionError("--stretch", "", ": expected none, minmax or percentile, got '" + a.stretch + "'");
+    }
+    if (!a.percentiles.empty()) {
+        const auto comma = a.percentiles.find(',');
+        try {
+            if (comma == std::string::npos) throw std::invalid_argument(a.percentiles);
+            raster_options.percentile_low = std::stod(a.percentiles.substr(0, comma));
+            raster_options.percentile_high = std::stod(a.percentiles.substr(comma + 1));
+        } catch (const std::exception&) {
+            throw OptionError("--percentiles", "", ": expected LOW,HIGH in percent (\"2,98\"), got '" + a.percentiles + "'");
+        }
+    }
+    if (!a.nodata.empty()) {
+        try {
+            raster_options.nodata = std::stod(a.nodata);
+        } catch (const std::exception&) {
+            throw OptionError("--nodata", "", ": expected a number, got '" + a.nodata + "'");
+        }
+    }
+    std::optional<GeoJsonWriter> geojson;
+    std::ofstream geojson_file;
+    if (!a.geojson_path.empty()) {
+        geojson.emplace(a.to_crs);
+        geojson_file.open(a.geojson_path);
+        if (!geojson_file) throw InputError(a.geojson_path + ": cannot open for writing the GeoJSON results (--geojson)");
+    }
+#else
+    if (!a.geojson_path.empty() || !a.bands.empty() || !a.stretch.empty() || !a.nodata.empty())
+        throw InputError("--geojson, --bands, --stretch and --nodata need the raster module, which this build left out "
+                         "(GDAL was not found: install libgdal-dev and re-run cmake)");
+#endif
 
     // Keep a window of images in flight so tiles of several images can share batches, and
     // report each image in input order as soon as it is ready.
@@ -178,7 +232,7 @@ int run_detect(const DetectArgs& a) {
         if (fut.valid()) {
             try {
                 rec.result = fut.get();
-                if (!a.annotate_dir.empty())
+                if (!a.annotate_dir.empty() && !img.empty())
                     save_annotated((fs::path(a.annotate_dir) / fs::path(rec.file).filename()).string(), img,
                                    rec.result->detections, [&](int id) { return detector.class_name(id); });
             } catch (const std::exception& e) {
@@ -190,6 +244,18 @@ int run_detect(const DetectArgs& a) {
         if (rec.result && jsonl != &std::cout && a.json_path != "-") {
             std::cout << summary(*rec.result, detector) << "\n" << std::flush;
         }
+#if TILEDET_HAS_RASTER
+        if (rec.result && geojson) {
+            try {
+                geojson->add(rec.file, rec.raster ? rec.raster->georeference() : GeoReference{},
+                             rec.result->detections, [&](int id) { return detector.class_name(id); });
+            } catch (const std::exception& e) {
+                std::cerr << "tiledet: " << image_error(rec.file, e) << "\n";
+                ++failed;
+            }
+        }
+        rec.raster.reset();
+#endif
         if (rec.result) {
             total_dets += rec.result->detections.size();
         } else {
@@ -207,6 +273,28 @@ int run_detect(const DetectArgs& a) {
         std::future<ImageResult> fut;
         cv::Mat img;
         try {
+#if TILEDET_HAS_RASTER
+            if (is_raster_path(file)) {
+                // Read by window: the pipeline reads each tile's region as it cuts it.
+                rec.raster = GdalRaster::open(file, raster_options);
+                rec.load_ms = ms_since(t0);
+                std::cerr << file << ": " << rec.raster->describe() << "\n";
+                const std::int64_t pixels = std::int64_t{rec.raster->width()} * rec.raster->height();
+                if (options.tile_mode == TileMode::none && options.limits.max_image_pixels > 0 &&
+                    pixels > options.limits.max_image_pixels)
+                    throw InputError(file + ": a raster of " + std::to_string(rec.raster->width()) + "x" +
+                                     std::to_string(rec.raster->height()) +
+                                     " cannot run as one whole-image tile; give --tile (e.g. --tile 640 --overlap 0.2) "
+                                     "to cut it into tiles read by window");
+                SubmitOptions so;
+                so.label = file;
+                fut = pipeline.submit(rec.raster, std::move(so));
+                in_flight.emplace_back(std::move(rec), std::move(fut));
+                images.emplace_back();  // a raster is never held whole: no --annotate for it
+                while (in_flight.size() >= window) finish_one();
+                continue;
+            }
+#endif
             img = load_image(file, options.limits.max_image_pixels);
             rec.load_ms = ms_since(t0);
             fut = pipeline.submit(img, file);
@@ -221,6 +309,14 @@ int run_detect(const DetectArgs& a) {
     while (!in_flight.empty()) finish_one();
     bar.clear();
     std::cerr << files.size() << " image(s), " << total_dets << " detection(s), " << failed << " failed\n";
+    if (const double mb = peak_rss_mb(); mb >= 0) std::cerr << "peak RSS: " << static_cast<long>(mb + 0.5) << " MB\n";
+#if TILEDET_HAS_RASTER
+    if (geojson) {
+        if (!(geojson_file << geojson->str(1) << "\n" << std::flush))
+            throw InputError(a.geojson_path + ": cannot write the GeoJSON results");
+        std::cerr << "wrote " << geojson->features() << " feature(s) to " << a.geojson_path << "\n";
+    }
+#endif
     // --verbose: the executor prints its statistics block itself when it shuts down.
 
     if (!a.json_path.empty()) {
@@ -242,6 +338,20 @@ const CommandRegistrar reg{Command{"detect", 20, [](CLI::App& app) {
                     "of the text summary)");
     sub->add_option("--annotate", a->annotate_dir, "Write annotated images into this folder");
     add_pipeline_flags(*sub, a->flags);
+    // Rasters: files GDAL reads (.tif .tiff .jp2 .vrt ...) are read by window, tile by tile.
+    sub->add_option("--bands", a->bands,
+                    "Raster bands shown to the model as R,G,B (\"3,2,1\"), or one band as grey; default 1,2,3 (1 for "
+                    "fewer than 3 bands)");
+    sub->add_option("--stretch", a->stretch,
+                    "Raster values to bytes: none (8-bit as is, UInt16 / 257), minmax or percentile (per band, "
+                    "sampled); default none for 8-bit, percentile for deeper bands");
+    sub->add_option("--percentiles", a->percentiles, "LOW,HIGH percent for --stretch percentile")->default_str("2,98");
+    sub->add_option("--nodata", a->nodata,
+                    "Raster value that marks nodata in every chosen band (default: the bands' own nodata or mask); "
+                    "tiles with no data are not run");
+    sub->add_option("--geojson", a->geojson_path,
+                    "Write detections of georeferenced rasters as GeoJSON polygons in the raster's CRS to this file");
+    sub->add_option("--to-crs", a->to_crs, "With --geojson: write coordinates in this CRS instead (\"EPSG:4326\")");
     return std::function<int()>([a] { return run_detect(*a); });
 }}};
 
