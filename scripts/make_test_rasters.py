@@ -90,7 +90,7 @@ def main():
     box = plant(ds, 1536, 0)
     ds = None
     manifest["rasters"]["nodata"] = {"file": path, "size": [2560, 640], "boxes": [box],
-                                     "nodata_tiles_x": [0, 512]}
+                                     "nodata_tiles_x": [0]}
 
     path = os.path.join(a.out, "nogeo.tif")
     ds = create(path, 1152, 640, 3, gdal.GDT_Byte, georef=False)
