@@ -18,6 +18,7 @@
 
 #include "command.hpp"
 #include "pipeline_flags.hpp"
+#include "progress_bar.hpp"
 #include "tiledet/error.hpp"
 #include "tiledet/io/image.hpp"
 #include "tiledet/pipeline/report.hpp"
@@ -62,26 +63,6 @@ struct ImageRecord {
 #if TILEDET_HAS_RASTER
     std::shared_ptr<GdalRaster> raster;  // read by window; its georeference for --geojson
 #endif
-};
-
-class ProgressBar {
-public:
-    ProgressBar(std::size_t total, bool enabled) : total_(total), enabled_(enabled) {}
-    void show(std::size_t done) const {
-        if (!enabled_) return;
-        constexpr int kWidth = 30;
-        const int filled = static_cast<int>(kWidth * done / (total_ ? total_ : 1));
-        std::fprintf(stderr, "\r[%s%s] %zu/%zu", std::string(static_cast<std::size_t>(filled), '#').c_str(),
-                     std::string(static_cast<std::size_t>(kWidth - filled), ' ').c_str(), done, total_);
-        std::fflush(stderr);
-    }
-    void clear() const {
-        if (enabled_) std::fprintf(stderr, "\r\033[K");
-    }
-
-private:
-    std::size_t total_;
-    bool enabled_;
 };
 
 std::string summary(const ImageResult& r, const Detector& det) {
@@ -163,7 +144,16 @@ int run_detect(const DetectArgs& a) {
     // --provider auto: say what it passed over and why.
     if (const auto* mb = dynamic_cast<const ModelBackend*>(&pipeline.executor().backend(0)))
         for (const std::string& skipped : mb->model().providers_skipped()) std::cerr << "provider auto: " << skipped << "\n";
-    const ProgressBar bar(files.size(), from_folder && files.size() >= 10 && ::isatty(STDERR_FILENO));
+    // A folder of many images: images done; otherwise an image of many tiles (a big raster):
+    // its tiles done. Only on a terminal.
+    ProgressBar bar("images", from_folder && files.size() >= 10);
+    ProgressBar tile_bar("tiles", !bar.enabled());
+    constexpr std::size_t kTilesForABar = 64;
+    const auto tile_progress = [&](const std::string& file) {
+        return [&tile_bar, name = fs::path(file).filename().string()](std::size_t done, std::size_t total) {
+            if (total >= kTilesForABar) tile_bar.update(done, total, name);
+        };
+    };
     std::vector<std::string> records;
     // --json is written at the end, but a path that cannot be written fails now, before any work.
     std::ofstream json_file;
@@ -241,6 +231,7 @@ int run_detect(const DetectArgs& a) {
             }
         }
         bar.clear();
+        tile_bar.clear();
         if (rec.result && jsonl != &std::cout && a.json_path != "-") {
             std::cout << summary(*rec.result, detector) << "\n" << std::flush;
         }
@@ -264,7 +255,7 @@ int run_detect(const DetectArgs& a) {
         }
         if (!a.json_path.empty()) records.push_back(record_json(rec, detector, device, -1));
         if (jsonl) *jsonl << record_json(rec, detector, device, -1) << "\n" << std::flush;
-        bar.show(++done);
+        bar.update(++done, files.size());
     };
     for (const std::string& file : files) {
         ImageRecord rec;
@@ -288,6 +279,7 @@ int run_detect(const DetectArgs& a) {
                                      "to cut it into tiles read by window");
                 SubmitOptions so;
                 so.label = file;
+                so.on_progress = tile_progress(file);
                 fut = pipeline.submit(rec.raster, std::move(so));
                 in_flight.emplace_back(std::move(rec), std::move(fut));
                 images.emplace_back();  // a raster is never held whole: no --annotate for it
@@ -297,7 +289,10 @@ int run_detect(const DetectArgs& a) {
 #endif
             img = load_image(file, options.limits.max_image_pixels);
             rec.load_ms = ms_since(t0);
-            fut = pipeline.submit(img, file);
+            SubmitOptions so;
+            so.label = file;
+            so.on_progress = tile_progress(file);
+            fut = pipeline.submit(img, std::move(so));
         } catch (const std::exception& e) {
             rec.error = image_error(file, e);
             img.release();
@@ -308,6 +303,7 @@ int run_detect(const DetectArgs& a) {
     }
     while (!in_flight.empty()) finish_one();
     bar.clear();
+    tile_bar.clear();
     std::cerr << files.size() << " image(s), " << total_dets << " detection(s), " << failed << " failed\n";
     if (const double mb = peak_rss_mb(); mb >= 0) std::cerr << "peak RSS: " << static_cast<long>(mb + 0.5) << " MB\n";
 #if TILEDET_HAS_RASTER

@@ -133,6 +133,12 @@ void Completer::handle(Item& item) {
         }
     }
     job.remaining -= item.count;
+    if (job.on_progress) {
+        try {
+            job.on_progress(job.tiles.size() - job.remaining, job.tiles.size());
+        } catch (...) {  // a progress display must not end the image
+        }
+    }
     if (job.pixels) {
         bool more;
         {
@@ -191,6 +197,7 @@ void Completer::finish(JobState& job) {
         }
     }
     job.on_done = nullptr;  // whatever the callback captured goes now
+    job.on_progress = nullptr;
     {
         std::lock_guard lk(job.mu);
         job.done = true;
@@ -258,8 +265,14 @@ void TileFeeder::start(std::shared_ptr<JobState> job) {
     {
         std::lock_guard lk(mu_);
         ++open_;
+        if (!stop_) {
+            queue_.push_back(std::move(job));
+            cv_.notify_one();
+            return;
+        }
     }
-    wake(std::move(job));
+    release_rest(job, std::make_exception_ptr(ShutDown((job->source.empty() ? std::string("image") : job->source) +
+                                                       ": submitted after the pipeline was closed")));
 }
 
 void TileFeeder::wake(std::shared_ptr<JobState> job) {
@@ -271,9 +284,9 @@ void TileFeeder::wake(std::shared_ptr<JobState> job) {
             return;
         }
     }
-    release_rest(job, std::make_exception_ptr(ShutDown(
+    release_rest(job, std::make_exception_ptr(Cancelled(
                           (job->source.empty() ? std::string("image") : job->source) +
-                          ": the pipeline was destroyed before all of its tiles were cut")));
+                          ": cancelled: the pipeline was closed before all of its tiles were cut")));
 }
 
 void TileFeeder::wait_fed() {
@@ -293,9 +306,9 @@ void TileFeeder::stop() {
         waiting.swap(queue_);
     }
     for (auto& job : waiting)
-        release_rest(job, std::make_exception_ptr(ShutDown(
+        release_rest(job, std::make_exception_ptr(Cancelled(
                               (job->source.empty() ? std::string("image") : job->source) +
-                              ": the pipeline was destroyed before all of its tiles were cut")));
+                              ": cancelled: the pipeline was closed before all of its tiles were cut")));
 }
 
 void TileFeeder::closed_one() {
@@ -366,11 +379,11 @@ void TileFeeder::feed(const std::shared_ptr<JobState>& job) {
             if (failed) {
                 completer_.post_released(job, count, /*in_flight=*/true);
             } else {
+                // The first group's time (set by submit() for an image in memory, whose first
+                // groups are cut there); written before any of this image's tiles is queued.
+                if (first == 0) job->enqueued = Clock::now();
                 for (std::size_t i : cut.skipped) completer_.post_skipped(job, i);
-                if (!cut.requests.empty()) {
-                    if (job->enqueued == Clock::time_point{}) job->enqueued = Clock::now();
-                    job->executor->submit(std::move(cut.requests));
-                }
+                if (!cut.requests.empty()) job->executor->submit(std::move(cut.requests));
             }
         } catch (...) {
             if (job->fail(std::current_exception())) job->executor->cancel(job->tag);

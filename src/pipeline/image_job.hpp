@@ -36,6 +36,7 @@ struct JobState {
     Clock::time_point enqueued;
     std::optional<Clock::time_point> deadline;
     ImageCallback on_done;
+    std::function<void(std::size_t, std::size_t)> on_progress;
 
     // A windowed image (more tiles than the pipeline keeps in flight): its pixels, read a tile's
     // region at a time by the feeder thread, which cuts groups of `group_size` tiles while fewer
@@ -131,11 +132,11 @@ public:
     // A new windowed image: its first groups are cut on the feeder thread.
     void start(std::shared_ptr<JobState> job);
     // Some of `job`'s tiles came back: cut more if the window has room. Once the feeder is
-    // stopped, the image's remaining tiles are released and it ends with ShutDown.
+    // stopped, the image's remaining tiles are released and it ends with Cancelled.
     void wake(std::shared_ptr<JobState> job);
     // Until every image handed in has all its tiles cut or released (shutdown() lets them finish).
     void wait_fed();
-    // Cuts no more tiles: images still waiting end with ShutDown once their running tiles are back.
+    // Cuts no more tiles: images still waiting end with Cancelled once their running tiles are back.
     void stop();
 
 private:

@@ -306,6 +306,7 @@ ImageJob Pipeline::Impl::submit(const cv::Mat* image, std::shared_ptr<ImageSourc
     job->decode = options.decode.value_or(this->options.decode);
     job->merge = options.merge.value_or(this->options.merge);
     job->on_done = std::move(on_done);
+    job->on_progress = std::move(options.on_progress);
     const std::size_t n = job->tiles.size();
     job->geometry.resize(n);
     job->preprocess_ms.resize(n);
@@ -333,6 +334,32 @@ ImageJob Pipeline::Impl::submit(const cv::Mat* image, std::shared_ptr<ImageSourc
     job->pixels = std::move(source);
     job->group_size = group_size();
     job->window = window();
+    if (image) {
+        // An image in memory: its first window is cut here, on the calling thread, so callers
+        // on several threads still preprocess in parallel; the feeder cuts the rest as tiles
+        // come back. The window is reserved first, so the feeder never cuts the same tiles (it
+        // only cuts into room freed by completions). A GDAL source is read from one thread
+        // only, so it is cut by the feeder alone.
+        const std::size_t reserved = std::min(n, job->window);
+        {
+            std::lock_guard lk(job->mu);
+            job->next_tile = reserved;
+            job->in_flight = reserved;
+        }
+        job->enqueued = Clock::now();
+        for (std::size_t first = 0; first < reserved; first += job->group_size) {
+            const std::size_t count = std::min(job->group_size, reserved - first);
+            try {
+                pipeline_detail::CutTiles cut = pipeline_detail::cut_tiles(job, *job->pixels, first, count, *completer);
+                executor->submit(std::move(cut.requests));
+            } catch (...) {
+                if (first == 0) throw;  // nothing accepted yet: the caller gets the error, as for a small image
+                if (job->fail(std::current_exception())) executor->cancel(job->tag);
+                completer->post_released(job, reserved - first, /*in_flight=*/true);
+                break;
+            }
+        }
+    }
     feeder->start(job);
     return ImageJob(std::move(job));
 }
@@ -365,6 +392,8 @@ const PipelineOptions& Pipeline::options() const { return impl_->options; }
 void Pipeline::shutdown() {
     impl_->close(/*cancel_pending=*/false);
 }
+
+void Pipeline::shutdown(bool cancel_pending) { impl_->close(cancel_pending); }
 
 // --- ImageJob
 

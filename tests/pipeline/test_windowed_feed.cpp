@@ -252,3 +252,35 @@ TEST(WindowedFeed, AnImageSourceWithoutASizeIsRefused) {
     auto src = std::make_shared<CountingSource>(cv::Mat());
     EXPECT_THROW(p.submit(src, SubmitOptions{}, [](ImageResult&&, std::exception_ptr) {}), InputError);
 }
+
+TEST(WindowedFeed, AnImageInMemoryHasItsFirstWindowQueuedWhenSubmitReturnsAndNoMore) {
+    Gated g(windowed());
+    // 10 tiles, window 4: submit() cuts and queues the first two groups on the calling thread.
+    auto f = g.pipeline->submit(row_of_tiles(10), "in memory");
+    EXPECT_EQ(g.pipeline->executor().stats().submitted, 4u);
+    wait_until([&] { return g.backend->entered.load() >= 1; });
+    std::this_thread::sleep_for(50ms);
+    EXPECT_EQ(g.pipeline->executor().stats().submitted, 4u) << "nothing more is cut while the first batch is held";
+    g.permits.release(100);
+    EXPECT_EQ(f.get().detections.size(), 10u);
+    EXPECT_EQ(g.pipeline->executor().stats().submitted, 10u);
+}
+
+TEST(WindowedFeed, APhotoFedThroughTheWindowMayBeReleasedByTheCallerAtOnce) {
+    Pipeline p(one_backend(), yolo_signature(), windowed());
+    std::future<ImageResult> f;
+    {
+        cv::Mat img = row_of_tiles(12);
+        f = p.submit(img, "released");
+    }  // the caller's Mat is gone; the pipeline holds the pixels until the last tile is cut
+    EXPECT_EQ(f.get().detections.size(), 12u);
+    // A Mat over a caller's buffer (no reference count) is copied: overwriting the buffer after
+    // submit() does not change the result.
+    cv::Mat owned = row_of_tiles(12);
+    std::vector<std::uint8_t> buffer(owned.total() * 3);
+    cv::Mat view(owned.rows, owned.cols, CV_8UC3, buffer.data());
+    owned.copyTo(view);
+    auto g = p.submit(view, "caller buffer");
+    std::fill(buffer.begin(), buffer.end(), std::uint8_t{0});
+    EXPECT_EQ(g.get().detections.size(), 12u);
+}

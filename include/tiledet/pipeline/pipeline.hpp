@@ -90,6 +90,10 @@ struct SubmitOptions {
     std::optional<TileMode> tile_mode;
     std::optional<TileSpec> tiles;
     std::optional<MergeOptions> merge;
+    // Called on the pipeline's completion thread each time one of the image's tiles is done
+    // (run, skipped for no data, or dropped after an error): tiles done so far and the total.
+    // For progress bars; keep it short; an exception is swallowed.
+    std::function<void(std::size_t done, std::size_t total)> on_progress;
 };
 
 // Called exactly once per image that submit() accepted: with the result (error null), or with
@@ -185,6 +189,10 @@ public:
     // Stops accepting images (later ones end with ShutDown) and waits until everything
     // submitted has run and every callback has returned. Idempotent.
     void shutdown();
+    // cancel_pending: as destroying the Pipeline does, images still queued (and the tiles of big
+    // images not cut yet) end with Cancelled; running batches finish; every callback has
+    // returned when it returns. false: shutdown().
+    void shutdown(bool cancel_pending);
 
 private:
     struct Impl;
