@@ -196,3 +196,19 @@ TEST(CliRaster, CorruptTiffIsOneClearErrorLineAndTheOtherInputsStillRun) {
     EXPECT_EQ(error_lines, 1) << r.output;
     EXPECT_NE(r.output.find("nogeo.tif 1152x640: 1 person"), std::string::npos) << r.output;
 }
+
+TEST(CliRaster, ABigRastersTileProgressIsDrawnOnATerminalOnly) {
+    TILEDET_REQUIRE_RASTERS();
+    TILEDET_REQUIRE_GENERATED("yolo_dynamic.onnx");
+    const std::string args = "detect -m " + model() + " " + raster_path("planted_12000") + " --tile 640 --overlap 0.2";
+    const CliResult piped = run_cli(args);
+    ASSERT_EQ(piped.code, 0) << piped.output;
+    EXPECT_EQ(piped.output.find('\r'), std::string::npos) << "no progress bar when stderr is not a terminal";
+    // util-linux's script(1) gives the command a terminal.
+    if (run_command("script --version").code != 0) GTEST_SKIP() << "script(1) not installed";
+    const CliResult tty = run_command("script -qec '" + std::string(TILEDET_CLI_PATH) + " " + args + "' /dev/null");
+    ASSERT_EQ(tty.code, 0) << tty.output;
+    EXPECT_NE(tty.output.find("/576 tiles"), std::string::npos) << tty.output.substr(0, 2000);
+    EXPECT_NE(tty.output.find("tiles/s  ETA "), std::string::npos) << tty.output.substr(0, 2000);
+    EXPECT_NE(tty.output.find('\r'), std::string::npos);
+}
