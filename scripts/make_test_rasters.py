@@ -13,7 +13,8 @@ overlap start at multiples of 512, so objects are planted at such corners.
     make_test_rasters.py --out DIR [--big N] [--mid N]
 
 writes DIR/planted_<N>.tif (N x N, 3 x Byte, EPSG:32633, 0.5 m pixels), DIR/uint16_4band.tif,
-DIR/nodata.tif, DIR/nogeo.tif, DIR/corrupt.tif and DIR/rasters.json (what was planted where).
+DIR/nodata.tif, DIR/nogeo.tif (also as nogeo_striped.tif and nogeo.jp2), DIR/corrupt.tif and
+DIR/rasters.json (what was planted where).
 """
 import argparse
 import json
@@ -97,6 +98,17 @@ def main():
     box = plant(ds, 512, 0)
     ds = None
     manifest["rasters"]["nogeo"] = {"file": path, "size": [1152, 640], "boxes": [box]}
+
+    # The same pixels as a striped (untiled) TIFF and, where GDAL has the driver, a lossless
+    # JPEG2000: other layouts GDAL reads by window.
+    path = os.path.join(a.out, "nogeo_striped.tif")
+    gdal.Translate(path, os.path.join(a.out, "nogeo.tif"), creationOptions=["TILED=NO", "COMPRESS=LZW"])
+    manifest["rasters"]["nogeo_striped"] = {"file": path, "size": [1152, 640], "boxes": [box]}
+    if gdal.GetDriverByName("JP2OpenJPEG"):
+        path = os.path.join(a.out, "nogeo.jp2")
+        gdal.Translate(path, os.path.join(a.out, "nogeo.tif"), format="JP2OpenJPEG",
+                       creationOptions=["REVERSIBLE=YES", "QUALITY=100"])
+        manifest["rasters"]["nogeo_jp2"] = {"file": path, "size": [1152, 640], "boxes": [box]}
 
     # A TIFF cut short: the header and the start of its blocks, not the rest.
     src = os.path.join(a.out, "nogeo.tif")

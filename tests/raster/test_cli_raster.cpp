@@ -212,3 +212,21 @@ TEST(CliRaster, ABigRastersTileProgressIsDrawnOnATerminalOnly) {
     EXPECT_NE(tty.output.find("tiles/s  ETA "), std::string::npos) << tty.output.substr(0, 2000);
     EXPECT_NE(tty.output.find('\r'), std::string::npos);
 }
+
+TEST(CliRaster, StripedTiffAndJpeg2000AreReadByWindowLikeTiledGeoTiff) {
+    TILEDET_REQUIRE_RASTERS();
+    TILEDET_REQUIRE_GENERATED("yolo_dynamic.onnx");
+    const json manifest = raster_manifest();
+    for (const std::string name : {"nogeo_striped", "nogeo_jp2"}) {
+        if (!manifest["rasters"].contains(name)) {
+            ADD_FAILURE() << name << " was not generated (GDAL's JP2OpenJPEG driver missing?)";
+            continue;
+        }
+        const std::string file = manifest["rasters"][name]["file"];
+        const std::string js = out_path(name + ".json");
+        const CliResult r = run_cli("detect -m " + model() + " " + file + " --tile 640 --overlap 0.2 --json " + js);
+        ASSERT_EQ(r.code, 0) << r.output;
+        EXPECT_NE(r.output.find(file + ": 1152x640, 3 band(s) Byte"), std::string::npos) << "read through GDAL: " << r.output;
+        expect_boxes(read_json(js)["images"][0], manifest["rasters"][name]["boxes"]);
+    }
+}
