@@ -42,7 +42,7 @@ struct DetectArgs {
     std::string json_path, jsonl_path, annotate_dir;
     PipelineFlags flags;
     // Rasters (GDAL): bands shown as R,G,B, stretch of deeper bands, nodata, GeoJSON out.
-    std::string bands, stretch, percentiles, nodata, geojson_path, to_crs;
+    std::string bands, stretch, percentiles, nodata, geojson_path, to_crs, vector_path;
 };
 
 // The process's peak resident memory (VmHWM) in MB, or -1 where /proc is not there.
@@ -198,14 +198,24 @@ int run_detect(const DetectArgs& a) {
     }
     std::optional<GeoJsonWriter> geojson;
     std::ofstream geojson_file;
-    if (!a.geojson_path.empty()) {
+    if (!a.geojson_path.empty() || !a.vector_path.empty()) {
         geojson.emplace(a.to_crs);
+    }
+    if (!a.vector_path.empty()) {
+        std::string ext = fs::path(a.vector_path).extension().string();
+        std::transform(ext.begin(), ext.end(), ext.begin(), [](unsigned char c) { return std::tolower(c); });
+        if (ext != ".gpkg" && ext != ".shp" && ext != ".geojson" && ext != ".json")
+            throw OptionError("--vector", "", ": expected a file name ending in .gpkg (GeoPackage) or .shp (shapefile), got '" +
+                                                  a.vector_path + "'");
+    }
+    if (!a.geojson_path.empty()) {
         geojson_file.open(a.geojson_path);
         if (!geojson_file) throw InputError(a.geojson_path + ": cannot open for writing the GeoJSON results (--geojson)");
     }
 #else
-    if (!a.geojson_path.empty() || !a.bands.empty() || !a.stretch.empty() || !a.nodata.empty())
-        throw InputError("--geojson, --bands, --stretch and --nodata need the raster module, which this build left out "
+    if (!a.geojson_path.empty() || !a.vector_path.empty() || !a.bands.empty() || !a.stretch.empty() ||
+        !a.nodata.empty())
+        throw InputError("--geojson, --vector, --bands, --stretch and --nodata need the raster module, which this build left out "
                          "(GDAL was not found: install libgdal-dev and re-run cmake)");
 #endif
 
@@ -308,9 +318,15 @@ int run_detect(const DetectArgs& a) {
     if (const double mb = peak_rss_mb(); mb >= 0) std::cerr << "peak RSS: " << static_cast<long>(mb + 0.5) << " MB\n";
 #if TILEDET_HAS_RASTER
     if (geojson) {
-        if (!(geojson_file << geojson->str(1) << "\n" << std::flush))
-            throw InputError(a.geojson_path + ": cannot write the GeoJSON results");
-        std::cerr << "wrote " << geojson->features() << " feature(s) to " << a.geojson_path << "\n";
+        if (!a.geojson_path.empty()) {
+            if (!(geojson_file << geojson->str(1) << "\n" << std::flush))
+                throw InputError(a.geojson_path + ": cannot write the GeoJSON results");
+            std::cerr << "wrote " << geojson->features() << " feature(s) to " << a.geojson_path << "\n";
+        }
+        if (!a.vector_path.empty()) {
+            write_vector(geojson->str(-1), a.vector_path);
+            std::cerr << "wrote " << geojson->features() << " feature(s) to " << a.vector_path << "\n";
+        }
     }
 #endif
     // --verbose: the executor prints its statistics block itself when it shuts down.
@@ -347,7 +363,10 @@ const CommandRegistrar reg{Command{"detect", 20, [](CLI::App& app) {
                     "tiles with no data are not run");
     sub->add_option("--geojson", a->geojson_path,
                     "Write detections of georeferenced rasters as GeoJSON polygons in the raster's CRS to this file");
-    sub->add_option("--to-crs", a->to_crs, "With --geojson: write coordinates in this CRS instead (\"EPSG:4326\")");
+    sub->add_option("--vector", a->vector_path,
+                    "Also write the georeferenced detections through OGR: FILE.gpkg (GeoPackage) or FILE.shp (shapefile)");
+    sub->add_option("--to-crs", a->to_crs,
+                    "With --geojson/--vector: write coordinates in this CRS instead (\"EPSG:4326\")");
     return std::function<int()>([a] { return run_detect(*a); });
 }}};
 

@@ -1,5 +1,11 @@
+#include <cpl_vsi.h>
+#include <gdal_priv.h>
+#include <gdal_utils.h>
 #include <ogr_spatialref.h>
 
+#include <algorithm>
+#include <cstdint>
+#include <filesystem>
 #include <map>
 #include <nlohmann/json.hpp>
 
@@ -100,6 +106,47 @@ std::string GeoJsonWriter::str(int indent) const {
         fc["crs"] = {{"type", "name"}, {"properties", {{"name", urn}}}};
     }
     return fc.dump(indent);
+}
+
+}  // namespace tiledet
+
+namespace tiledet {
+
+void write_vector(const std::string& geojson, const std::string& path) {
+    std::string ext = std::filesystem::path(path).extension().string();
+    std::transform(ext.begin(), ext.end(), ext.begin(), [](unsigned char c) { return std::tolower(c); });
+    const char* format = ext == ".gpkg"                       ? "GPKG"
+                         : ext == ".shp"                      ? "ESRI Shapefile"
+                         : (ext == ".geojson" || ext == ".json") ? "GeoJSON"
+                                                              : nullptr;
+    if (!format)
+        throw InputError(path + ": expected a .gpkg (GeoPackage), .shp (shapefile) or .geojson file name, got '" + ext +
+                         "'");
+    GDALAllRegister();
+    // The GeoJSON text as an in-memory file that OGR opens like any other.
+    const std::string mem = "/vsimem/tiledet_" + std::to_string(reinterpret_cast<std::uintptr_t>(&geojson)) + ".geojson";
+    VSILFILE* f = VSIFileFromMemBuffer(mem.c_str(), reinterpret_cast<GByte*>(const_cast<char*>(geojson.data())),
+                                       static_cast<vsi_l_offset>(geojson.size()), FALSE);
+    if (!f) throw InputError(path + ": cannot stage the detections for OGR");
+    VSIFCloseL(f);
+    struct Unlink {
+        std::string p;
+        ~Unlink() { VSIUnlink(p.c_str()); }
+    } unlink_mem{mem};
+    GDALDatasetH src = GDALOpenEx(mem.c_str(), GDAL_OF_VECTOR, nullptr, nullptr, nullptr);
+    if (!src) throw InputError(path + ": OGR cannot read the detections (" + std::string(CPLGetLastErrorMsg()) + ")");
+    std::error_code ec;
+    if (std::string(format) != "GeoJSON") std::filesystem::remove(path, ec);  // replace, as the GeoJSON writer does
+    char* argv[] = {const_cast<char*>("-f"), const_cast<char*>(format), const_cast<char*>("-nln"),
+                    const_cast<char*>("detections"), nullptr};
+    GDALVectorTranslateOptions* opts = GDALVectorTranslateOptionsNew(argv, nullptr);
+    int usage_error = 0;
+    CPLErrorReset();
+    GDALDatasetH out = GDALVectorTranslate(path.c_str(), nullptr, 1, &src, opts, &usage_error);
+    GDALVectorTranslateOptionsFree(opts);
+    GDALClose(src);
+    if (!out) throw InputError(path + ": OGR cannot write it as " + format + " (" + std::string(CPLGetLastErrorMsg()) + ")");
+    GDALClose(out);
 }
 
 }  // namespace tiledet

@@ -230,3 +230,24 @@ TEST(CliRaster, StripedTiffAndJpeg2000AreReadByWindowLikeTiledGeoTiff) {
         expect_boxes(read_json(js)["images"][0], manifest["rasters"][name]["boxes"]);
     }
 }
+
+TEST(CliRaster, GeoPackageAndShapefileThroughOgrKeepTheCrsAndProperties) {
+    TILEDET_REQUIRE_RASTERS();
+    TILEDET_REQUIRE_GENERATED("yolo_dynamic.onnx");
+    for (const std::string ext : {".gpkg", ".shp"}) {
+        const std::string out = out_path("vector" + ext);
+        const CliResult r = run_cli("detect -m " + model() + " " + raster_path("planted_12000") +
+                                    " --tile 640 --overlap 0.2 --vector " + out);
+        ASSERT_EQ(r.code, 0) << r.output;
+        const CliResult info = run_command("ogrinfo -ro -al -so " + out);
+        if (info.output.find("not found") != std::string::npos) GTEST_SKIP() << "ogrinfo (gdal-bin) not installed";
+        EXPECT_NE(info.output.find("Feature Count: 2"), std::string::npos) << info.output;
+        EXPECT_NE(info.output.find("32633"), std::string::npos) << "the raster's CRS: " << info.output;
+        EXPECT_NE(info.output.find("class_name: String"), std::string::npos) << info.output;
+        // The first planted box, x 1120..1280 px -> 500560..500640 m.
+        EXPECT_NE(info.output.find("500560"), std::string::npos) << info.output;
+    }
+    const CliResult bad = run_cli("detect -m " + model() + " " + raster_path("nogeo") + " --tile 640 --vector out.kml");
+    EXPECT_EQ(bad.code, 2) << bad.output;
+    EXPECT_NE(bad.output.find("--vector: expected a file name ending in .gpkg"), std::string::npos) << bad.output;
+}

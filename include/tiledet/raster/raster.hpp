@@ -100,4 +100,10 @@ private:
     std::unique_ptr<Impl> impl_;
 };
 
+// Writes `geojson` (GeoJsonWriter::str) to `path` through OGR in the format its extension names:
+// .gpkg (GeoPackage), .shp (ESRI shapefile, with its .dbf/.shx/.prj), .geojson/.json (GeoJSON).
+// The CRS and the properties carry over. Throws InputError naming `path` for another extension or
+// when OGR cannot write it (an existing GeoPackage or shapefile is replaced).
+void write_vector(const std::string& geojson, const std::string& path);
+
 }  // namespace tiledet
