@@ -280,6 +280,9 @@ int run_detect(const DetectArgs& a) {
                 rec.raster = GdalRaster::open(file, raster_options);
                 rec.load_ms = ms_since(t0);
                 std::cerr << file << ": " << rec.raster->describe() << "\n";
+                if (!a.annotate_dir.empty())
+                    std::cerr << file << ": not annotated (--annotate): a raster is read by window and never held "
+                                         "whole; use --geojson or --vector and a GIS to view its detections\n";
                 const std::int64_t pixels = std::int64_t{rec.raster->width()} * rec.raster->height();
                 if (options.tile_mode == TileMode::none && options.limits.max_image_pixels > 0 &&
                     pixels > options.limits.max_image_pixels)
