@@ -149,11 +149,12 @@ public:
     // into tiles. With at most max_tiles_in_flight tiles, preprocesses them on the calling
     // thread into one input buffer (tile i is item i) and submits them to the executor as one
     // group, so they share a batch whenever they fit in one; the pixels are then copied and
-    // `image` may be released or reused on return. With more tiles, the pipeline's feeder
-    // thread cuts them in groups of one batch as earlier tiles come back (memory bounded by the
-    // window, not the image); it holds a reference to `image`'s pixels (a copy when the Mat does
-    // not own them) until the last tile is cut: release it, but do not write into it.
-    // Returns at once; the image then completes by itself (see ImageCallback). A failed tile
+    // `image` may be released or reused on return. With more tiles, the first window is cut
+    // here, in groups of one batch, and the pipeline's feeder thread cuts the rest a group at a
+    // time as earlier tiles come back (input memory bounded by the window, not the image); the
+    // pipeline holds a reference to `image`'s pixels (a copy when the Mat does not own them)
+    // until the last tile is cut: release it, but do not write into it.
+    // Returns then; the image completes by itself (see ImageCallback). A failed tile
     // cancels the image's queued tiles and cuts no more. Thread-safe: call from any number of
     // threads.
     ImageJob submit(const cv::Mat& image, SubmitOptions options, ImageCallback on_done);
