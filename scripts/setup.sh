@@ -33,6 +33,8 @@ ORT_GPU_PKG_SHA512="sha512-FopIhNE/Ng+v2X65wVc9clPCBCvhvA53Hxo2U0Kf5fGdVsC7iCA+m
 #   libopencv-dev:                          281 packages, 202 MB download, 918 MB disk, 37 s + 74 s
 # clang + libclang-rt-14-dev: the libFuzzer targets (make fuzz, CI); clang only recommends the
 # runtime package that holds libclang_rt.fuzzer and FuzzedDataProvider.h, so it is named here.
+# libgdal-dev: the optional raster module (rasters read by window, GeoJSON); gdal-bin and
+# python3-gdal: its tests generate GeoTIFFs and check the GeoJSON with ogrinfo.
 # Every package here is proven sufficient by .ci/fresh-root (make demo + make test in that root).
 APT_PACKAGES=(
   build-essential cmake ninja-build pkg-config git
@@ -44,6 +46,7 @@ APT_PACKAGES=(
   python3-dev pybind11-dev python3-pytest python3-distributed python3-venv python3-pip
   gnuplot-nox openssl
   clang libclang-rt-14-dev
+  libgdal-dev gdal-bin python3-gdal
 )
 
 want_gpu=0

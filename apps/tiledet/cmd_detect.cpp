@@ -18,10 +18,14 @@
 
 #include "command.hpp"
 #include "pipeline_flags.hpp"
+#include "progress_bar.hpp"
 #include "tiledet/error.hpp"
 #include "tiledet/io/image.hpp"
 #include "tiledet/pipeline/report.hpp"
 #include "tiledet/pipeline/result_json.hpp"
+#if TILEDET_HAS_RASTER
+#include "tiledet/raster/raster.hpp"
+#endif
 
 namespace tiledet::cli {
 namespace {
@@ -37,7 +41,18 @@ struct DetectArgs {
     std::vector<std::string> inputs;
     std::string json_path, jsonl_path, annotate_dir;
     PipelineFlags flags;
+    // Rasters (GDAL): bands shown as R,G,B, stretch of deeper bands, nodata, GeoJSON out.
+    std::string bands, stretch, percentiles, nodata, geojson_path, to_crs, vector_path;
 };
+
+// The process's peak resident memory (VmHWM) in MB, or -1 where /proc is not there.
+double peak_rss_mb() {
+    std::ifstream in("/proc/self/status");
+    std::string line;
+    while (std::getline(in, line))
+        if (line.rfind("VmHWM:", 0) == 0) return std::stod(line.substr(6)) / 1024.0;
+    return -1;
+}
 
 // One input's outcome: the pipeline's result, or why it failed.
 struct ImageRecord {
@@ -45,26 +60,9 @@ struct ImageRecord {
     double load_ms = 0;
     std::optional<ImageResult> result;
     std::string error;
-};
-
-class ProgressBar {
-public:
-    ProgressBar(std::size_t total, bool enabled) : total_(total), enabled_(enabled) {}
-    void show(std::size_t done) const {
-        if (!enabled_) return;
-        constexpr int kWidth = 30;
-        const int filled = static_cast<int>(kWidth * done / (total_ ? total_ : 1));
-        std::fprintf(stderr, "\r[%s%s] %zu/%zu", std::string(static_cast<std::size_t>(filled), '#').c_str(),
-                     std::string(static_cast<std::size_t>(kWidth - filled), ' ').c_str(), done, total_);
-        std::fflush(stderr);
-    }
-    void clear() const {
-        if (enabled_) std::fprintf(stderr, "\r\033[K");
-    }
-
-private:
-    std::size_t total_;
-    bool enabled_;
+#if TILEDET_HAS_RASTER
+    std::shared_ptr<GdalRaster> raster;  // read by window; its georeference for --geojson
+#endif
 };
 
 std::string summary(const ImageResult& r, const Detector& det) {
@@ -159,7 +157,16 @@ int run_detect(const DetectArgs& a) {
     // --provider auto: say what it passed over and why.
     if (const auto* mb = dynamic_cast<const ModelBackend*>(&pipeline.executor().backend(0)))
         for (const std::string& skipped : mb->model().providers_skipped()) std::cerr << "provider auto: " << skipped << "\n";
-    const ProgressBar bar(files.size(), from_folder && files.size() >= 10 && ::isatty(STDERR_FILENO));
+    // A folder of many images: images done; otherwise an image of many tiles (a big raster):
+    // its tiles done. Only on a terminal.
+    ProgressBar bar("images", from_folder && files.size() >= 10);
+    ProgressBar tile_bar("tiles", !bar.enabled());
+    constexpr std::size_t kTilesForABar = 64;
+    const auto tile_progress = [&](const std::string& file) {
+        return [&tile_bar, name = fs::path(file).filename().string()](std::size_t done, std::size_t total) {
+            if (total >= kTilesForABar) tile_bar.update(done, total, name);
+        };
+    };
     std::vector<std::string> records;
     // --json is written at the end, but a path that cannot be written fails now, before any work.
     std::ofstream json_file;
@@ -177,6 +184,53 @@ int run_detect(const DetectArgs& a) {
         jsonl = &jsonl_file;
     }
     std::size_t total_dets = 0, done = 0;
+#if TILEDET_HAS_RASTER
+    RasterOptions raster_options;
+    if (!a.bands.empty()) raster_options.bands = parse_bands(a.bands);
+    if (!a.stretch.empty()) {
+        raster_options.stretch = parse_stretch(a.stretch);
+        if (!raster_options.stretch)
+            throw OptionError("--stretch", "", ": expected none, minmax or percentile, got '" + a.stretch + "'");
+    }
+    if (!a.percentiles.empty()) {
+        const auto comma = a.percentiles.find(',');
+        try {
+            if (comma == std::string::npos) throw std::invalid_argument(a.percentiles);
+            raster_options.percentile_low = std::stod(a.percentiles.substr(0, comma));
+            raster_options.percentile_high = std::stod(a.percentiles.substr(comma + 1));
+        } catch (const std::exception&) {
+            throw OptionError("--percentiles", "", ": expected LOW,HIGH in percent (\"2,98\"), got '" + a.percentiles + "'");
+        }
+    }
+    if (!a.nodata.empty()) {
+        try {
+            raster_options.nodata = std::stod(a.nodata);
+        } catch (const std::exception&) {
+            throw OptionError("--nodata", "", ": expected a number, got '" + a.nodata + "'");
+        }
+    }
+    std::optional<GeoJsonWriter> geojson;
+    std::ofstream geojson_file;
+    if (!a.geojson_path.empty() || !a.vector_path.empty()) {
+        geojson.emplace(a.to_crs);
+    }
+    if (!a.vector_path.empty()) {
+        std::string ext = fs::path(a.vector_path).extension().string();
+        std::transform(ext.begin(), ext.end(), ext.begin(), [](unsigned char c) { return std::tolower(c); });
+        if (ext != ".gpkg" && ext != ".shp" && ext != ".geojson" && ext != ".json")
+            throw OptionError("--vector", "", ": expected a file name ending in .gpkg (GeoPackage) or .shp (shapefile), got '" +
+                                                  a.vector_path + "'");
+    }
+    if (!a.geojson_path.empty()) {
+        geojson_file.open(a.geojson_path);
+        if (!geojson_file) throw InputError(a.geojson_path + ": cannot open for writing the GeoJSON results (--geojson)");
+    }
+#else
+    if (!a.geojson_path.empty() || !a.vector_path.empty() || !a.bands.empty() || !a.stretch.empty() ||
+        !a.nodata.empty())
+        throw InputError("--geojson, --vector, --bands, --stretch and --nodata need the raster module, which this build left out "
+                         "(GDAL was not found: install libgdal-dev and re-run cmake)");
+#endif
 
     // Keep a window of images in flight so tiles of several images can share batches, and
     // report each image in input order as soon as it is ready.
@@ -195,7 +249,7 @@ int run_detect(const DetectArgs& a) {
         if (fut.valid()) {
             try {
                 rec.result = fut.get();
-                if (!a.annotate_dir.empty())
+                if (!a.annotate_dir.empty() && !img.empty())
                     save_annotated((fs::path(a.annotate_dir) / fs::path(rec.file).filename()).string(), img,
                                    rec.result->detections, [&](int id) { return detector.class_name(id); });
             } catch (const std::exception& e) {
@@ -204,9 +258,22 @@ int run_detect(const DetectArgs& a) {
             }
         }
         bar.clear();
+        tile_bar.clear();
         if (rec.result && jsonl != &std::cout && a.json_path != "-") {
             std::cout << summary(*rec.result, detector) << "\n" << std::flush;
         }
+#if TILEDET_HAS_RASTER
+        if (rec.result && geojson) {
+            try {
+                geojson->add(rec.file, rec.raster ? rec.raster->georeference() : GeoReference{},
+                             rec.result->detections, [&](int id) { return detector.class_name(id); });
+            } catch (const std::exception& e) {
+                std::cerr << "tiledet: " << image_error(rec.file, e) << "\n";
+                ++failed;
+            }
+        }
+        rec.raster.reset();
+#endif
         if (rec.result) {
             total_dets += rec.result->detections.size();
         } else {
@@ -215,7 +282,7 @@ int run_detect(const DetectArgs& a) {
         }
         if (!a.json_path.empty()) records.push_back(record_json(rec, detector, device, -1));
         if (jsonl) *jsonl << record_json(rec, detector, device, -1) << "\n" << std::flush;
-        bar.show(++done);
+        bar.update(++done, files.size());
     };
     for (const std::string& file : files) {
         ImageRecord rec;
@@ -224,9 +291,38 @@ int run_detect(const DetectArgs& a) {
         std::future<ImageResult> fut;
         cv::Mat img;
         try {
+#if TILEDET_HAS_RASTER
+            if (is_raster_path(file)) {
+                // Read by window: the pipeline reads each tile's region as it cuts it.
+                rec.raster = GdalRaster::open(file, raster_options);
+                rec.load_ms = ms_since(t0);
+                std::cerr << file << ": " << rec.raster->describe() << "\n";
+                if (!a.annotate_dir.empty())
+                    std::cerr << file << ": not annotated (--annotate): a raster is read by window and never held "
+                                         "whole; use --geojson or --vector and a GIS to view its detections\n";
+                const std::int64_t pixels = std::int64_t{rec.raster->width()} * rec.raster->height();
+                if (options.tile_mode == TileMode::none && options.limits.max_image_pixels > 0 &&
+                    pixels > options.limits.max_image_pixels)
+                    throw InputError(file + ": a raster of " + std::to_string(rec.raster->width()) + "x" +
+                                     std::to_string(rec.raster->height()) +
+                                     " cannot run as one whole-image tile; give --tile (e.g. --tile 640 --overlap 0.2) "
+                                     "to cut it into tiles read by window");
+                SubmitOptions so;
+                so.label = file;
+                so.on_progress = tile_progress(file);
+                fut = pipeline.submit(rec.raster, std::move(so));
+                in_flight.emplace_back(std::move(rec), std::move(fut));
+                images.emplace_back();  // a raster is never held whole: no --annotate for it
+                while (in_flight.size() >= window) finish_one();
+                continue;
+            }
+#endif
             img = load_image(file, options.limits.max_image_pixels);
             rec.load_ms = ms_since(t0);
-            fut = pipeline.submit(img, file);
+            SubmitOptions so;
+            so.label = file;
+            so.on_progress = tile_progress(file);
+            fut = pipeline.submit(img, std::move(so));
         } catch (const std::exception& e) {
             rec.error = image_error(file, e);
             img.release();
@@ -237,7 +333,22 @@ int run_detect(const DetectArgs& a) {
     }
     while (!in_flight.empty()) finish_one();
     bar.clear();
+    tile_bar.clear();
     std::cerr << files.size() << " image(s), " << total_dets << " detection(s), " << failed << " failed\n";
+    if (const double mb = peak_rss_mb(); mb >= 0) std::cerr << "peak RSS: " << static_cast<long>(mb + 0.5) << " MB\n";
+#if TILEDET_HAS_RASTER
+    if (geojson) {
+        if (!a.geojson_path.empty()) {
+            if (!(geojson_file << geojson->str(1) << "\n" << std::flush))
+                throw InputError(a.geojson_path + ": cannot write the GeoJSON results");
+            std::cerr << "wrote " << geojson->features() << " feature(s) to " << a.geojson_path << "\n";
+        }
+        if (!a.vector_path.empty()) {
+            write_vector(geojson->str(-1), a.vector_path);
+            std::cerr << "wrote " << geojson->features() << " feature(s) to " << a.vector_path << "\n";
+        }
+    }
+#endif
     // --verbose: the executor prints its statistics block itself when it shuts down.
 
     if (!a.json_path.empty()) {
@@ -259,6 +370,23 @@ const CommandRegistrar reg{Command{"detect", 20, [](CLI::App& app) {
                     "of the text summary)");
     sub->add_option("--annotate", a->annotate_dir, "Write annotated images into this folder");
     add_pipeline_flags(*sub, a->flags);
+    // Rasters: files GDAL reads (.tif .tiff .jp2 .vrt ...) are read by window, tile by tile.
+    sub->add_option("--bands", a->bands,
+                    "Raster bands shown to the model as R,G,B (\"3,2,1\"), or one band as grey; default 1,2,3 (1 for "
+                    "fewer than 3 bands)");
+    sub->add_option("--stretch", a->stretch,
+                    "Raster values to bytes: none (8-bit as is, UInt16 / 257), minmax or percentile (per band, "
+                    "sampled); default none for 8-bit, percentile for deeper bands");
+    sub->add_option("--percentiles", a->percentiles, "LOW,HIGH percent for --stretch percentile")->default_str("2,98");
+    sub->add_option("--nodata", a->nodata,
+                    "Raster value that marks nodata in every chosen band (default: the bands' own nodata or mask); "
+                    "tiles with no data are not run");
+    sub->add_option("--geojson", a->geojson_path,
+                    "Write detections of georeferenced rasters as GeoJSON polygons in the raster's CRS to this file");
+    sub->add_option("--vector", a->vector_path,
+                    "Also write the georeferenced detections through OGR: FILE.gpkg (GeoPackage) or FILE.shp (shapefile)");
+    sub->add_option("--to-crs", a->to_crs,
+                    "With --geojson/--vector: write coordinates in this CRS instead (\"EPSG:4326\")");
     return std::function<int()>([a] { return run_detect(*a); });
 }}};
 

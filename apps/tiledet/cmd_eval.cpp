@@ -14,6 +14,7 @@
 #include <nlohmann/json.hpp>
 
 #include "command.hpp"
+#include "progress_bar.hpp"
 #include "pipeline_flags.hpp"
 #include "tiledet/detectors/detector.hpp"
 #include "tiledet/error.hpp"
@@ -112,15 +113,20 @@ int run_eval(const EvalArgs& a) {
     const std::size_t depth =
         std::max<std::size_t>(2, 2 * static_cast<std::size_t>(pipeline.executor().max_batch_size()) *
                                          pipeline.executor().instances());
+    // Images evaluated / total, rate and ETA on a terminal (stderr) for sets of 10 or more.
+    ProgressBar bar("images", images.size() >= 10);
+    std::size_t evaluated = 0;
     const auto finish_one = [&] {
         InFlight f = std::move(window.front());
         window.pop_front();
         try {
             evaluator.add_image(std::move(f.gt), f.result.get().detections);
         } catch (const Error& e) {
+            bar.clear();
             std::cerr << "tiledet: " << f.path << ": " << e.what() << "\n";
             ++failed;
         }
+        bar.update(++evaluated, images.size());
     };
     for (const std::string& path : images) {
         try {
@@ -131,12 +137,15 @@ int run_eval(const EvalArgs& a) {
             if (gt.empty()) ++background;
             window.push_back({path, std::move(gt), pipeline.submit(bgr, path)});
         } catch (const Error& e) {
+            bar.clear();
             std::cerr << "tiledet: " << path << ": " << cli_message(e) << "\n";
             ++failed;
+            bar.update(++evaluated, images.size());
         }
         while (window.size() >= depth) finish_one();
     }
     while (!window.empty()) finish_one();
+    bar.clear();
     const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
     const eval::CocoEvalResult r = evaluator.evaluate();
 

@@ -18,9 +18,11 @@ struct Limits {
     // Elements of one item of a model output with fixed dims (symbolic dims count as 1): 2^26.
     // YOLO at 640 needs 0.7 M (84 x 8400).
     std::int64_t max_output_elements = std::int64_t{1} << 26;
-    // Tiles one image may be cut into (the whole-image tile included). Every tile becomes its
-    // own model-sized input slot (4.9 MB at 640 x 640 float), so 1024 tiles hold 5 GB.
-    std::int64_t max_tiles_per_image = 1024;
+    // Tiles one image may be cut into (the whole-image tile included): 2^16, e.g. a 131072 x
+    // 131072 raster at 640 with 20 % overlap. Input slots are cut only as the executor takes
+    // them (PipelineOptions::max_tiles_in_flight), so this bounds the per-tile bookkeeping (a few
+    // hundred bytes a tile) and the run time, not the input memory.
+    std::int64_t max_tiles_per_image = std::int64_t{1} << 16;
     // The smallest tile side, as a fraction of the model's input side: a tile is resized to the
     // model input, so an 8-pixel tile for a 640 model is 80x upscaled noise. 0 turns it off.
     double min_tile_ratio = 0.125;

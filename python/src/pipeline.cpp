@@ -125,7 +125,9 @@ public:
     void close() {
         if (pipeline_) {
             py::gil_scoped_release unlocked;
-            pipeline_->executor().shutdown(/*cancel_pending=*/true);
+            // The Pipeline's own close, not only its executor's: a big image's tiles that are not
+            // cut yet must end Cancelled too, instead of being cut for a closed executor.
+            pipeline_->shutdown(/*cancel_pending=*/true);
         }
         release(pipeline_);
     }

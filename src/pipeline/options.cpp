@@ -154,6 +154,9 @@ std::vector<OptionSpec> make_specs() {
          {"batching.queue_capacity"}},
         {"probe_sizes", "batching", "Warm-up probe batches of a dynamic model: sizes, 'max' (--batch), or 'none'",
          "2,3,max", false, {"batching.probe_batch_sizes"}},
+        {"tiles_in_flight", "batching",
+         "Tiles of one image cut and queued at a time; more are cut as these come back (0: two batches per instance)",
+         std::to_string(d.max_tiles_in_flight), false, {"max_tiles_in_flight"}},
         {"verbose", "batching", "One log line per batch", "false", true, {"batching.verbose"}},
         {"max_image_pixels", "limits", "Refuse images of more pixels (0: no limit)",
          std::to_string(d.limits.max_image_pixels), false, {"limits.max_image_pixels"}},
@@ -349,6 +352,8 @@ void set_option(PipelineOptions& o, std::string_view name, std::string_view v) {
         o.limits.max_input_elements = number<std::int64_t>(name, v, "an element count >= 0 (0: no limit)", 0);
     } else if (n == "max_output_elements") {
         o.limits.max_output_elements = number<std::int64_t>(name, v, "an element count >= 0 (0: no limit)", 0);
+    } else if (n == "tiles_in_flight") {
+        o.max_tiles_in_flight = number<int>(name, v, "a tile count >= 0 (0: two batches per instance)", 0);
     } else if (n == "max_tiles") {
         o.limits.max_tiles_per_image = number<std::int64_t>(name, v, "a tile count >= 0 (0: no limit)", 0);
     } else if (n == "min_tile_ratio") {

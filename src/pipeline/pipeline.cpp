@@ -171,14 +171,36 @@ struct Pipeline::Impl {
 
     // Declared after the executor so it goes first: its last tasks may still call executor->cancel().
     std::unique_ptr<pipeline_detail::Completer> completer = std::make_unique<pipeline_detail::Completer>();
+    // Declared last so it stops first: it posts to the completer and submits to the executor.
+    std::unique_ptr<pipeline_detail::TileFeeder> feeder = [this] {
+        auto f = std::make_unique<pipeline_detail::TileFeeder>(*completer);
+        completer->set_feeder(f.get());
+        return f;
+    }();
     std::mutex close_mu;
 
+    std::size_t group_size() const { return static_cast<std::size_t>(std::max(1, executor->max_batch_size())); }
+    std::size_t window() const {
+        const std::size_t g = group_size();
+        if (options.max_tiles_in_flight > 0)
+            return std::max(g, static_cast<std::size_t>(options.max_tiles_in_flight));
+        return g * std::max<std::size_t>(1, executor->instances()) * 2;
+    }
+
     // Stops the executor (queued tiles run, or end as Cancelled) and waits for every callback.
+    // Draining first lets windowed images cut all their tiles; cancelling stops the feeder first.
     void close(bool cancel_pending) {
         std::lock_guard lk(close_mu);
+        if (cancel_pending)
+            feeder->stop();
+        else
+            feeder->wait_fed();
         if (executor) executor->shutdown(cancel_pending);
         completer->drain();
     }
+
+    ImageJob submit(const cv::Mat* image, std::shared_ptr<ImageSource> source, int width, int height,
+                    SubmitOptions options, ImageCallback on_done, const Pipeline& self);
 };
 
 Pipeline::Pipeline(const std::string& model_path, PipelineOptions options) : impl_(std::make_unique<Impl>()) {
@@ -240,19 +262,42 @@ ImageJob Pipeline::submit(const cv::Mat& image, SubmitOptions options, ImageCall
     check_limit(std::int64_t{image.cols} * image.rows, m.options.limits.max_image_pixels, "limits.max_image_pixels",
                 label + ": " + std::to_string(image.cols) + "x" + std::to_string(image.rows) + " has pixels",
                 "; downscale it, or raise the limit");
+    return m.submit(&image, nullptr, image.cols, image.rows, std::move(options), std::move(on_done), *this);
+}
+
+ImageJob Pipeline::submit(std::shared_ptr<ImageSource> source, SubmitOptions options, ImageCallback on_done) {
+    const std::string label = options.label.empty() ? std::string("image") : options.label;
+    if (!source || source->width() <= 0 || source->height() <= 0)
+        throw InputError(label + ": expected an image source with a size of at least 1x1, got " +
+                         (source ? std::to_string(source->width()) + "x" + std::to_string(source->height())
+                                 : std::string("none")));
+    const int w = source->width(), h = source->height();
+    return impl_->submit(nullptr, std::move(source), w, h, std::move(options), std::move(on_done), *this);
+}
+
+std::future<ImageResult> Pipeline::submit(std::shared_ptr<ImageSource> source, SubmitOptions options) {
+    auto promise = std::make_shared<std::promise<ImageResult>>();
+    std::future<ImageResult> future = promise->get_future();
+    submit(std::move(source), std::move(options), [promise](ImageResult&& r, std::exception_ptr e) {
+        if (e)
+            promise->set_exception(std::move(e));
+        else
+            promise->set_value(std::move(r));
+    });
+    return future;
+}
+
+std::size_t Pipeline::tiles_in_flight() const { return impl_->window(); }
+
+ImageJob Pipeline::Impl::submit(const cv::Mat* image, std::shared_ptr<ImageSource> source, int width, int height,
+                                SubmitOptions options, ImageCallback on_done, const Pipeline& self) {
+    const std::string label = options.label.empty() ? std::string("image") : options.label;
     auto job = std::make_shared<pipeline_detail::JobState>();
     try {
-        job->tiles = tiles_for(image.cols, image.rows, options);
+        job->tiles = self.tiles_for(width, height, options);
     } catch (const OptionError& e) {
         throw e.prefixed(label + ": ");
     }
-    job->executor = m.executor.get();
-    job->detector = m.detector.get();
-    job->tag = m.next_tag.fetch_add(1);
-    job->source = std::move(options.label);
-    job->width = image.cols;
-    job->height = image.rows;
-    job->submitted = Clock::now();
     if (options.decode) {
         try {
             check_decode_options(*options.decode);
@@ -260,9 +305,18 @@ ImageJob Pipeline::submit(const cv::Mat& image, SubmitOptions options, ImageCall
             throw e.prefixed(label + ": ");
         }
     }
-    job->decode = options.decode.value_or(m.options.decode);
-    job->merge = options.merge.value_or(m.options.merge);
+    job->executor = executor.get();
+    job->detector = detector.get();
+    job->tag = next_tag.fetch_add(1);
+    job->source = std::move(options.label);
+    job->width = width;
+    job->height = height;
+    job->submitted = Clock::now();
+    job->deadline = options.deadline;
+    job->decode = options.decode.value_or(this->options.decode);
+    job->merge = options.merge.value_or(this->options.merge);
     job->on_done = std::move(on_done);
+    job->on_progress = std::move(options.on_progress);
     const std::size_t n = job->tiles.size();
     job->geometry.resize(n);
     job->preprocess_ms.resize(n);
@@ -270,34 +324,53 @@ ImageJob Pipeline::submit(const cv::Mat& image, SubmitOptions options, ImageCall
     job->reports.resize(n);
     job->remaining = n;
 
-    // Every tile is preprocessed straight into item i of one buffer: no per-tile allocation,
-    // and a batch of this image's consecutive tiles is that buffer's own bytes (concat_leading
-    // does not copy adjacent views), on the calling thread: spreading the tiles over OpenCV's
-    // threads was measured slower on 2 shared cores, where the executor's worker needs them for
-    // inference (BENCHMARKS.md, "Preprocessing an image's tiles").
-    // Not zero-filled: preprocess writes every element of an item, pad included.
-    std::vector<Tensor> slots = m.detector->make_input_slots(static_cast<int>(n), /*zero_fill=*/false);
-    std::vector<Request> requests(n);
-    for (std::size_t i = 0; i < n; ++i) {
-        const Tile& tile = job->tiles[i];
-        const auto p0 = Clock::now();
-        // The tile is an ROI view of the caller's image, read in place.
-        job->geometry[i] =
-            m.detector->preprocess(image(cv::Rect(tile.x, tile.y, tile.w, tile.h)), slots, static_cast<int>(i));
-        job->preprocess_ms[i] = std::chrono::duration<double, std::milli>(Clock::now() - p0).count();
-        Request& r = requests[i];
-        r.inputs.reserve(slots.size());
-        for (const Tensor& t : slots) r.inputs.push_back(t.item(static_cast<std::int64_t>(i)));
-        r.tag = job->tag;
-        r.deadline = options.deadline;
-        r.on_done = [completer = m.completer.get(), job, i](Result* res, std::exception_ptr e) {
-            completer->post(job, i, res, std::move(e));
-        };
+    if (image && n <= window()) {
+        // Every tile now, on the calling thread: spreading the tiles over OpenCV's threads was
+        // measured slower on 2 shared cores, where the executor's worker needs them for
+        // inference (BENCHMARKS.md, "Preprocessing an image's tiles"). The tiles are ROI views
+        // of the caller's image, read in place.
+        MatImageSource view(*image);
+        pipeline_detail::CutTiles cut = pipeline_detail::cut_tiles(job, view, 0, n, *completer);
+        job->enqueued = Clock::now();
+        // One group: the tiles enter the queue together and share a batch whenever they fit in one.
+        executor->submit(std::move(cut.requests));
+        return ImageJob(std::move(job));
     }
-    slots.clear();
-    job->enqueued = Clock::now();
-    // One group: the tiles enter the queue together and share a batch whenever they fit in one.
-    m.executor->submit(std::move(requests));
+    if (image) {
+        // A Mat that does not own its pixels (a caller's buffer) may be gone before the last
+        // tile is cut.
+        source = std::make_shared<MatImageSource>(image->u ? *image : image->clone());
+    }
+    job->pixels = std::move(source);
+    job->group_size = group_size();
+    job->window = window();
+    if (image) {
+        // An image in memory: its first window is cut here, on the calling thread, so callers
+        // on several threads still preprocess in parallel; the feeder cuts the rest as tiles
+        // come back. The window is reserved first, so the feeder never cuts the same tiles (it
+        // only cuts into room freed by completions). A GDAL source is read from one thread
+        // only, so it is cut by the feeder alone.
+        const std::size_t reserved = std::min(n, job->window);
+        {
+            std::lock_guard lk(job->mu);
+            job->next_tile = reserved;
+            job->in_flight = reserved;
+        }
+        job->enqueued = Clock::now();
+        for (std::size_t first = 0; first < reserved; first += job->group_size) {
+            const std::size_t count = std::min(job->group_size, reserved - first);
+            try {
+                pipeline_detail::CutTiles cut = pipeline_detail::cut_tiles(job, *job->pixels, first, count, *completer);
+                executor->submit(std::move(cut.requests));
+            } catch (...) {
+                if (first == 0) throw;  // nothing accepted yet: the caller gets the error, as for a small image
+                if (job->fail(std::current_exception())) executor->cancel(job->tag);
+                completer->post_released(job, reserved - first, /*in_flight=*/true);
+                break;
+            }
+        }
+    }
+    feeder->start(job);
     return ImageJob(std::move(job));
 }
 
@@ -330,6 +403,8 @@ const PipelineOptions& Pipeline::options() const { return impl_->options; }
 void Pipeline::shutdown() {
     impl_->close(/*cancel_pending=*/false);
 }
+
+void Pipeline::shutdown(bool cancel_pending) { impl_->close(cancel_pending); }
 
 // --- ImageJob
 

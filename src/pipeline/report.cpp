@@ -11,6 +11,7 @@ std::string execution_line(const std::string& device, const std::vector<ImageRes
     bool alone = true;                             // every tile ran in a batch of one
     for (const ImageResult& r : results)
         for (const TileReport& t : r.tiles) {
+            if (t.skipped) continue;  // no data: it ran in no batch
             ++tiles_per_batch[t.batch_id];
             batch_size[t.batch_id] = t.batch_size;
             alone = alone && t.sequential;
@@ -41,6 +42,7 @@ std::string per_tile_report(const std::vector<ImageResult>& results) {
     double sum = 0;
     for (const ImageResult& r : results) {
         for (const TileReport& t : r.tiles) {
+            if (t.skipped) continue;
             const double fps = t.latency_ms > 0 ? 1000.0 / t.latency_ms : 0.0;
             std::snprintf(buf, sizeof buf, "  Tile #%d: %.1fms (%.1f FPS) - %zu detections\n", n, t.latency_ms, fps,
                           t.detections);

@@ -33,6 +33,7 @@ std::string image_json(const ImageResult& r, const Detector& det, const std::str
                          {"batch_size", t.batch_size},
                          {"batch_id", t.batch_id},
                          {"latency_ms", t.latency_ms}});
+        if (t.skipped) tiles.back()["skipped"] = true;  // no data in its region: not run
     }
     // What ran for this image's tiles, from their batch ids (other images' tiles may share them).
     j["execution"] = execution_line(device, {r}, r.end_to_end_ms);

@@ -303,7 +303,8 @@ TEST(CliLimits, OverlapNotSmallerThanTheTileIsABadOptionNamingOverlap) {
 TEST(CliLimits, TooManyTilesFailTheImageNamingMaxTiles) {
     TILEDET_REQUIRE_GENERATED("yolo_dynamic.onnx");
     const auto r = tiledet::testing::run_cli("detect -m " + model_arg("yolo_dynamic.onnx") +
-                                             " --tile 320 --overlap 0.99 " + one_image());
+                                             " --tile 320 --overlap 0.99 --max-tiles 1024 " + one_image());
+    // 5,940 tiles: under the default limit (65,536, sized for huge rasters), over the one given.
     EXPECT_EQ(r.code, 1) << r.output;  // the image failed; the run itself was fine
     EXPECT_NE(r.output.find("limits.png: image 640x480"), std::string::npos) << r.output;
     EXPECT_NE(r.output.find("exceeds the limit of 1,024 (--max-tiles)"), std::string::npos) << r.output;

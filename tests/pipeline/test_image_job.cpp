@@ -71,6 +71,10 @@ PipelineOptions one_at_a_time() {
     o.batching.max_batch_size = 1;
     o.batching.max_queue_delay = 0us;
     o.batching.probe_dynamic_batch = false;
+    // Every tile of these images is cut at submit, so all of them are queued at once (the
+    // windowed feed, where later tiles are cut as earlier ones return, has its own tests in
+    // test_windowed_feed.cpp).
+    o.max_tiles_in_flight = 16;
     o.log = [](LogLevel, std::string_view) {};
     return o;
 }

@@ -38,6 +38,7 @@ void expect_same_defaults(const PipelineOptions& a, const PipelineOptions& b, co
     EXPECT_EQ(a.limits.max_output_elements, b.limits.max_output_elements) << what;
     EXPECT_EQ(a.limits.max_tiles_per_image, b.limits.max_tiles_per_image) << what;
     EXPECT_EQ(a.limits.min_tile_ratio, b.limits.min_tile_ratio) << what;
+    EXPECT_EQ(a.max_tiles_in_flight, b.max_tiles_in_flight) << what;
 }
 
 std::string error_of(std::string_view name, std::string_view value, std::string* option = nullptr) {
@@ -145,4 +146,12 @@ TEST(PipelineOptionTable, BadProviderListNamesTheOptionAsGiven) {
     EXPECT_EQ(option, "provider");
     EXPECT_EQ(msg.rfind("provider: ", 0), 0u) << msg;
     EXPECT_NE(msg.find("got 'cudgreedy-nmm48'"), std::string::npos) << msg;
+}
+
+TEST(PipelineOptionTable, TilesInFlightSetsTheWindowAndRefusesNegatives) {
+    PipelineOptions o;
+    set_option(o, "tiles_in_flight", "32");
+    EXPECT_EQ(o.max_tiles_in_flight, 32);
+    EXPECT_EQ(error_of("tiles_in_flight", "-2"),
+              "tiles_in_flight: expected a tile count >= 0 (0: two batches per instance), got '-2'");
 }

@@ -22,6 +22,7 @@
 #include "tiledet/detectors/detector.hpp"
 #include "tiledet/limits.hpp"
 #include "tiledet/pipeline/auto_config.hpp"
+#include "tiledet/pipeline/image_source.hpp"
 #include "tiledet/runtime/model.hpp"
 #include "tiledet/tiling/merge.hpp"
 #include "tiledet/tiling/tile_grid.hpp"
@@ -49,6 +50,12 @@ struct PipelineOptions {
     // (see auto_config.hpp); values given through set_option, or changed from their defaults,
     // are kept. Not used by the constructor that takes backends.
     AutoConfigOptions auto_config;
+    // Tiles of one image cut (read, preprocessed into input slots, queued or running) at a
+    // time. An image with more tiles is fed in groups of the executor's batch size as earlier
+    // ones come back, so its input memory is this many slots (4.9 MB each at 640 x 640 float32),
+    // whatever the image size. 0: two batches per instance (max batch x instances x 2); a value
+    // below one batch counts as one batch.
+    int max_tiles_in_flight = 0;
 };
 
 using Clock = std::chrono::steady_clock;
@@ -60,6 +67,7 @@ struct TileReport {
     int batch_size = 0;           // items in the batch it ran in (without padding)
     std::uint64_t batch_id = 0;   // the executor batch it ran in: equal ids ran together
     bool sequential = false;      // ran alone (a batch of one, without padding)
+    bool skipped = false;         // not run: its region holds no data (a raster's nodata area)
     double preprocess_ms = 0;
     double queue_ms = 0;          // waiting for a batch to form and an instance to be free
     double inference_ms = 0;      // the batch's model run
@@ -87,6 +95,10 @@ struct SubmitOptions {
     std::optional<TileMode> tile_mode;
     std::optional<TileSpec> tiles;
     std::optional<MergeOptions> merge;
+    // Called on the pipeline's completion thread each time one of the image's tiles is done
+    // (run, skipped for no data, or dropped after an error): tiles done so far and the total.
+    // For progress bars; keep it short; an exception is swallowed.
+    std::function<void(std::size_t done, std::size_t total)> on_progress;
 };
 
 // Called exactly once per image that submit() accepted: with the result (error null), or with
@@ -139,12 +151,30 @@ public:
     Pipeline& operator=(const Pipeline&) = delete;
 
     // The one entry point. Cuts `image` (8-bit BGR, any size up to limits.max_image_pixels)
-    // into tiles, preprocesses them on the calling thread into one input buffer (tile i is item
-    // i), and submits them to the executor as one group, so they share a batch whenever they
-    // fit in one; returns at once. The image then completes by itself (see ImageCallback). A
-    // failed tile cancels the image's queued tiles. The pixels are copied: `image` may be
-    // released on return. Thread-safe: call from any number of threads.
+    // into tiles. With at most max_tiles_in_flight tiles, preprocesses them on the calling
+    // thread into one input buffer (tile i is item i) and submits them to the executor as one
+    // group, so they share a batch whenever they fit in one; the pixels are then copied and
+    // `image` may be released or reused on return. With more tiles, the first window is cut
+    // here, in groups of one batch, and the pipeline's feeder thread cuts the rest a group at a
+    // time as earlier tiles come back (input memory bounded by the window, not the image); the
+    // pipeline holds a reference to `image`'s pixels (a copy when the Mat does not own them)
+    // until the last tile is cut: release it, but do not write into it.
+    // Returns then; the image completes by itself (see ImageCallback). A failed tile
+    // cancels the image's queued tiles and cuts no more. Thread-safe: call from any number of
+    // threads.
     ImageJob submit(const cv::Mat& image, SubmitOptions options, ImageCallback on_done);
+
+    // An image read a region at a time (a raster read by window, tiledet/raster): always fed
+    // through the window, so the whole image is never in memory. limits.max_image_pixels does
+    // not apply (nothing image-sized is allocated); limits.max_tiles_per_image does. Tiles whose
+    // region holds no data are not run (TileReport::skipped). An error reading a region ends the
+    // image with that error.
+    ImageJob submit(std::shared_ptr<ImageSource> source, SubmitOptions options, ImageCallback on_done);
+    std::future<ImageResult> submit(std::shared_ptr<ImageSource> source, SubmitOptions options);
+
+    // The tiles one image keeps cut at a time (max_tiles_in_flight resolved) and the group
+    // size it is fed in (the executor's batch size).
+    std::size_t tiles_in_flight() const;
 
     // submit() with a callback that fulfils the returned future (a real one: wait_for works).
     std::future<ImageResult> submit(const cv::Mat& image, std::string source = {});
@@ -167,6 +197,10 @@ public:
     // Stops accepting images (later ones end with ShutDown) and waits until everything
     // submitted has run and every callback has returned. Idempotent.
     void shutdown();
+    // cancel_pending: as destroying the Pipeline does, images still queued (and the tiles of big
+    // images not cut yet) end with Cancelled; running batches finish; every callback has
+    // returned when it returns. false: shutdown().
+    void shutdown(bool cancel_pending);
 
 private:
     struct Impl;

@@ -4,7 +4,7 @@
 //    "detections": [{"class_id": 0, "class_name": "person", "score": 0.91,
 //                    "box": [x1, y1, x2, y2]}, ...],       // original image pixels, best first
 //    "tiles": [{"x", "y", "w", "h", "full_image", "detections", "batch_size", "batch_id",
-//               "latency_ms"}, ...],
+//               "latency_ms", "skipped": true only for a tile whose region had no data}, ...],
 //    "execution": "CPU Batch Execution: 2 tiles in 1 batch (2) in ...",
 //    "timings_ms": {"load", "preprocess", "queue", "inference", "decode", "merge", "end_to_end"}}
 // or, for an image that failed, {"file": ..., "error": "one line"}.
