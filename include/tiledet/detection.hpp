@@ -83,7 +83,8 @@ struct Mask {
     // Pixel (px, py) in image coordinates; false outside the extent.
     bool at(int px, int py) const {
         return px >= x && py >= y && px < x + w && py < y + h &&
-               data[static_cast<std::size_t>(py - y) * static_cast<std::size_t>(w) + static_cast<std::size_t>(px - x)] != 0;
+               data[static_cast<std::size_t>(py - y) * static_cast<std::size_t>(w) +
+                    static_cast<std::size_t>(px - x)] != 0;
     }
     std::int64_t area() const {
         std::int64_t n = 0;

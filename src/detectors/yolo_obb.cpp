@@ -50,7 +50,8 @@ float probiou(const RotatedBox& r1, const RotatedBox& r2) {
 }
 
 Detections probiou_fast_nms(Detections dets, float iou_threshold, bool agnostic, int max_det) {
-    std::stable_sort(dets.begin(), dets.end(), [](const Detection& a, const Detection& b) { return a.score > b.score; });
+    std::stable_sort(dets.begin(), dets.end(),
+                     [](const Detection& a, const Detection& b) { return a.score > b.score; });
     Detections kept;
     const std::size_t limit = max_det > 0 ? static_cast<std::size_t>(max_det) : dets.size();
     for (std::size_t j = 0; j < dets.size() && kept.size() < limit; ++j) {
@@ -89,7 +90,8 @@ YoloObbDetector::YoloObbDetector(const ModelSignature& sig, const DetectorConfig
     : Detector(sig, config, [&] {
           const auto u = ultralytics_output(sig);
           if (!u || !u->output->dims[1].fixed() || u->output->dims[1].value < 6)
-              layout_mismatch(Family{"yolo_obb"}, sig, "expected one image input and one output [batch, 4+nc+1, anchors]");
+              layout_mismatch(Family{"yolo_obb"}, sig,
+                              "expected one image input and one output [batch, 4+nc+1, anchors]");
           Setup s;
           s.family = Family{"yolo_obb"};
           s.reason = std::move(reason);
@@ -145,7 +147,8 @@ Detections YoloObbDetector::decode(const std::vector<Tensor>& outs, const Geomet
         d.rbox = r;
         const Box b = r.bounds();
         const auto W = static_cast<float>(g.orig_w), H = static_cast<float>(g.orig_h);
-        d.box = Box{std::clamp(b.x1, 0.0f, W), std::clamp(b.y1, 0.0f, H), std::clamp(b.x2, 0.0f, W), std::clamp(b.y2, 0.0f, H)};
+        d.box = Box{std::clamp(b.x1, 0.0f, W), std::clamp(b.y1, 0.0f, H), std::clamp(b.x2, 0.0f, W),
+                    std::clamp(b.y2, 0.0f, H)};
     }
     return kept;
 }

@@ -55,8 +55,8 @@ Fit yolo_seg_fits(const ModelSignature& sig) {
     if (sig.metadata.count("names") && static_cast<int>(names.size()) != s->nc) return std::nullopt;
     const TensorInfo& b = sig.outputs[s->boxes];
     const TensorInfo& p = sig.outputs[s->protos];
-    return "outputs '" + b.name + "' " + b.dims_string() + " = 4 box rows + " + std::to_string(s->nc) + " class rows + " +
-           std::to_string(s->nm) + " mask coefficients, and '" + p.name + "' " + p.dims_string() +
+    return "outputs '" + b.name + "' " + b.dims_string() + " = 4 box rows + " + std::to_string(s->nc) +
+           " class rows + " + std::to_string(s->nm) + " mask coefficients, and '" + p.name + "' " + p.dims_string() +
            " prototypes (Ultralytics segmentation" + (task.empty() ? "" : ", metadata task 'segment'") + ")";
 }
 
@@ -116,7 +116,8 @@ Detections YoloSegDetector::decode(const std::vector<Tensor>& outs, const Geomet
         const float cx = v[a], cy = v[n + a], w = v[2 * n + a], h = v[3 * n + a];
         cand.push_back({Detection{Box{cx - w / 2, cy - h / 2, cx + w / 2, cy + h / 2}, best[a], best_class[a]}, a});
     }
-    std::stable_sort(cand.begin(), cand.end(), [](const Candidate& a, const Candidate& b) { return a.det.score > b.det.score; });
+    std::stable_sort(cand.begin(), cand.end(),
+                     [](const Candidate& a, const Candidate& b) { return a.det.score > b.det.score; });
     if (cand.size() > kMaxNms) cand.resize(kMaxNms);
     // Greedy NMS as detail::nms (torchvision.ops.nms on class-offset boxes), keeping anchors.
     const float thr = iou_threshold(o);

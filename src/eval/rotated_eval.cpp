@@ -96,7 +96,8 @@ RotatedEvalResult RotatedEvaluator::evaluate() const {
             for (std::size_t k = 0; k < images_[i].dets.size(); ++k)
                 if (images_[i].dets[k].class_id == cls) ranked.push_back({images_[i].dets[k].score, i, k});
         // np.argsort(-confidence) (quicksort, unstable in the devkit); stable here: image order on ties.
-        std::stable_sort(ranked.begin(), ranked.end(), [](const Ranked& a, const Ranked& b) { return a.score > b.score; });
+        std::stable_sort(ranked.begin(), ranked.end(),
+                         [](const Ranked& a, const Ranked& b) { return a.score > b.score; });
         std::vector<std::vector<char>> matched(images_.size());
         for (std::size_t i = 0; i < images_.size(); ++i) matched[i].assign(images_[i].gt.size(), 0);
         std::vector<double> tp, fp;
@@ -163,7 +164,8 @@ RotatedGroundTruths parse_obb_labels(const std::string& text, int img_w, int img
         RotatedGroundTruth g;
         if (t.size() == 10 && !number(t[8])) {  // DOTA: pixels, class name, difficult
             for (int k = 0; k < 8; ++k)
-                if (!number(t[static_cast<std::size_t>(k)])) fail(source, line_no, "'" + t[static_cast<std::size_t>(k)] + "' is not a number");
+                if (!number(t[static_cast<std::size_t>(k)]))
+                    fail(source, line_no, "'" + t[static_cast<std::size_t>(k)] + "' is not a number");
             for (int k = 0; k < 4; ++k)
                 g.polygon[static_cast<std::size_t>(k)] = {static_cast<float>(*number(t[2 * k])),
                                                           static_cast<float>(*number(t[2 * k + 1]))};

@@ -33,8 +33,7 @@ void draw_detections(cv::Mat& bgr, const Detections& detections, const std::func
             for (int x = std::max(0, m.x); x < std::min(bgr.cols, m.x + m.w); ++x)
                 if (m.at(x, y)) {
                     cv::Vec3b& px = bgr.at<cv::Vec3b>(y, x);
-                    for (int c = 0; c < 3; ++c)
-                        px[c] = static_cast<uchar>(std::lround(0.6 * px[c] + 0.4 * color[c]));
+                    for (int c = 0; c < 3; ++c) px[c] = static_cast<uchar>(std::lround(0.6 * px[c] + 0.4 * color[c]));
                 }
     }
     for (const Detection& d : detections) {

@@ -61,7 +61,8 @@ Mask tight(const Mask& m) {
     for (int y = 0; y < t.h; ++y)
         for (int x = 0; x < t.w; ++x)
             t.data[static_cast<std::size_t>(y) * static_cast<std::size_t>(t.w) + static_cast<std::size_t>(x)] =
-                m.data[static_cast<std::size_t>(y + y0) * static_cast<std::size_t>(m.w) + static_cast<std::size_t>(x + x0)];
+                m.data[static_cast<std::size_t>(y + y0) * static_cast<std::size_t>(m.w) +
+                       static_cast<std::size_t>(x + x0)];
     return t;
 }
 
@@ -103,7 +104,7 @@ std::vector<std::uint32_t> rle_counts(const Mask& m, int image_w, int image_h) {
         throw std::invalid_argument("rle_counts: expected a positive image size, got " + std::to_string(image_w) + "x" +
                                     std::to_string(image_h));
     std::vector<std::uint32_t> counts;
-    std::uint64_t run = 0;  // current run length
+    std::uint64_t run = 0;   // current run length
     std::uint8_t value = 0;  // value of the current run; runs alternate starting with 0
     const auto push = [&](std::uint8_t v, std::uint64_t n) {
         if (n == 0) return;
@@ -152,7 +153,8 @@ std::vector<std::uint32_t> rle_from_string(const std::string& s) {
         int k = 0;
         bool more = true;
         while (more) {
-            if (p >= s.size() || k > 10) throw std::invalid_argument("rle_from_string: truncated or malformed counts string");
+            if (p >= s.size() || k > 10)
+                throw std::invalid_argument("rle_from_string: truncated or malformed counts string");
             const long long c = static_cast<long long>(s[p]) - 48;
             if (c < 0 || c > 63) throw std::invalid_argument("rle_from_string: character outside the RLE alphabet");
             x |= (c & 0x1f) << (5 * k);
@@ -170,7 +172,8 @@ std::vector<std::uint32_t> rle_from_string(const std::string& s) {
 Mask mask_from_rle(const std::vector<std::uint32_t>& counts, int image_w, int image_h) {
     std::uint64_t total = 0;
     for (std::uint32_t c : counts) total += c;
-    if (image_w <= 0 || image_h <= 0 || total != static_cast<std::uint64_t>(image_w) * static_cast<std::uint64_t>(image_h))
+    if (image_w <= 0 || image_h <= 0 ||
+        total != static_cast<std::uint64_t>(image_w) * static_cast<std::uint64_t>(image_h))
         throw std::invalid_argument("mask_from_rle: counts sum to " + std::to_string(total) + ", expected " +
                                     std::to_string(image_w) + "x" + std::to_string(image_h));
     Mask m{0, 0, image_w, image_h, std::vector<std::uint8_t>(static_cast<std::size_t>(total), 0)};

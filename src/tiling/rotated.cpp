@@ -50,7 +50,8 @@ std::vector<Point2> clip_convex(const std::vector<Point2>& subject, const std::v
             if (cp >= 0) out.push_back(p);
             if ((cp >= 0) != (cq >= 0)) {
                 const double t = cp / (cp - cq);
-                out.push_back(Point2{static_cast<float>(p.x + t * (q.x - p.x)), static_cast<float>(p.y + t * (q.y - p.y))});
+                out.push_back(
+                    Point2{static_cast<float>(p.x + t * (q.x - p.x)), static_cast<float>(p.y + t * (q.y - p.y))});
             }
         }
     }

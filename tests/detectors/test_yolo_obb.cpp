@@ -5,8 +5,8 @@
 
 #include <cmath>
 #include <fstream>
-#include <numbers>
 #include <nlohmann/json.hpp>
+#include <numbers>
 
 #include "planted_scene.hpp"
 #include "tiledet/detectors/detector.hpp"

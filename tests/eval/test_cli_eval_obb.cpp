@@ -41,7 +41,8 @@ fs::path make_set() {
     cv::imwrite((dir / "images" / "a.png").string(), planted::paint_scene(g, planted::kSceneA));
     cv::imwrite((dir / "images" / "b.png").string(), planted::paint_scene(g, planted::kSceneB));
     std::ofstream a(dir / "labels" / "a.txt");
-    a << "imagesource:GoogleEarth\ngsd:0.5\n" << dota_line(kPlane, "plane", 0)
+    a << "imagesource:GoogleEarth\ngsd:0.5\n"
+      << dota_line(kPlane, "plane", 0)
       << dota_line({100, 550, 60, 30, 0}, "ship", 0);  // a ship nobody detects; the ship detection misses
     std::ofstream b(dir / "labels" / "b.txt");
     b << dota_line(kPlane, "plane", 0) << dota_line(kShip, "ship", 0) << dota_line(kSmallVehicle, "small-vehicle", 1);
@@ -50,10 +51,10 @@ fs::path make_set() {
 
 nlohmann::json run_eval(const fs::path& dir, const std::string& ap) {
     const fs::path out = dir / ("eval_" + ap + ".json");
-    const auto r = tiledet::testing::run_command(
-        std::string(TILEDET_CLI_PATH) + " eval --model " + planted::generated_model("yolo_obb_dynamic.onnx").string() +
-        " --images " + (dir / "images").string() + " --labels " + (dir / "labels").string() + " --ap " + ap +
-        " --json " + out.string());
+    const auto r = tiledet::testing::run_command(std::string(TILEDET_CLI_PATH) + " eval --model " +
+                                                 planted::generated_model("yolo_obb_dynamic.onnx").string() +
+                                                 " --images " + (dir / "images").string() + " --labels " +
+                                                 (dir / "labels").string() + " --ap " + ap + " --json " + out.string());
     EXPECT_EQ(r.code, 0) << r.output;
     EXPECT_NE(r.output.find("rotated mAP@0.5 (DOTA"), std::string::npos) << r.output;
     std::ifstream in(out);

@@ -52,9 +52,10 @@ TEST(CliEvalSeg, MaskMapOfThePlantedSceneIsTheHandComputedFigure) {
         }
     }
     const fs::path out = dir / "eval.json";
-    const auto r = tiledet::testing::run_command(
-        std::string(TILEDET_CLI_PATH) + " eval --model " + planted::generated_model("yolo_seg_dynamic.onnx").string() +
-        " --images " + (dir / "images").string() + " --labels " + (dir / "labels").string() + " --json " + out.string());
+    const auto r = tiledet::testing::run_command(std::string(TILEDET_CLI_PATH) + " eval --model " +
+                                                 planted::generated_model("yolo_seg_dynamic.onnx").string() +
+                                                 " --images " + (dir / "images").string() + " --labels " +
+                                                 (dir / "labels").string() + " --json " + out.string());
     ASSERT_EQ(r.code, 0) << r.output;
     EXPECT_NE(r.output.find("mask mAP (COCO segm"), std::string::npos) << r.output;
     std::ifstream in(out);

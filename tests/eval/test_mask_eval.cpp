@@ -11,7 +11,8 @@ namespace tiledet::eval {
 namespace {
 
 std::shared_ptr<const Mask> block(int x, int y, int w, int h) {
-    return std::make_shared<const Mask>(Mask{x, y, w, h, std::vector<std::uint8_t>(static_cast<std::size_t>(w * h), 1)});
+    return std::make_shared<const Mask>(
+        Mask{x, y, w, h, std::vector<std::uint8_t>(static_cast<std::size_t>(w * h), 1)});
 }
 
 Detection masked(float score, std::shared_ptr<const Mask> m) {

@@ -66,8 +66,9 @@ TEST(RotatedEval, TheAxisAlignedBoxOfA30DegreeObjectIsNotAMatch) {
     const RotatedBox bar{500, 500, 300, 30, kPi / 6};
     RotatedEvaluator ev;
     ev.add_image({gt(bar, 0)}, {Detection{bar.bounds(), 0.9f, 0}});
-    EXPECT_LT(polygon_iou(bar.corners(), RotatedBox{500, 500, bar.bounds().width(), bar.bounds().height(), 0}.corners()),
-              0.5);
+    EXPECT_LT(
+        polygon_iou(bar.corners(), RotatedBox{500, 500, bar.bounds().width(), bar.bounds().height(), 0}.corners()),
+        0.5);
     EXPECT_EQ(ev.evaluate().map, 0.0);
 }
 

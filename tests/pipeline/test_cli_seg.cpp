@@ -57,7 +57,8 @@ fs::path two_scenes(const tiledet::testing::GeneratedModel& g) {
 TEST(CliSeg, TwoTilesGiveMasksShiftedToImagePixelsAsCocoRle) {
     TILEDET_REQUIRE_GENERATED("yolo_seg_dynamic.onnx");
     const auto g = tiledet::testing::generated_entry("yolo_seg_dynamic");
-    const nlohmann::json j = detect_json("--tile 640 --overlap 0 --annotate " + (temp_dir() / "ann").string(), two_scenes(g));
+    const nlohmann::json j =
+        detect_json("--tile 640 --overlap 0 --annotate " + (temp_dir() / "ann").string(), two_scenes(g));
     EXPECT_EQ(j["family"], "yolo_seg");
     const auto& dets = j["images"][0]["detections"];
     ASSERT_EQ(dets.size(), 6u) << dets.dump();

@@ -22,7 +22,8 @@ std::optional<Detection> piece(const Tile& t, int cx, int cy, int r, float score
     m.x = 0, m.y = 0, m.w = t.w, m.h = t.h;
     m.data.assign(static_cast<std::size_t>(t.w * t.h), 0);
     for (int y = 0; y < t.h; ++y)
-        for (int x = 0; x < t.w; ++x) m.data[static_cast<std::size_t>(y * t.w + x)] = in_disk(x + t.x, y + t.y, cx, cy, r);
+        for (int x = 0; x < t.w; ++x)
+            m.data[static_cast<std::size_t>(y * t.w + x)] = in_disk(x + t.x, y + t.y, cx, cy, r);
     Mask crop = tight(m);
     if (crop.w == 0) return std::nullopt;
     Detection d{Box{float(crop.x), float(crop.y), float(crop.x + crop.w), float(crop.y + crop.h)}, score, 5};

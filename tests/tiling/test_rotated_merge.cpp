@@ -56,7 +56,8 @@ TEST(RotatedOverlap, ParallelDiagonalBarsDoNotOverlapThoughTheirAxisAlignedBoxes
 }
 
 TEST(RotatedMerge, ShiftMovesTheCentreOnly) {
-    const Detections shifted = shift_to_image({oriented({10, 20, 30, 8, 0.5f}, 0.9f)}, Tile{0, 100, 200, 64, 64, false});
+    const Detections shifted =
+        shift_to_image({oriented({10, 20, 30, 8, 0.5f}, 0.9f)}, Tile{0, 100, 200, 64, 64, false});
     ASSERT_TRUE(shifted[0].rbox);
     EXPECT_FLOAT_EQ(shifted[0].rbox->cx, 110);
     EXPECT_FLOAT_EQ(shifted[0].rbox->cy, 220);

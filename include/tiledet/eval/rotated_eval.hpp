@@ -38,16 +38,16 @@ struct RotatedEvalOptions {
 
 struct RotatedClassAp {
     int class_id = 0;
-    int gt_count = 0;   // objects that are not difficult
+    int gt_count = 0;  // objects that are not difficult
     int det_count = 0;
-    double ap = 0;      // in [0, 1]
+    double ap = 0;  // in [0, 1]
 };
 
 struct RotatedEvalResult {
     int images = 0;
     int gt_objects = 0;  // not difficult, every class
     int detections = 0;
-    double map = -1;     // mean over classes with (non-difficult) ground truth; -1 when none
+    double map = -1;                        // mean over classes with (non-difficult) ground truth; -1 when none
     std::vector<RotatedClassAp> per_class;  // ascending class id
 };
 
