@@ -1561,5 +1561,304 @@ def selfcheck(out_dir, manifest):  # noqa: F811
         print(f"selfcheck ok (validated): {e['name']}")
 
 
+
+# --------------------------------------------------------------------------------------
+# Ultralytics OBB (issue 22): output0 [B, 4+nc+1, N] = cx, cy, w, h (input px), nc scores,
+# angle (radians) per anchor; metadata task "obb" (model-formats-more.md h). The planted rows
+# carry rotated boxes; a near-duplicate of object 0 (probiou > 0.7) tests the probiou NMS and an
+# angle >= pi/2 tests regularize_rboxes. Each entry also carries the detections an independent
+# numpy decoder (below, written from the reference, not from the C++) finds in the outputs that
+# this script's own graph interpreter computes for the two test scenes.
+# --------------------------------------------------------------------------------------
+
+DOTA15 = ["plane", "ship", "storage tank", "baseball diamond", "tennis court", "basketball court",
+          "ground track field", "harbor", "bridge", "large vehicle", "small vehicle", "helicopter",
+          "roundabout", "soccer ball field", "swimming pool"]  # ultralytics/cfg/datasets/DOTAv1.yaml
+CLASSES_DOTA = [0, 1, 10]        # plane, ship, small vehicle
+OBB_ANGLES = [math.radians(30), 2.0, -0.3]   # object 0, 1, 2 (head range [-pi/4, 3pi/4))
+# tests/detectors/planted_scene.hpp kSceneA / kSceneB and paint_scene's background.
+TEST_SCENES = {"A": [230, 180, 140], "B": [160, 250, 200]}
+TEST_BACKGROUND = 40
+
+
+def build_yolo_obb(name, variant, size=640):
+    static = variant == "static"
+    nc = len(DOTA15)
+    n = (size // 8) ** 2 + (size // 16) ** 2 + (size // 32) ** 2
+    idx = [i * n // 8400 for i in ANCHOR_INDICES_8400]
+    planted = scene(size, CLASSES_DOTA, idx, DUPLICATE_ANCHOR_8400 * n // 8400)
+    b = 1 if static else BATCH
+    e = entry_base(name, "yolo_obb", variant, 1 if static else "dynamic", size, nc, n, "anchor",
+                   "cxcywh_px", "prob", planted)
+    g = Graph(name)
+    x = g.input("images", TensorProto.FLOAT, [b, 3, size, size])
+    q, c = slot_weights(planted, n, nc)
+    boxes = box_table(n, planted, "cxcywh_px", size).T[None]              # [1, 4, N]
+    angles = np.zeros((1, 1, n), np.float32)
+    for p in planted:
+        angles[0, 0, p.index] = OBB_ANGLES[p.obj]
+    e["planted_angles"] = {str(p.index): float(np.float32(OBB_ANGLES[p.obj])) for p in planted}
+    s = region_scores(g, x, planted[:K])
+    t = g.op("Mul", [g.op("Unsqueeze", [scaled_scores(g, s, planted), g.i64([2])]), g.f32(c[None])])
+    scores = g.op("MatMul", [g.op("Transpose", [t], perm=[0, 2, 1]), g.f32(q.T)])  # [B, nc, N]
+    if static:
+        box_t, ang_t = g.f32(boxes, "anchor_boxes"), g.f32(angles, "anchor_angles")
+        bake(e, "Concat", "batch-1 constant box and angle rows concatenated with scores")
+    else:
+        box_t = g.op("Expand", [g.f32(boxes, "anchor_boxes"), with_batch(g, x, [4, n])])
+        ang_t = g.op("Expand", [g.f32(angles, "anchor_angles"), with_batch(g, x, [1, n])])
+    g.op("Concat", [box_t, scores, ang_t], axis=1, out="output0")
+    g.output("output0", TensorProto.FLOAT, [b, 4 + nc + 1, n])
+    meta = ultralytics_metadata(DOTA15, size)
+    meta["task"] = "obb"
+    e["metadata_props"] = meta
+    return g, e
+
+
+def ref_probiou(b1, b2, eps=1e-7):
+    """ultralytics/utils/metrics.py batch_probiou, [n, 5] x [m, 5] xywhr -> [n, m], float64."""
+    def cov(b):
+        a, bb, t = b[:, 2] ** 2 / 12, b[:, 3] ** 2 / 12, b[:, 4]
+        cs, sn = np.cos(t), np.sin(t)
+        return a * cs ** 2 + bb * sn ** 2, a * sn ** 2 + bb * cs ** 2, (a - bb) * cs * sn
+    x1, y1 = b1[:, 0:1], b1[:, 1:2]
+    x2, y2 = b2[None, :, 0], b2[None, :, 1]
+    a1, bb1, c1 = (v[:, None] for v in cov(b1))
+    a2, bb2, c2 = (v[None] for v in cov(b2))
+    den = (a1 + a2) * (bb1 + bb2) - (c1 + c2) ** 2
+    t1 = ((a1 + a2) * (y1 - y2) ** 2 + (bb1 + bb2) * (x1 - x2) ** 2) / (den + eps) * 0.25
+    t2 = ((c1 + c2) * (x2 - x1) * (y1 - y2)) / (den + eps) * 0.5
+    t3 = np.log(den / (4 * np.sqrt(np.clip(a1 * bb1 - c1 ** 2, 0, None) *
+                                   np.clip(a2 * bb2 - c2 ** 2, 0, None)) + eps) + eps) * 0.5
+    bd = np.clip(t1 + t2 + t3, eps, 100.0)
+    return 1 - np.sqrt(1.0 - np.exp(-bd) + eps)
+
+
+def ref_decode_obb(out, nc, conf=0.25, iou=0.7, max_det=300):
+    """non_max_suppression(rotated=True) + regularize_rboxes for one item's [4+nc+1, N], identity
+    letterbox (the scenes are painted at the input size). -> [(class_id, score, [x,y,w,h,r])]."""
+    o = out.astype(np.float64).T                                       # [N, 4+nc+1]
+    cls = o[:, 4:4 + nc]
+    score, label = cls.max(1), cls.argmax(1)
+    keep = score > conf
+    o, score, label = o[keep], score[keep], label[keep]
+    order = np.argsort(-score, kind="stable")
+    o, score, label = o[order], score[order], label[order]
+    boxes = np.concatenate([o[:, :2] + label[:, None] * 7680.0, o[:, 2:4], o[:, -1:]], axis=1)
+    ious = np.triu(ref_probiou(boxes, boxes), k=1)
+    pick = np.nonzero((ious >= iou).sum(0) <= 0)[0][:max_det]
+    dets = []
+    for i in pick:
+        x, y, w, h, t = o[i, 0], o[i, 1], o[i, 2], o[i, 3], o[i, -1]
+        if t % math.pi >= math.pi / 2:
+            w, h = h, w
+        dets.append({"class_id": int(label[i]), "score": float(score[i]),
+                     "xywhr": [float(x), float(y), float(w), float(h), float(t % (math.pi / 2))]})
+    return dets
+
+
+def paint_test_scene(e, values):
+    size = e["input_size"][0]
+    x = np.full((1, 3, size, size), TEST_BACKGROUND / 255, np.float32)
+    for p in e["planted"]:
+        if p["duplicate_of"] is not None:
+            continue
+        r = p["score_region"]
+        x[0, r["channel"], r["y0"]:r["y1"], r["x0"]:r["x1"]] = np.float32(values[p["object"]] / 255)
+    return x
+
+
+def add_obb_reference(model, e):
+    e["reference_detections"] = {}
+    for key, values in TEST_SCENES.items():
+        out = run_graph(model, {"images": paint_test_scene(e, values)})["output0"][0]
+        e["reference_detections"][key] = ref_decode_obb(out, e["num_class_slots"])
+    return e
+
+
+_model_specs_before_obb = model_specs
+
+
+def model_specs(heavy_gflops):  # noqa: F811 (extends the list above)
+    return _model_specs_before_obb(heavy_gflops) + [
+        (f"yolo_obb_{v}", lambda n, v=v: build_yolo_obb(n, v)) for v in ("dynamic", "static")]
+
+
+_finish_entry_before_obb = finish_entry
+
+
+def finish_entry(model, e):  # noqa: F811
+    e = _finish_entry_before_obb(model, e)
+    return add_obb_reference(model, e) if e["family"] == "yolo_obb" else e
+
+
+_read_rows_before_obb = read_rows
+
+
+def read_rows(e, outs, b):  # noqa: F811
+    if e["family"] == "yolo_obb":
+        o = outs["output0"][b]
+        return o[:4].T, o[4:-1].T, None
+    return _read_rows_before_obb(e, outs, b)
+
+
+# --------------------------------------------------------------------------------------
+# Ultralytics segmentation (issue 22): output0 [B, 4+nc+32, N] + output1 prototypes
+# [B, 32, H/4, W/4] (model-formats-more.md g). The prototypes are computed from the image:
+# channels 0..2 = 4x4 mean of the R, G, B planes - 0.5 (a stride-4 conv), channels 3..31 = a
+# fixed random stride-4 conv. Planted object k's coefficients pick the plane its score region is
+# painted in (plus 0.05 x channel 3 + k), so its mask is where that plane is bright inside its
+# box: image-dependent masks. The manifest carries an independent numpy decoder's detections
+# (process_mask_native, written from the reference) for the two test scenes, masks as COCO RLE.
+# --------------------------------------------------------------------------------------
+
+NM = 32
+# The interpreter's Conv, with the optional bias input the prototype conv uses.
+OPS["Conv"] = lambda v, a: [_conv(v[0], v[1], a) + (v[2].reshape(1, -1, 1, 1) if len(v) > 2 else np.float32(0))]
+
+
+def build_yolo_seg(name, variant, size=640):
+    static = variant == "static"
+    nc = 80
+    n = (size // 8) ** 2 + (size // 16) ** 2 + (size // 32) ** 2
+    idx = [i * n // 8400 for i in ANCHOR_INDICES_8400]
+    planted = scene(size, CLASSES_COCO80, idx, DUPLICATE_ANCHOR_8400 * n // 8400)
+    b = 1 if static else BATCH
+    e = entry_base(name, "yolo_seg", variant, 1 if static else "dynamic", size, nc, n, "anchor",
+                   "cxcywh_px", "prob", planted)
+    g = Graph(name)
+    x = g.input("images", TensorProto.FLOAT, [b, 3, size, size])
+    q, c = slot_weights(planted, n, nc)
+    boxes = box_table(n, planted, "cxcywh_px", size).T[None]              # [1, 4, N]
+    coef = np.zeros((1, NM, n), np.float32)
+    for p in planted:
+        ch = p.region["channel"]
+        coef[0, ch, p.index] = 1.0
+        coef[0, 3 + p.obj, p.index] = 0.05
+    s = region_scores(g, x, planted[:K])
+    t = g.op("Mul", [g.op("Unsqueeze", [scaled_scores(g, s, planted), g.i64([2])]), g.f32(c[None])])
+    scores = g.op("MatMul", [g.op("Transpose", [t], perm=[0, 2, 1]), g.f32(q.T)])  # [B, nc, N]
+    if static:
+        box_t, coef_t = g.f32(boxes, "anchor_boxes"), g.f32(coef, "mask_coefficients")
+        bake(e, "Concat", "batch-1 constant box and coefficient rows concatenated with scores")
+    else:
+        box_t = g.op("Expand", [g.f32(boxes, "anchor_boxes"), with_batch(g, x, [4, n])])
+        coef_t = g.op("Expand", [g.f32(coef, "mask_coefficients"), with_batch(g, x, [NM, n])])
+    g.op("Concat", [box_t, scores, coef_t], axis=1, out="output0")
+    rng = np.random.default_rng(20261129)
+    w = rng.uniform(-0.05, 0.05, (NM, 3, 4, 4)).astype(np.float32)
+    w[:3] = 0
+    for ch in range(3):
+        w[ch, ch] = 1 / 16
+    bias = np.zeros(NM, np.float32)
+    bias[:3] = -0.5
+    g.op("Conv", [x, g.f32(w, "proto_w"), g.f32(bias, "proto_b")], out="output1",
+         kernel_shape=[4, 4], strides=[4, 4])
+    g.output("output0", TensorProto.FLOAT, [b, 4 + nc + NM, n])
+    g.output("output1", TensorProto.FLOAT, [b, NM, size // 4, size // 4])
+    meta = ultralytics_metadata(COCO80, size)
+    meta["task"] = "segment"
+    e["metadata_props"] = meta
+    return g, e
+
+
+def ref_bilinear_upsample(m, out_h, out_w):
+    """torch F.interpolate(mode='bilinear', align_corners=False) of one [h, w] plane."""
+    h, w = m.shape
+
+    def axis(out, size):
+        src = np.maximum((np.arange(out) + 0.5) * (size / out) - 0.5, 0.0)
+        i0 = np.floor(src).astype(int)
+        i0 = np.minimum(i0, size - 1)
+        i1 = np.minimum(i0 + 1, size - 1)
+        return i0, i1, src - i0
+    y0, y1, ly = axis(out_h, h)
+    x0, x1, lx = axis(out_w, w)
+    top = m[y0][:, x0] * (1 - lx) + m[y0][:, x1] * lx
+    bot = m[y1][:, x0] * (1 - lx) + m[y1][:, x1] * lx
+    return top * (1 - ly[:, None]) + bot * ly[:, None]
+
+
+def ref_rle(mask):
+    """pycocotools-style uncompressed counts: column-major runs starting with zeros."""
+    flat = mask.T.reshape(-1).astype(np.uint8)
+    counts, value, run = [], 0, 0
+    for v in flat:
+        if v != value:
+            counts.append(run)
+            run, value = 0, v
+        run += 1
+    counts.append(run)
+    return counts
+
+
+def ref_decode_seg(out0, protos, nc, conf=0.25, iou_thr=0.7, max_det=300):
+    """non_max_suppression + process_mask_native at identity letterbox (the scenes are painted at
+    the input size): -> [(class_id, score, box, rle counts over the input frame)]."""
+    o = out0.astype(np.float64).T
+    cls = o[:, 4:4 + nc]
+    score, label = cls.max(1), cls.argmax(1)
+    keep = score > conf
+    o, score, label = o[keep], score[keep], label[keep]
+    order = np.argsort(-score, kind="stable")
+    o, score, label = o[order], score[order], label[order]
+    xyxy = np.stack([o[:, 0] - o[:, 2] / 2, o[:, 1] - o[:, 3] / 2,
+                     o[:, 0] + o[:, 2] / 2, o[:, 1] + o[:, 3] / 2], 1)
+    kept = []
+    for i in range(len(o)):
+        if all(label[j] != label[i] or iou(xyxy[j], xyxy[i]) <= iou_thr for j in kept):
+            kept.append(i)
+    nm, mh, mw = protos.shape
+    size_h, size_w = mh * 4, mw * 4
+    dets = []
+    for i in kept[:max_det]:
+        logits = (o[i, 4 + nc:] @ protos.reshape(nm, -1).astype(np.float64)).reshape(mh, mw)
+        up = ref_bilinear_upsample(logits, size_h, size_w)
+        x1, y1, x2, y2 = np.clip(xyxy[i], 0, [size_w, size_h, size_w, size_h])
+        r = np.arange(size_w)[None, :]
+        c = np.arange(size_h)[:, None]
+        m = (up > 0) & (r >= x1) & (r < x2) & (c >= y1) & (c < y2)
+        if not m.any():
+            continue
+        dets.append({"class_id": int(label[i]), "score": float(score[i]),
+                     "box": [float(v) for v in (x1, y1, x2, y2)], "area": int(m.sum()),
+                     "rle_counts": [int(v) for v in ref_rle(m)]})
+    return dets
+
+
+def add_seg_reference(model, e):
+    e["reference_detections"] = {}
+    for key, values in TEST_SCENES.items():
+        outs = run_graph(model, {"images": paint_test_scene(e, values)})
+        e["reference_detections"][key] = ref_decode_seg(outs["output0"][0], outs["output1"][0],
+                                                        e["num_class_slots"])
+    return e
+
+
+_model_specs_before_seg = model_specs
+
+
+def model_specs(heavy_gflops):  # noqa: F811 (extends the list above)
+    return _model_specs_before_seg(heavy_gflops) + [
+        (f"yolo_seg_{v}", lambda n, v=v: build_yolo_seg(n, v)) for v in ("dynamic", "static")]
+
+
+_finish_entry_before_seg = finish_entry
+
+
+def finish_entry(model, e):  # noqa: F811
+    e = _finish_entry_before_seg(model, e)
+    return add_seg_reference(model, e) if e["family"] == "yolo_seg" else e
+
+
+_read_rows_before_seg = read_rows
+
+
+def read_rows(e, outs, b):  # noqa: F811
+    if e["family"] == "yolo_seg":
+        o = outs["output0"][b]
+        return o[:4].T, o[4:4 + e["num_class_slots"]].T, None
+    return _read_rows_before_seg(e, outs, b)
+
 if __name__ == "__main__":
     sys.exit(main())

@@ -40,6 +40,7 @@ struct DetectArgs {
     std::string model;
     std::vector<std::string> inputs;
     std::string json_path, jsonl_path, annotate_dir;
+    std::string masks = "rle";
     PipelineFlags flags;
     // Rasters (GDAL): bands shown as R,G,B, stretch of deeper bands, nodata, GeoJSON out.
     std::string bands, stretch, percentiles, nodata, geojson_path, to_crs, vector_path;
@@ -83,8 +84,9 @@ std::string summary(const ImageResult& r, const Detector& det) {
     return os.str();
 }
 
-std::string record_json(const ImageRecord& rec, const Detector& det, const std::string& device, int indent) {
-    return rec.result ? image_json(*rec.result, det, device, rec.load_ms, indent)
+std::string record_json(const ImageRecord& rec, const Detector& det, const std::string& device, int indent,
+                        MaskFormat masks) {
+    return rec.result ? image_json(*rec.result, det, device, rec.load_ms, indent, masks)
                       : image_error_json(rec.file, rec.error, indent);
 }
 
@@ -96,6 +98,8 @@ std::string image_error(const std::string& file, const std::exception& e) {
 }
 
 int run_detect(const DetectArgs& a) {
+    const auto masks = parse_mask_format(a.masks);
+    if (!masks) throw ConfigError("--masks: expected rle, polygon or none, got '" + a.masks + "'");
     PipelineOptions options = to_pipeline_options(a.flags);
     // One image run whole is one tile: no measurement can pay for itself (auto_config.hpp).
     // Counted before the model loads; the inputs are listed again (with their errors) below.
@@ -280,8 +284,8 @@ int run_detect(const DetectArgs& a) {
             std::cerr << "tiledet: " << rec.error << "\n";
             ++failed;
         }
-        if (!a.json_path.empty()) records.push_back(record_json(rec, detector, device, -1));
-        if (jsonl) *jsonl << record_json(rec, detector, device, -1) << "\n" << std::flush;
+        if (!a.json_path.empty()) records.push_back(record_json(rec, detector, device, -1, *masks));
+        if (jsonl) *jsonl << record_json(rec, detector, device, -1, *masks) << "\n" << std::flush;
         bar.update(++done, files.size());
     };
     for (const std::string& file : files) {
@@ -369,6 +373,8 @@ const CommandRegistrar reg{Command{"detect", 20, [](CLI::App& app) {
                     "Write one JSON line per image to this file as each is done ('-': standard output, instead "
                     "of the text summary)");
     sub->add_option("--annotate", a->annotate_dir, "Write annotated images into this folder");
+    sub->add_option("--masks", a->masks,
+                    "Segmentation masks in the JSON: rle (COCO compressed RLE, default), polygon (COCO polygons) or none");
     add_pipeline_flags(*sub, a->flags);
     // Rasters: files GDAL reads (.tif .tiff .jp2 .vrt ...) are read by window, tile by tile.
     sub->add_option("--bands", a->bands,

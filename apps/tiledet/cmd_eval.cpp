@@ -10,7 +10,9 @@
 #include <filesystem>
 #include <fstream>
 #include <iostream>
+#include <map>
 #include <memory>
+#include <sstream>
 #include <nlohmann/json.hpp>
 
 #include "command.hpp"
@@ -19,8 +21,10 @@
 #include "tiledet/detectors/detector.hpp"
 #include "tiledet/error.hpp"
 #include "tiledet/eval/coco_eval.hpp"
+#include "tiledet/eval/rotated_eval.hpp"
 #include "tiledet/eval/yolo_labels.hpp"
 #include "tiledet/io/image.hpp"
+#include "tiledet/tiling/mask_ops.hpp"
 #include "tiledet/pipeline/pipeline.hpp"
 #include "tiledet/pipeline/result_json.hpp"
 
@@ -39,6 +43,7 @@ struct EvalArgs {
     int limit = 0;
     bool per_class = false;
     bool area_ranges = false;
+    std::string ap = "voc07";  // oriented boxes: voc07 (11-point, DOTA_devkit default) or voc12
 };
 
 std::string fixed(double v, int digits = 4) {
@@ -78,6 +83,75 @@ std::string tiling_text(const Pipeline& p, const PipelineOptions& o) {
     return "";
 }
 
+// DOTA class names spell spaces as '-' ("small-vehicle"); Ultralytics' DOTA names use spaces.
+std::string name_key(std::string s) {
+    for (char& c : s) c = (c == '-' || c == '_') ? ' ' : static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+    return s;
+}
+
+// Oriented-box models: DOTA-style rotated AP at IoU 0.5 (rotated_eval.hpp) from DOTA or YOLO OBB
+// label files (<image stem>.txt).
+int run_rotated_eval(const EvalArgs& a, const std::vector<std::string>& images, Pipeline& pipeline,
+                     const PipelineOptions& options) {
+    const Detector& detector = pipeline.detector();
+    if (a.ap != "voc07" && a.ap != "voc12") throw ConfigError("--ap: expected voc07 or voc12, got '" + a.ap + "'");
+    eval::RotatedEvaluator evaluator({0.5, a.ap == "voc07" ? eval::VocAp::voc07_11point : eval::VocAp::voc12_all_points});
+    std::map<std::string, int> ids;
+    for (const auto& [id, name] : detector.class_names()) ids.emplace(name_key(name), id);
+    const auto id_of = [&](const std::string& name) -> std::optional<int> {
+        const auto it = ids.find(name_key(name));
+        return it == ids.end() ? std::nullopt : std::optional<int>(it->second);
+    };
+    int failed = 0;
+    for (const std::string& path : images) {
+        try {
+            const cv::Mat bgr = load_image(path, options.limits.max_image_pixels);
+            const auto label_file = eval::yolo_label_path(path, a.labels);
+            eval::RotatedGroundTruths gt;
+            if (std::filesystem::exists(label_file)) {
+                std::ifstream in(label_file);
+                std::stringstream text;
+                text << in.rdbuf();
+                gt = eval::parse_obb_labels(text.str(), bgr.cols, bgr.rows, label_file.string(), id_of);
+            }
+            evaluator.add_image(std::move(gt), pipeline.submit(bgr, path).get().detections);
+        } catch (const Error& e) {
+            std::cerr << "tiledet: " << path << ": " << cli_message(e) << "\n";
+            ++failed;
+        }
+    }
+    const eval::RotatedEvalResult r = evaluator.evaluate();
+    const std::string metric = a.ap == "voc07" ? "VOC07 11-point" : "VOC12 all-point";
+    std::cout << "model: " << a.model << " (" << to_string(detector.family()) << ")\n";
+    std::cout << "images evaluated: " << r.images << " (" << failed << " failed)\n";
+    std::cout << "ground truth objects (not difficult): " << r.gt_objects << "\n";
+    std::cout << "detections: " << r.detections << " (" << tiling_text(pipeline, options) << ")\n";
+    std::cout << "rotated mAP@0.5 (DOTA, " << metric << "): " << fixed(r.map) << "\n";
+    if (a.per_class) {
+        std::cout << "per class (classes with ground truth):\n";
+        for (const auto& c : r.per_class)
+            std::cout << row(std::to_string(c.class_id), detector.class_name(c.class_id), std::to_string(c.gt_count),
+                             std::to_string(c.det_count), fixed(c.ap), "");
+    }
+    if (!a.json_path.empty()) {
+        nlohmann::json j{{"model", a.model},        {"family", to_string(detector.family())},
+                         {"images", r.images},      {"failed_images", failed},
+                         {"gt_objects", r.gt_objects}, {"detections", r.detections},
+                         {"metric", "rotated AP@0.5, " + metric}, {"map50", r.map}};
+        j["per_class"] = nlohmann::json::array();
+        for (const auto& c : r.per_class)
+            j["per_class"].push_back({{"class_id", c.class_id},
+                                      {"name", detector.class_name(c.class_id)},
+                                      {"gt", c.gt_count},
+                                      {"detections", c.det_count},
+                                      {"ap50", c.ap}});
+        std::ofstream out(a.json_path);
+        if (!(out << j.dump(2) << "\n"))
+            throw InputError("cannot write --json file " + a.json_path + "; check the folder exists and is writable");
+    }
+    return failed ? kExitSomeInputsFailed : kExitOk;
+}
+
 int run_eval(const EvalArgs& a) {
     if (!std::filesystem::is_directory(a.labels))
         throw InputError("labels folder " + a.labels +
@@ -94,10 +168,16 @@ int run_eval(const EvalArgs& a) {
     Pipeline pipeline(a.model, options);
     std::cerr << "config: " << pipeline.config().describe() << "\n";
     const Detector* detector = &pipeline.detector();
+    if (detector->family() == Family{"yolo_obb"}) return run_rotated_eval(a, images, pipeline, options);
     const DecodeOptions& opts = options.decode;
     const float conf = opts.conf.value_or(detector->default_conf());
 
-    eval::CocoEvaluator evaluator(eval::CocoEvalOptions{eval::kCocoMaxDets, a.area_ranges});
+    // Segmentation models: COCO segm (mask IoU) against the labels' polygons, rasterized.
+    const bool segm = detector->family() == Family{"yolo_seg"};
+    eval::CocoEvalOptions coco_options;
+    coco_options.area_ranges = a.area_ranges;
+    coco_options.segm = segm;
+    eval::CocoEvaluator evaluator(coco_options);
     int failed = 0, background = 0;
     const auto start = std::chrono::steady_clock::now();
     // A window of images in flight, so tiles of several images share batches; results are
@@ -134,6 +214,10 @@ int run_eval(const EvalArgs& a) {
             const auto label_file = eval::yolo_label_path(path, a.labels);
             eval::GroundTruths gt;
             if (std::filesystem::exists(label_file)) gt = eval::load_yolo_labels(label_file, bgr.cols, bgr.rows);
+            if (segm)
+                for (eval::GroundTruth& g : gt)
+                    if (!g.polygon.empty())
+                        g.mask = std::make_shared<const Mask>(rasterize_polygon(g.polygon, bgr.cols, bgr.rows));
             if (gt.empty()) ++background;
             window.push_back({path, std::move(gt), pipeline.submit(bgr, path)});
         } catch (const Error& e) {
@@ -155,6 +239,7 @@ int run_eval(const EvalArgs& a) {
     std::cout << "ground truth boxes: " << r.gt_boxes << "\n";
     std::cout << "detections: " << r.detections << " (conf >= " << conf << ", NMS IoU " << opts.iou.value_or(detector->default_iou()) << ", at most "
               << opts.max_det << " per image; " << tiling_text(pipeline, options) << ")\n";
+    if (segm) std::cout << "mask mAP (COCO segm: mask IoU against the labels' polygons)\n";
     std::cout << "mAP@0.5:0.95: " << fixed(r.map) << "\n";
     std::cout << "mAP@0.5: " << fixed(r.map50) << "\n";
     std::cout << "mAP@0.75: " << fixed(r.map75) << "\n";
@@ -182,6 +267,7 @@ int run_eval(const EvalArgs& a) {
         j["decode"] = {{"conf", conf}, {"iou", opts.iou.value_or(detector->default_iou())}, {"max_det", opts.max_det}};
         j["tiling"] = tiling_text(pipeline, options);
         j["config"] = nlohmann::json::parse(config_json(pipeline.config()));
+        j["iou_type"] = segm ? "segm" : "bbox";
         j["map"] = r.map;
         j["map50"] = r.map50;
         j["map75"] = r.map75;
@@ -226,6 +312,9 @@ const CommandRegistrar reg{Command{
         add_pipeline_flags(*sub, a->flags);
         sub->add_flag("--per-class", a->per_class, "Also print AP per class");
         sub->add_flag("--area-ranges", a->area_ranges, "Also print AP for small/medium/large boxes");
+        sub->add_option("--ap", a->ap,
+                        "Oriented-box models (yolo_obb): rotated AP@0.5 as VOC07 11-point (voc07, DOTA_devkit's "
+                        "default) or VOC12 all-point (voc12); labels in DOTA or YOLO OBB format");
         sub->add_option("--json", a->json_path, "Also write the figures (with per-class AP) to this JSON file");
         return std::function<int()>([a] { return run_eval(*a); });
     }}};

@@ -119,6 +119,7 @@ std::optional<UltralyticsOutput> ultralytics_output(const ModelSignature& sig) {
     u.end2end_hint = lower(meta(sig, "end2end")) == "true" || args.find("'nms': true") != std::string::npos ||
                      description.find("yolov10") != std::string::npos ||
                      description.find("yolo26") != std::string::npos;
+    u.task = lower(meta(sig, "task"));
     u.rtdetr_hint = description.find("rt-detr") != std::string::npos || description.find("rtdetr") != std::string::npos;
     return u;
 }

@@ -39,6 +39,7 @@ struct UltralyticsOutput {
     std::optional<int> metadata_classes;  // len(names) when the metadata has names
     bool end2end_hint = false;            // metadata end2end=True, args nms=True, or a v10/26 description
     bool rtdetr_hint = false;             // description names RT-DETR
+    std::string task;                     // metadata `task`: detect, segment, obb, pose ("" when absent)
 };
 std::optional<UltralyticsOutput> ultralytics_output(const ModelSignature& sig);
 

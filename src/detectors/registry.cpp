@@ -13,6 +13,8 @@
 #include "ultralytics_rtdetr.hpp"
 #include "yolo.hpp"
 #include "yolo_end2end.hpp"
+#include "yolo_obb.hpp"
+#include "yolo_seg.hpp"
 #include "yolo_nas.hpp"
 #include "yolov5.hpp"
 #include "yolov7_end2end.hpp"
@@ -34,6 +36,14 @@ std::vector<FamilyRegistration> builtin_families() {
         {"yolo", {"yolov5u", "yolov8", "yolo11", "yolov11", "yolo12", "ultralytics"},
          "Ultralytics YOLO v5u/v8/v11/v12: images [B,3,H,W] -> output0 [B, 4+nc, anchors]", detail::yolo_fits,
          make<detail::YoloDetector>},
+        {"yolo_obb", {"obb", "yolov8_obb", "yolo11_obb"},
+         "Ultralytics YOLO OBB (DOTA): images [B,3,H,W] -> output0 [B, 4+nc+1, anchors] = cx,cy,w,h, nc scores, "
+         "angle (radians); metadata task 'obb'",
+         detail::yolo_obb_fits, make<detail::YoloObbDetector>},
+        {"yolo_seg", {"seg", "yolov8_seg", "yolo11_seg", "segment"},
+         "Ultralytics YOLO segmentation: images [B,3,H,W] -> output0 [B, 4+nc+32, anchors] (boxes, scores, mask "
+         "coefficients) + output1 [B, 32, H/4, W/4] (prototypes)",
+         detail::yolo_seg_fits, make<detail::YoloSegDetector>},
         {"yolo_end2end", {"e2e", "yolo_e2e", "yolov10", "yolo26"},
          "YOLO end-to-end (YOLOv10, YOLO26, nms=True): images [B,3,H,W] -> output0 [B, 300, 6] = "
          "x1,y1,x2,y2,score,class",

@@ -24,6 +24,8 @@ int classes_of(const ModelSignature& sig) {
 Fit yolo_fits(const ModelSignature& sig) {
     const auto u = ultralytics_output(sig);
     if (!u) return std::nullopt;
+    // An OBB or pose export has the same [B, 4+nc+extra, N] shape; only its metadata task tells.
+    if (u->task == "obb" || u->task == "pose" || u->task == "segment") return std::nullopt;
     const auto& d = u->output->dims;
     // Channel-major: the 4+nc axis is fixed; the anchor axis is larger or symbolic.
     if (!d[1].fixed() || d[1].value < 5) return std::nullopt;

@@ -14,10 +14,13 @@
 #include "tiledet/eval/coco_eval.hpp"
 
 #include <algorithm>
+#include <cmath>
 #include <cstddef>
 #include <limits>
 #include <numeric>
 #include <utility>
+
+#include "tiledet/tiling/mask_ops.hpp"
 
 namespace tiledet::eval {
 namespace {
@@ -55,6 +58,19 @@ double box_iou(const Box& d, const Box& g) {
     return inter / (box_area(d) + box_area(g) - inter);
 }
 
+// Mask IoU for iouType 'segm' (maskApi.c rleIou without crowd): a ground truth without a mask is
+// its filled box.
+double segm_iou(const Detection& d, const GroundTruth& g) {
+    if (!d.mask) return 0.0;
+    if (g.mask) return iou(*d.mask, *g.mask);
+    Mask box;
+    box.x = static_cast<int>(std::ceil(g.box.x1 - 0.5f)), box.y = static_cast<int>(std::ceil(g.box.y1 - 0.5f));
+    box.w = std::max(0, static_cast<int>(std::ceil(g.box.x2 - 0.5f)) - box.x);
+    box.h = std::max(0, static_cast<int>(std::ceil(g.box.y2 - 0.5f)) - box.y);
+    box.data.assign(static_cast<std::size_t>(box.w) * static_cast<std::size_t>(box.h), 1);
+    return iou(*d.mask, box);
+}
+
 bool outside(const AreaRange& r, double area) {
     return area < r.lo || area > r.hi;
 }
@@ -68,21 +84,22 @@ struct ClassMatches {
 };
 
 // evaluateImg for one image, one class, one area range; appends to `out`.
-void match_image(const std::vector<const Box*>& gt_boxes, const std::vector<const Detection*>& dets,
-                 const AreaRange& range, ClassMatches& out) {
+void match_image(const std::vector<const GroundTruth*>& gt_boxes, const std::vector<const Detection*>& dets,
+                 const AreaRange& range, bool segm, ClassMatches& out) {
     // Ground truth outside the range is ignored and sorted last (stable, as mergesort).
-    std::vector<const Box*> gt = gt_boxes;
-    std::stable_sort(gt.begin(), gt.end(), [&](const Box* a, const Box* b) {
-        return !outside(range, box_area(*a)) && outside(range, box_area(*b));
+    std::vector<const GroundTruth*> gt = gt_boxes;
+    std::stable_sort(gt.begin(), gt.end(), [&](const GroundTruth* a, const GroundTruth* b) {
+        return !outside(range, box_area(a->box)) && outside(range, box_area(b->box));
     });
     std::vector<char> gt_ignore(gt.size());
     for (std::size_t g = 0; g < gt.size(); ++g) {
-        gt_ignore[g] = outside(range, box_area(*gt[g])) ? 1 : 0;
+        gt_ignore[g] = outside(range, box_area(gt[g]->box)) ? 1 : 0;
         if (!gt_ignore[g]) ++out.gt_not_ignored;
     }
     std::vector<std::vector<double>> ious(dets.size(), std::vector<double>(gt.size()));
     for (std::size_t d = 0; d < dets.size(); ++d)
-        for (std::size_t g = 0; g < gt.size(); ++g) ious[d][g] = box_iou(dets[d]->box, *gt[g]);
+        for (std::size_t g = 0; g < gt.size(); ++g)
+            ious[d][g] = segm ? segm_iou(*dets[d], *gt[g]) : box_iou(dets[d]->box, gt[g]->box);
 
     const auto& thresholds = iou_thresholds();
     for (int t = 0; t < kIouThresholdCount; ++t) {
@@ -200,11 +217,11 @@ CocoEvalResult CocoEvaluator::evaluate() const {
     const std::size_t max_dets = static_cast<std::size_t>(std::max(options_.max_dets, 0));
     for (const int c : classes) {
         // Per image: this class's ground truth, and its detections by score, cut to max_dets.
-        std::vector<std::vector<const Box*>> gt(images_.size());
+        std::vector<std::vector<const GroundTruth*>> gt(images_.size());
         std::vector<std::vector<const Detection*>> dt(images_.size());
         for (std::size_t i = 0; i < images_.size(); ++i) {
             for (const GroundTruth& g : images_[i].gt)
-                if (g.class_id == c) gt[i].push_back(&g.box);
+                if (g.class_id == c) gt[i].push_back(&g);
             for (const Detection& d : images_[i].dets)
                 if (d.class_id == c) dt[i].push_back(&d);
             std::stable_sort(dt[i].begin(), dt[i].end(),
@@ -213,7 +230,7 @@ CocoEvalResult CocoEvaluator::evaluate() const {
         }
         for (std::size_t r = 0; r < ranges.size(); ++r) {
             ClassMatches cm;
-            for (std::size_t i = 0; i < images_.size(); ++i) match_image(gt[i], dt[i], ranges[r], cm);
+            for (std::size_t i = 0; i < images_.size(); ++i) match_image(gt[i], dt[i], ranges[r], options_.segm, cm);
             const ClassFigures f = accumulate(cm);
             if (!f.has_gt) continue;
             range_sum[r] += mean_of(f.ap);

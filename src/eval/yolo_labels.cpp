@@ -82,6 +82,11 @@ GroundTruths parse_yolo_labels(const std::string& text, int img_w, int img_h, co
         }
         GroundTruth g;
         g.class_id = static_cast<int>(v[0]);
+        if (polygon)
+            for (std::size_t i = 1; i + 1 < v.size(); i += 2) {
+                g.polygon.push_back(static_cast<float>(v[i] * img_w));
+                g.polygon.push_back(static_cast<float>(v[i + 1] * img_h));
+            }
         g.box = Box{static_cast<float>(x1 * img_w), static_cast<float>(y1 * img_h), static_cast<float>(x2 * img_w),
                     static_cast<float>(y2 * img_h)};
         out.push_back(g);

@@ -24,11 +24,30 @@ cv::Scalar class_color(int id) {
 void draw_detections(cv::Mat& bgr, const Detections& detections, const std::function<std::string(int)>& class_name) {
     const int thickness = std::max(1, static_cast<int>(std::lround((bgr.cols + bgr.rows) * 0.001)));
     const double font_scale = std::max(0.35, thickness / 3.0);
+    // Masks first, blended at 40%, so the outlines and labels stay readable on top.
+    for (const Detection& d : detections) {
+        if (!d.mask) continue;
+        const cv::Scalar color = class_color(d.class_id);
+        const Mask& m = *d.mask;
+        for (int y = std::max(0, m.y); y < std::min(bgr.rows, m.y + m.h); ++y)
+            for (int x = std::max(0, m.x); x < std::min(bgr.cols, m.x + m.w); ++x)
+                if (m.at(x, y)) {
+                    cv::Vec3b& px = bgr.at<cv::Vec3b>(y, x);
+                    for (int c = 0; c < 3; ++c) px[c] = static_cast<uchar>(std::lround(0.6 * px[c] + 0.4 * color[c]));
+                }
+    }
     for (const Detection& d : detections) {
         const cv::Scalar color = class_color(d.class_id);
         const cv::Point p1(static_cast<int>(std::lround(d.box.x1)), static_cast<int>(std::lround(d.box.y1)));
         const cv::Point p2(static_cast<int>(std::lround(d.box.x2)), static_cast<int>(std::lround(d.box.y2)));
-        cv::rectangle(bgr, p1, p2, color, thickness, cv::LINE_AA);
+        if (d.rbox) {
+            std::vector<cv::Point> quad;
+            for (const Point2& p : d.rbox->corners())
+                quad.emplace_back(static_cast<int>(std::lround(p.x)), static_cast<int>(std::lround(p.y)));
+            cv::polylines(bgr, quad, true, color, thickness, cv::LINE_AA);
+        } else {
+            cv::rectangle(bgr, p1, p2, color, thickness, cv::LINE_AA);
+        }
         char score[16];
         std::snprintf(score, sizeof(score), " %.2f", static_cast<double>(d.score));
         const std::string label = (class_name ? class_name(d.class_id) : std::to_string(d.class_id)) + score;

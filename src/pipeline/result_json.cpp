@@ -1,23 +1,69 @@
 #include "tiledet/pipeline/result_json.hpp"
 
 #include <nlohmann/json.hpp>
+#include <opencv2/imgproc.hpp>
 
 #include "tiledet/pipeline/report.hpp"
+#include "tiledet/tiling/mask_ops.hpp"
 
 namespace tiledet {
 
+std::optional<MaskFormat> parse_mask_format(const std::string& name) {
+    if (name == "rle") return MaskFormat::rle;
+    if (name == "polygon" || name == "polygons") return MaskFormat::polygon;
+    if (name == "none") return MaskFormat::none;
+    return std::nullopt;
+}
+
+std::vector<std::vector<float>> mask_polygons(const Mask& mask) {
+    std::vector<std::vector<float>> out;
+    if (mask.w <= 0 || mask.h <= 0) return out;
+    // One pixel of border so contours touching the extent's edge close properly.
+    cv::Mat m(mask.h + 2, mask.w + 2, CV_8U, cv::Scalar(0));
+    for (int y = 0; y < mask.h; ++y)
+        for (int x = 0; x < mask.w; ++x)
+            m.at<std::uint8_t>(y + 1, x + 1) =
+                mask.data[static_cast<std::size_t>(y) * static_cast<std::size_t>(mask.w) + static_cast<std::size_t>(x)];
+    std::vector<std::vector<cv::Point>> contours;
+    cv::findContours(m, contours, cv::RETR_EXTERNAL, cv::CHAIN_APPROX_SIMPLE);
+    for (const auto& c : contours) {
+        if (c.size() < 3) continue;
+        std::vector<float> poly;
+        for (const cv::Point& p : c) {
+            poly.push_back(static_cast<float>(p.x - 1 + mask.x));
+            poly.push_back(static_cast<float>(p.y - 1 + mask.y));
+        }
+        out.push_back(std::move(poly));
+    }
+    return out;
+}
+
 std::string image_json(const ImageResult& r, const Detector& det, const std::string& device, double load_ms,
-                       int indent) {
+                       int indent, MaskFormat masks) {
     nlohmann::json j;
     j["file"] = r.source;
     j["width"] = r.width;
     j["height"] = r.height;
     auto& arr = j["detections"] = nlohmann::json::array();
-    for (const auto& d : r.detections)
-        arr.push_back({{"class_id", d.class_id},
-                       {"class_name", det.class_name(d.class_id)},
-                       {"score", d.score},
-                       {"box", {d.box.x1, d.box.y1, d.box.x2, d.box.y2}}});
+    for (const auto& d : r.detections) {
+        nlohmann::json one{{"class_id", d.class_id},
+                           {"class_name", det.class_name(d.class_id)},
+                           {"score", d.score},
+                           {"box", {d.box.x1, d.box.y1, d.box.x2, d.box.y2}}};
+        if (d.rbox) {
+            const RotatedBox& rb = *d.rbox;
+            one["xywhr"] = {rb.cx, rb.cy, rb.w, rb.h, rb.angle};
+            auto& pts = one["xyxyxyxy"] = nlohmann::json::array();
+            for (const Point2& p : rb.corners()) pts.push_back({p.x, p.y});
+        }
+        if (d.mask && masks == MaskFormat::rle) {
+            one["segmentation"] = {{"size", {r.height, r.width}},
+                                   {"counts", rle_string(rle_counts(*d.mask, r.width, r.height))}};
+        } else if (d.mask && masks == MaskFormat::polygon) {
+            one["segmentation"] = mask_polygons(*d.mask);
+        }
+        arr.push_back(std::move(one));
+    }
     double queue = 0, infer = 0, decode = 0;
     auto& tiles = j["tiles"] = nlohmann::json::array();
     for (const TileReport& t : r.tiles) {

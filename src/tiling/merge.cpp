@@ -7,11 +7,22 @@
 #include <stdexcept>
 #include <string>
 
+#include "tiledet/tiling/mask_ops.hpp"
+#include "tiledet/tiling/rotated.hpp"
+
 namespace tiledet {
 namespace {
 
 float match_value(const Box& a, const Box& b, MatchMetric metric) {
     return metric == MatchMetric::iou ? iou(a, b) : ios(a, b);
+}
+
+// Masked detections compare by their masks, oriented ones by their exact rotated polygons; a
+// pair where either lacks the richer geometry falls back to the axis-aligned boxes.
+float match_value(const Detection& a, const Detection& b, MatchMetric metric) {
+    if (a.mask && b.mask) return metric == MatchMetric::iou ? iou(*a.mask, *b.mask) : ios(*a.mask, *b.mask);
+    if (a.rbox && b.rbox) return metric == MatchMetric::iou ? iou(*a.rbox, *b.rbox) : ios(*a.rbox, *b.rbox);
+    return match_value(a.box, b.box, metric);
 }
 
 bool coords_less(const Box& a, const Box& b) {
@@ -45,6 +56,18 @@ Detection absorb(const Detection& keeper, const Detection& other) {
     merged.box.y2 = std::max(keeper.box.y2, other.box.y2);
     merged.score = std::max(keeper.score, other.score);
     merged.class_id = keeper.score > other.score ? keeper.class_id : other.class_id;
+    if (keeper.rbox && other.rbox) {
+        // Oriented: the box at the keeper's angle that holds both (rotated.hpp enclose_along).
+        merged.rbox = enclose_along(*keeper.rbox, *other.rbox);
+        merged.box = merged.rbox->bounds();
+    } else if (keeper.rbox) {
+        merged.rbox = keeper.rbox;  // a plain box cannot enlarge an oriented one sensibly; keep it
+    }
+    if (keeper.mask && other.mask) {
+        merged.mask = std::make_shared<const Mask>(union_of(*keeper.mask, *other.mask));
+    } else {
+        merged.mask = keeper.mask ? keeper.mask : other.mask;
+    }
     return merged;
 }
 
@@ -72,10 +95,10 @@ public:
 
 private:
     bool is_candidate(int keeper, int other) const {  // _numpy_backend: metric >= threshold
-        return match_value(all_[keeper].box, all_[other].box, options_.metric) >= options_.threshold;
+        return match_value(all_[keeper], all_[other], options_.metric) >= options_.threshold;
     }
     bool still_matches(const Detection& grown, int other) const {  // utils.has_match: metric > threshold
-        return match_value(grown.box, all_[other].box, options_.metric) > options_.threshold;
+        return match_value(grown, all_[other], options_.metric) > options_.threshold;
     }
 
     void nms(const int* ranked, std::size_t size) {
@@ -169,7 +192,9 @@ void check_finite(const Detections& all) {
     for (std::size_t i = 0; i < all.size(); ++i) {
         const Detection& d = all[i];
         if (std::isnan(d.score) || std::isnan(d.box.x1) || std::isnan(d.box.y1) || std::isnan(d.box.x2) ||
-            std::isnan(d.box.y2)) {
+            std::isnan(d.box.y2) ||
+            (d.rbox && (std::isnan(d.rbox->cx) || std::isnan(d.rbox->cy) || std::isnan(d.rbox->w) ||
+                        std::isnan(d.rbox->h) || std::isnan(d.rbox->angle)))) {
             throw std::invalid_argument(
                 "merge_detections: expected numbers, got NaN in the score or box of detection " + std::to_string(i) +
                 " of " + std::to_string(all.size()) + "; check the detector's decode");
@@ -194,6 +219,16 @@ Detections shift_to_image(const Detections& in_tile, const Tile& tile) {
         d.box.x2 += dx;
         d.box.y1 += dy;
         d.box.y2 += dy;
+        if (d.rbox) {
+            d.rbox->cx += dx;
+            d.rbox->cy += dy;
+        }
+        if (d.mask) {
+            auto moved = std::make_shared<Mask>(*d.mask);
+            moved->x += tile.x;
+            moved->y += tile.y;
+            d.mask = std::move(moved);
+        }
     }
     return out;
 }

@@ -58,7 +58,8 @@ TEST_P(StaticModel, RepairedModelMatchesOriginalPerItemAtBatch3) {
 INSTANTIATE_TEST_SUITE_P(Generated, StaticModel,
                          ::testing::Values("yolo_static", "yolo_nc3_static", "yolo_e2e_static",
                                            "ultralytics_rtdetr_static", "hf_rtdetr_static", "official_rtdetr_static",
-                                           "rfdetr_static", "rtdetr_heavy_static", "official_rtdetr_nobatch_static"));
+                                           "rfdetr_static", "rtdetr_heavy_static", "official_rtdetr_nobatch_static",
+                                           "yolo_obb_static", "yolo_seg_static"));
 
 TEST(Batchify, OutputsWithoutBatchAxisGainALeadingOne) {
     TILEDET_REQUIRE_GENERATED("official_rtdetr_nobatch_static.onnx");

@@ -4,6 +4,7 @@
 #pragma once
 
 #include <array>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -14,8 +15,16 @@ namespace tiledet::eval {
 // One annotated object: a box in pixels and its class. YOLO labels carry no "iscrowd", so there
 // is no crowd flag.
 struct GroundTruth {
+    GroundTruth() = default;
+    GroundTruth(const Box& b, int c) : box(b), class_id(c) {}
+
     Box box;
     int class_id = 0;
+    // A polygon label's outline in pixels (x1, y1, x2, y2, ...; empty for a box label), and the
+    // mask segm evaluation compares against (CocoEvalOptions::segm; set by the caller, e.g. from
+    // rasterize_polygon; a ground truth without one counts as its filled box).
+    std::vector<float> polygon;
+    std::shared_ptr<const Mask> mask;
 };
 
 using GroundTruths = std::vector<GroundTruth>;
@@ -38,6 +47,9 @@ struct CocoEvalOptions {
     // Also compute AP for COCO's small (< 32^2), medium and large (> 96^2) areas. Areas are box
     // areas: YOLO labels have no segmentation area, unlike COCO's own annotation files.
     bool area_ranges = false;
+    // pycocotools iouType 'segm': IoU of masks (pixels in both over pixels in either) instead of
+    // boxes; a detection without a mask matches nothing. Area ranges still use box areas.
+    bool segm = false;
 };
 
 // Figures for one class that has ground truth. AP values are means over recall thresholds (and

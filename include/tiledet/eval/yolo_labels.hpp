@@ -11,7 +11,7 @@ namespace tiledet::eval {
 
 // Ground-truth boxes of one label file, in pixels of an img_w x img_h image, in file order.
 // Blank lines are skipped. A line with more than 5 numbers is a polygon (`class x1 y1 x2 y2 ...`)
-// and becomes its bounding box, and rows repeated verbatim count once, both as Ultralytics'
+// and becomes its bounding box (its outline kept in GroundTruth::polygon, pixels, for mask mAP), and rows repeated verbatim count once, both as Ultralytics'
 // verify_image_label does. Throws InputError naming file and line for a missing file, a line
 // that is not numbers, a negative or non-integer class, or coordinates outside 0..1.
 GroundTruths load_yolo_labels(const std::filesystem::path& path, int img_w, int img_h);

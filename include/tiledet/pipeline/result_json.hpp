@@ -3,6 +3,16 @@
 //   {"file": "bus.jpg", "width": 810, "height": 1080,
 //    "detections": [{"class_id": 0, "class_name": "person", "score": 0.91,
 //                    "box": [x1, y1, x2, y2]}, ...],       // original image pixels, best first
+//    oriented-box families (yolo_obb) add to each detection
+//      "xywhr": [cx, cy, w, h, angle]      (pixels; radians, x axis towards +y, Ultralytics' form)
+//      "xyxyxyxy": [[x, y] x 4]            (the corners, Ultralytics/supervision order), and "box"
+//                                          is their axis-aligned bounds clipped to the image;
+//    segmentation families (yolo_seg) add "segmentation", as in COCO results:
+//      MaskFormat::rle      {"size": [height, width], "counts": "..."}   COCO compressed RLE
+//                           (column-major over the whole image; pycocotools mask.decode reads it)
+//      MaskFormat::polygon  [[x1, y1, x2, y2, ...], ...]   outer contours of the mask (OpenCV
+//                           findContours RETR_EXTERNAL, CHAIN_APPROX_SIMPLE), pixel centres
+//      MaskFormat::none     no "segmentation"
 //    "tiles": [{"x", "y", "w", "h", "full_image", "detections", "batch_size", "batch_id",
 //               "latency_ms", "skipped": true only for a tile whose region had no data}, ...],
 //    "execution": "CPU Batch Execution: 2 tiles in 1 batch (2) in ...",
@@ -10,6 +20,7 @@
 // or, for an image that failed, {"file": ..., "error": "one line"}.
 #pragma once
 
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -18,11 +29,17 @@
 
 namespace tiledet {
 
+enum class MaskFormat { rle, polygon, none };
+std::optional<MaskFormat> parse_mask_format(const std::string& name);  // "rle" | "polygon" | "none"
+
+// Outer contours of a mask as COCO polygons (flat x, y lists, image pixels), those with >= 3 points.
+std::vector<std::vector<float>> mask_polygons(const Mask& mask);
+
 // indent < 0: one line (a JSON Lines record); >= 0: pretty, with that many spaces.
 // `device`: the executor's device label for the execution line ("CPU"); `load_ms`: time spent
 // reading and decoding the file, if the caller measured it.
 std::string image_json(const ImageResult& result, const Detector& detector, const std::string& device,
-                       double load_ms = 0, int indent = -1);
+                       double load_ms = 0, int indent = -1, MaskFormat masks = MaskFormat::rle);
 std::string image_error_json(const std::string& source, const std::string& error, int indent = -1);
 
 // How instances, threads and max batch were chosen, as one JSON object: source (manual, one-tile,

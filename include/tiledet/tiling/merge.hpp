@@ -31,7 +31,8 @@ struct MergeOptions {
     bool class_agnostic = false;  // false: boxes merge or suppress only within their class_id
 };
 
-// Offsets boxes from tile coordinates to image coordinates (SAHI's shift_amount).
+// Offsets boxes (and rotated boxes' centres) from tile coordinates to image coordinates (SAHI's
+// shift_amount).
 Detections shift_to_image(const Detections& in_tile, const Tile& tile);
 
 // Clamps boxes to [0, image_w] x [0, image_h] and drops those left with no area (entirely
@@ -51,6 +52,14 @@ Detections clip_to_image(Detections detections, int image_w, int image_h);
 //    still matches the grown box strictly (metric > threshold, sahi has_match); a taken box that
 //    fails this re-check is dropped, as in SAHI. A merge takes the enclosing box, the max score
 //    and the class of the higher-scoring box (on equal scores, the absorbed box's class).
+// Oriented detections (Detection::rbox set on both of a pair) are compared with the exact
+// rotated-polygon IoU / IoS instead of their axis-aligned boxes, and a merge keeps the rotated box
+// oriented like the higher-ranked (keeper) box that holds every corner of both
+// (tiling/rotated.hpp enclose_along); `box` becomes that box's axis-aligned bounds. SAHI instead
+// suppresses OBB on the axis-aligned boxes (model-formats-more.md k).
+// Masked detections (Detection::mask on both) are compared by mask IoU / IoS (pixels set in both
+// over the union / the smaller mask), and a merge keeps the union (logical OR) of the masks,
+// held over the union of their extents; the box is the enclosing box as for plain boxes.
 // class_agnostic=false runs each class on its own (SAHI's batched_*). The result is ordered by
 // score descending (the order above). Throws std::invalid_argument for a NaN score or coordinate.
 Detections merge_detections(Detections all, const MergeOptions& options);
