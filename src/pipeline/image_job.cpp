@@ -261,10 +261,15 @@ TileFeeder::~TileFeeder() {
     thread_.join();
 }
 
-void TileFeeder::start(std::shared_ptr<JobState> job) {
+void TileFeeder::count_open() {
+    std::lock_guard lk(mu_);
+    ++open_;
+}
+
+void TileFeeder::start(std::shared_ptr<JobState> job, bool counted) {
     {
         std::lock_guard lk(mu_);
-        ++open_;
+        if (!counted) ++open_;
         if (!stop_) {
             queue_.push_back(std::move(job));
             cv_.notify_one();

@@ -129,8 +129,13 @@ public:
     TileFeeder(const TileFeeder&) = delete;
     TileFeeder& operator=(const TileFeeder&) = delete;
 
-    // A new windowed image: its first groups are cut on the feeder thread.
-    void start(std::shared_ptr<JobState> job);
+    // A new windowed image: the feeder cuts its tiles from job->next_tile on. `counted`: the
+    // caller already called count_open() (before cutting the first window itself, whose
+    // completions may wake the feeder before start() is reached).
+    void start(std::shared_ptr<JobState> job, bool counted = false);
+    // Counts an image whose tiles are not all cut yet, for wait_fed(); closed_one() undoes it.
+    void count_open();
+    void closed_one();
     // Some of `job`'s tiles came back: cut more if the window has room. Once the feeder is
     // stopped, the image's remaining tiles are released and it ends with Cancelled.
     void wake(std::shared_ptr<JobState> job);
@@ -143,7 +148,6 @@ private:
     void loop();
     void feed(const std::shared_ptr<JobState>& job);
     void release_rest(const std::shared_ptr<JobState>& job, std::exception_ptr error);
-    void closed_one();
 
     Completer& completer_;
     std::mutex mu_;

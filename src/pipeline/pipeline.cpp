@@ -356,6 +356,9 @@ ImageJob Pipeline::Impl::submit(const cv::Mat* image, std::shared_ptr<ImageSourc
             job->next_tile = reserved;
             job->in_flight = reserved;
         }
+        // Counted before its first tile is queued: the completions of the first groups may wake
+        // the feeder, which may cut the rest (and count the image closed) before start() below.
+        feeder->count_open();
         job->enqueued = Clock::now();
         for (std::size_t first = 0; first < reserved; first += job->group_size) {
             const std::size_t count = std::min(job->group_size, reserved - first);
@@ -363,14 +366,17 @@ ImageJob Pipeline::Impl::submit(const cv::Mat* image, std::shared_ptr<ImageSourc
                 pipeline_detail::CutTiles cut = pipeline_detail::cut_tiles(job, *job->pixels, first, count, *completer);
                 executor->submit(std::move(cut.requests));
             } catch (...) {
-                if (first == 0) throw;  // nothing accepted yet: the caller gets the error, as for a small image
+                if (first == 0) {  // nothing accepted yet: the caller gets the error, as for a small image
+                    feeder->closed_one();
+                    throw;
+                }
                 if (job->fail(std::current_exception())) executor->cancel(job->tag);
                 completer->post_released(job, reserved - first, /*in_flight=*/true);
                 break;
             }
         }
     }
-    feeder->start(job);
+    feeder->start(job, /*counted=*/image != nullptr);
     return ImageJob(std::move(job));
 }
 

@@ -5,6 +5,7 @@
 #include <gtest/gtest.h>
 
 #include <atomic>
+#include <future>
 #include <mutex>
 #include <semaphore>
 #include <set>
@@ -283,4 +284,21 @@ TEST(WindowedFeed, APhotoFedThroughTheWindowMayBeReleasedByTheCallerAtOnce) {
     auto g = p.submit(view, "caller buffer");
     std::fill(buffer.begin(), buffer.end(), std::uint8_t{0});
     EXPECT_EQ(g.get().detections.size(), 12u);
+}
+
+TEST(WindowedFeed, ShutdownAfterManyWindowedImagesWaitedForOneByOneReturns) {
+    // The bench's closed loop: submit, wait, repeat; then shutdown() must not wait for an image
+    // that already ended.
+    PipelineOptions o = windowed();
+    o.max_tiles_in_flight = 0;  // two batches of 2: 4 tiles
+    o.batching.max_queue_delay = 0us;
+    Pipeline p(one_backend(), yolo_signature(), o);
+    ASSERT_EQ(p.tiles_in_flight(), 4u);
+    // 6 tiles: the caller cuts the first window (two groups); the first group's completions can
+    // wake the feeder, which cuts the last group, before submit() hands the image to the feeder.
+    // That image must still count as fed (it once did not, and shutdown() waited forever).
+    const cv::Mat img = row_of_tiles(6);
+    for (int i = 0; i < 100; ++i) EXPECT_EQ(p.submit(img, "loop").get().detections.size(), 6u);
+    auto done = std::async(std::launch::async, [&] { p.shutdown(); });
+    EXPECT_EQ(done.wait_for(10s), std::future_status::ready) << "shutdown() hangs";
 }
