@@ -65,6 +65,21 @@ std::string merge_text(const MergeOptions& m) {
     return std::string(to_string(m.algorithm)) + " " + std::string(to_string(m.metric)) + " " + fixed(m.threshold, 2);
 }
 
+// Ultralytics' val refuses a label class the model cannot give ("Label class N exceeds dataset
+// class count"); counting it would only pull the mAP down. Classes beyond the largest id the
+// model names are refused (a model without names accepts any).
+template <class Labels>
+void check_label_classes(const Labels& gt, const Detector& detector, const std::string& label_file) {
+    const auto& names = detector.class_names();
+    if (names.empty()) return;
+    const int largest = names.rbegin()->first;
+    for (const auto& g : gt)
+        if (g.class_id < 0 || g.class_id > largest)
+            throw InputError(label_file + ": label class " + std::to_string(g.class_id) +
+                             " is not one the model gives (its classes are 0.." + std::to_string(largest) +
+                             "); fix the label file, or evaluate a model trained on these classes");
+}
+
 std::string tiling_text(const Pipeline& p, const PipelineOptions& o) {
     switch (o.tile_mode) {
         case TileMode::none:
@@ -113,6 +128,7 @@ int run_rotated_eval(const EvalArgs& a, const std::vector<std::string>& images, 
                 std::stringstream text;
                 text << in.rdbuf();
                 gt = eval::parse_obb_labels(text.str(), bgr.cols, bgr.rows, label_file.string(), id_of);
+                check_label_classes(gt, detector, label_file.string());
             }
             evaluator.add_image(std::move(gt), pipeline.submit(bgr, path).get().detections);
         } catch (const Error& e) {
@@ -213,7 +229,10 @@ int run_eval(const EvalArgs& a) {
             const cv::Mat bgr = load_image(path, options.limits.max_image_pixels);
             const auto label_file = eval::yolo_label_path(path, a.labels);
             eval::GroundTruths gt;
-            if (std::filesystem::exists(label_file)) gt = eval::load_yolo_labels(label_file, bgr.cols, bgr.rows);
+            if (std::filesystem::exists(label_file)) {
+                gt = eval::load_yolo_labels(label_file, bgr.cols, bgr.rows);
+                check_label_classes(gt, pipeline.detector(), label_file.string());
+            }
             if (segm)
                 for (eval::GroundTruth& g : gt)
                     if (!g.polygon.empty())

@@ -127,6 +127,24 @@ TEST(CliEval, ImageWithoutLabelFileIsBackgroundAndMalformedLabelFailsOnlyThatIma
     fs::remove_all(labels);
 }
 
+TEST(CliEval, ALabelClassTheModelCannotGiveFailsThatImage) {
+    TILEDET_REQUIRE_SHARED(kModel);
+    const fs::path images = temp_dir("images_cls"), labels = temp_dir("labels_cls");
+    for (const char* stem : {"000000000009", "000000000025"})
+        fs::copy_file(shared_path(kImages) / (std::string(stem) + ".jpg"), images / (std::string(stem) + ".jpg"));
+    std::ofstream(labels / "000000000009.txt") << "0 0.5 0.5 0.2 0.2\n";
+    std::ofstream(labels / "000000000025.txt") << "99 0.5 0.5 0.2 0.2\n";  // the model has 80 classes
+    const auto r = run_cli("eval --model " + shared_path(kModel).string() + " --images " + images.string() +
+                           " --labels " + labels.string());
+    EXPECT_EQ(r.code, 1) << r.output;
+    EXPECT_NE(r.output.find("000000000025.txt: label class 99 is not one the model gives (its classes are 0..79)"),
+              std::string::npos)
+        << r.output;
+    EXPECT_NE(r.output.find("1 failed"), std::string::npos) << r.output;
+    fs::remove_all(images);
+    fs::remove_all(labels);
+}
+
 TEST(CliEval, MissingLabelsFolderIsOneLineAndExitTwo) {
     const fs::path images = temp_dir("nolabels");
     const auto r = run_cli("eval --model m.onnx --images " + images.string() + " --labels /nonexistent/labels");
