@@ -301,6 +301,17 @@ int run_detect(const DetectArgs& a) {
                 rec.raster = GdalRaster::open(file, raster_options);
                 rec.load_ms = ms_since(t0);
                 std::cerr << file << ": " << rec.raster->describe() << "\n";
+                if (geojson) {
+                    // Refused before any tile runs: an hour of inference must not end in this error.
+                    const GeoReference& g = rec.raster->georeference();
+                    if (!g.has_transform)
+                        throw InputError(file + ": has no geotransform, so its detections have no map coordinates; "
+                                                "--geojson/--vector need a georeferenced raster (use --json for pixel boxes)");
+                    if (g.crs_wkt.empty())
+                        throw InputError(file + ": has a geotransform but no CRS, so GeoJSON readers would take its "
+                                                "coordinates for longitude/latitude; assign one (gdal_edit.py -a_srs "
+                                                "EPSG:N FILE) or use --json for pixel boxes");
+                }
                 if (!a.annotate_dir.empty())
                     std::cerr << file << ": not annotated (--annotate): a raster is read by window and never held "
                                          "whole; use --geojson or --vector and a GIS to view its detections\n";

@@ -1,6 +1,7 @@
 #include <cpl_vsi.h>
 #include <gdal_priv.h>
 #include <gdal_utils.h>
+#include <cpl_error.h>
 #include <ogr_spatialref.h>
 
 #include <algorithm>
@@ -42,7 +43,11 @@ GeoJsonWriter::GeoJsonWriter(std::string to_crs) : impl_(std::make_unique<Impl>(
     impl_->to_crs = std::move(to_crs);
     if (!impl_->to_crs.empty()) {
         OGRSpatialReference dst;
-        if (dst.SetFromUserInput(impl_->to_crs.c_str()) != OGRERR_NONE)
+        // PROJ's "crs not found" would otherwise print on stderr before the one-line error.
+        CPLPushErrorHandler(CPLQuietErrorHandler);
+        const OGRErr parsed = dst.SetFromUserInput(impl_->to_crs.c_str());
+        CPLPopErrorHandler();
+        if (parsed != OGRERR_NONE)
             throw OptionError("to-crs", "", ": expected a CRS OGR knows (\"EPSG:4326\"), got '" + impl_->to_crs + "'");
         impl_->crs_name = impl_->to_crs;
     }
