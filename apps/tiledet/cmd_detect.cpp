@@ -101,18 +101,21 @@ int run_detect(const DetectArgs& a) {
     const auto masks = parse_mask_format(a.masks);
     if (!masks) throw ConfigError("--masks: expected rle, polygon or none, got '" + a.masks + "'");
     PipelineOptions options = to_pipeline_options(a.flags);
-    // One image run whole is one tile: no measurement can pay for itself (auto_config.hpp).
-    // Counted before the model loads; the inputs are listed again (with their errors) below.
-    if (options.tile_mode == TileMode::none) {
-        std::size_t n = 0;
-        for (const auto& in : a.inputs) {
-            try {
-                n += list_images(in).size();
-            } catch (const std::exception&) {
-            }
+    // Every input resolves first, so a missing path is reported before any work starts (after
+    // the model's lines, below), and the count is known when the model opens.
+    std::vector<std::string> files, input_errors;
+    bool from_folder = false;
+    for (const auto& in : a.inputs) {
+        try {
+            auto list = list_images(in);
+            from_folder = from_folder || fs::is_directory(in);
+            files.insert(files.end(), list.begin(), list.end());
+        } catch (const InputError& e) {
+            input_errors.push_back(e.what());
         }
-        if (n == 1) options.auto_config.expected_tiles = 1;
     }
+    // One image run whole is one tile: no measurement can pay for itself (auto_config.hpp).
+    if (options.tile_mode == TileMode::none && files.size() == 1) options.auto_config.expected_tiles = 1;
     std::optional<Pipeline> loaded;
     try {
         loaded.emplace(a.model, options);
@@ -123,20 +126,8 @@ int run_detect(const DetectArgs& a) {
     const Detector& detector = pipeline.detector();
     const std::string device = pipeline.executor().stats().device;
 
-    // Every input resolves first, so a missing path is reported before any work starts.
-    std::vector<std::string> files;
-    bool from_folder = false;
-    int failed = 0;
-    for (const auto& in : a.inputs) {
-        try {
-            auto list = list_images(in);
-            from_folder = from_folder || fs::is_directory(in);
-            files.insert(files.end(), list.begin(), list.end());
-        } catch (const InputError& e) {
-            std::cerr << "tiledet: " << e.what() << "\n";
-            ++failed;
-        }
-    }
+    int failed = static_cast<int>(input_errors.size());
+    for (const std::string& e : input_errors) std::cerr << "tiledet: " << e << "\n";
     if (!a.annotate_dir.empty()) fs::create_directories(a.annotate_dir);
 
     // A forced family that the signature does not fit decodes numbers that mean something else:

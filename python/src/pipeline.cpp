@@ -267,31 +267,8 @@ public:
     std::pair<int, int> input_size() const { return held()->detector().input_size(); }
     std::map<int, std::string> class_names() const { return held()->detector().class_names(); }
     std::string batch_kind() const { return held()->signature().batch_kind().describe(); }
-    py::dict config() const {
-        const AutoConfigChoice& c = held()->config();
-        py::dict d;
-        d["source"] = to_string(c.source);
-        d["instances"] = c.instances;
-        d["threads_per_instance"] = c.threads;
-        d["max_batch_size"] = c.max_batch_size;
-        d["cores"] = c.cores;
-        d["measure_ms"] = c.measure_ms;
-        d["description"] = c.describe();
-        d["static_batch"] = c.static_batch;
-        d["complete"] = c.complete;
-        d["batches_cut"] = c.batches_cut;
-        py::list cells;
-        for (const AutoConfigCell& cell : c.cells) {
-            py::dict one;
-            one["instances"] = cell.instances;
-            one["threads"] = cell.threads;
-            one["batch"] = cell.batch;
-            one["tiles_per_s"] = cell.tiles_per_s;
-            cells.append(one);
-        }
-        d["cells"] = cells;
-        return d;
-    }
+    // The JSON's "config" object (config_json), as a dict: one writer for both.
+    py::dict config() const { return py::module_::import("json").attr("loads")(config_json(held()->config())); }
 
 private:
     HeldPipeline held() const {

@@ -21,6 +21,19 @@ int classes_of(const ModelSignature& sig) {
 
 }  // namespace
 
+AnchorBest best_class_per_anchor(const float* head, std::size_t nc, std::size_t n) {
+    AnchorBest b{std::vector<float>(n, -1.0f), std::vector<int>(n, 0)};
+    for (std::size_t c = 0; c < nc; ++c) {
+        const float* row = head + (4 + c) * n;
+        for (std::size_t a = 0; a < n; ++a)
+            if (row[a] > b.score[a]) {
+                b.score[a] = row[a];
+                b.class_id[a] = static_cast<int>(c);
+            }
+    }
+    return b;
+}
+
 Fit yolo_fits(const ModelSignature& sig) {
     const auto u = ultralytics_output(sig);
     if (!u) return std::nullopt;
@@ -63,17 +76,9 @@ Detections YoloDetector::decode(const std::vector<Tensor>& outs, const Geometry&
     const FloatValues v(outs[0]);
     const float conf = conf_threshold(o);
 
-    // Best class per anchor, reading the class rows in memory order.
-    std::vector<float> best(n, -1.0f);
-    std::vector<int> best_class(n, 0);
-    for (std::size_t c = 0; c + 4 < rows; ++c) {
-        const float* row = v.data() + (4 + c) * n;
-        for (std::size_t a = 0; a < n; ++a)
-            if (row[a] > best[a]) {
-                best[a] = row[a];
-                best_class[a] = static_cast<int>(c);
-            }
-    }
+    const AnchorBest top = best_class_per_anchor(v.data(), rows - 4, n);
+    const std::vector<float>& best = top.score;
+    const std::vector<int>& best_class = top.class_id;
     Detections candidates;
     for (std::size_t a = 0; a < n; ++a) {
         // Strict '>' as in the reference; the class filter applies after the best class is chosen.

@@ -8,6 +8,7 @@
 #include <numbers>
 
 #include "nms.hpp"
+#include "yolo.hpp"
 #include "tensor_values.hpp"
 #include "tiledet/error.hpp"
 
@@ -114,16 +115,9 @@ Detections YoloObbDetector::decode(const std::vector<Tensor>& outs, const Geomet
     const FloatValues v(outs[0]);
     const float conf = conf_threshold(o);
 
-    std::vector<float> best(n, -1.0f);
-    std::vector<int> best_class(n, 0);
-    for (std::size_t c = 0; c < nc; ++c) {
-        const float* row = v.data() + (4 + c) * n;
-        for (std::size_t a = 0; a < n; ++a)
-            if (row[a] > best[a]) {
-                best[a] = row[a];
-                best_class[a] = static_cast<int>(c);
-            }
-    }
+    const AnchorBest top = best_class_per_anchor(v.data(), nc, n);
+    const std::vector<float>& best = top.score;
+    const std::vector<int>& best_class = top.class_id;
     const float* angle = v.data() + (rows - 1) * n;
     Detections candidates;
     for (std::size_t a = 0; a < n; ++a) {

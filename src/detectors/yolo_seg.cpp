@@ -8,6 +8,7 @@
 #include <cmath>
 
 #include "nms.hpp"
+#include "yolo.hpp"
 #include "tensor_values.hpp"
 #include "tiledet/error.hpp"
 
@@ -96,16 +97,9 @@ Detections YoloSegDetector::decode(const std::vector<Tensor>& outs, const Geomet
     const FloatValues protos(outs[protos_output_]);
     const float conf = conf_threshold(o);
 
-    std::vector<float> best(n, -1.0f);
-    std::vector<int> best_class(n, 0);
-    for (std::size_t c = 0; c < nc; ++c) {
-        const float* row = v.data() + (4 + c) * n;
-        for (std::size_t a = 0; a < n; ++a)
-            if (row[a] > best[a]) {
-                best[a] = row[a];
-                best_class[a] = static_cast<int>(c);
-            }
-    }
+    const AnchorBest top = best_class_per_anchor(v.data(), nc, n);
+    const std::vector<float>& best = top.score;
+    const std::vector<int>& best_class = top.class_id;
     struct Candidate {
         Detection det;
         std::size_t anchor;
