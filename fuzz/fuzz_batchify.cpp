@@ -13,6 +13,10 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     const std::span<const std::byte> bytes(reinterpret_cast<const std::byte*>(data), size);
     tiledet::BatchifyOptions options;
     options.verify_batches = {2};
+    // A mutated shape constant can make a run ask ONNX Runtime for petabytes. A release build
+    // gets ORT's clean failure (std::bad_alloc caught in ORT), but under ASan operator new aborts
+    // first ("allocation-size-too-big"): bound the runs well below -rss_limit_mb, as a user may.
+    options.memory_limit_bytes = std::size_t{1} << 30;
     tiledet::BatchifyReport report;
     try {
         const auto out = tiledet::batchify_model(bytes, options, &report);

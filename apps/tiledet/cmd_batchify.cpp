@@ -47,6 +47,7 @@ struct Args {
     std::vector<std::string> images;
     float score_tol = 0.05f, min_iou = 0.9f;
     std::optional<float> conf;
+    std::size_t memory_mb = 0;
 };
 
 #if TILEDET_BATCHIFY_DETECTIONS
@@ -90,6 +91,7 @@ int run_batchify(const Args& a) {
     o.rtol = a.rtol;
     o.per_item_quantization = !a.batch_quantization;
     o.fold_constants = !a.no_fold;
+    o.memory_limit_bytes = a.memory_mb << 20;
 #if TILEDET_BATCHIFY_DETECTIONS
     if (o.verify) o.detection_comparer = detection_comparer(a);
 #else
@@ -124,6 +126,10 @@ const CommandRegistrar reg{Command{"batchify", 40, [](CLI::App& app) {
     sub->add_flag("--no-fold", a->no_fold,
                   "trace the graph as exported, without folding its constant subgraphs first (ONNX Runtime's "
                   "basic optimizations); for diagnosis");
+    sub->add_option("--memory-limit-mb", a->memory_mb,
+                    "MiB of CPU tensors batchify's own runs (fold, probe, verification) may allocate; a graph that "
+                    "asks for more fails verification (default: this machine's physical memory)")
+        ->check(CLI::Range(std::size_t{1}, std::size_t{1} << 30));
     sub->add_option("--atol", a->atol, "absolute tolerance per element (default 1e-4)");
     sub->add_option("--rtol", a->rtol, "relative tolerance per element (default 1e-4)");
     sub->add_option("--images", a->images,

@@ -7,6 +7,8 @@
 #include <set>
 #include <sstream>
 
+#include <unistd.h>
+
 #include "batch_trace.hpp"
 #include "constant_fold.hpp"
 #include "per_item_quant.hpp"
@@ -17,6 +19,14 @@
 
 namespace tiledet {
 namespace {
+
+// BatchifyOptions::memory_limit_bytes, with 0 as this machine's physical memory.
+std::size_t run_memory_limit(const BatchifyOptions& options) {
+    if (options.memory_limit_bytes > 0) return options.memory_limit_bytes;
+    const long pages = ::sysconf(_SC_PHYS_PAGES), page = ::sysconf(_SC_PAGE_SIZE);
+    if (pages <= 0 || page <= 0) return 0;  // unknown: ONNX Runtime's unbounded arenas
+    return static_cast<std::size_t>(pages) * static_cast<std::size_t>(page);
+}
 
 using onnx_detail::int_values;
 using onnx_detail::ints_text;
@@ -64,10 +74,12 @@ struct Probe {
     std::string what;    // for the report
 };
 
-Probe probe_declared_batch(std::span<const std::byte> bytes, const std::string& what, unsigned seed) {
+Probe probe_declared_batch(std::span<const std::byte> bytes, const std::string& what, unsigned seed,
+                           std::size_t memory_limit_bytes) {
     Probe p;
     try {
         ModelOptions quiet;
+        quiet.memory_limit_bytes = memory_limit_bytes;
         quiet.log_severity = 4;  // the failure is expected; its text goes into the report instead
         const Model m = Model::from_bytes(bytes, quiet, what);
         std::string failure;
@@ -152,9 +164,10 @@ std::string check_inputs(const ::onnx::GraphProto& g, bool& dynamic) {
 
 // Shape arithmetic on constants becomes constants, so the tracer sees the values the batch-1
 // graph computes (a Shape->Gather->Concat target shape, a ConstantOfShape, a computed Pad).
-void fold_before_tracing(::onnx::ModelProto& model, const std::string& what, BatchifyReport& r) {
+void fold_before_tracing(::onnx::ModelProto& model, const std::string& what, std::size_t memory_limit_bytes,
+                         BatchifyReport& r) {
     try {
-        onnx_detail::FoldResult f = onnx_detail::fold_constants(model, what);
+        onnx_detail::FoldResult f = onnx_detail::fold_constants(model, what, memory_limit_bytes);
         if (f.nodes_after < f.nodes_before)
             r.notes.push_back("folded constant subgraphs with ONNX Runtime's basic optimizations: " +
                               std::to_string(f.nodes_before) + " -> " + std::to_string(f.nodes_after) + " nodes");
@@ -178,7 +191,7 @@ Outcome run_batchify(std::span<const std::byte> in_bytes, const std::string& wha
         return out;
     }
     if (dynamic) {
-        const Probe p = probe_declared_batch(in_bytes, what, options.seed);
+        const Probe p = probe_declared_batch(in_bytes, what, options.seed, run_memory_limit(options));
         if (!p.baked) {
             r.status = Status::already_dynamic;
             r.message = "the model already has a dynamic batch (every input's leading dim is symbolic)" + p.what +
@@ -194,7 +207,7 @@ Outcome run_batchify(std::span<const std::byte> in_bytes, const std::string& wha
                           ") while it runs at batch 1: its export baked batch 1 behind the declared dims, so it is "
                           "repaired as a batch-1 model");
     }
-    if (options.fold_constants) fold_before_tracing(model, what, r);
+    if (options.fold_constants) fold_before_tracing(model, what, run_memory_limit(options), r);
     try {
         onnx_detail::BatchTracer tracer(model, options.batch_name);
         onnx_detail::TraceResult t = tracer.run();
@@ -248,6 +261,7 @@ Outcome run_batchify(std::span<const std::byte> in_bytes, const std::string& wha
             original_options = onnx_detail::fold_options();
             repaired_options.optimization = GraphOptimization::disabled;
         }
+        original_options.memory_limit_bytes = repaired_options.memory_limit_bytes = run_memory_limit(options);
         const std::span<const std::byte> reference =
             pinned_original.empty() ? in_bytes : std::span<const std::byte>(pinned_original);
         const Model original = Model::from_bytes(reference, original_options, what);
@@ -388,7 +402,7 @@ std::string declared_batch_failure(const std::string& path) {
     const std::vector<std::byte> bytes = read_file_bytes(path);
     bool dynamic = false;
     if (!check_inputs(onnx_detail::parse_model(bytes, path).graph(), dynamic).empty() || !dynamic) return {};
-    const Probe p = probe_declared_batch(bytes, path, BatchifyOptions{}.seed);
+    const Probe p = probe_declared_batch(bytes, path, BatchifyOptions{}.seed, run_memory_limit(BatchifyOptions{}));
     if (!p.baked) return {};
     return "declares a dynamic batch, but fails at batch " + std::to_string(p.failed_at) + " (" + p.what +
            ") and runs at batch 1: its export baked batch 1 into the graph; repair with `tiledet batchify`";

@@ -46,13 +46,14 @@ ModelOptions fold_options() {
     return o;
 }
 
-FoldResult fold_constants(const ::onnx::ModelProto& model, const std::string& what) {
+FoldResult fold_constants(const ::onnx::ModelProto& model, const std::string& what, std::size_t memory_limit_bytes) {
     FoldResult r;
     r.nodes_before = model.graph().node_size();
     const std::vector<std::byte> bytes = serialize_model(model);
     TempFile tmp;
     ModelOptions o = fold_options();
     o.optimized_model_path = tmp.path.string();
+    o.memory_limit_bytes = memory_limit_bytes;
     o.intra_op_threads = 1;
     o.log_severity = 3;  // errors only: ORT warns about unused initializers it removes
     { const Model loaded = Model::from_bytes(bytes, o, what + " (folding constants)"); }

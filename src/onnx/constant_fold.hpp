@@ -28,6 +28,6 @@ struct FoldResult {
 // scores turns into reordered outputs). The exporter's layout keeps per-row reductions.
 ModelOptions fold_options();
 
-FoldResult fold_constants(const ::onnx::ModelProto& model, const std::string& what);
+FoldResult fold_constants(const ::onnx::ModelProto& model, const std::string& what, std::size_t memory_limit_bytes);
 
 }  // namespace tiledet::onnx_detail

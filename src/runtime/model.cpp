@@ -183,9 +183,35 @@ Ort::ConstEpDevice cuda_plugin_device(int device_id) {
     return gpus[static_cast<std::size_t>(device_id)];
 }
 
+// The bounded CPU arena of ModelOptions::memory_limit_bytes: one per environment (ONNX Runtime
+// keeps one shared allocator per OrtMemoryInfo). Sessions made earlier hold their own reference
+// to the arena they were made with, so replacing it for a new bound is safe.
+void use_bounded_cpu_arena(std::size_t limit) {
+    static std::mutex mutex;
+    static std::size_t registered = 0;
+    const std::lock_guard lock(mutex);
+    if (registered == limit) return;
+    const Ort::MemoryInfo cpu = Ort::MemoryInfo::CreateCpu(OrtArenaAllocator, OrtMemTypeDefault);
+    try {
+        if (registered != 0) ort_env().UnregisterAllocator(cpu);
+        registered = 0;
+        // max_mem; -1 keeps ONNX Runtime's default extend strategy, first chunk and dead bytes.
+        const Ort::ArenaCfg arena(limit, -1, -1, -1);
+        ort_env().CreateAndRegisterAllocator(cpu, arena);
+        registered = limit;
+    } catch (const Ort::Exception& e) {
+        throw ConfigError(std::string("cannot set up a CPU memory bound of ") + std::to_string(limit) +
+                          " bytes for ONNX Runtime: " + e.what());
+    }
+}
+
 Ort::SessionOptions make_session_options(const ModelOptions& o, std::vector<std::string>& in_use,
                                          std::vector<std::string>& skipped) {
     Ort::SessionOptions so;
+    if (o.memory_limit_bytes > 0) {
+        use_bounded_cpu_arena(o.memory_limit_bytes);
+        so.AddConfigEntry("session.use_env_allocators", "1");
+    }
     if (o.intra_op_threads > 0) so.SetIntraOpNumThreads(o.intra_op_threads);
     if (o.inter_op_threads > 0) so.SetInterOpNumThreads(o.inter_op_threads);
     if (o.log_severity >= 0) so.SetLogSeverityLevel(o.log_severity);

@@ -63,6 +63,12 @@ struct BatchifyOptions {
     // Fold constant subgraphs with ONNX Runtime's basic optimizations before tracing; the
     // written model is the folded one. false traces the graph as exported.
     bool fold_constants = true;
+    // Bytes each of batchify's own ONNX Runtime runs (the fold, the batch probe, verification)
+    // may allocate for tensors on the CPU (ModelOptions::memory_limit_bytes); 0: this machine's
+    // physical memory. A graph whose shapes ask for more fails verification with ONNX Runtime's
+    // "Available memory of ... is smaller than requested bytes of ..." instead of taking the
+    // machine. The bound lives in a CPU arena shared by the process's bounded sessions.
+    std::size_t memory_limit_bytes = 0;
 };
 
 // One output at one batch size: the largest differences between the original's single-item

@@ -45,6 +45,14 @@ struct ModelOptions {
     // Session configuration entries (SessionOptions::AddConfigEntry), e.g.
     // {"optimization.disable_specified_optimizers", "TransposeOptimizer"}.
     std::vector<std::pair<std::string, std::string>> config_entries;
+    // Bytes the session's CPU tensors may take, 0: no bound (ONNX Runtime's own per-session
+    // arena). With a bound the session allocates from a CPU arena registered on the process's
+    // ONNX Runtime environment with that max_mem (OrtArenaCfg; "session.use_env_allocators"),
+    // so a graph whose shapes ask for more fails its run with an Error saying so instead of
+    // taking the machine's memory. The arena is shared by every bounded session in the process
+    // and keeps what it grew to; asking for a different bound replaces it for sessions created
+    // after. For graphs that are not trusted yet: batchify's verification runs use it.
+    std::size_t memory_limit_bytes = 0;
 };
 
 class Model {
