@@ -196,6 +196,12 @@ int run_detect(const DetectArgs& a) {
         } catch (const std::exception&) {
             throw OptionError("--percentiles", "", ": expected LOW,HIGH in percent (\"2,98\"), got '" + a.percentiles + "'");
         }
+        // Checked here too (the raster module checks again per file) so the mistake is one line
+        // before any model loads, not one failure per raster.
+        if (!(raster_options.percentile_low >= 0 && raster_options.percentile_low < raster_options.percentile_high &&
+              raster_options.percentile_high <= 100))
+            throw OptionError("--percentiles", "",
+                              ": expected 0 <= LOW < HIGH <= 100 (\"2,98\"), got '" + a.percentiles + "'");
     }
     if (!a.nodata.empty()) {
         try {
@@ -208,6 +214,9 @@ int run_detect(const DetectArgs& a) {
     std::ofstream geojson_file;
     if (!a.geojson_path.empty() || !a.vector_path.empty()) {
         geojson.emplace(a.to_crs);
+    } else if (!a.to_crs.empty()) {
+        throw OptionError("--to-crs", "", ": only changes the coordinates of --geojson or --vector output; add one of "
+                                          "them, or drop --to-crs");
     }
     if (!a.vector_path.empty()) {
         std::string ext = fs::path(a.vector_path).extension().string();

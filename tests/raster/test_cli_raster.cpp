@@ -197,6 +197,22 @@ TEST(CliRaster, CorruptTiffIsOneClearErrorLineAndTheOtherInputsStillRun) {
     EXPECT_NE(r.output.find("nogeo.tif 1152x640: 1 person"), std::string::npos) << r.output;
 }
 
+// Option mistakes are one line and exit 2 before any raster is read, not one failure per file.
+TEST(CliRaster, ReversedPercentilesAndToCrsWithoutGeoOutputAreRefusedOnce) {
+    TILEDET_REQUIRE_RASTERS();
+    TILEDET_REQUIRE_GENERATED("yolo_dynamic.onnx");
+    const std::string two = raster_path("nogeo") + " " + raster_path("nogeo");
+    CliResult r = run_cli("detect -m " + model() + " " + two + " --stretch percentile --percentiles 98,2");
+    EXPECT_EQ(r.code, 2) << r.output;
+    EXPECT_NE(r.output.find("--percentiles"), std::string::npos) << r.output;
+    EXPECT_NE(r.output.find("0 <= LOW < HIGH <= 100"), std::string::npos) << r.output;
+    EXPECT_EQ(r.output.find("1 person"), std::string::npos) << r.output;  // nothing ran
+    r = run_cli("detect -m " + model() + " " + two + " --to-crs EPSG:4326");
+    EXPECT_EQ(r.code, 2) << r.output;
+    EXPECT_NE(r.output.find("--to-crs"), std::string::npos) << r.output;
+    EXPECT_NE(r.output.find("--geojson or --vector"), std::string::npos) << r.output;
+}
+
 TEST(CliRaster, ABigRastersTileProgressIsDrawnOnATerminalOnly) {
     TILEDET_REQUIRE_RASTERS();
     TILEDET_REQUIRE_GENERATED("yolo_dynamic.onnx");
