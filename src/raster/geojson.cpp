@@ -80,9 +80,17 @@ void GeoJsonWriter::add(const std::string& file, const GeoReference& geo, const 
         }
         if (t && !t->Transform(5, x, y))
             throw InputError(file + ": a detection's corners cannot be transformed to " + m.to_crs);
+        // RFC 7946 section 3.1.6: an exterior ring is counterclockwise. Pixel rows grow downward
+        // and map northings upward, so the pixel order's turn depends on the geotransform's signs:
+        // the shoelace sum decides, and a clockwise ring is written backwards.
+        double twice_area = 0;
+        for (int i = 0; i < 4; ++i) twice_area += x[i] * y[i + 1] - x[i + 1] * y[i];
         nlohmann::json ring = nlohmann::json::array();
-        for (int i = 0; i < 5; ++i) ring.push_back({x[i], y[i]});
-        ring[4] = ring[0];  // closed exactly, whatever the transform's rounding
+        for (int k = 0; k < 4; ++k) {
+            const int i = twice_area >= 0 ? k : (4 - k) % 4;
+            ring.push_back({x[i], y[i]});
+        }
+        ring.push_back(ring[0]);  // closed exactly, whatever the transform's rounding
         m.features.push_back({
             {"type", "Feature"},
             {"geometry", {{"type", "Polygon"}, {"coordinates", nlohmann::json::array({ring})}}},

@@ -27,6 +27,16 @@ json read_json(const std::string& path) {
     return json::parse(in);
 }
 
+// Twice the ring's signed area (shoelace): positive for counterclockwise, as RFC 7946 wants an
+// exterior ring.
+double twice_signed_area(const json& ring) {
+    double sum = 0;
+    for (std::size_t i = 0; i + 1 < ring.size(); ++i)
+        sum += ring[i][0].get<double>() * ring[i + 1][1].get<double>() -
+               ring[i + 1][0].get<double>() * ring[i][1].get<double>();
+    return sum;
+}
+
 double peak_rss_mb(const std::string& output) {
     std::smatch m;
     if (!std::regex_search(output, m, std::regex("peak RSS: ([0-9]+) MB"))) return -1;
@@ -87,6 +97,10 @@ TEST(CliRaster, HugeGeoTiffFindsPlantedObjectsAtPixelAndMapCoordinatesInMemoryTh
             EXPECT_DOUBLE_EQ(ring[2][0].get<double>(), gt[0].get<double>() + pb[2].get<double>() * gt[1].get<double>());
             EXPECT_DOUBLE_EQ(ring[2][1].get<double>(), gt[3].get<double>() + pb[3].get<double>() * gt[5].get<double>());
             EXPECT_EQ(ring[4], ring[0]) << "closed ring";
+            // North-up raster: after the top-left corner comes the bottom-left (counterclockwise).
+            EXPECT_DOUBLE_EQ(ring[1][0].get<double>(), ring[0][0].get<double>());
+            EXPECT_LT(ring[1][1].get<double>(), ring[0][1].get<double>());
+            EXPECT_GT(twice_signed_area(ring), 0) << "RFC 7946: exterior rings are counterclockwise";
         }
         peak[k] = peak_rss_mb(r.output);
         ASSERT_GT(peak[k], 0) << r.output;
@@ -115,6 +129,7 @@ TEST(CliRaster, GeoJsonInWgs84ValidatesAndRoundTripsThroughOgrinfo) {
         const auto& ring = f["geometry"]["coordinates"][0];
         ASSERT_EQ(ring.size(), 5u);
         EXPECT_EQ(ring.front(), ring.back());
+        EXPECT_GT(twice_signed_area(ring), 0) << "RFC 7946: exterior rings are counterclockwise";
         for (const auto& p : ring) {
             // UTM 33N, 500 km east, 5000 km north: about 15 E, 45 N.
             EXPECT_NEAR(p[0].get<double>(), 15.0, 0.5);
