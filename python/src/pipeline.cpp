@@ -1,6 +1,9 @@
 // tiledet.Pipeline: the C++ Pipeline behind a Python object. Every call that waits (model load,
 // tiles running, a file read) releases the GIL; results completing on the pipeline's own thread
 // take it only to hand the result to a concurrent.futures.Future.
+#include <cmath>
+#include <algorithm>
+#include <cstring>
 #include <chrono>
 #include "tiledet/batching/errors.hpp"
 #include "tiledet/pipeline/pipeline.hpp"
@@ -310,11 +313,42 @@ py::object to_detections(const ImageResult& r, const Pipeline& pipeline, const s
         k(i) = d.class_id;
         class_name.append(det.class_name(d.class_id));
     }
+    // Oriented boxes (yolo_obb): [N, 5] cx, cy, w, h, angle in radians; None for plain boxes.
+    py::object xywhr = py::none();
+    const bool oriented = std::any_of(r.detections.begin(), r.detections.end(), [](const Detection& d) { return d.rbox.has_value(); });
+    if (oriented) {
+        py::array_t<float> a({n, py::ssize_t{5}});
+        auto v = a.mutable_unchecked<2>();
+        for (py::ssize_t i = 0; i < n; ++i) {
+            const auto& rb = r.detections[static_cast<std::size_t>(i)].rbox;
+            const float row[5] = {rb ? rb->cx : NAN, rb ? rb->cy : NAN, rb ? rb->w : NAN, rb ? rb->h : NAN,
+                                  rb ? rb->angle : NAN};
+            for (int j = 0; j < 5; ++j) v(i, j) = row[j];
+        }
+        xywhr = std::move(a);
+    }
+    // Instance masks (yolo_seg), over their own extent: (x, y, uint8 [h, w]) each, or None.
+    py::object masks = py::none();
+    const bool masked = std::any_of(r.detections.begin(), r.detections.end(), [](const Detection& d) { return d.mask != nullptr; });
+    if (masked) {
+        py::list l;
+        for (const Detection& d : r.detections) {
+            if (!d.mask) {
+                l.append(py::none());
+                continue;
+            }
+            py::array_t<std::uint8_t> a({static_cast<py::ssize_t>(d.mask->h), static_cast<py::ssize_t>(d.mask->w)});
+            if (!d.mask->data.empty()) std::memcpy(a.mutable_data(), d.mask->data.data(), d.mask->data.size());
+            l.append(py::make_tuple(d.mask->x, d.mask->y, std::move(a)));
+        }
+        masks = std::move(l);
+    }
     // Leaked on purpose: a static py::object would be released after the interpreter is gone.
     static const py::handle cls = py::object(py::module_::import("tiledet._detections").attr("Detections")).release();
     return cls(py::arg("xyxy") = xyxy, py::arg("confidence") = confidence, py::arg("class_id") = class_id,
                py::arg("class_name") = class_name, py::arg("source") = r.source, py::arg("width") = r.width,
-               py::arg("height") = r.height, py::arg("json") = image_json(r, det, device, load_ms, -1));
+               py::arg("height") = r.height, py::arg("json") = image_json(r, det, device, load_ms, -1),
+               py::arg("xywhr") = xywhr, py::arg("masks") = masks);
 }
 
 void register_pipeline(py::module_& m) {

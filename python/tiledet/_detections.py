@@ -21,14 +21,27 @@ class Detections:
       timings     dict            milliseconds: load, preprocess, queue, inference, decode,
                                   merge, end_to_end
       execution   str             "CPU Batch Execution: ..." as the CLI prints it
+      xywhr       float32 [N, 5] or None   oriented boxes (yolo_obb): centre cx, cy, sides w, h
+                                  in pixels, angle in radians from the x axis towards +y
+                                  (Ultralytics' Results.obb.xywhr); None for plain boxes
+      xyxyxyxy    float32 [N, 4, 2] or None   the oriented boxes' corners in Ultralytics'
+                                  xywhr2xyxyxyxy order (supervision keeps them as
+                                  data["xyxyxyxy"]); xyxy is then their enclosing box
+      mask        bool [N, H, W] or None   instance masks (yolo_seg) at full image size, as
+                                  supervision's Detections.mask; built on first use from masks
+      masks       list of (x, y, uint8 [h, w]) or None   each mask over its own extent, with
+                                  (x, y) its top-left image pixel: what tiledet holds (a
+                                  full-size mask costs N x H x W bytes on a large image)
 
     The field names are supervision's: sv.Detections(xyxy=d.xyxy, confidence=d.confidence,
     class_id=d.class_id). to_json() is the record `tiledet detect --jsonl` writes.
     """
 
-    __slots__ = ("xyxy", "confidence", "class_id", "class_name", "source", "width", "height", "_json", "_dict")
+    __slots__ = ("xyxy", "confidence", "class_id", "class_name", "source", "width", "height", "xywhr", "masks",
+                 "_json", "_dict", "_mask")
 
-    def __init__(self, xyxy, confidence, class_id, class_name, source="image", width=0, height=0, json=None):
+    def __init__(self, xyxy, confidence, class_id, class_name, source="image", width=0, height=0, json=None,
+                 xywhr=None, masks=None):
         self.xyxy = np.asarray(xyxy, dtype=np.float32).reshape(-1, 4)
         self.confidence = np.asarray(confidence, dtype=np.float32)
         self.class_id = np.asarray(class_id, dtype=np.int64)
@@ -36,8 +49,43 @@ class Detections:
         self.source = source
         self.width = int(width)
         self.height = int(height)
+        self.xywhr = None if xywhr is None else np.asarray(xywhr, dtype=np.float32).reshape(-1, 5)
+        self.masks = None if masks is None else list(masks)
         self._json = json
         self._dict = None
+        self._mask = None
+
+    @property
+    def xyxyxyxy(self):
+        """float32 [N, 4, 2]: the oriented boxes' corners (c + v1 + v2, c + v1 - v2, c - v1 - v2,
+        c - v1 + v2 with v1 = w/2 (cos, sin), v2 = h/2 (-sin, cos)); None without oriented boxes."""
+        if self.xywhr is None:
+            return None
+        cx, cy, w, h, a = (self.xywhr[:, i] for i in range(5))
+        c, s = np.cos(a), np.sin(a)
+        v1 = np.stack([w / 2 * c, w / 2 * s], axis=1)
+        v2 = np.stack([-h / 2 * s, h / 2 * c], axis=1)
+        ctr = np.stack([cx, cy], axis=1)
+        return np.stack([ctr + v1 + v2, ctr + v1 - v2, ctr - v1 - v2, ctr - v1 + v2], axis=1).astype(np.float32)
+
+    @property
+    def mask(self):
+        """bool [N, H, W]: each instance mask at full image size; None without masks."""
+        if self.masks is None:
+            return None
+        if self._mask is None:
+            full = np.zeros((len(self), self.height, self.width), dtype=bool)
+            for i, m in enumerate(self.masks):
+                if m is None:
+                    continue
+                x, y, part = m
+                h, w = part.shape
+                x0, y0 = max(x, 0), max(y, 0)  # the part inside the image
+                x1, y1 = min(x + w, self.width), min(y + h, self.height)
+                if x1 > x0 and y1 > y0:
+                    full[i, y0:y1, x0:x1] = part[y0 - y:y1 - y, x0 - x:x1 - x] != 0
+            self._mask = full
+        return self._mask
 
     def __len__(self) -> int:
         return len(self.confidence)

@@ -199,3 +199,61 @@ def test_config_is_measured_once_then_cached_and_manual_measures_nothing(tmp_pat
         assert p.config["source"] == "manual" and p.config["instances"] == 2
     with tiledet.Pipeline(model("yolo_static"), instances=1, threads=1, batch=1) as p:
         assert p.config["source"] == "manual", "all three given: nothing to choose"
+
+
+def _coco_rle_decode(rle):
+    """COCO's compressed RLE string (pycocotools' rleFrString: 5 bits a character from '0',
+    0x20 continues, 0x10 the sign, counts after the second are deltas from two before) to a
+    bool [h, w] mask (column-major runs, zeros first)."""
+    h, w = rle["size"]
+    s, counts, p = rle["counts"], [], 0
+    while p < len(s):
+        x, k, more = 0, 0, True
+        while more:
+            c = ord(s[p]) - 48
+            x |= (c & 0x1F) << (5 * k)
+            more = bool(c & 0x20)
+            p += 1
+            k += 1
+            if not more and (c & 0x10):
+                x |= -1 << (5 * k)
+        if len(counts) > 2:
+            x += counts[-2]
+        counts.append(x)
+    flat = np.zeros(h * w, dtype=bool)
+    pos, val = 0, False
+    for n in counts:
+        flat[pos:pos + n] = val
+        pos += n
+        val = not val
+    return flat.reshape((w, h)).T
+
+
+def test_oriented_boxes_and_masks_equal_the_cli_json(scenes):
+    _, files = scenes
+    want = cli_jsonl(model("yolo_obb_dynamic"), files, "--tile", "320", "--overlap", "0.25")
+    with tiledet.Pipeline(model("yolo_obb_dynamic"), tile=320, overlap=0.25) as p:
+        got = p.detect_many(files)
+    assert sum(len(r["detections"]) for r in want) > 0
+    for d, r in zip(got, want):
+        assert d.mask is None and d.masks is None
+        assert d.xywhr is not None and d.xywhr.dtype == np.float32 and d.xywhr.shape == (len(d), 5)
+        assert np.allclose(d.xywhr, np.array([x["xywhr"] for x in r["detections"]], np.float32), atol=1e-4)
+        assert d.xyxyxyxy.shape == (len(d), 4, 2)
+        assert np.allclose(d.xyxyxyxy, np.array([x["xyxyxyxy"] for x in r["detections"]], np.float32), atol=1e-2)
+
+    want = cli_jsonl(model("yolo_seg_dynamic"), files, "--tile", "320", "--overlap", "0.25", "--masks", "rle")
+    with tiledet.Pipeline(model("yolo_seg_dynamic"), tile=320, overlap=0.25) as p:
+        got = p.detect_many(files)
+    assert sum(len(r["detections"]) for r in want) > 0
+    for d, r in zip(got, want):
+        assert d.xywhr is None and d.xyxyxyxy is None
+        assert d.mask.dtype == bool and d.mask.shape == (len(d), d.height, d.width)
+        assert len(d.masks) == len(d)
+        for i, x in enumerate(r["detections"]):
+            expected = _coco_rle_decode(x["segmentation"])
+            assert expected.any(), "the comparison must cover mask pixels"
+            assert np.array_equal(d.mask[i], expected), f"{d.source} detection {i}"
+    with tiledet.Pipeline(model("yolo_dynamic")) as p:
+        plain = p.detect(files[0])
+    assert plain.xywhr is None and plain.mask is None and plain.masks is None
