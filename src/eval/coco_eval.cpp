@@ -16,6 +16,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstddef>
+#include <cstdint>
 #include <limits>
 #include <numeric>
 #include <utility>
@@ -63,12 +64,26 @@ double box_iou(const Box& d, const Box& g) {
 double segm_iou(const Detection& d, const GroundTruth& g) {
     if (!d.mask) return 0.0;
     if (g.mask) return iou(*d.mask, *g.mask);
-    Mask box;
-    box.x = static_cast<int>(std::ceil(g.box.x1 - 0.5f)), box.y = static_cast<int>(std::ceil(g.box.y1 - 0.5f));
-    box.w = std::max(0, static_cast<int>(std::ceil(g.box.x2 - 0.5f)) - box.x);
-    box.h = std::max(0, static_cast<int>(std::ceil(g.box.y2 - 0.5f)) - box.y);
-    box.data.assign(static_cast<std::size_t>(box.w) * static_cast<std::size_t>(box.h), 1);
-    return iou(*d.mask, box);
+    // The box's pixels are columns ceil(x1 - 0.5) .. ceil(x2 - 0.5) - 1 (centres inside), and the
+    // same for rows; counted, not drawn, so a box of any size (a caller's, through Python) costs
+    // only the detection mask's extent. Doubles: a coordinate beyond int's range stays exact enough.
+    const Mask& m = *d.mask;
+    if (!std::isfinite(g.box.x1) || !std::isfinite(g.box.y1) || !std::isfinite(g.box.x2) || !std::isfinite(g.box.y2))
+        return 0.0;
+    const double bx0 = std::ceil(static_cast<double>(g.box.x1) - 0.5), bx1 = std::ceil(static_cast<double>(g.box.x2) - 0.5);
+    const double by0 = std::ceil(static_cast<double>(g.box.y1) - 0.5), by1 = std::ceil(static_cast<double>(g.box.y2) - 0.5);
+    const double box_pixels = std::max(0.0, bx1 - bx0) * std::max(0.0, by1 - by0);
+    const auto inside = [](double lo, double hi, int from, int to) {  // [lo, hi) within [from, to), as ints
+        return std::pair<int, int>{static_cast<int>(std::clamp(lo, double(from), double(to))),
+                                   static_cast<int>(std::clamp(hi, double(from), double(to)))};
+    };
+    const auto [cx0, cx1] = inside(bx0, bx1, m.x, m.x + m.w);
+    const auto [cy0, cy1] = inside(by0, by1, m.y, m.y + m.h);
+    std::int64_t inter = 0;
+    for (int y = cy0; y < cy1; ++y)
+        for (int x = cx0; x < cx1; ++x) inter += m.at(x, y);
+    const double uni = static_cast<double>(m.area()) + box_pixels - static_cast<double>(inter);
+    return uni > 0 ? static_cast<double>(inter) / uni : 0.0;
 }
 
 bool outside(const AreaRange& r, double area) {

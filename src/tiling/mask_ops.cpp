@@ -70,15 +70,20 @@ Mask rasterize_polygon(const std::vector<float>& xy, int image_w, int image_h) {
     Mask m;
     const std::size_t n = xy.size() / 2;
     if (n < 3) return m;
+    // A point that is not a finite number has no place: no pixel is inside such a polygon.
+    if (!std::all_of(xy.begin(), xy.begin() + static_cast<std::ptrdiff_t>(2 * n), [](float v) { return std::isfinite(v); }))
+        return m;
     float x0 = xy[0], x1 = xy[0], y0 = xy[1], y1 = xy[1];
     for (std::size_t i = 0; i < n; ++i) {
         x0 = std::min(x0, xy[2 * i]), x1 = std::max(x1, xy[2 * i]);
         y0 = std::min(y0, xy[2 * i + 1]), y1 = std::max(y1, xy[2 * i + 1]);
     }
-    m.x = std::clamp(static_cast<int>(std::floor(x0)), 0, image_w);
-    m.y = std::clamp(static_cast<int>(std::floor(y0)), 0, image_h);
-    m.w = std::clamp(static_cast<int>(std::ceil(x1)), 0, image_w) - m.x;
-    m.h = std::clamp(static_cast<int>(std::ceil(y1)), 0, image_h) - m.y;
+    // Clamped as doubles first: a coordinate beyond int's range must not reach the conversion.
+    const auto pixel = [](double v, int hi) { return static_cast<int>(std::clamp(v, 0.0, static_cast<double>(std::max(hi, 0)))); };
+    m.x = pixel(std::floor(x0), image_w);
+    m.y = pixel(std::floor(y0), image_h);
+    m.w = pixel(std::ceil(x1), image_w) - m.x;
+    m.h = pixel(std::ceil(y1), image_h) - m.y;
     if (m.w <= 0 || m.h <= 0) {
         m.w = m.h = 0;
         return m;

@@ -1,6 +1,7 @@
 // COCO segm (mask mAP) on a small hand-computed set: mask IoU decides matches, not boxes.
 #include <gtest/gtest.h>
 
+#include <cmath>
 #include <memory>
 
 #include "tiledet/eval/coco_eval.hpp"
@@ -65,6 +66,39 @@ TEST(MaskEval, ADetectionWithoutAMaskMatchesNothingInSegm) {
     CocoEvaluator boxes;  // the same detection is perfect in bbox mode
     boxes.add_image({g}, {Detection{Box{10, 10, 30, 30}, 0.9f, 0}});
     EXPECT_NEAR(boxes.evaluate().map, 1.0, 1e-12);
+}
+
+// A ground truth without a mask is its filled box (pixels whose centres are inside). The box is
+// counted, not drawn: one far beyond any image costs nothing and still scores right.
+TEST(MaskEval, AGroundTruthWithoutAMaskIsItsFilledBoxOfAnySize) {
+    CocoEvalOptions opt;
+    opt.segm = true;
+    CocoEvaluator exact(opt);
+    exact.add_image({GroundTruth{Box{10, 10, 30, 30}, 0}}, {masked(0.9f, block(10, 10, 20, 20))});
+    EXPECT_NEAR(exact.evaluate().map, 1.0, 1e-12);
+    // 400 mask pixels inside a 20 x 40 box: IoU 400 / 800 = 0.5, a match at 0.50 only.
+    CocoEvaluator half(opt);
+    half.add_image({GroundTruth{Box{10, 10, 30, 50}, 0}}, {masked(0.9f, block(10, 10, 20, 20))});
+    EXPECT_NEAR(half.evaluate().map50, 1.0, 1e-12);
+    EXPECT_NEAR(half.evaluate().map75, 0.0, 1e-12);
+    // 90000 x 90000 pixels (8.1e9, as a drawn mask 8 GB): IoU about 5e-8, a false positive.
+    CocoEvaluator huge(opt);
+    huge.add_image({GroundTruth{Box{-45000, -45000, 45000, 45000}, 0}}, {masked(0.9f, block(10, 10, 20, 20))});
+    EXPECT_EQ(huge.evaluate().map50, 0.0);
+    // Coordinates beyond int: no overflow; its area is past COCO's "all" range, so no ground truth
+    // counts and AP is COCO's -1.
+    CocoEvaluator beyond(opt);
+    beyond.add_image({GroundTruth{Box{-1e12f, -1e12f, 3e12f, 3e12f}, 0}}, {masked(0.9f, block(10, 10, 20, 20))});
+    EXPECT_EQ(beyond.evaluate().map50, -1.0);
+}
+
+TEST(MaskEval, APolygonWithCoordinatesBeyondIntOrNotFiniteIsClippedOrEmpty) {
+    const Mask wide = rasterize_polygon({-3e38f, 10, 3e38f, 10, 3e38f, 20, -3e38f, 20}, 100, 100);
+    EXPECT_EQ(wide.x, 0);
+    EXPECT_EQ(wide.w, 100);
+    EXPECT_EQ(wide.area(), 1000);
+    const Mask nan = rasterize_polygon({0, 0, std::nanf(""), 0, 10, 10}, 100, 100);
+    EXPECT_EQ(nan.area(), 0);
 }
 
 }  // namespace
