@@ -86,6 +86,16 @@ double segm_iou(const Detection& d, const GroundTruth& g) {
     return uni > 0 ? static_cast<double>(inter) / uni : 0.0;
 }
 
+// The area the ranges look at: the box's, or in segm the mask's pixel count where there is a
+// mask (pycocotools' loadRes sets a segm result's area with maskUtils.area; a COCO ground
+// truth's `area` is its segmentation's).
+double area_of(const GroundTruth& g, bool segm) {
+    return segm && g.mask ? static_cast<double>(g.mask->area()) : box_area(g.box);
+}
+double area_of(const Detection& d, bool segm) {
+    return segm && d.mask ? static_cast<double>(d.mask->area()) : box_area(d.box);
+}
+
 bool outside(const AreaRange& r, double area) {
     return area < r.lo || area > r.hi;
 }
@@ -104,11 +114,11 @@ void match_image(const std::vector<const GroundTruth*>& gt_boxes, const std::vec
     // Ground truth outside the range is ignored and sorted last (stable, as mergesort).
     std::vector<const GroundTruth*> gt = gt_boxes;
     std::stable_sort(gt.begin(), gt.end(), [&](const GroundTruth* a, const GroundTruth* b) {
-        return !outside(range, box_area(a->box)) && outside(range, box_area(b->box));
+        return !outside(range, area_of(*a, segm)) && outside(range, area_of(*b, segm));
     });
     std::vector<char> gt_ignore(gt.size());
     for (std::size_t g = 0; g < gt.size(); ++g) {
-        gt_ignore[g] = outside(range, box_area(gt[g]->box)) ? 1 : 0;
+        gt_ignore[g] = outside(range, area_of(*gt[g], segm)) ? 1 : 0;
         if (!gt_ignore[g]) ++out.gt_not_ignored;
     }
     std::vector<std::vector<double>> ious(dets.size(), std::vector<double>(gt.size()));
@@ -135,7 +145,7 @@ void match_image(const std::vector<const GroundTruth*>& gt_boxes, const std::vec
                 matched = 1;
                 ignored = gt_ignore[static_cast<std::size_t>(m)];
                 gt_taken[static_cast<std::size_t>(m)] = 1;
-            } else if (outside(range, box_area(dets[d]->box))) {
+            } else if (outside(range, area_of(*dets[d], segm))) {
                 ignored = 1;  // an unmatched detection outside the range is neither TP nor FP
             }
             out.matched[static_cast<std::size_t>(t)].push_back(matched);

@@ -92,6 +92,31 @@ TEST(MaskEval, AGroundTruthWithoutAMaskIsItsFilledBoxOfAnySize) {
     EXPECT_EQ(beyond.evaluate().map50, -1.0);
 }
 
+// In segm the area ranges look at mask pixels, not boxes (pycocotools' maskUtils.area): an L of
+// 40 + 39 pixels in a 40 x 40 box (1600, "medium" as a box) is a small object.
+TEST(MaskEval, AreaRangesUseTheMaskAreaInSegm) {
+    Mask l{10, 10, 40, 40, std::vector<std::uint8_t>(1600, 0)};
+    for (int i = 0; i < 40; ++i) l.data[static_cast<std::size_t>(39 * 40 + i)] = l.data[static_cast<std::size_t>(i * 40)] = 1;
+    auto shape = std::make_shared<const Mask>(l);
+    ASSERT_EQ(shape->area(), 79);
+    GroundTruth g{Box{10, 10, 50, 50}, 0};
+    g.mask = shape;
+    CocoEvalOptions opt;
+    opt.segm = true;
+    opt.area_ranges = true;
+    CocoEvaluator ev(opt);
+    ev.add_image({g}, {masked(0.9f, shape)});
+    const CocoEvalResult r = ev.evaluate();
+    EXPECT_NEAR(r.map_small, 1.0, 1e-12);
+    EXPECT_EQ(r.map_medium, -1.0);  // no ground truth there
+    CocoEvalOptions boxes_opt;  // the same object as a box is medium
+    boxes_opt.area_ranges = true;
+    CocoEvaluator boxes(boxes_opt);
+    boxes.add_image({g}, {masked(0.9f, shape)});
+    EXPECT_EQ(boxes.evaluate().map_small, -1.0);
+    EXPECT_NEAR(boxes.evaluate().map_medium, 1.0, 1e-12);
+}
+
 TEST(MaskEval, APolygonWithCoordinatesBeyondIntOrNotFiniteIsClippedOrEmpty) {
     const Mask wide = rasterize_polygon({-3e38f, 10, 3e38f, 10, 3e38f, 20, -3e38f, 20}, 100, 100);
     EXPECT_EQ(wide.x, 0);
