@@ -150,9 +150,16 @@ void write_vector(const std::string& geojson, const std::string& path) {
     if (!src) throw InputError(path + ": OGR cannot read the detections (" + std::string(CPLGetLastErrorMsg()) + ")");
     std::error_code ec;
     if (std::string(format) != "GeoJSON") std::filesystem::remove(path, ec);  // replace, as the GeoJSON writer does
-    char* argv[] = {const_cast<char*>("-f"), const_cast<char*>(format), const_cast<char*>("-nln"),
-                    const_cast<char*>("detections"), nullptr};
-    GDALVectorTranslateOptions* opts = GDALVectorTranslateOptionsNew(argv, nullptr);
+    // A shapefile (dBASE) has no list fields: pixel_box would be dropped, so it is written as
+    // OGR's list text "(4:x1,y1,x2,y2)" (ogr2ogr's -fieldTypeToString RealList).
+    std::vector<char*> argv = {const_cast<char*>("-f"), const_cast<char*>(format), const_cast<char*>("-nln"),
+                               const_cast<char*>("detections")};
+    if (std::string(format) == "ESRI Shapefile") {
+        argv.push_back(const_cast<char*>("-fieldTypeToString"));
+        argv.push_back(const_cast<char*>("RealList"));
+    }
+    argv.push_back(nullptr);
+    GDALVectorTranslateOptions* opts = GDALVectorTranslateOptionsNew(argv.data(), nullptr);
     int usage_error = 0;
     CPLErrorReset();
     GDALDatasetH out = GDALVectorTranslate(path.c_str(), nullptr, 1, &src, opts, &usage_error);

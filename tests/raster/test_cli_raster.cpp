@@ -277,6 +277,10 @@ TEST(CliRaster, GeoPackageAndShapefileThroughOgrKeepTheCrsAndProperties) {
         EXPECT_NE(info.output.find("class_name: String"), std::string::npos) << info.output;
         // The first planted box, x 1120..1280 px -> 500560..500640 m.
         EXPECT_NE(info.output.find("500560"), std::string::npos) << info.output;
+        // pixel_box survives: a list in GeoPackage, OGR's list text in a shapefile (no lists there).
+        EXPECT_NE(info.output.find("pixel_box"), std::string::npos) << info.output;
+        const CliResult features = run_command("ogrinfo -ro -al " + out);
+        EXPECT_NE(features.output.find("1120"), std::string::npos) << features.output;
     }
     const CliResult bad = run_cli("detect -m " + model() + " " + raster_path("nogeo") + " --tile 640 --vector out.kml");
     EXPECT_EQ(bad.code, 2) << bad.output;
