@@ -52,6 +52,7 @@ struct StreamArgs {
     bool realtime = false;
     std::int64_t max_frames = 0;
     bool progress = false, no_progress = false;
+    std::vector<std::string> ffmpeg_options;  // KEY=VALUE
     PipelineFlags flags;
 };
 
@@ -193,11 +194,18 @@ int run_stream(const StreamArgs& a) {
         try {
             policy = FramePolicy::parse(a.policy);
         } catch (const OptionError& e) {
-            throw OptionError("--policy", "", e.with_name("").substr(0));
+            throw OptionError("--policy", "", e.with_name(""));
         }
     }
     if (a.max_fps < 0 || a.duration < 0 || !(a.io_timeout > 0) || !(a.evict_after > 0) || a.in_flight < 1)
         throw InputError("--max-fps and --duration must be >= 0; --io-timeout and --evict-after > 0; --frames-in-flight >= 1");
+    std::map<std::string, std::string> ffmpeg_options;
+    for (const std::string& kv : a.ffmpeg_options) {
+        const auto eq = kv.find('=');
+        if (eq == std::string::npos || eq == 0)
+            throw InputError("--ffmpeg-option: expected KEY=VALUE (\"rtsp_transport=tcp\"), got '" + kv + "'");
+        ffmpeg_options[kv.substr(0, eq)] = kv.substr(eq + 1);
+    }
     PipelineOptions options = to_pipeline_options(a.flags);
     Pipeline pipeline(a.model, options);
     const Detector& detector = pipeline.detector();
@@ -245,6 +253,7 @@ int run_stream(const StreamArgs& a) {
         so.policy = policy;
         so.max_fps = a.max_fps;
         so.reader.io_timeout_s = a.io_timeout;
+        so.reader.ffmpeg_options = ffmpeg_options;
         so.evict_after_s = a.evict_after;
         so.reconnect_max_s = a.reconnect_max;
         so.realtime = a.realtime;
@@ -333,7 +342,8 @@ int run_stream(const StreamArgs& a) {
        << "\n  mean batch size " << fmt("%.2f", es.mean_batch_size) << ", histogram (size: batches):";
     for (std::size_t n = 1; n < es.batch_size_histogram.size(); ++n)
         if (es.batch_size_histogram[n]) os << " " << n << ":" << es.batch_size_histogram[n];
-    os << "\n";
+    os << "\n  tiles: " << es.completed << " run, " << fmt("%.1f", es.completed / std::max(wall, 1e-9))
+       << " tiles/s over the run\n";
     std::cerr << os.str();
     return failed > 0 ? kExitSomeInputsFailed : kExitOk;
 }
@@ -363,6 +373,9 @@ const CommandRegistrar reg{Command{"stream", 35, [](CLI::App& app) {
     sub->add_option("--frames-in-flight", a->in_flight, "Frames of one source in the pipeline at once")->default_str("2");
     sub->add_flag("--realtime", a->realtime, "Read files at their frame rate, as a live camera would deliver them");
     sub->add_option("--max-frames", a->max_frames, "Stop each source after this many decoded frames (0: no limit)");
+    sub->add_option("--ffmpeg-option", a->ffmpeg_options,
+                    "KEY=VALUE handed to FFmpeg when a source opens, e.g. rtsp_transport=tcp, or rtsp_flags=listen to "
+                    "receive an RTSP stream pushed to this address; repeatable");
     sub->add_flag("--progress", a->progress, "Progress lines every second even when stderr is not a terminal");
     sub->add_flag("--no-progress", a->no_progress, "No progress lines");
     add_pipeline_flags(*sub, a->flags);

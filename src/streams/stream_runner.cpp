@@ -303,6 +303,12 @@ struct StreamRunner::Impl {
     // and staleness push the oldest out.
     void push(Source& s, StreamFrame&& f) {
         std::unique_lock lk(s.mu);
+        // stop is set under this lock: a frame pushed before it is dropped by the feeder, one
+        // after it here (the feeder may be gone), so every decoded frame is counted once.
+        if (s.stop) {
+            s.drop(drop_cause::stopped);
+            return;
+        }
         if (s.policy.kind == FramePolicy::Kind::every) {
             s.cv.wait(lk, [&] { return s.stop || s.waiting.size() < s.buffer; });
             if (s.stop) {

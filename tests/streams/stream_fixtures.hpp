@@ -79,6 +79,16 @@ public:
         pid_ = -1;
     }
     bool running() const { return pid_ > 0; }
+    // True once the process has exited by itself (it is then reaped).
+    bool exited() {
+        if (pid_ <= 0) return true;
+        int status = 0;
+        if (::waitpid(pid_, &status, WNOHANG) == pid_) {
+            pid_ = -1;
+            return true;
+        }
+        return false;
+    }
 
 private:
     std::vector<std::string> args_;

@@ -8,6 +8,7 @@
 #include <fstream>
 #include <map>
 #include <mutex>
+#include <optional>
 #include <opencv2/imgcodecs.hpp>
 #include <set>
 
@@ -392,4 +393,43 @@ TEST(StreamRunner, AUdpLiveSourceKilledMidwayReconnectsWhenItComesBack) {
         last = r.frame_index;
         EXPECT_EQ(r.result.detections.size(), 1u);
     }
+}
+
+TEST(StreamRunner, AnRtspStreamPushedToAListeningSourceIsReadInOrder) {
+    TILEDET_REQUIRE_FFMPEG();
+    const auto clip = moving_square_clip("square30.mp4", 30);
+    ASSERT_FALSE(clip.empty());
+    const std::string url = "rtsp://127.0.0.1:" + std::to_string(test_port(5)) + "/live";
+    Pipeline p(one_backend(), yolo_signature(), options());
+    Collected c;
+    StreamRunner runner(p, c.runner_options());
+    SourceOptions rtsp{.id = "rtsp", .url = url, .policy = FramePolicy::parse("every")};
+    rtsp.reader.ffmpeg_options["rtsp_flags"] = "listen";  // this source is the RTSP server ffmpeg pushes to
+    rtsp.reader.io_timeout_s = 2;
+    rtsp.reconnect = false;
+    runner.add_source(rtsp);
+    // The sender needs the listener up: start it again while it exits at once (connection refused).
+    std::optional<Process> sender;
+    ASSERT_TRUE(wait_until(
+        [&] {
+            if (!sender || sender->exited()) {
+                if (c.count("rtsp") > 0) return true;  // it sent everything and ended
+                std::this_thread::sleep_for(std::chrono::milliseconds(200));
+                sender.emplace(std::vector<std::string>{"ffmpeg", "-nostdin", "-loglevel", "error", "-re", "-i", clip.string(),
+                                                        "-c", "copy", "-f", "rtsp", "-rtsp_transport", "tcp", url});
+            }
+            return c.count("rtsp") >= 20;
+        },
+        std::chrono::seconds(20)))
+        << "frames received: " << c.count("rtsp");
+    runner.wait_for(std::chrono::seconds(10));
+    runner.stop();
+    const auto& rs = c.results["rtsp"];
+    ASSERT_GE(rs.size(), 20u);
+    for (std::size_t i = 0; i < rs.size(); ++i) {
+        EXPECT_EQ(rs[i].frame_index, static_cast<std::int64_t>(i));
+        ASSERT_EQ(rs[i].result.detections.size(), 1u);
+    }
+    // The first frame received is the clip's first: each frame's square is where that frame put it.
+    for (std::size_t i = 0; i < rs.size(); ++i) expect_square_of_frame(rs[i], static_cast<std::int64_t>(i));
 }
