@@ -107,6 +107,9 @@ public:
         const AVRational r = st->avg_frame_rate.num ? st->avg_frame_rate : st->r_frame_rate;
         fps_ = r.num && r.den ? av_q2d(r) : 0;
         time_base_ = av_q2d(st->time_base);
+        // A file's PTS count from its start (MPEG-TS files start at 1.4 s); a live stream's are
+        // kept as the sender stamped them.
+        if (kind == SourceKind::file && st->start_time != AV_NOPTS_VALUE) start_pts_ = st->start_time;
         frame_ = av_frame_alloc();
         packet_ = av_packet_alloc();
         if (!frame_ || !packet_) throw InputError(url_ + ": out of memory");
@@ -204,7 +207,7 @@ private:
         int dst_stride[4] = {static_cast<int>(out.bgr.step[0]), 0, 0, 0};
         sws_scale(sws_, frame_->data, frame_->linesize, 0, h, dst, dst_stride);
         const std::int64_t ts = frame_->best_effort_timestamp;
-        out.pts_s = ts == AV_NOPTS_VALUE ? std::nan("") : static_cast<double>(ts) * time_base_;
+        out.pts_s = ts == AV_NOPTS_VALUE ? std::nan("") : static_cast<double>(ts - start_pts_) * time_base_;
     }
 
     std::string url_;
@@ -218,6 +221,7 @@ private:
     AVPacket* packet_ = nullptr;
     int stream_ = -1;
     double fps_ = 0, time_base_ = 0;
+    std::int64_t start_pts_ = 0;
     bool flushed_ = false;
     int bad_packets_ = 0;
     std::string describe_;

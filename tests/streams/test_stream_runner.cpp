@@ -133,6 +133,19 @@ TEST(StreamRunner, EveryPolicyDeliversEveryFrameOfAFileInOrderWithItsOwnBox) {
     }
 }
 
+TEST(StreamRunner, AnMpegTsFilesPtsCountFromItsStart) {
+    TILEDET_REQUIRE_FFMPEG();
+    const auto ts = moving_square_clip("square30.ts", 30);
+    ASSERT_FALSE(ts.empty());
+    Pipeline p(one_backend(), yolo_signature(), options());
+    Collected c;
+    StreamRunner runner(p, c.runner_options());
+    runner.add_source({.id = "ts", .url = ts.string(), .max_frames = 5});
+    runner.wait();
+    ASSERT_EQ(c.results["ts"].size(), 5u);
+    for (int i = 0; i < 5; ++i) EXPECT_NEAR(c.results["ts"][i].pts_s, i / 10.0, 1e-6) << "MPEG-TS starts at 1.4 s";
+}
+
 TEST(StreamRunner, FramesOfSeveralStreamsShareBatchesAndEachFramesTilesShareOne) {
     TILEDET_REQUIRE_FFMPEG();
     const auto clip = moving_square_clip("square30.mp4", 30);
