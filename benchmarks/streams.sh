@@ -4,7 +4,8 @@
 # camera delivers it) under the live default policy `latest`, so a source the CPU cannot keep up
 # with drops frames (counted) rather than falling behind.
 #
-#   benchmarks/streams.sh [OUT_DIR]     (DURATION=20 s per run; MODELS="path ..." to override)
+#   benchmarks/streams.sh [OUT_DIR]     (DURATION=20 s per run; MODELS="path ..." to override;
+#                                        EXTRA_ARGS="--batch 8" adds flags to every run)
 #
 # Prints one Markdown row per (model, streams): frames/s per stream (mean over streams), total
 # tiles/s, mean batch size, p50/p99 frame latency (capture -> result, worst stream), drops.
@@ -26,15 +27,16 @@ if [ ! -f "$clip" ]; then
     -c:v libx264 -preset veryfast -g 50 -pix_fmt yuv420p "$clip"
 fi
 
-echo "| model | streams | frames/s per stream | total tiles/s | mean batch | p50 / p99 latency ms | dropped (of decoded) |"
+echo "| model${EXTRA_ARGS:+ ($EXTRA_ARGS)} | streams | frames/s per stream | total tiles/s | mean batch | p50 / p99 latency ms | dropped (of decoded) |"
 echo "|---|---|---|---|---|---|---|"
 for m in $models; do
   [ -f "$m" ] || { echo "streams.sh: $m is missing, skipped" >&2; continue; }
   for n in 1 2 4 8; do
     args=()
     for i in $(seq 1 "$n"); do args+=(--source "s$i=$clip"); done
-    log="$out/$(basename "$m" .onnx)_$n.log"
-    "$T" stream -m "$m" "${args[@]}" --tile 640 --realtime --policy latest --duration "$duration" --no-progress \
+    log="$out/$(basename "$m" .onnx)_$n${EXTRA_ARGS:+_extra}.log"
+    # shellcheck disable=SC2086
+    "$T" stream -m "$m" "${args[@]}" --tile 640 --realtime --policy latest --duration "$duration" --no-progress ${EXTRA_ARGS:-} \
       >/dev/null 2>"$log" || true
     # Summary rows: "  s1 file latest DECODED FRAMES FPS P50 P99 RECON state, dropped N (...)"
     awk -v model="$(basename "$m")" -v n="$n" '
