@@ -36,8 +36,12 @@ namespace fs = std::filesystem;
 
 std::atomic<bool> g_interrupted{false};
 std::atomic<bool> g_reload{false};
-extern "C" void on_stop_signal(int) { g_interrupted = true; }
-extern "C" void on_hup_signal(int) { g_reload = true; }
+extern "C" void on_stop_signal(int) {
+    g_interrupted = true;
+}
+extern "C" void on_hup_signal(int) {
+    g_reload = true;
+}
 
 struct StreamArgs {
     std::string model;
@@ -69,7 +73,8 @@ std::pair<std::string, std::string> split_source(const std::string& spec) {
 
 std::vector<std::string> read_sources_file(const std::string& path) {
     std::ifstream in(path);
-    if (!in) throw InputError(path + ": cannot read the sources file (--sources-file: one [NAME=]URL per line, # comments)");
+    if (!in)
+        throw InputError(path + ": cannot read the sources file (--sources-file: one [NAME=]URL per line, # comments)");
     std::vector<std::string> out;
     std::string line;
     while (std::getline(in, line)) {
@@ -155,8 +160,8 @@ private:
         try {
             auto& w = videos_[r.stream];
             if (!w)
-                w = std::make_unique<VideoWriter>((fs::path(annotate_dir_) / (r.stream + ".mp4")).string(), r.frame.cols,
-                                                  r.frame.rows, r.source_fps);
+                w = std::make_unique<VideoWriter>((fs::path(annotate_dir_) / (r.stream + ".mp4")).string(),
+                                                  r.frame.cols, r.frame.rows, r.source_fps);
             cv::Mat canvas = r.frame.clone();
             draw_detections(canvas, r.result.detections, [&](int id) { return detector_.class_name(id); });
             w->write(canvas);
@@ -187,8 +192,9 @@ int run_stream(const StreamArgs& a) {
         specs.insert(specs.end(), more.begin(), more.end());
     }
     if (specs.empty())
-        throw InputError("no sources: give --source URL_OR_PATH (a video file, image folder, rtsp://, http(s)://, udp:// "
-                         "address or /dev/videoN) at least once, or --sources-file FILE");
+        throw InputError(
+            "no sources: give --source URL_OR_PATH (a video file, image folder, rtsp://, http(s)://, udp:// "
+            "address or /dev/videoN) at least once, or --sources-file FILE");
     std::optional<FramePolicy> policy;
     if (!a.policy.empty()) {
         try {
@@ -198,7 +204,8 @@ int run_stream(const StreamArgs& a) {
         }
     }
     if (a.max_fps < 0 || a.duration < 0 || !(a.io_timeout > 0) || !(a.evict_after > 0) || a.in_flight < 1)
-        throw InputError("--max-fps and --duration must be >= 0; --io-timeout and --evict-after > 0; --frames-in-flight >= 1");
+        throw InputError(
+            "--max-fps and --duration must be >= 0; --io-timeout and --evict-after > 0; --frames-in-flight >= 1");
     std::map<std::string, std::string> ffmpeg_options;
     for (const std::string& kv : a.ffmpeg_options) {
         const auto eq = kv.find('=');
@@ -227,7 +234,8 @@ int run_stream(const StreamArgs& a) {
         std::error_code ec;
         fs::create_directories(a.annotate_dir, ec);
         if (ec || !fs::is_directory(a.annotate_dir))
-            throw InputError(a.annotate_dir + ": cannot create the folder for annotated videos (--annotate): " + ec.message());
+            throw InputError(a.annotate_dir +
+                             ": cannot create the folder for annotated videos (--annotate): " + ec.message());
     }
 
     ResultWriter writer(detector, jsonl, a.annotate_dir);
@@ -327,60 +335,76 @@ int run_stream(const StreamArgs& a) {
         std::snprintf(line, sizeof(line), "  %-16s %-8s %-16s %8llu %8llu %8.1f %9.1f %9.1f %6llu  %s, dropped %s\n",
                       s.stream.c_str(), to_string(s.kind).c_str(), s.policy.str().c_str(),
                       static_cast<unsigned long long>(s.decoded), static_cast<unsigned long long>(s.processed), s.fps,
-                      s.latency_p50_ms, s.latency_p99_ms, static_cast<unsigned long long>(s.reconnects), s.state.c_str(),
-                      drops_text(s).c_str());
+                      s.latency_p50_ms, s.latency_p99_ms, static_cast<unsigned long long>(s.reconnects),
+                      s.state.c_str(), drops_text(s).c_str());
         os << line;
-        if (s.state == "failed" || s.state == "evicted" || (s.drops.count(drop_cause::failed) && s.drops.at(drop_cause::failed))) {
+        if (s.state == "failed" || s.state == "evicted" ||
+            (s.drops.count(drop_cause::failed) && s.drops.at(drop_cause::failed))) {
             ++failed;
             os << "    error: " << s.error << "\n";
         }
     }
     const ExecutorStats es = pipeline.executor().stats();
-    os << "  batches: "
-       << execution_line_from_histogram(es.device, es.batch_size_histogram,
-                                        std::chrono::duration<double, std::milli>(es.busy_span).count(), "tile")
-       << "\n  mean batch size " << fmt("%.2f", es.mean_batch_size) << ", histogram (size: batches):";
-    for (std::size_t n = 1; n < es.batch_size_histogram.size(); ++n)
-        if (es.batch_size_histogram[n]) os << " " << n << ":" << es.batch_size_histogram[n];
-    os << "\n  tiles: " << es.completed << " run, " << fmt("%.1f", es.completed / std::max(wall, 1e-9))
-       << " tiles/s over the run\n";
+    if (es.batches == 0) {
+        os << "  batches: none ran\n";
+    } else {
+        os << "  batches: "
+           << execution_line_from_histogram(es.device, es.batch_size_histogram,
+                                            std::chrono::duration<double, std::milli>(es.busy_span).count(), "tile")
+           << "\n  mean batch size " << fmt("%.2f", es.mean_batch_size) << ", histogram (size: batches):";
+        for (std::size_t n = 1; n < es.batch_size_histogram.size(); ++n)
+            if (es.batch_size_histogram[n]) os << " " << n << ":" << es.batch_size_histogram[n];
+        os << "\n  tiles: " << es.completed << " run, " << fmt("%.1f", es.completed / std::max(wall, 1e-9))
+           << " tiles/s over the run\n";
+    }
     std::cerr << os.str();
     return failed > 0 ? kExitSomeInputsFailed : kExitOk;
 }
 
-const CommandRegistrar reg{Command{"stream", 35, [](CLI::App& app) {
-    auto* sub = app.add_subcommand("stream",
-                                   "Detect objects in video files, image folders, network streams and cameras at once, "
-                                   "every frame's tiles through one shared batcher");
-    auto a = std::make_shared<StreamArgs>();
-    sub->add_option("--model,-m", a->model, "ONNX model file")->required();
-    sub->add_option("--source,-s", a->sources,
-                    "[NAME=]URL_OR_PATH: a video file, an image folder, rtsp:// http(s):// udp:// rtp:// tcp:// srt:// "
-                    "address or /dev/videoN; repeat for more sources");
-    sub->add_option("--sources-file", a->sources_file,
-                    "A file with one [NAME=]URL per line (# comments); re-read on SIGHUP: new lines start, removed ones stop");
-    sub->add_option("--policy", a->policy,
-                    "every (no frame dropped, decode waits; default for files and folders), latest (bounded buffer, "
-                    "oldest dropped; default for live sources) or staleness=S (drop frames older than S seconds)");
-    sub->add_option("--max-fps", a->max_fps, "Process at most this many frames per second per source (0: all)");
-    sub->add_option("--jsonl", a->jsonl_path, "Write one JSON line per processed frame to this file ('-': standard output)");
-    sub->add_option("--annotate", a->annotate_dir, "Write DIR/<stream>.mp4 with the detections drawn");
-    sub->add_option("--duration", a->duration, "Stop after this many seconds (0: when every source ended)");
-    sub->add_option("--io-timeout", a->io_timeout, "Seconds without data before a read fails (a dead stream)")->default_str("5");
-    sub->add_option("--evict-after", a->evict_after,
-                    "Seconds without a frame (reconnecting meanwhile) before a live source is given up")->default_str("30");
-    sub->add_option("--reconnect-max", a->reconnect_max, "Longest back-off between reconnect attempts, seconds")->default_str("8");
-    sub->add_option("--frames-in-flight", a->in_flight, "Frames of one source in the pipeline at once")->default_str("2");
-    sub->add_flag("--realtime", a->realtime, "Read files at their frame rate, as a live camera would deliver them");
-    sub->add_option("--max-frames", a->max_frames, "Stop each source after this many decoded frames (0: no limit)");
-    sub->add_option("--ffmpeg-option", a->ffmpeg_options,
-                    "KEY=VALUE handed to FFmpeg when a source opens, e.g. rtsp_transport=tcp, or rtsp_flags=listen to "
-                    "receive an RTSP stream pushed to this address; repeatable");
-    sub->add_flag("--progress", a->progress, "Progress lines every second even when stderr is not a terminal");
-    sub->add_flag("--no-progress", a->no_progress, "No progress lines");
-    add_pipeline_flags(*sub, a->flags);
-    return std::function<int()>([a] { return run_stream(*a); });
-}}};
+const CommandRegistrar reg{Command{
+    "stream", 35, [](CLI::App& app) {
+        auto* sub =
+            app.add_subcommand("stream",
+                               "Detect objects in video files, image folders, network streams and cameras at once, "
+                               "every frame's tiles through one shared batcher");
+        auto a = std::make_shared<StreamArgs>();
+        sub->add_option("--model,-m", a->model, "ONNX model file")->required();
+        sub->add_option(
+            "--source,-s", a->sources,
+            "[NAME=]URL_OR_PATH: a video file, an image folder, rtsp:// http(s):// udp:// rtp:// tcp:// srt:// "
+            "address or /dev/videoN; repeat for more sources");
+        sub->add_option(
+            "--sources-file", a->sources_file,
+            "A file with one [NAME=]URL per line (# comments); re-read on SIGHUP: new lines start, removed ones stop");
+        sub->add_option(
+            "--policy", a->policy,
+            "every (no frame dropped, decode waits; default for files and folders), latest (bounded buffer, "
+            "oldest dropped; default for live sources) or staleness=S (drop frames older than S seconds)");
+        sub->add_option("--max-fps", a->max_fps, "Process at most this many frames per second per source (0: all)");
+        sub->add_option("--jsonl", a->jsonl_path,
+                        "Write one JSON line per processed frame to this file ('-': standard output)");
+        sub->add_option("--annotate", a->annotate_dir, "Write DIR/<stream>.mp4 with the detections drawn");
+        sub->add_option("--duration", a->duration, "Stop after this many seconds (0: when every source ended)");
+        sub->add_option("--io-timeout", a->io_timeout, "Seconds without data before a read fails (a dead stream)")
+            ->default_str("5");
+        sub->add_option("--evict-after", a->evict_after,
+                        "Seconds without a frame (reconnecting meanwhile) before a live source is given up")
+            ->default_str("30");
+        sub->add_option("--reconnect-max", a->reconnect_max, "Longest back-off between reconnect attempts, seconds")
+            ->default_str("8");
+        sub->add_option("--frames-in-flight", a->in_flight, "Frames of one source in the pipeline at once")
+            ->default_str("2");
+        sub->add_flag("--realtime", a->realtime, "Read files at their frame rate, as a live camera would deliver them");
+        sub->add_option("--max-frames", a->max_frames, "Stop each source after this many decoded frames (0: no limit)");
+        sub->add_option(
+            "--ffmpeg-option", a->ffmpeg_options,
+            "KEY=VALUE handed to FFmpeg when a source opens, e.g. rtsp_transport=tcp, or rtsp_flags=listen to "
+            "receive an RTSP stream pushed to this address; repeatable");
+        sub->add_flag("--progress", a->progress, "Progress lines every second even when stderr is not a terminal");
+        sub->add_flag("--no-progress", a->no_progress, "No progress lines");
+        add_pipeline_flags(*sub, a->flags);
+        return std::function<int()>([a] { return run_stream(*a); });
+    }}};
 
 }  // namespace
 }  // namespace tiledet::cli

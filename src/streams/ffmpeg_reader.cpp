@@ -32,7 +32,9 @@ std::string av_error(int rc) {
     return buf;
 }
 
-bool starts_with(const std::string& s, const char* prefix) { return s.rfind(prefix, 0) == 0; }
+bool starts_with(const std::string& s, const char* prefix) {
+    return s.rfind(prefix, 0) == 0;
+}
 
 class FfmpegReader final : public FrameReader {
 public:
@@ -113,8 +115,8 @@ public:
         frame_ = av_frame_alloc();
         packet_ = av_packet_alloc();
         if (!frame_ || !packet_) throw InputError(url_ + ": out of memory");
-        describe_ = std::string(codec->name) + " " + std::to_string(decoder_->width) + "x" +
-                    std::to_string(decoder_->height);
+        describe_ =
+            std::string(codec->name) + " " + std::to_string(decoder_->width) + "x" + std::to_string(decoder_->height);
         if (fps_ > 0) {
             char b[32];
             std::snprintf(b, sizeof(b), " %.3g fps", fps_);
@@ -176,7 +178,8 @@ private:
     }
 
     void arm() {
-        deadline_ = SteadyClock::now() + std::chrono::microseconds(static_cast<std::int64_t>(options_.io_timeout_s * 1e6));
+        deadline_ =
+            SteadyClock::now() + std::chrono::microseconds(static_cast<std::int64_t>(options_.io_timeout_s * 1e6));
     }
 
     // FFmpeg's message, or what the interrupt meant.
@@ -184,7 +187,8 @@ private:
         if (rc == AVERROR_EXIT || (rc == AVERROR(ETIMEDOUT))) {
             if (interrupted_ || (stop_ && *stop_)) return "stopped";
             char b[96];
-            std::snprintf(b, sizeof(b), "no data for %.3g s (io timeout; %s)", options_.io_timeout_s, av_error(rc).c_str());
+            std::snprintf(b, sizeof(b), "no data for %.3g s (io timeout; %s)", options_.io_timeout_s,
+                          av_error(rc).c_str());
             return b;
         }
         return av_error(rc);
@@ -192,9 +196,12 @@ private:
 
     static std::string hint(SourceKind kind) {
         switch (kind) {
-        case SourceKind::network: return " (check that the address is right and the stream is being served)";
-        case SourceKind::device: return " (check that the device exists and no other program holds it)";
-        default: return " (expected a video file FFmpeg can read: MP4, MKV, AVI, MPEG-TS ...)";
+            case SourceKind::network:
+                return " (check that the address is right and the stream is being served)";
+            case SourceKind::device:
+                return " (check that the device exists and no other program holds it)";
+            default:
+                return " (expected a video file FFmpeg can read: MP4, MKV, AVI, MPEG-TS ...)";
         }
     }
 
@@ -233,7 +240,8 @@ public:
     FolderReader(const std::string& dir, const ReaderOptions& options) : dir_(dir), options_(options) {
         files_ = list_images(dir);
         if (files_.empty())
-            throw InputError(dir + ": a folder with no image files (expected .jpg, .png, .bmp, .tif ... files, read in name order)");
+            throw InputError(
+                dir + ": a folder with no image files (expected .jpg, .png, .bmp, .tif ... files, read in name order)");
     }
     ReadStatus read(StreamFrame& out, std::string& error) override {
         if (next_ >= files_.size()) return ReadStatus::end;
@@ -270,10 +278,14 @@ SourceKind source_kind(const std::string& url) {
 
 std::string to_string(SourceKind kind) {
     switch (kind) {
-    case SourceKind::file: return "file";
-    case SourceKind::folder: return "folder";
-    case SourceKind::network: return "network";
-    case SourceKind::device: return "device";
+        case SourceKind::file:
+            return "file";
+        case SourceKind::folder:
+            return "folder";
+        case SourceKind::network:
+            return "network";
+        case SourceKind::device:
+            return "device";
     }
     return "?";
 }
@@ -285,8 +297,9 @@ std::unique_ptr<FrameReader> open_frame_reader(const std::string& url, const Rea
     if (kind == SourceKind::file) {
         std::error_code ec;
         if (!fs::exists(url, ec))
-            throw InputError(url + ": no such file (expected a video file, an image folder, a /dev/videoN device or "
-                                   "an rtsp://, http(s)://, udp:// address)");
+            throw InputError(url +
+                             ": no such file (expected a video file, an image folder, a /dev/videoN device or "
+                             "an rtsp://, http(s)://, udp:// address)");
     }
     auto r = std::make_unique<FfmpegReader>(url, options, interrupted);
     r->open();

@@ -30,9 +30,12 @@ FramePolicy FramePolicy::parse(const std::string& text) {
         try {
             std::size_t used = 0;
             p.staleness_s = std::stod(v, &used);
-            if (used != v.size() || !(p.staleness_s > 0) || !std::isfinite(p.staleness_s)) throw std::invalid_argument(v);
+            if (used != v.size() || !(p.staleness_s > 0) || !std::isfinite(p.staleness_s))
+                throw std::invalid_argument(v);
         } catch (const std::exception&) {
-            throw OptionError("policy", "", ": expected staleness=S with S in seconds, a number > 0 (\"staleness=0.5\"), got '" + text + "'");
+            throw OptionError(
+                "policy", "",
+                ": expected staleness=S with S in seconds, a number > 0 (\"staleness=0.5\"), got '" + text + "'");
         }
         p.kind = Kind::staleness;
         return p;
@@ -42,25 +45,33 @@ FramePolicy FramePolicy::parse(const std::string& text) {
 
 std::string FramePolicy::str() const {
     switch (kind) {
-    case Kind::every: return "every";
-    case Kind::latest: return "latest";
-    case Kind::staleness: {
-        char b[48];
-        std::snprintf(b, sizeof(b), "staleness=%g", staleness_s);
-        return b;
-    }
+        case Kind::every:
+            return "every";
+        case Kind::latest:
+            return "latest";
+        case Kind::staleness: {
+            char b[48];
+            std::snprintf(b, sizeof(b), "staleness=%g", staleness_s);
+            return b;
+        }
     }
     return "?";
 }
 
 std::string to_string(SourceEvent::Kind kind) {
     switch (kind) {
-    case SourceEvent::Kind::opened: return "opened";
-    case SourceEvent::Kind::reconnecting: return "reconnecting";
-    case SourceEvent::Kind::ended: return "ended";
-    case SourceEvent::Kind::failed: return "failed";
-    case SourceEvent::Kind::evicted: return "evicted";
-    case SourceEvent::Kind::removed: return "removed";
+        case SourceEvent::Kind::opened:
+            return "opened";
+        case SourceEvent::Kind::reconnecting:
+            return "reconnecting";
+        case SourceEvent::Kind::ended:
+            return "ended";
+        case SourceEvent::Kind::failed:
+            return "failed";
+        case SourceEvent::Kind::evicted:
+            return "evicted";
+        case SourceEvent::Kind::removed:
+            return "removed";
     }
     return "?";
 }
@@ -78,6 +89,12 @@ bool StreamStats::finished() const {
 namespace {
 
 using SteadyClock = std::chrono::steady_clock;
+
+std::string evicted_text(double seconds) {
+    char b[64];
+    std::snprintf(b, sizeof(b), "evicted after %g s without a frame", seconds);
+    return b;
+}
 
 double seconds_between(SteadyClock::time_point a, SteadyClock::time_point b) {
     return std::chrono::duration<double>(b - a).count();
@@ -203,8 +220,7 @@ struct StreamRunner::Impl {
                 }
                 if (seconds_between(last_frame, SteadyClock::now()) >= s.opts.evict_after_s) {
                     end_kind = SourceEvent::Kind::evicted;
-                    end_message = std::string(e.what()) + "; evicted after " + std::to_string(s.opts.evict_after_s) +
-                                  " s without a frame";
+                    end_message = std::string(e.what()) + "; " + evicted_text(s.opts.evict_after_s);
                     break;
                 }
                 set_state(s, "reconnecting", e.what());
@@ -220,8 +236,10 @@ struct StreamRunner::Impl {
                 StreamFrame f;
                 const ReadStatus st = reader->read(f, error);
                 if (st == ReadStatus::end) {
-                    if (!s.reconnect) source_over = true;
-                    else error = s.opts.url + ": the stream ended";
+                    if (!s.reconnect)
+                        source_over = true;
+                    else
+                        error = s.opts.url + ": the stream ended";
                     break;
                 }
                 if (st == ReadStatus::error) {
@@ -243,8 +261,9 @@ struct StreamRunner::Impl {
                 }
                 if (s.opts.realtime && std::isfinite(f.pts_s)) {
                     if (!pace_origin) pace_origin.emplace(f.captured, f.pts_s);
-                    const auto due = pace_origin->first + std::chrono::duration_cast<SteadyClock::duration>(
-                                                              std::chrono::duration<double>(f.pts_s - pace_origin->second));
+                    const auto due =
+                        pace_origin->first + std::chrono::duration_cast<SteadyClock::duration>(
+                                                 std::chrono::duration<double>(f.pts_s - pace_origin->second));
                     if (due > SteadyClock::now() && !pause(s, seconds_between(SteadyClock::now(), due))) {
                         std::lock_guard lk(s.mu);
                         s.drop(drop_cause::stopped);
@@ -274,7 +293,7 @@ struct StreamRunner::Impl {
             // A live source broke off: reconnect, unless it has been silent too long.
             if (seconds_between(last_frame, SteadyClock::now()) >= s.opts.evict_after_s) {
                 end_kind = SourceEvent::Kind::evicted;
-                end_message = error + "; evicted after " + std::to_string(s.opts.evict_after_s) + " s without a frame";
+                end_message = error + "; " + evicted_text(s.opts.evict_after_s);
                 break;
             }
             {
@@ -294,7 +313,7 @@ struct StreamRunner::Impl {
         s.stats.state = end_kind == SourceEvent::Kind::ended     ? "ended"
                         : end_kind == SourceEvent::Kind::removed ? "removed"
                         : end_kind == SourceEvent::Kind::evicted ? "evicted"
-                                                                  : "failed";
+                                                                 : "failed";
         if (!end_message.empty()) s.stats.error = end_message;
         s.cv.notify_all();
     }
@@ -477,7 +496,9 @@ struct StreamRunner::Impl {
 StreamRunner::StreamRunner(Pipeline& pipeline, StreamRunnerOptions options)
     : impl_(std::make_unique<Impl>(pipeline, std::move(options))) {}
 
-StreamRunner::~StreamRunner() { stop(); }
+StreamRunner::~StreamRunner() {
+    stop();
+}
 
 std::string StreamRunner::add_source(SourceOptions o) {
     if (o.url.empty()) throw OptionError("url", "", ": a source needs an address (a file, folder, URL or /dev/videoN)");
@@ -499,8 +520,8 @@ std::string StreamRunner::add_source(SourceOptions o) {
         if (o.id.empty()) {
             std::filesystem::path p(o.url);
             std::string base = live ? o.url.substr(o.url.find("://") == std::string::npos ? 0 : o.url.find("://") + 3)
-                                    : p.filename().string().empty() ? p.parent_path().filename().string()
-                                                                    : p.stem().string();
+                               : p.filename().string().empty() ? p.parent_path().filename().string()
+                                                               : p.stem().string();
             for (char& c : base)
                 if (!std::isalnum(static_cast<unsigned char>(c)) && c != '-' && c != '_' && c != '.') c = '_';
             if (base.empty()) base = "stream";
@@ -516,7 +537,8 @@ std::string StreamRunner::add_source(SourceOptions o) {
             for (const auto& x : impl_->sources) {
                 std::lock_guard slk(x->mu);
                 if (x->opts.id == o.id && !x->has_ended)
-                    throw OptionError("id", "", ": a source named '" + o.id + "' is already running; give another name");
+                    throw OptionError("id", "",
+                                      ": a source named '" + o.id + "' is already running; give another name");
             }
         }
         s->opts = std::move(o);

@@ -77,8 +77,9 @@ VideoWriter::VideoWriter(const std::string& path, int width, int height, double 
     int rc = avformat_alloc_output_context2(&m.out, nullptr, nullptr, path.c_str());
     if (rc < 0 || !m.out) {
         m.out = nullptr;
-        throw InputError(path + ": cannot write the annotated video: no container for this file name (use .mp4 or .mkv): " +
-                         av_error(rc));
+        throw InputError(
+            path +
+            ": cannot write the annotated video: no container for this file name (use .mp4 or .mkv): " + av_error(rc));
     }
     const AVCodec* codec = avcodec_find_encoder_by_name("libx264");
     if (!codec) codec = avcodec_find_encoder(AV_CODEC_ID_MPEG4);
@@ -165,7 +166,11 @@ void VideoWriter::close() {
     if (rc < 0) m.fail("writing the trailer", rc);
 }
 
-std::string VideoWriter::codec() const { return impl_->codec_name; }
-std::int64_t VideoWriter::frames() const { return impl_->next_pts; }
+std::string VideoWriter::codec() const {
+    return impl_->codec_name;
+}
+std::int64_t VideoWriter::frames() const {
+    return impl_->next_pts;
+}
 
 }  // namespace tiledet

@@ -4,6 +4,7 @@
 // and a frame delivered out of order or twice shows.
 #pragma once
 
+#include <gtest/gtest.h>
 #include <signal.h>
 #include <spawn.h>
 #include <sys/wait.h>
@@ -15,8 +16,6 @@
 #include <string>
 #include <thread>
 #include <vector>
-
-#include <gtest/gtest.h>
 
 extern char** environ;
 
@@ -32,12 +31,14 @@ inline fs::path work_dir() {
     return d;
 }
 
-inline bool have_ffmpeg() { return std::system("ffmpeg -version >/dev/null 2>&1") == 0; }
+inline bool have_ffmpeg() {
+    return std::system("ffmpeg -version >/dev/null 2>&1") == 0;
+}
 
-#define TILEDET_REQUIRE_FFMPEG()                                                                          \
-    do {                                                                                                  \
-        if (!::tiledet::testing_streams::have_ffmpeg())                                                   \
-            GTEST_SKIP() << "needs the ffmpeg command (Debian: ffmpeg, installed by scripts/setup.sh)";   \
+#define TILEDET_REQUIRE_FFMPEG()                                                                        \
+    do {                                                                                                \
+        if (!::tiledet::testing_streams::have_ffmpeg())                                                 \
+            GTEST_SKIP() << "needs the ffmpeg command (Debian: ffmpeg, installed by scripts/setup.sh)"; \
     } while (0)
 
 // The moving-square clip: `frames` frames of w x h at `fps`, into work_dir()/name (made once;
@@ -48,11 +49,11 @@ inline fs::path moving_square_clip(const std::string& name, int frames, int fps 
     if (fs::exists(out)) return out;
     const fs::path tmp = work_dir() / (std::to_string(::getpid()) + "_" + name);
     const std::string size = std::to_string(w) + "x" + std::to_string(h), sq = std::to_string(kSquare);
-    const std::string cmd = "ffmpeg -nostdin -loglevel error -y -f lavfi -i color=black:s=" + size + ":r=" +
-                            std::to_string(fps) + " -f lavfi -i color=white:s=" + sq + "x" + sq + ":r=" +
-                            std::to_string(fps) + " -filter_complex \"[0][1]overlay=x='" + std::to_string(kStartX) +
-                            "+t*" + std::to_string(kStepX * fps) + "':y=" + std::to_string(kY) +
-                            ",format=yuv420p\" -frames:v " + std::to_string(frames) +
+    const std::string cmd = "ffmpeg -nostdin -loglevel error -y -f lavfi -i color=black:s=" + size +
+                            ":r=" + std::to_string(fps) + " -f lavfi -i color=white:s=" + sq + "x" + sq +
+                            ":r=" + std::to_string(fps) + " -filter_complex \"[0][1]overlay=x='" +
+                            std::to_string(kStartX) + "+t*" + std::to_string(kStepX * fps) +
+                            "':y=" + std::to_string(kY) + ",format=yuv420p\" -frames:v " + std::to_string(frames) +
                             " -c:v libx264 -preset ultrafast -g 5 -bf 0 " +
                             (out.extension() == ".ts" ? "-f mpegts " : "-f mp4 ") + "'" + tmp.string() + "'";
     if (std::system(cmd.c_str()) != 0) return {};
@@ -97,12 +98,19 @@ private:
 
 // ffmpeg sending `clip` in a loop at its frame rate as MPEG-TS over UDP to 127.0.0.1:port.
 inline std::vector<std::string> udp_sender_args(const fs::path& clip, int port) {
-    return {"ffmpeg", "-nostdin", "-loglevel", "error", "-re", "-stream_loop", "-1", "-i", clip.string(), "-c", "copy",
-            "-f", "mpegts", "udp://127.0.0.1:" + std::to_string(port) + "?pkt_size=1316"};
+    return {"ffmpeg",      "-nostdin",
+            "-loglevel",   "error",
+            "-re",         "-stream_loop",
+            "-1",          "-i",
+            clip.string(), "-c",
+            "copy",        "-f",
+            "mpegts",      "udp://127.0.0.1:" + std::to_string(port) + "?pkt_size=1316"};
 }
 
 // A port for this test process: tests run in parallel, each in its own process.
-inline int test_port(int offset = 0) { return 20000 + static_cast<int>(::getpid() % 20000) + offset; }
+inline int test_port(int offset = 0) {
+    return 20000 + static_cast<int>(::getpid() % 20000) + offset;
+}
 
 template <class F>
 bool wait_until(F&& done, std::chrono::milliseconds timeout) {

@@ -26,8 +26,8 @@ std::map<std::string, std::vector<std::int64_t>> frames_by_stream(const fs::path
     std::string line;
     while (std::getline(in, line)) {
         const auto j = nlohmann::json::parse(line);
-        EXPECT_TRUE(j.contains("detections") && j.contains("pts") && j.contains("capture_time") && j.contains("latency_ms") &&
-                    j.contains("batch_ids"))
+        EXPECT_TRUE(j.contains("detections") && j.contains("pts") && j.contains("capture_time") &&
+                    j.contains("latency_ms") && j.contains("batch_ids"))
             << line;
         out[j["stream"].get<std::string>()].push_back(j["frame"].get<std::int64_t>());
     }
@@ -62,9 +62,10 @@ TEST(StreamCli, TwoFilesAndAFolderWriteOrderedJsonLinesAndAnAnnotatedVideoEach) 
     for (int i = 0; i < 3; ++i)
         cv::imwrite((dir / "imgs" / ("i" + std::to_string(i) + ".png")).string(),
                     testing_bright_box::scene(640, 480, {{40 * i, 100, 200, 200}}));
-    const auto r = run_cli("stream -m " + generated_model("yolo_dynamic.onnx").string() + " --source a=" + clip.string() +
-                           " --source b=" + clip.string() + " --source imgs=" + (dir / "imgs").string() + " --jsonl " +
-                           (dir / "out.jsonl").string() + " --annotate " + (dir / "video").string() + " --tile 320");
+    const auto r =
+        run_cli("stream -m " + generated_model("yolo_dynamic.onnx").string() + " --source a=" + clip.string() +
+                " --source b=" + clip.string() + " --source imgs=" + (dir / "imgs").string() + " --jsonl " +
+                (dir / "out.jsonl").string() + " --annotate " + (dir / "video").string() + " --tile 320");
     ASSERT_EQ(r.code, 0) << r.output;
     EXPECT_NE(r.output.find("stream summary"), std::string::npos) << r.output;
     EXPECT_NE(r.output.find("mean batch size"), std::string::npos) << r.output;
@@ -91,8 +92,8 @@ TEST(StreamCli, AMissingSourceAndATruncatedOneFailWithOneLineEachAndExitOneWhile
     fs::copy_file(clip, dir / "cut.mp4");
     fs::resize_file(dir / "cut.mp4", fs::file_size(clip) / 2);
     const auto r = run_cli("stream -m " + generated_model("yolo_dynamic.onnx").string() + " --source " +
-                           (dir / "nope.mp4").string() + " --source " + (dir / "cut.mp4").string() + " --source ok=" +
-                           clip.string() + " --jsonl " + (dir / "out.jsonl").string());
+                           (dir / "nope.mp4").string() + " --source " + (dir / "cut.mp4").string() +
+                           " --source ok=" + clip.string() + " --jsonl " + (dir / "out.jsonl").string());
     EXPECT_EQ(r.code, 1) << r.output;
     EXPECT_NE(r.output.find((dir / "nope.mp4").string() + ": no such file"), std::string::npos) << r.output;
     EXPECT_NE(r.output.find((dir / "cut.mp4").string() + ": cannot open"), std::string::npos) << r.output;
@@ -128,10 +129,10 @@ TEST(StreamCli, FourSourcesAtOnceIncludingALiveUdpStreamForAFixedDuration) {
                     testing_bright_box::scene(320, 240, {{10, 10, 50, 50}}));
     const int port = test_port(11);
     Process sender(udp_sender_args(ts, port));
-    const auto r = run_cli("stream -m " + generated_model("yolo_dynamic.onnx").string() + " --source f1=" + clip.string() +
-                           " --source f2=" + clip.string() + " --source live=udp://127.0.0.1:" + std::to_string(port) +
-                           " --source imgs=" + (dir / "imgs").string() + " --duration 4 --jsonl " +
-                           (dir / "out.jsonl").string());
+    const auto r =
+        run_cli("stream -m " + generated_model("yolo_dynamic.onnx").string() + " --source f1=" + clip.string() +
+                " --source f2=" + clip.string() + " --source live=udp://127.0.0.1:" + std::to_string(port) +
+                " --source imgs=" + (dir / "imgs").string() + " --duration 4 --jsonl " + (dir / "out.jsonl").string());
     sender.stop();
     EXPECT_EQ(r.code, 0) << r.output;
     const auto frames = frames_by_stream(dir / "out.jsonl");
@@ -140,7 +141,8 @@ TEST(StreamCli, FourSourcesAtOnceIncludingALiveUdpStreamForAFixedDuration) {
     EXPECT_EQ(frames.at("imgs").size(), 2u);
     ASSERT_EQ(frames.count("live"), 1u) << r.output;
     EXPECT_GT(frames.at("live").size(), 5u) << r.output;
-    for (std::size_t i = 1; i < frames.at("live").size(); ++i) EXPECT_GT(frames.at("live")[i], frames.at("live")[i - 1]);
+    for (std::size_t i = 1; i < frames.at("live").size(); ++i)
+        EXPECT_GT(frames.at("live")[i], frames.at("live")[i - 1]);
     EXPECT_NE(r.output.find("latest"), std::string::npos) << "the live source's policy in the summary";
     fs::remove_all(dir);
 }

@@ -8,8 +8,8 @@
 #include <fstream>
 #include <map>
 #include <mutex>
-#include <optional>
 #include <opencv2/imgcodecs.hpp>
+#include <optional>
 #include <set>
 
 #include "bright_box.hpp"
@@ -190,7 +190,8 @@ TEST(StreamRunner, LatestPolicyDropsOldestFramesAndCountsThemWhenTheModelIsSlow)
     Pipeline p(one_backend(std::chrono::milliseconds(40)), yolo_signature(), options());
     Collected c;
     StreamRunner runner(p, c.runner_options());
-    runner.add_source({.id = "a", .url = clip.string(), .policy = FramePolicy::parse("latest"), .max_frames_in_flight = 1});
+    runner.add_source(
+        {.id = "a", .url = clip.string(), .policy = FramePolicy::parse("latest"), .max_frames_in_flight = 1});
     runner.wait();
     const StreamStats s = stats_of(runner, "a");
     EXPECT_EQ(s.decoded, 30u);
@@ -240,7 +241,8 @@ TEST(StreamRunner, MaxFpsKeepsOneFrameInTwoOfATenFpsFileAtFive) {
     const StreamStats s = stats_of(runner, "a");
     EXPECT_EQ(s.processed, 15u);
     EXPECT_EQ(s.drops.at(drop_cause::max_fps), 15u);
-    for (std::size_t i = 0; i < c.results["a"].size(); ++i) EXPECT_EQ(c.results["a"][i].frame_index, static_cast<std::int64_t>(2 * i));
+    for (std::size_t i = 0; i < c.results["a"].size(); ++i)
+        EXPECT_EQ(c.results["a"][i].frame_index, static_cast<std::int64_t>(2 * i));
 }
 
 TEST(StreamRunner, ATruncatedFileAndAMissingOneFailWithTheirOwnErrorsWhileAGoodOneRunsToTheEnd) {
@@ -273,7 +275,8 @@ TEST(StreamRunner, AnImageFolderIsAStreamOfItsImagesInNameOrderWithoutPts) {
     const fs::path dir = work_dir() / (std::to_string(::getpid()) + "_folder");
     fs::create_directories(dir);
     for (int i = 0; i < 5; ++i)
-        cv::imwrite((dir / ("f" + std::to_string(i) + ".png")).string(), scene(640, 640, {{kStartX + kStepX * i, kY, kSquare, kSquare}}));
+        cv::imwrite((dir / ("f" + std::to_string(i) + ".png")).string(),
+                    scene(640, 640, {{kStartX + kStepX * i, kY, kSquare, kSquare}}));
     Pipeline p(one_backend(), yolo_signature(), options());
     Collected c;
     StreamRunner runner(p, c.runner_options());
@@ -295,7 +298,10 @@ TEST(StreamRunner, ResultsEqualTheFramesRunAsImagesOneByOne) {
     // The frames as PNG files, decoded by the ffmpeg command, not by the code under test.
     const fs::path dir = work_dir() / (std::to_string(::getpid()) + "_frames");
     fs::create_directories(dir);
-    ASSERT_EQ(std::system(("ffmpeg -nostdin -loglevel error -y -i '" + clip.string() + "' '" + (dir / "%03d.png").string() + "'").c_str()), 0);
+    ASSERT_EQ(std::system(("ffmpeg -nostdin -loglevel error -y -i '" + clip.string() + "' '" +
+                           (dir / "%03d.png").string() + "'")
+                              .c_str()),
+              0);
     PipelineOptions o = options(TileMode::fixed);
     o.tiles.tile_w = o.tiles.tile_h = 320;
     Pipeline p(one_backend(), yolo_signature(), o);
@@ -387,7 +393,8 @@ TEST(StreamRunner, AUdpLiveSourceKilledMidwayReconnectsWhenItComesBack) {
     runner.add_source(live);
     Process sender(udp_sender_args(ts, port));
     ASSERT_TRUE(sender.running());
-    ASSERT_TRUE(wait_until([&] { return c.count("cam") >= 8; }, std::chrono::seconds(15))) << "no frames from the live source";
+    ASSERT_TRUE(wait_until([&] { return c.count("cam") >= 8; }, std::chrono::seconds(15)))
+        << "no frames from the live source";
     sender.stop();
     ASSERT_TRUE(wait_until([&] { return c.saw(SourceEvent::Kind::reconnecting, "cam"); }, std::chrono::seconds(5)));
     const std::size_t before = c.count("cam");
@@ -428,8 +435,9 @@ TEST(StreamRunner, AnRtspStreamPushedToAListeningSourceIsReadInOrder) {
             if (!sender || sender->exited()) {
                 if (c.count("rtsp") > 0) return true;  // it sent everything and ended
                 std::this_thread::sleep_for(std::chrono::milliseconds(200));
-                sender.emplace(std::vector<std::string>{"ffmpeg", "-nostdin", "-loglevel", "error", "-re", "-i", clip.string(),
-                                                        "-c", "copy", "-f", "rtsp", "-rtsp_transport", "tcp", url});
+                sender.emplace(std::vector<std::string>{"ffmpeg", "-nostdin", "-loglevel", "error", "-re", "-i",
+                                                        clip.string(), "-c", "copy", "-f", "rtsp", "-rtsp_transport",
+                                                        "tcp", url});
             }
             return c.count("rtsp") >= 20;
         },

@@ -35,7 +35,7 @@ struct ReaderOptions {
     // callback), so a dead camera never blocks its thread.
     double io_timeout_s = 5;
     // Options handed to avformat_open_input ("rtsp_transport" = "tcp", "fflags" = "nobuffer").
-    std::map<std::string, std::string> ffmpeg_options;
+    std::map<std::string, std::string> ffmpeg_options{};
     double folder_fps = 0;  // an image folder's frame rate for its PTS (0: no PTS, NaN)
 };
 

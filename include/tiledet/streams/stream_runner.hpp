@@ -35,22 +35,24 @@ struct FramePolicy {
 
 // Why a frame was not processed; each drop is counted under its cause.
 namespace drop_cause {
-inline constexpr const char* superseded = "superseded";  // latest/staleness: a newer frame pushed it out of the full buffer
-inline constexpr const char* stale = "stale";            // staleness: older than S when its turn came, or its tiles' deadline passed
-inline constexpr const char* max_fps = "max_fps";        // skipped to keep the source at max_fps
-inline constexpr const char* stopped = "stopped";        // still waiting when the source was stopped or removed
-inline constexpr const char* failed = "failed";          // the pipeline failed it (its error is counted and reported)
+inline constexpr const char* superseded =
+    "superseded";  // latest/staleness: a newer frame pushed it out of the full buffer
+inline constexpr const char* stale =
+    "stale";  // staleness: older than S when its turn came, or its tiles' deadline passed
+inline constexpr const char* max_fps = "max_fps";  // skipped to keep the source at max_fps
+inline constexpr const char* stopped = "stopped";  // still waiting when the source was stopped or removed
+inline constexpr const char* failed = "failed";    // the pipeline failed it (its error is counted and reported)
 }  // namespace drop_cause
 
 struct SourceOptions {
     std::string id;   // the stream's name in results; empty: derived from the address (made unique)
     std::string url;  // file, folder, rtsp:// http(s):// udp:// rtp:// tcp:// srt:// address, /dev/videoN
-    std::optional<FramePolicy> policy;  // unset: every for files and folders, latest for live sources
+    std::optional<FramePolicy> policy{};  // unset: every for files and folders, latest for live sources
     double max_fps = 0;                 // > 0: frames closer than 1/max_fps (by PTS, else wall clock) are dropped
     std::size_t buffer = 0;             // frames waiting to be submitted: 0: 2 for every, 1 for latest, 8 for staleness
     std::size_t max_frames_in_flight = 2;  // this source's frames in the pipeline at once
-    ReaderOptions reader;                  // io timeout, FFmpeg options
-    std::optional<bool> reconnect;  // unset: on for network sources and devices, off for files and folders
+    ReaderOptions reader{};                  // io timeout, FFmpeg options
+    std::optional<bool> reconnect{};         // unset: on for network sources and devices, off for files and folders
     double reconnect_initial_s = 0.5, reconnect_max_s = 8;  // back-off between attempts, doubling
     // A source that gave no frame for this long (reconnecting meanwhile) is evicted: it ends
     // with an error and the others go on (Savant's dead-stream eviction).
@@ -88,7 +90,7 @@ struct StreamStats {
     std::uint64_t decoded = 0, processed = 0, reconnects = 0;
     std::map<std::string, std::uint64_t> drops;  // by drop_cause
     std::uint64_t dropped() const;
-    double fps = 0;                                // processed frames per second of its run
+    double fps = 0;                                 // processed frames per second of its run
     double latency_p50_ms = 0, latency_p99_ms = 0;  // over processed frames
     double seconds = 0;                             // first open -> end (or now)
     bool finished() const;
@@ -123,7 +125,7 @@ public:
     std::vector<std::string> running() const;  // ids of sources not ended yet
     void wait();                               // until every source ended (files at their end)
     bool wait_for(std::chrono::milliseconds timeout);
-    void stop();  // every source, as remove_source
+    void stop();                             // every source, as remove_source
     std::vector<StreamStats> stats() const;  // every source ever added, in the order added
 
 private:
