@@ -1,0 +1,309 @@
+// Frames through FFmpeg's libraries: libavformat demuxes (files, network protocols, V4L2 through
+// libavdevice), libavcodec decodes, libswscale converts to BGR. Every blocking call runs under an
+// interrupt callback with a deadline, so a dead or silent source fails after io_timeout_s with
+// a message instead of blocking its thread (FFmpeg's AVIOInterruptCB, documented in avio.h).
+#include <cmath>
+#include <cstdlib>
+#include <filesystem>
+
+extern "C" {
+#include <libavcodec/avcodec.h>
+#include <libavdevice/avdevice.h>
+#include <libavformat/avformat.h>
+#include <libavutil/imgutils.h>
+#include <libswscale/swscale.h>
+}
+
+#include <opencv2/core.hpp>
+
+#include "tiledet/error.hpp"
+#include "tiledet/io/image.hpp"
+#include "tiledet/streams/frame_reader.hpp"
+
+namespace tiledet {
+namespace {
+
+namespace fs = std::filesystem;
+using SteadyClock = std::chrono::steady_clock;
+
+std::string av_error(int rc) {
+    char buf[AV_ERROR_MAX_STRING_SIZE] = {};
+    av_strerror(rc, buf, sizeof(buf));
+    return buf;
+}
+
+bool starts_with(const std::string& s, const char* prefix) {
+    return s.rfind(prefix, 0) == 0;
+}
+
+class FfmpegReader final : public FrameReader {
+public:
+    FfmpegReader(std::string url, const ReaderOptions& options, const std::atomic<bool>* stop)
+        : url_(std::move(url)), options_(options), stop_(stop) {}
+
+    ~FfmpegReader() override {
+        sws_freeContext(sws_);
+        av_frame_free(&frame_);
+        av_packet_free(&packet_);
+        avcodec_free_context(&decoder_);
+        avformat_close_input(&format_);
+    }
+
+    void open() {
+        static const bool registered = [] {
+            // FFmpeg logs every damaged packet of a live stream (a joined-mid-GOP UDP stream logs
+            // "non-existing PPS" until its next key frame); what fails comes back as one error line.
+            if (!std::getenv("TILEDET_FFMPEG_LOG")) av_log_set_level(AV_LOG_FATAL);
+            avdevice_register_all();  // V4L2 (video4linux2) and the other capture devices
+            avformat_network_init();
+            return true;
+        }();
+        (void)registered;
+        format_ = avformat_alloc_context();
+        if (!format_) throw InputError(url_ + ": out of memory opening it");
+        format_->interrupt_callback.callback = &FfmpegReader::interrupt_cb;
+        format_->interrupt_callback.opaque = this;
+        AVDictionary* opts = nullptr;
+        const SourceKind kind = source_kind(url_);
+        if (starts_with(url_, "udp://")) {
+            // A live MPEG-TS over UDP: a large socket buffer, and an overrun is not fatal.
+            av_dict_set(&opts, "overrun_nonfatal", "1", 0);
+            av_dict_set(&opts, "fifo_size", "278876", 0);
+        }
+        for (const auto& [k, v] : options_.ffmpeg_options) av_dict_set(&opts, k.c_str(), v.c_str(), 0);
+        const AVInputFormat* input_format = nullptr;
+        if (kind == SourceKind::device) {
+            input_format = av_find_input_format("video4linux2");
+            if (!input_format)
+                throw InputError(url_ + ": this FFmpeg build has no video4linux2 input (libavdevice without V4L2)");
+        }
+        arm();
+        int rc = avformat_open_input(&format_, url_.c_str(), input_format, &opts);
+        av_dict_free(&opts);
+        if (rc < 0) {
+            format_ = nullptr;  // freed by avformat_open_input on failure
+            throw InputError(url_ + ": cannot open: " + failure(rc) + hint(kind));
+        }
+        arm();
+        rc = avformat_find_stream_info(format_, nullptr);
+        if (rc < 0) throw InputError(url_ + ": cannot read stream information: " + failure(rc) + hint(kind));
+        const AVCodec* codec = nullptr;
+        stream_ = av_find_best_stream(format_, AVMEDIA_TYPE_VIDEO, -1, -1, &codec, 0);
+        if (stream_ == AVERROR_STREAM_NOT_FOUND)
+            throw InputError(url_ + ": holds no video stream (expected a video file, a camera or a video stream)");
+        if (stream_ < 0 || !codec) {
+            int video = -1;
+            for (unsigned i = 0; i < format_->nb_streams; ++i)
+                if (format_->streams[i]->codecpar->codec_type == AVMEDIA_TYPE_VIDEO) video = static_cast<int>(i);
+            const char* name = video >= 0 ? avcodec_get_name(format_->streams[video]->codecpar->codec_id) : "unknown";
+            throw InputError(url_ + ": its video codec (" + std::string(name) +
+                             ") has no decoder in this FFmpeg build; re-encode it (ffmpeg -i IN -c:v libx264 OUT.mp4)");
+        }
+        AVStream* st = format_->streams[stream_];
+        decoder_ = avcodec_alloc_context3(codec);
+        if (!decoder_) throw InputError(url_ + ": out of memory opening its decoder");
+        avcodec_parameters_to_context(decoder_, st->codecpar);
+        decoder_->thread_count = 2;  // one source's decode should not take every core from inference
+        rc = avcodec_open2(decoder_, codec, nullptr);
+        if (rc < 0) throw InputError(url_ + ": cannot open the " + codec->name + " decoder: " + av_error(rc));
+        const AVRational r = st->avg_frame_rate.num ? st->avg_frame_rate : st->r_frame_rate;
+        fps_ = r.num && r.den ? av_q2d(r) : 0;
+        time_base_ = av_q2d(st->time_base);
+        // A file's PTS count from its start (MPEG-TS files start at 1.4 s); a live stream's are
+        // kept as the sender stamped them.
+        if (kind == SourceKind::file && st->start_time != AV_NOPTS_VALUE) start_pts_ = st->start_time;
+        frame_ = av_frame_alloc();
+        packet_ = av_packet_alloc();
+        if (!frame_ || !packet_) throw InputError(url_ + ": out of memory");
+        describe_ =
+            std::string(codec->name) + " " + std::to_string(decoder_->width) + "x" + std::to_string(decoder_->height);
+        if (fps_ > 0) {
+            char b[32];
+            std::snprintf(b, sizeof(b), " %.3g fps", fps_);
+            describe_ += b;
+        }
+    }
+
+    ReadStatus read(StreamFrame& out, std::string& error) override {
+        while (true) {
+            int rc = avcodec_receive_frame(decoder_, frame_);
+            if (rc == 0) {
+                convert(out);
+                av_frame_unref(frame_);
+                return ReadStatus::frame;
+            }
+            if (rc == AVERROR_EOF) return ReadStatus::end;
+            if (rc != AVERROR(EAGAIN)) {
+                error = url_ + ": decoding failed: " + av_error(rc);
+                return ReadStatus::error;
+            }
+            if (flushed_) return ReadStatus::end;
+            arm();
+            rc = av_read_frame(format_, packet_);
+            if (rc == AVERROR_EOF) {
+                avcodec_send_packet(decoder_, nullptr);  // drain the frames the decoder holds
+                flushed_ = true;
+                continue;
+            }
+            if (rc < 0) {
+                error = url_ + ": reading failed: " + failure(rc);
+                return ReadStatus::error;
+            }
+            if (packet_->stream_index == stream_) {
+                rc = avcodec_send_packet(decoder_, packet_);
+                // A corrupt packet (a damaged file, packets lost on UDP) is skipped: the decoder
+                // resynchronises at the next key frame. Only a run of them is an error.
+                if (rc < 0 && rc != AVERROR(EAGAIN)) {
+                    if (++bad_packets_ > 100) {
+                        av_packet_unref(packet_);
+                        error = url_ + ": 100 undecodable packets in a row (last: " + av_error(rc) + ")";
+                        return ReadStatus::error;
+                    }
+                } else {
+                    bad_packets_ = 0;
+                }
+            }
+            av_packet_unref(packet_);
+        }
+    }
+
+    double frame_rate() const override { return fps_; }
+    std::string describe() const override { return describe_; }
+
+private:
+    static int interrupt_cb(void* opaque) {
+        auto* self = static_cast<FfmpegReader*>(opaque);
+        if (self->interrupted_ || (self->stop_ && *self->stop_)) return 1;
+        return SteadyClock::now() > self->deadline_ ? 1 : 0;
+    }
+
+    void arm() {
+        deadline_ =
+            SteadyClock::now() + std::chrono::microseconds(static_cast<std::int64_t>(options_.io_timeout_s * 1e6));
+    }
+
+    // FFmpeg's message, or what the interrupt meant.
+    std::string failure(int rc) const {
+        if (rc == AVERROR_EXIT || (rc == AVERROR(ETIMEDOUT))) {
+            if (interrupted_ || (stop_ && *stop_)) return "stopped";
+            char b[96];
+            std::snprintf(b, sizeof(b), "no data for %.3g s (io timeout; %s)", options_.io_timeout_s,
+                          av_error(rc).c_str());
+            return b;
+        }
+        return av_error(rc);
+    }
+
+    static std::string hint(SourceKind kind) {
+        switch (kind) {
+            case SourceKind::network:
+                return " (check that the address is right and the stream is being served)";
+            case SourceKind::device:
+                return " (check that the device exists and no other program holds it)";
+            default:
+                return " (expected a video file FFmpeg can read: MP4, MKV, AVI, MPEG-TS ...)";
+        }
+    }
+
+    void convert(StreamFrame& out) {
+        const int w = frame_->width, h = frame_->height;
+        sws_ = sws_getCachedContext(sws_, w, h, static_cast<AVPixelFormat>(frame_->format), w, h, AV_PIX_FMT_BGR24,
+                                    SWS_BILINEAR, nullptr, nullptr, nullptr);
+        out.bgr.create(h, w, CV_8UC3);
+        uint8_t* dst[4] = {out.bgr.data, nullptr, nullptr, nullptr};
+        int dst_stride[4] = {static_cast<int>(out.bgr.step[0]), 0, 0, 0};
+        sws_scale(sws_, frame_->data, frame_->linesize, 0, h, dst, dst_stride);
+        const std::int64_t ts = frame_->best_effort_timestamp;
+        out.pts_s = ts == AV_NOPTS_VALUE ? std::nan("") : static_cast<double>(ts - start_pts_) * time_base_;
+    }
+
+    std::string url_;
+    ReaderOptions options_;
+    const std::atomic<bool>* stop_;
+    SteadyClock::time_point deadline_{};
+    AVFormatContext* format_ = nullptr;
+    AVCodecContext* decoder_ = nullptr;
+    SwsContext* sws_ = nullptr;
+    AVFrame* frame_ = nullptr;
+    AVPacket* packet_ = nullptr;
+    int stream_ = -1;
+    double fps_ = 0, time_base_ = 0;
+    std::int64_t start_pts_ = 0;
+    bool flushed_ = false;
+    int bad_packets_ = 0;
+    std::string describe_;
+};
+
+// A folder of images, in name order, as frames (the io module's list and decode).
+class FolderReader final : public FrameReader {
+public:
+    FolderReader(const std::string& dir, const ReaderOptions& options) : dir_(dir), options_(options) {
+        files_ = list_images(dir);
+        if (files_.empty())
+            throw InputError(
+                dir + ": a folder with no image files (expected .jpg, .png, .bmp, .tif ... files, read in name order)");
+    }
+    ReadStatus read(StreamFrame& out, std::string& error) override {
+        if (next_ >= files_.size()) return ReadStatus::end;
+        const std::size_t i = next_++;
+        try {
+            out.bgr = load_image(files_[i]);
+        } catch (const std::exception& e) {
+            error = e.what();
+            return ReadStatus::error;
+        }
+        out.pts_s = options_.folder_fps > 0 ? static_cast<double>(i) / options_.folder_fps : std::nan("");
+        return ReadStatus::frame;
+    }
+    double frame_rate() const override { return options_.folder_fps; }
+    std::string describe() const override { return "folder of " + std::to_string(files_.size()) + " image(s)"; }
+
+private:
+    std::string dir_;
+    ReaderOptions options_;
+    std::vector<std::string> files_;
+    std::size_t next_ = 0;
+};
+
+}  // namespace
+
+SourceKind source_kind(const std::string& url) {
+    const auto scheme = url.find("://");
+    if (scheme != std::string::npos && url.compare(0, 7, "file://") != 0) return SourceKind::network;
+    if (starts_with(url, "/dev/video")) return SourceKind::device;
+    std::error_code ec;
+    if (fs::is_directory(url, ec)) return SourceKind::folder;
+    return SourceKind::file;
+}
+
+std::string to_string(SourceKind kind) {
+    switch (kind) {
+        case SourceKind::file:
+            return "file";
+        case SourceKind::folder:
+            return "folder";
+        case SourceKind::network:
+            return "network";
+        case SourceKind::device:
+            return "device";
+    }
+    return "?";
+}
+
+std::unique_ptr<FrameReader> open_frame_reader(const std::string& url, const ReaderOptions& options,
+                                               const std::atomic<bool>* interrupted) {
+    const SourceKind kind = source_kind(url);
+    if (kind == SourceKind::folder) return std::make_unique<FolderReader>(url, options);
+    if (kind == SourceKind::file) {
+        std::error_code ec;
+        if (!fs::exists(url, ec))
+            throw InputError(url +
+                             ": no such file (expected a video file, an image folder, a /dev/videoN device or "
+                             "an rtsp://, http(s)://, udp:// address)");
+    }
+    auto r = std::make_unique<FfmpegReader>(url, options, interrupted);
+    r->open();
+    return r;
+}
+
+}  // namespace tiledet

@@ -1,0 +1,456 @@
+// StreamRunner over a fake YOLO-layout backend that "detects" bright rectangles (tests/pipeline/
+// bright_box.hpp): on the moving-square clips every frame's box is known, so order, loss and
+// drops are checked frame by frame.
+#include <gtest/gtest.h>
+
+#include <atomic>
+#include <cmath>
+#include <fstream>
+#include <map>
+#include <mutex>
+#include <opencv2/imgcodecs.hpp>
+#include <optional>
+#include <set>
+
+#include "bright_box.hpp"
+#include "stream_fixtures.hpp"
+#include "tiledet/io/image.hpp"
+#include "tiledet/streams/stream_runner.hpp"
+
+using namespace tiledet;
+using namespace tiledet::testing_bright_box;
+using namespace tiledet::testing_streams;
+
+namespace {
+
+PipelineOptions options(TileMode mode = TileMode::none) {
+    PipelineOptions o;
+    o.tile_mode = mode;
+    o.batching.probe_dynamic_batch = false;
+    o.log = [](LogLevel, std::string_view) {};
+    return o;
+}
+
+// Everything a runner delivered, by stream, in delivery order; and its events.
+struct Collected {
+    std::mutex mu;
+    std::map<std::string, std::vector<StreamResult>> results;
+    std::vector<SourceEvent> events;
+
+    StreamRunnerOptions runner_options(bool keep_frames = false) {
+        StreamRunnerOptions o;
+        o.keep_frames = keep_frames;
+        o.on_result = [this](StreamResult&& r) {
+            std::lock_guard lk(mu);
+            results[r.stream].push_back(std::move(r));
+        };
+        o.on_event = [this](const SourceEvent& e) {
+            std::lock_guard lk(mu);
+            events.push_back(e);
+        };
+        return o;
+    }
+    std::size_t count(const std::string& s) {
+        std::lock_guard lk(mu);
+        return results[s].size();
+    }
+    bool saw(SourceEvent::Kind k, const std::string& s) {
+        std::lock_guard lk(mu);
+        for (const auto& e : events)
+            if (e.kind == k && e.stream == s) return true;
+        return false;
+    }
+};
+
+StreamStats stats_of(const StreamRunner& r, const std::string& id) {
+    for (const auto& s : r.stats())
+        if (s.stream == id) return s;
+    ADD_FAILURE() << "no stats for " << id;
+    return {};
+}
+
+// The frame's one box is the square of frame n (codec edges blur by a pixel or two).
+void expect_square_of_frame(const StreamResult& r, std::int64_t n) {
+    ASSERT_EQ(r.result.detections.size(), 1u) << r.stream << " frame " << r.frame_index;
+    const auto& b = r.result.detections[0].box;
+    EXPECT_NEAR(b.x1, kStartX + kStepX * n, 3) << r.stream << " frame " << r.frame_index;
+    EXPECT_NEAR(b.y1, kY, 3);
+    EXPECT_NEAR(b.x2 - b.x1, kSquare, 4);
+}
+
+}  // namespace
+
+TEST(FramePolicy, ParsesEveryLatestAndStalenessAndRefusesAnythingElse) {
+    EXPECT_EQ(FramePolicy::parse("every").kind, FramePolicy::Kind::every);
+    EXPECT_EQ(FramePolicy::parse("latest").kind, FramePolicy::Kind::latest);
+    const FramePolicy s = FramePolicy::parse("staleness=0.25");
+    EXPECT_EQ(s.kind, FramePolicy::Kind::staleness);
+    EXPECT_DOUBLE_EQ(s.staleness_s, 0.25);
+    EXPECT_EQ(s.str(), "staleness=0.25");
+    for (const char* bad : {"", "all", "staleness=", "staleness=-1", "staleness=0", "staleness=1x"}) {
+        try {
+            FramePolicy::parse(bad);
+            ADD_FAILURE() << "accepted '" << bad << "'";
+        } catch (const OptionError& e) {
+            EXPECT_NE(std::string(e.what()).find("expected"), std::string::npos) << e.what();
+        }
+    }
+}
+
+TEST(SourceKind, FromTheAddress) {
+    EXPECT_EQ(source_kind("rtsp://10.0.0.2/live"), SourceKind::network);
+    EXPECT_EQ(source_kind("udp://127.0.0.1:5000"), SourceKind::network);
+    EXPECT_EQ(source_kind("/dev/video0"), SourceKind::device);
+    EXPECT_EQ(source_kind("clip.mp4"), SourceKind::file);
+}
+
+TEST(StreamRunner, EveryPolicyDeliversEveryFrameOfAFileInOrderWithItsOwnBox) {
+    TILEDET_REQUIRE_FFMPEG();
+    const auto clip = moving_square_clip("square30.mp4", 30);
+    ASSERT_FALSE(clip.empty());
+    Pipeline p(one_backend(), yolo_signature(), options());
+    Collected c;
+    {
+        StreamRunner runner(p, c.runner_options());
+        const std::string id = runner.add_source({.id = "a", .url = clip.string()});
+        EXPECT_EQ(id, "a");
+        runner.wait();
+        const StreamStats s = stats_of(runner, "a");
+        EXPECT_EQ(s.state, "ended");
+        EXPECT_EQ(s.policy.kind, FramePolicy::Kind::every) << "a file defaults to every";
+        EXPECT_EQ(s.decoded, 30u);
+        EXPECT_EQ(s.processed, 30u);
+        EXPECT_EQ(s.dropped(), 0u);
+        EXPECT_GT(s.latency_p99_ms, 0);
+    }
+    ASSERT_EQ(c.results["a"].size(), 30u);
+    for (std::size_t i = 0; i < 30; ++i) {
+        const StreamResult& r = c.results["a"][i];
+        EXPECT_EQ(r.frame_index, static_cast<std::int64_t>(i));
+        EXPECT_NEAR(r.pts_s, i / 10.0, 1e-6);
+        EXPECT_NEAR(r.source_fps, 10, 1e-6);
+        expect_square_of_frame(r, static_cast<std::int64_t>(i));
+    }
+}
+
+TEST(StreamRunner, AnMpegTsFilesPtsCountFromItsStart) {
+    TILEDET_REQUIRE_FFMPEG();
+    const auto ts = moving_square_clip("square30.ts", 30);
+    ASSERT_FALSE(ts.empty());
+    Pipeline p(one_backend(), yolo_signature(), options());
+    Collected c;
+    StreamRunner runner(p, c.runner_options());
+    runner.add_source({.id = "ts", .url = ts.string(), .max_frames = 5});
+    runner.wait();
+    ASSERT_EQ(c.results["ts"].size(), 5u);
+    for (int i = 0; i < 5; ++i) EXPECT_NEAR(c.results["ts"][i].pts_s, i / 10.0, 1e-6) << "MPEG-TS starts at 1.4 s";
+}
+
+TEST(StreamRunner, FramesOfSeveralStreamsShareBatchesAndEachFramesTilesShareOne) {
+    TILEDET_REQUIRE_FFMPEG();
+    const auto clip = moving_square_clip("square30.mp4", 30);
+    ASSERT_FALSE(clip.empty());
+    PipelineOptions o = options(TileMode::fixed);
+    o.tiles.tile_w = o.tiles.tile_h = 320;  // 640x640 frames, overlap 0.2: 3x3 tiles
+    o.batching.max_batch_size = 32;
+    o.batching.max_queue_delay = std::chrono::milliseconds(20);
+    o.batching.instances = 1;
+    Pipeline p(one_backend(std::chrono::milliseconds(15)), yolo_signature(), o);
+    Collected c;
+    {
+        StreamRunner runner(p, c.runner_options());
+        for (const char* id : {"a", "b", "c"}) runner.add_source({.id = id, .url = clip.string()});
+        runner.wait();
+    }
+    std::map<std::uint64_t, std::set<std::string>> streams_of_batch;
+    for (const char* id : {"a", "b", "c"}) {
+        ASSERT_EQ(c.results[id].size(), 30u) << id;
+        for (std::size_t i = 0; i < 30; ++i) {
+            const StreamResult& r = c.results[id][i];
+            EXPECT_EQ(r.frame_index, static_cast<std::int64_t>(i)) << id;
+            ASSERT_GT(r.result.tiles.size(), 1u);
+            std::set<std::uint64_t> ids;
+            for (const auto& t : r.result.tiles) ids.insert(t.batch_id);
+            EXPECT_EQ(ids.size(), 1u) << id << " frame " << i << ": its tiles were split over batches";
+            streams_of_batch[*ids.begin()].insert(id);
+            // The merged box is still the square (tiles' parts merged).
+            ASSERT_GE(r.result.detections.size(), 1u);
+            EXPECT_NEAR(r.result.detections[0].box.x1, kStartX + kStepX * static_cast<double>(i), 3);
+        }
+    }
+    std::size_t mixed = 0;
+    for (const auto& [batch, streams] : streams_of_batch) mixed += streams.size() > 1;
+    EXPECT_GT(mixed, 0u) << "no batch held tiles of two streams";
+}
+
+TEST(StreamRunner, LatestPolicyDropsOldestFramesAndCountsThemWhenTheModelIsSlow) {
+    TILEDET_REQUIRE_FFMPEG();
+    const auto clip = moving_square_clip("square30.mp4", 30);
+    ASSERT_FALSE(clip.empty());
+    Pipeline p(one_backend(std::chrono::milliseconds(40)), yolo_signature(), options());
+    Collected c;
+    StreamRunner runner(p, c.runner_options());
+    runner.add_source(
+        {.id = "a", .url = clip.string(), .policy = FramePolicy::parse("latest"), .max_frames_in_flight = 1});
+    runner.wait();
+    const StreamStats s = stats_of(runner, "a");
+    EXPECT_EQ(s.decoded, 30u);
+    EXPECT_GT(s.drops.count(drop_cause::superseded) ? s.drops.at(drop_cause::superseded) : 0u, 0u);
+    EXPECT_EQ(s.processed + s.dropped(), s.decoded) << "every decoded frame is processed or counted as dropped";
+    EXPECT_EQ(c.results["a"].size(), s.processed);
+    std::int64_t last = -1;
+    for (const auto& r : c.results["a"]) {
+        EXPECT_GT(r.frame_index, last);
+        last = r.frame_index;
+        expect_square_of_frame(r, r.frame_index);
+    }
+    EXPECT_EQ(last, 29) << "the newest frame is never the one dropped";
+}
+
+TEST(StreamRunner, StalenessPolicyDropsFramesOlderThanTheBudgetAndCountsThem) {
+    TILEDET_REQUIRE_FFMPEG();
+    const auto clip = moving_square_clip("square30.mp4", 30);
+    ASSERT_FALSE(clip.empty());
+    Pipeline p(one_backend(std::chrono::milliseconds(30)), yolo_signature(), options());
+    Collected c;
+    StreamRunner runner(p, c.runner_options());
+    runner.add_source({.id = "a", .url = clip.string(), .policy = FramePolicy::parse("staleness=0.02"), .buffer = 30});
+    runner.wait();
+    const StreamStats s = stats_of(runner, "a");
+    EXPECT_EQ(s.decoded, 30u);
+    EXPECT_GT(s.drops.count(drop_cause::stale) ? s.drops.at(drop_cause::stale) : 0u, 0u);
+    EXPECT_EQ(s.processed + s.dropped(), s.decoded);
+    EXPECT_GT(s.processed, 0u);
+    std::int64_t last = -1;
+    for (const auto& r : c.results["a"]) {
+        EXPECT_GT(r.frame_index, last);
+        last = r.frame_index;
+        expect_square_of_frame(r, r.frame_index);
+    }
+}
+
+TEST(StreamRunner, MaxFpsKeepsOneFrameInTwoOfATenFpsFileAtFive) {
+    TILEDET_REQUIRE_FFMPEG();
+    const auto clip = moving_square_clip("square30.mp4", 30);
+    ASSERT_FALSE(clip.empty());
+    Pipeline p(one_backend(), yolo_signature(), options());
+    Collected c;
+    StreamRunner runner(p, c.runner_options());
+    runner.add_source({.id = "a", .url = clip.string(), .max_fps = 5});
+    runner.wait();
+    const StreamStats s = stats_of(runner, "a");
+    EXPECT_EQ(s.processed, 15u);
+    EXPECT_EQ(s.drops.at(drop_cause::max_fps), 15u);
+    for (std::size_t i = 0; i < c.results["a"].size(); ++i)
+        EXPECT_EQ(c.results["a"][i].frame_index, static_cast<std::int64_t>(2 * i));
+}
+
+TEST(StreamRunner, ATruncatedFileAndAMissingOneFailWithTheirOwnErrorsWhileAGoodOneRunsToTheEnd) {
+    TILEDET_REQUIRE_FFMPEG();
+    const auto clip = moving_square_clip("square30.mp4", 30);
+    ASSERT_FALSE(clip.empty());
+    const fs::path cut = work_dir() / (std::to_string(::getpid()) + "_truncated.mp4");
+    fs::copy_file(clip, cut, fs::copy_options::overwrite_existing);
+    fs::resize_file(cut, fs::file_size(clip) / 2);  // the moov index is at the end: gone
+    Pipeline p(one_backend(), yolo_signature(), options());
+    Collected c;
+    StreamRunner runner(p, c.runner_options());
+    runner.add_source({.id = "cut", .url = cut.string()});
+    runner.add_source({.id = "missing", .url = (work_dir() / "no_such_clip.mp4").string()});
+    runner.add_source({.id = "good", .url = clip.string()});
+    runner.wait();
+    const StreamStats cs = stats_of(runner, "cut"), ms = stats_of(runner, "missing"), gs = stats_of(runner, "good");
+    EXPECT_EQ(cs.state, "failed");
+    EXPECT_NE(cs.error.find(cut.string()), std::string::npos) << cs.error;
+    EXPECT_NE(cs.error.find("cannot open"), std::string::npos) << cs.error;
+    EXPECT_EQ(ms.state, "failed");
+    EXPECT_NE(ms.error.find("no such file"), std::string::npos) << ms.error;
+    EXPECT_TRUE(c.saw(SourceEvent::Kind::failed, "cut"));
+    EXPECT_EQ(gs.state, "ended");
+    EXPECT_EQ(gs.processed, 30u);
+    fs::remove(cut);
+}
+
+TEST(StreamRunner, AnImageFolderIsAStreamOfItsImagesInNameOrderWithoutPts) {
+    const fs::path dir = work_dir() / (std::to_string(::getpid()) + "_folder");
+    fs::create_directories(dir);
+    for (int i = 0; i < 5; ++i)
+        cv::imwrite((dir / ("f" + std::to_string(i) + ".png")).string(),
+                    scene(640, 640, {{kStartX + kStepX * i, kY, kSquare, kSquare}}));
+    Pipeline p(one_backend(), yolo_signature(), options());
+    Collected c;
+    StreamRunner runner(p, c.runner_options());
+    runner.add_source({.id = "dir", .url = dir.string()});
+    runner.wait();
+    ASSERT_EQ(c.results["dir"].size(), 5u);
+    for (int i = 0; i < 5; ++i) {
+        EXPECT_TRUE(std::isnan(c.results["dir"][i].pts_s));
+        expect_square_of_frame(c.results["dir"][i], i);
+    }
+    EXPECT_EQ(stats_of(runner, "dir").kind, SourceKind::folder);
+    fs::remove_all(dir);
+}
+
+TEST(StreamRunner, ResultsEqualTheFramesRunAsImagesOneByOne) {
+    TILEDET_REQUIRE_FFMPEG();
+    const auto clip = moving_square_clip("square30.mp4", 30);
+    ASSERT_FALSE(clip.empty());
+    // The frames as PNG files, decoded by the ffmpeg command, not by the code under test.
+    const fs::path dir = work_dir() / (std::to_string(::getpid()) + "_frames");
+    fs::create_directories(dir);
+    ASSERT_EQ(std::system(("ffmpeg -nostdin -loglevel error -y -i '" + clip.string() + "' '" +
+                           (dir / "%03d.png").string() + "'")
+                              .c_str()),
+              0);
+    PipelineOptions o = options(TileMode::fixed);
+    o.tiles.tile_w = o.tiles.tile_h = 320;
+    Pipeline p(one_backend(), yolo_signature(), o);
+    Collected c;
+    {
+        StreamRunner runner(p, c.runner_options());
+        runner.add_source({.id = "a", .url = clip.string()});
+        runner.add_source({.id = "b", .url = clip.string()});
+        runner.wait();
+    }
+    for (const char* id : {"a", "b"}) {
+        ASSERT_EQ(c.results[id].size(), 30u);
+        for (int i = 0; i < 30; ++i) {
+            char name[16];
+            std::snprintf(name, sizeof(name), "%03d.png", i + 1);
+            const ImageResult one = p.detect(load_image((dir / name).string()), name);
+            const auto& got = c.results[id][i].result.detections;
+            ASSERT_EQ(got.size(), one.detections.size()) << id << " frame " << i;
+            for (std::size_t k = 0; k < got.size(); ++k) {
+                EXPECT_NEAR(got[k].box.x1, one.detections[k].box.x1, 2) << id << " frame " << i;
+                EXPECT_NEAR(got[k].box.x2, one.detections[k].box.x2, 2);
+                EXPECT_NEAR(got[k].box.y1, one.detections[k].box.y1, 2);
+                EXPECT_NEAR(got[k].score, one.detections[k].score, 0.02);
+                EXPECT_EQ(got[k].class_id, one.detections[k].class_id);
+            }
+        }
+    }
+    fs::remove_all(dir);
+}
+
+TEST(StreamRunner, SourcesAreAddedAndRemovedWhileOthersRun) {
+    TILEDET_REQUIRE_FFMPEG();
+    const auto clip = moving_square_clip("square30.mp4", 30);
+    ASSERT_FALSE(clip.empty());
+    Pipeline p(one_backend(), yolo_signature(), options());
+    Collected c;
+    StreamRunner runner(p, c.runner_options());
+    // Read at its frame rate: 3 s for the clip.
+    runner.add_source({.id = "slow", .url = clip.string(), .realtime = true});
+    ASSERT_TRUE(wait_until([&] { return c.count("slow") >= 3; }, std::chrono::seconds(10)));
+    runner.add_source({.id = "late", .url = clip.string()});
+    EXPECT_THROW(runner.add_source({.id = "late", .url = clip.string()}), OptionError);
+    EXPECT_TRUE(runner.remove_source("slow"));
+    EXPECT_FALSE(runner.remove_source("slow"));
+    runner.wait();
+    const StreamStats slow = stats_of(runner, "slow"), late = stats_of(runner, "late");
+    EXPECT_EQ(slow.state, "removed");
+    EXPECT_LT(slow.processed, 30u);
+    EXPECT_EQ(c.count("slow"), slow.processed) << "frames in flight at removal are still delivered";
+    EXPECT_EQ(late.state, "ended");
+    EXPECT_EQ(late.processed, 30u);
+    EXPECT_TRUE(c.saw(SourceEvent::Kind::removed, "slow"));
+}
+
+TEST(StreamRunner, ASilentLiveSourceIsEvictedAndTheOthersGoOn) {
+    TILEDET_REQUIRE_FFMPEG();
+    const auto clip = moving_square_clip("square30.mp4", 30);
+    ASSERT_FALSE(clip.empty());
+    Pipeline p(one_backend(), yolo_signature(), options());
+    Collected c;
+    StreamRunner runner(p, c.runner_options());
+    SourceOptions dead{.id = "dead", .url = "udp://127.0.0.1:" + std::to_string(test_port(7))};
+    dead.reader.io_timeout_s = 0.3;
+    dead.reconnect_initial_s = 0.1;
+    dead.evict_after_s = 1.0;
+    runner.add_source(dead);
+    runner.add_source({.id = "good", .url = clip.string()});
+    ASSERT_TRUE(runner.wait_for(std::chrono::seconds(15)));
+    const StreamStats d = stats_of(runner, "dead");
+    EXPECT_EQ(d.state, "evicted");
+    EXPECT_NE(d.error.find("evicted"), std::string::npos) << d.error;
+    EXPECT_NE(d.error.find("no data"), std::string::npos) << d.error;
+    EXPECT_TRUE(c.saw(SourceEvent::Kind::evicted, "dead"));
+    EXPECT_EQ(stats_of(runner, "good").processed, 30u);
+}
+
+TEST(StreamRunner, AUdpLiveSourceKilledMidwayReconnectsWhenItComesBack) {
+    TILEDET_REQUIRE_FFMPEG();
+    const auto ts = moving_square_clip("square30.ts", 30);
+    ASSERT_FALSE(ts.empty());
+    const int port = test_port(3);
+    Pipeline p(one_backend(), yolo_signature(), options());
+    Collected c;
+    StreamRunner runner(p, c.runner_options());
+    SourceOptions live{.id = "cam", .url = "udp://127.0.0.1:" + std::to_string(port)};
+    live.reader.io_timeout_s = 0.5;
+    live.reconnect_initial_s = 0.1;
+    live.evict_after_s = 20;
+    runner.add_source(live);
+    Process sender(udp_sender_args(ts, port));
+    ASSERT_TRUE(sender.running());
+    ASSERT_TRUE(wait_until([&] { return c.count("cam") >= 8; }, std::chrono::seconds(15)))
+        << "no frames from the live source";
+    sender.stop();
+    ASSERT_TRUE(wait_until([&] { return c.saw(SourceEvent::Kind::reconnecting, "cam"); }, std::chrono::seconds(5)));
+    const std::size_t before = c.count("cam");
+    sender.start();
+    ASSERT_TRUE(wait_until([&] { return c.count("cam") >= before + 8; }, std::chrono::seconds(15)))
+        << "no frames after the sender came back";
+    sender.stop();
+    runner.stop();
+    const StreamStats s = stats_of(runner, "cam");
+    EXPECT_GE(s.reconnects, 1u);
+    EXPECT_EQ(s.policy.kind, FramePolicy::Kind::latest) << "a live source defaults to latest";
+    EXPECT_EQ(s.processed + s.dropped(), s.decoded);
+    std::int64_t last = -1;
+    for (const auto& r : c.results["cam"]) {
+        EXPECT_GT(r.frame_index, last) << "frame indices continue across the reconnect";
+        last = r.frame_index;
+        EXPECT_EQ(r.result.detections.size(), 1u);
+    }
+}
+
+TEST(StreamRunner, AnRtspStreamPushedToAListeningSourceIsReadInOrder) {
+    TILEDET_REQUIRE_FFMPEG();
+    const auto clip = moving_square_clip("square30.mp4", 30);
+    ASSERT_FALSE(clip.empty());
+    const std::string url = "rtsp://127.0.0.1:" + std::to_string(test_port(5)) + "/live";
+    Pipeline p(one_backend(), yolo_signature(), options());
+    Collected c;
+    StreamRunner runner(p, c.runner_options());
+    SourceOptions rtsp{.id = "rtsp", .url = url, .policy = FramePolicy::parse("every")};
+    rtsp.reader.ffmpeg_options["rtsp_flags"] = "listen";  // this source is the RTSP server ffmpeg pushes to
+    rtsp.reader.io_timeout_s = 2;
+    rtsp.reconnect = false;
+    runner.add_source(rtsp);
+    // The sender needs the listener up: start it again while it exits at once (connection refused).
+    std::optional<Process> sender;
+    ASSERT_TRUE(wait_until(
+        [&] {
+            if (!sender || sender->exited()) {
+                if (c.count("rtsp") > 0) return true;  // it sent everything and ended
+                std::this_thread::sleep_for(std::chrono::milliseconds(200));
+                sender.emplace(std::vector<std::string>{"ffmpeg", "-nostdin", "-loglevel", "error", "-re", "-i",
+                                                        clip.string(), "-c", "copy", "-f", "rtsp", "-rtsp_transport",
+                                                        "tcp", url});
+            }
+            return c.count("rtsp") >= 20;
+        },
+        std::chrono::seconds(20)))
+        << "frames received: " << c.count("rtsp");
+    runner.wait_for(std::chrono::seconds(10));
+    runner.stop();
+    const auto& rs = c.results["rtsp"];
+    ASSERT_GE(rs.size(), 20u);
+    for (std::size_t i = 0; i < rs.size(); ++i) {
+        EXPECT_EQ(rs[i].frame_index, static_cast<std::int64_t>(i));
+        ASSERT_EQ(rs[i].result.detections.size(), 1u);
+    }
+    // The first frame received is the clip's first: each frame's square is where that frame put it.
+    for (std::size_t i = 0; i < rs.size(); ++i) expect_square_of_frame(rs[i], static_cast<std::int64_t>(i));
+}
