@@ -35,7 +35,9 @@ ORT_GPU_PKG_SHA512="sha512-FopIhNE/Ng+v2X65wVc9clPCBCvhvA53Hxo2U0Kf5fGdVsC7iCA+m
 # runtime package that holds libclang_rt.fuzzer and FuzzedDataProvider.h, so it is named here.
 # libgdal-dev: the optional raster module (rasters read by window, GeoJSON); gdal-bin and
 # python3-gdal: its tests generate GeoTIFFs and check the GeoJSON with ogrinfo.
-# libcpp-httplib-dev: the optional serve module's HTTP server (tiledet serve: KServe v2 REST, /metrics).
+# libcpp-httplib-dev: the optional serve module's HTTP server (tiledet serve: KServe v2 REST, /metrics);
+# libgrpc++-dev + protobuf-compiler-grpc: its gRPC service (inference.GRPCInferenceService), and
+# python3-grpcio: the gRPC client of its tests.
 # Every package here is proven sufficient by .ci/fresh-root (make demo + make test in that root).
 APT_PACKAGES=(
   build-essential cmake ninja-build pkg-config git
@@ -48,7 +50,7 @@ APT_PACKAGES=(
   gnuplot-nox openssl
   clang libclang-rt-14-dev
   libgdal-dev gdal-bin python3-gdal
-  libcpp-httplib-dev
+  libcpp-httplib-dev libgrpc++-dev protobuf-compiler-grpc python3-grpcio
 )
 
 want_gpu=0

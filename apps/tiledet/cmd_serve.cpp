@@ -1,5 +1,5 @@
 // tiledet serve -m MODEL | --model-repository DIR: KServe's Open Inference Protocol (v2) over
-// HTTP with Triton's binary-data extension and metric names (tiledet/serve/server.hpp). Live at
+// HTTP and gRPC with Triton's binary-data extension and metric names (tiledet/serve/server.hpp). Live at
 // once, ready once every model has loaded and passed its warm-up; SIGTERM or SIGINT stops
 // accepting, answers every request already accepted, and exits 0.
 #if TILEDET_HAS_SERVE
@@ -30,6 +30,7 @@ struct ServeArgs {
     std::string host = "0.0.0.0";
     int http_port = 8000;
     int metrics_port = 8002;
+    int grpc_port = serve::grpc_available() ? 8001 : -1;
     double max_request_mb = 64;
     int request_timeout_ms = 30000;
     std::size_t max_pending = 256;
@@ -113,6 +114,7 @@ int run_serve(const ServeArgs& a) {
     so.host = a.host;
     so.http_port = a.http_port;
     so.metrics_port = a.metrics_port;
+    so.grpc_port = a.grpc_port;
     if (a.max_request_mb <= 0) throw ConfigError("--max-request-mb: expected a size in MB above 0");
     so.max_request_bytes = static_cast<std::size_t>(a.max_request_mb * 1024 * 1024);
     so.request_timeout = std::chrono::milliseconds(std::max(0, a.request_timeout_ms));
@@ -121,6 +123,7 @@ int run_serve(const ServeArgs& a) {
     serve::InferenceServer server(so);
     server.start();
     std::cerr << "tiledet serve: HTTP on " << a.host << ":" << server.http_port();
+    if (server.grpc_port() >= 0) std::cerr << ", gRPC on " << a.host << ":" << server.grpc_port();
     if (server.metrics_port() >= 0) std::cerr << ", metrics on " << a.host << ":" << server.metrics_port();
     std::cerr << std::endl;
 
@@ -150,7 +153,7 @@ int run_serve(const ServeArgs& a) {
 
 const CommandRegistrar reg{Command{"serve", 70, [](CLI::App& app) {
     auto* sub = app.add_subcommand("serve",
-                                   "Serve models over KServe's Open Inference Protocol (v2 REST) with Triton's "
+                                   "Serve models over KServe's Open Inference Protocol (v2 REST and gRPC) with Triton's "
                                    "binary-data extension and Prometheus metrics");
     auto a = std::make_shared<ServeArgs>();
     sub->add_option("--model,-m", a->models, "ONNX model file, served under its file name's stem (repeatable)");
@@ -159,6 +162,10 @@ const CommandRegistrar reg{Command{"serve", 70, [](CLI::App& app) {
                     "NAME/config.json {\"options\": {...}} of pipeline options");
     sub->add_option("--host", a->host, "Address to listen on")->capture_default_str();
     sub->add_option("--http-port", a->http_port, "HTTP port (0: any free port, printed at start)")->capture_default_str();
+    sub->add_option("--grpc-port", a->grpc_port,
+                    "gRPC port of inference.GRPCInferenceService (0: any free port; -1: no gRPC; builds without gRPC: "
+                    "-1 only)")
+        ->capture_default_str();
     sub->add_option("--metrics-port", a->metrics_port,
                     "Port of a second listener with only /metrics, as Triton's (-1: none; /metrics is always on the "
                     "HTTP port too)")

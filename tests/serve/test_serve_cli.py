@@ -20,6 +20,7 @@ CLI = os.environ["TILEDET_CLI"]
 MODELS = os.environ["TILEDET_TEST_MODELS_DIR"]
 MODEL = os.path.join(MODELS, "yolo_nc3_dynamic.onnx")
 NAME = "yolo_nc3_dynamic"
+GRPC = os.environ.get("TILEDET_SERVE_GRPC") == "ON"
 
 
 def planted():
@@ -53,18 +54,22 @@ class Server:
     def __init__(self, *args, env=None):
         e = dict(os.environ, TILEDET_AUTO_CONFIG="off")
         e.update(env or {})
+        grpc = ["--grpc-port", "0" if GRPC else "-1"]
         self.proc = subprocess.Popen([CLI, "serve", "--host", "127.0.0.1", "--http-port", "0", "--metrics-port", "0",
-                                      *args], stderr=subprocess.PIPE, text=True, env=e)
+                                      *grpc, *args], stderr=subprocess.PIPE, text=True, env=e)
         self.log = []
+        self.port = None
         deadline = time.time() + 60
         while time.time() < deadline:
             line = self.proc.stderr.readline()
             if not line:
                 break
             self.log.append(line)
-            m = re.search(r"HTTP on 127\.0\.0\.1:(\d+), metrics on 127\.0\.0\.1:(\d+)", line)
-            if m:
-                self.port, self.metrics_port = int(m.group(1)), int(m.group(2))
+            if line.startswith("tiledet serve: HTTP on"):
+                ports = dict(re.findall(r"(HTTP|gRPC|metrics) on 127\.0\.0\.1:(\d+)", line))
+                self.port = int(ports["HTTP"])
+                self.metrics_port = int(ports.get("metrics", 0))
+                self.grpc_port = int(ports.get("gRPC", 0))
             if "tiledet serve: ready" in line:
                 break
         else:

@@ -1,4 +1,4 @@
-// tiledet serve: KServe's Open Inference Protocol (v2) over HTTP, with Triton's binary-data
+// tiledet serve: KServe's Open Inference Protocol (v2) over HTTP and gRPC, with Triton's binary-data
 // extension and Triton's Prometheus metric names, in front of Pipelines. Every request's tiles go
 // through its model's one BatchExecutor, so tiles of concurrent clients share batches exactly as
 // tiles of one process do. The server knows the pipeline only through its public API.
@@ -26,6 +26,7 @@ struct ServeOptions {
     std::string host = "0.0.0.0";
     int http_port = 8000;    // 0: a free port chosen by the system (see InferenceServer::http_port)
     int metrics_port = -1;   // -1: /metrics on the HTTP port only; 0: a free port; Triton uses 8002
+    int grpc_port = -1;      // -1: no gRPC; 0: a free port; Triton uses 8001 (needs a build with gRPC)
     // A body larger than this is refused with 413 before it is read.
     std::size_t max_request_bytes = 64u << 20;
     // From the request's arrival: tiles not started by then are dropped and the request ends with
@@ -45,6 +46,9 @@ struct ServedModel {
     std::string version = "1";
 };
 
+// Whether this build has the gRPC front (ServeOptions::grpc_port).
+bool grpc_available();
+
 class InferenceServer {
 public:
     explicit InferenceServer(ServeOptions options);
@@ -57,6 +61,7 @@ public:
     void start();
     int http_port() const;
     int metrics_port() const;  // -1 when metrics are on the HTTP port only
+    int grpc_port() const;     // -1 without gRPC
 
     // Thread-safe, before or after start(). A name taken already is a ConfigError.
     void add_model(ServedModel model);
