@@ -132,6 +132,60 @@ std::string ServeCore::metrics_text() const {
     return prometheus_text(snaps);
 }
 
+namespace {
+constexpr auto kRecentWindow = std::chrono::seconds(60);
+constexpr std::size_t kRecentMax = 100000;
+}  // namespace
+
+void ServeCore::record_latency(double ms) {
+    const auto now = SteadyClock::now();
+    std::lock_guard lock(recent_mu_);
+    recent_.emplace_back(now, ms);
+    while (!recent_.empty() && (now - recent_.front().first > kRecentWindow || recent_.size() > kRecentMax))
+        recent_.pop_front();
+}
+
+json ServeCore::status() const {
+    json j = {{"ready", ready()}, {"models", json::array()}};
+    std::vector<std::shared_ptr<Entry>> list;
+    {
+        std::lock_guard lock(mu_);
+        for (const auto& n : order_) list.push_back(entries_.at(n));
+    }
+    for (const auto& e : list) {
+        json m = {{"name", e->served_name()},
+                  {"version", e->model.version},
+                  {"pending", e->metrics.pending.load()},
+                  {"success", e->metrics.success.load()}};
+        std::uint64_t failed = 0;
+        for (const auto& f : e->metrics.failure) failed += f.load();
+        m["failure"] = failed;
+        if (!e->raw) {
+            const ExecutorStats st = e->model.pipeline->executor().stats();
+            m["tiles_pending"] = st.submitted - st.completed - st.failed - st.expired - st.cancelled - st.rejected - st.shut_down;
+            m["batch_size_histogram"] = st.batch_size_histogram;
+            m["max_batch_size"] = st.max_batch_size;
+            m["sequential_fallback"] = st.sequential_fallback;
+            m["device"] = st.device;
+        }
+        j["models"].push_back(std::move(m));
+    }
+    std::vector<double> ms;
+    {
+        std::lock_guard lock(recent_mu_);
+        const auto now = SteadyClock::now();
+        for (const auto& [t, v] : recent_)
+            if (now - t <= kRecentWindow) ms.push_back(v);
+    }
+    std::sort(ms.begin(), ms.end());
+    auto pct = [&](double p) { return ms.empty() ? 0.0 : ms[std::min(ms.size() - 1, static_cast<std::size_t>(p * ms.size()))]; };
+    j["last_minute"] = {{"requests", ms.size()},
+                        {"per_second", static_cast<double>(ms.size()) / 60.0},
+                        {"p50_ms", pct(0.5)},
+                        {"p99_ms", pct(0.99)}};
+    return j;
+}
+
 std::optional<InferFailure> ServeCore::infer(const std::string& model, const std::string& version,
                                              SteadyClock::time_point t0, const std::function<InferRequest()>& parse,
                                              const EncodeResponse& encode) {
@@ -169,6 +223,7 @@ std::optional<InferFailure> ServeCore::infer(const std::string& model, const std
         e->metrics.output_us += static_cast<std::uint64_t>(us_between(t_encode, t_end));
         e->metrics.request_us += static_cast<std::uint64_t>(us_between(t0, t_end));
         ++e->metrics.success;
+        record_latency(us_between(t0, t_end) / 1000.0);
         return std::nullopt;
     } catch (const BadRequest& ex) {
         return fail(FailureReason::other, 400, ex.what());

@@ -4,6 +4,7 @@
 
 #include <atomic>
 #include <chrono>
+#include <deque>
 #include <functional>
 #include <map>
 #include <memory>
@@ -71,8 +72,13 @@ public:
                                       const std::function<InferRequest()>& parse, const EncodeResponse& encode);
 
     std::string metrics_text() const;
+    // The status page's numbers: per model, the queue, batch sizes, and requests, throughput and
+    // latency percentiles over the last minute.
+    nlohmann::json status() const;
 
 private:
+    void record_latency(double ms);
+
     std::vector<InferOutput> infer_detect(Entry& e, const InferRequest& r, SteadyClock::time_point t0,
                                           nlohmann::json& params);
     std::vector<InferOutput> infer_raw(Entry& e, const InferRequest& r, SteadyClock::time_point t0);
@@ -83,6 +89,8 @@ private:
     mutable std::mutex mu_;
     std::map<std::string, std::shared_ptr<Entry>> entries_;  // by served name
     std::vector<std::string> order_;                         // served names in the order added
+    mutable std::mutex recent_mu_;
+    mutable std::deque<std::pair<SteadyClock::time_point, double>> recent_;  // answered requests: when, ms
 };
 
 }  // namespace tiledet::serve

@@ -7,6 +7,7 @@
 #include <thread>
 
 #include "serve_core.hpp"
+#include "status_page.hpp"
 #include "tiledet/error.hpp"
 #if TILEDET_SERVE_GRPC
 #include "grpc_front.hpp"
@@ -102,6 +103,12 @@ void InferenceServer::Impl::setup_routes() {
     http.Get("/metrics", [this](const httplib::Request&, httplib::Response& res) {
         res.set_content(core.metrics_text(), "text/plain; version=0.0.4");
     });
+    http.Get("/", [](const httplib::Request&, httplib::Response& res) {
+        res.set_content(status_page_html(), "text/html; charset=utf-8");
+    });
+    http.Get("/status.json", [this](const httplib::Request&, httplib::Response& res) {
+        res.set_content(core.status().dump(), "application/json");
+    });
     http.set_error_handler([this](const httplib::Request& req, httplib::Response& res) {
         if (!res.body.empty()) return;
         if (res.status == 413)
@@ -111,7 +118,7 @@ void InferenceServer::Impl::setup_routes() {
         else if (res.status == 404)
             send_error(res, 404, "no endpoint " + req.method + " " + req.path +
                                      ": the Open Inference Protocol's are /v2, /v2/health/{live,ready}, "
-                                     "/v2/models/NAME[/versions/V][/ready|/infer] and /metrics");
+                                     "/v2/models/NAME[/versions/V][/ready|/infer], /metrics, and the status page / (/status.json)");
         else
             send_error(res, res.status, "HTTP error " + std::to_string(res.status));
     });

@@ -253,5 +253,29 @@ TEST(ServeEndpoints, MetricsUseTritonNamesAndCountRequests) {
     EXPECT_NE(m.find("tiledet_batch_size_bucket{model=\"bright\",version=\"1\",le=\"1\"} 3\n"), std::string::npos);
 }
 
+TEST(ServeEndpoints, StatusPageAndItsNumbers) {
+    Served s;
+    auto c = s.client();
+    auto page = c.Get("/");
+    ASSERT_EQ(page->status, 200);
+    EXPECT_NE(page->get_header_value("Content-Type").find("text/html"), std::string::npos);
+    EXPECT_NE(page->body.find("/status.json"), std::string::npos);
+    EXPECT_NE(page->body.find("Inference-Header-Content-Length"), std::string::npos);  // its upload box
+    const cv::Mat img = bb::scene(1280, 640, {{100, 100, 50, 50}});
+    for (int i = 0; i < 2; ++i) {
+        auto req = image_request(png(img), "", {{"tile", 640}, {"overlap", 0}});
+        ASSERT_EQ(c.Post("/v2/models/bright/infer", req.headers, req.body, "application/octet-stream")->status, 200);
+    }
+    const json st = json::parse(c.Get("/status.json")->body);
+    EXPECT_EQ(st["ready"], true);
+    EXPECT_EQ(st["last_minute"]["requests"], 2);
+    EXPECT_GT(st["last_minute"]["p50_ms"].get<double>(), 0.0);
+    ASSERT_EQ(st["models"][0]["name"], "bright");
+    EXPECT_EQ(st["models"][0]["success"], 2);
+    EXPECT_EQ(st["models"][0]["tiles_pending"], 0);
+    EXPECT_EQ(st["models"][0]["batch_size_histogram"][2], 2);  // each image's two tiles in one batch
+    EXPECT_EQ(st["models"][1]["name"], "bright_raw");
+}
+
 }  // namespace
 }  // namespace tiledet
