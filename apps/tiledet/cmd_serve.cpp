@@ -27,6 +27,7 @@ namespace fs = std::filesystem;
 struct ServeArgs {
     std::vector<std::string> models;
     std::string repository;
+    std::string name;  // the one --model's served name (default: its file name's stem)
     std::string host = "0.0.0.0";
     int http_port = 8000;
     int metrics_port = 8002;
@@ -95,10 +96,12 @@ int run_serve(const ServeArgs& a) {
     if (!a.repository.empty()) {
         specs = read_repository(a.repository);
     } else {
+        if (!a.name.empty() && a.models.size() != 1)
+            throw ConfigError("tiledet serve: --name names the one --model; with several, each is served under its file name");
         for (const std::string& path : a.models) {
             ModelSpec m;
             m.path = path;
-            m.name = fs::path(path).stem().string();
+            m.name = a.name.empty() ? fs::path(path).stem().string() : a.name;
             specs.push_back(std::move(m));
         }
     }
@@ -157,6 +160,7 @@ const CommandRegistrar reg{Command{"serve", 70, [](CLI::App& app) {
                                    "binary-data extension and Prometheus metrics");
     auto a = std::make_shared<ServeArgs>();
     sub->add_option("--model,-m", a->models, "ONNX model file, served under its file name's stem (repeatable)");
+    sub->add_option("--name", a->name, "The name to serve the one --model under (KServe passes the InferenceService's)");
     sub->add_option("--model-repository", a->repository,
                     "Folder of models: NAME/model.onnx or NAME/VERSION/model.onnx, each with an optional "
                     "NAME/config.json {\"options\": {...}} of pipeline options");
