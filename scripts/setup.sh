@@ -37,7 +37,8 @@ ORT_GPU_PKG_SHA512="sha512-FopIhNE/Ng+v2X65wVc9clPCBCvhvA53Hxo2U0Kf5fGdVsC7iCA+m
 # python3-gdal: its tests generate GeoTIFFs and check the GeoJSON with ogrinfo.
 # libcpp-httplib-dev: the optional serve module's HTTP server (tiledet serve: KServe v2 REST, /metrics);
 # libgrpc++-dev + protobuf-compiler-grpc: its gRPC service (inference.GRPCInferenceService), and
-# python3-grpcio: the gRPC client of its tests; python3-yaml: its test reads deploy/kserve.yaml.
+# python3-grpcio: the gRPC client of its tests; python3-yaml: its test reads deploy/kserve.yaml;
+# prometheus: a real Prometheus server scrapes /metrics in its tests (skipped without it).
 # Every package here is proven sufficient by .ci/fresh-root (make demo + make test in that root).
 APT_PACKAGES=(
   build-essential cmake ninja-build pkg-config git
@@ -50,7 +51,7 @@ APT_PACKAGES=(
   gnuplot-nox openssl
   clang libclang-rt-14-dev
   libgdal-dev gdal-bin python3-gdal
-  libcpp-httplib-dev libgrpc++-dev protobuf-compiler-grpc python3-grpcio python3-yaml
+  libcpp-httplib-dev libgrpc++-dev protobuf-compiler-grpc python3-grpcio python3-yaml prometheus
 )
 
 want_gpu=0
