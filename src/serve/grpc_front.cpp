@@ -176,7 +176,10 @@ struct GrpcFront::Impl final : public inference::GRPCInferenceService::Service {
                 t->set_name(o.name);
                 t->set_datatype(datatype_name(o.type));
                 for (int64_t d : o.shape) t->add_shape(d);
-                res->add_raw_output_contents(reinterpret_cast<const char*>(o.tensor.bytes()), o.tensor.byte_size());
+                if (o.tensor.byte_size() == 0)
+                    res->add_raw_output_contents(std::string());
+                else
+                    res->add_raw_output_contents(reinterpret_cast<const char*>(o.tensor.bytes()), o.tensor.byte_size());
             };
             if (req->outputs_size() == 0) {
                 for (const InferOutput& o : outputs) emit(o);
