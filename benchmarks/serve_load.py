@@ -23,7 +23,7 @@ def request_body(image):
 
 
 def run(port, model, body, headers, concurrency, duration, warmup):
-    latencies, errors = [], [0]
+    latencies, errors, failures = [], [0], []
     lock = threading.Lock()
     start = time.perf_counter() + warmup
     stop = start + duration
@@ -35,11 +35,19 @@ def run(port, model, body, headers, concurrency, duration, warmup):
             t0 = time.perf_counter()
             if t0 >= stop:
                 break
-            conn.request("POST", "/v2/models/%s/infer" % model, body, headers)
-            r = conn.getresponse()
-            r.read()
+            try:
+                conn.request("POST", "/v2/models/%s/infer" % model, body, headers)
+                r = conn.getresponse()
+                r.read()
+                status = r.status
+            except (OSError, http.client.HTTPException) as e:
+                status = repr(e)
+                conn.close()
+                conn = http.client.HTTPConnection("127.0.0.1", port, timeout=120)
             t1 = time.perf_counter()
-            if r.status != 200:
+            if status != 200:
+                with lock:
+                    failures.append(status)
                 with lock:
                     errors[0] += 1
             elif t0 >= start and t1 <= stop:
@@ -56,7 +64,8 @@ def run(port, model, body, headers, concurrency, duration, warmup):
     latencies.sort()
     pct = lambda p: 1000 * latencies[min(len(latencies) - 1, int(p * len(latencies)))] if latencies else 0
     return {"concurrency": concurrency, "requests": len(latencies), "errors": errors[0],
-            "images_per_second": len(latencies) / duration, "p50_ms": pct(0.5), "p99_ms": pct(0.99)}
+            "images_per_second": len(latencies) / duration, "p50_ms": pct(0.5), "p99_ms": pct(0.99),
+            "failures": sorted(set(map(str, failures)))[:3]}
 
 
 def main():
