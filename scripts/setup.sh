@@ -37,6 +37,10 @@ ORT_GPU_PKG_SHA512="sha512-FopIhNE/Ng+v2X65wVc9clPCBCvhvA53Hxo2U0Kf5fGdVsC7iCA+m
 # python3-gdal: its tests generate GeoTIFFs and check the GeoJSON with ogrinfo.
 # libav{format,codec,util,device}-dev, libswscale-dev: the optional streams module (video files, RTSP/UDP/HTTP,
 # V4L2: decode and the annotated MP4); ffmpeg: its tests generate videos and serve live streams.
+# libcpp-httplib-dev: the optional serve module's HTTP server (tiledet serve: KServe v2 REST, /metrics);
+# libgrpc++-dev + protobuf-compiler-grpc: its gRPC service (inference.GRPCInferenceService), and
+# python3-grpcio: the gRPC client of its tests; python3-yaml: its test reads deploy/kserve.yaml;
+# prometheus: a real Prometheus server scrapes /metrics in its tests (skipped without it).
 # Every package here is proven sufficient by .ci/fresh-root (make demo + make test in that root).
 APT_PACKAGES=(
   build-essential cmake ninja-build pkg-config git
@@ -50,6 +54,7 @@ APT_PACKAGES=(
   clang libclang-rt-14-dev
   libgdal-dev gdal-bin python3-gdal
   libavformat-dev libavcodec-dev libswscale-dev libavutil-dev libavdevice-dev ffmpeg
+  libcpp-httplib-dev libgrpc++-dev protobuf-compiler-grpc python3-grpcio python3-yaml prometheus
 )
 
 want_gpu=0

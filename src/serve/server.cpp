@@ -1,0 +1,214 @@
+// The HTTP front of tiledet serve (cpp-httplib): KServe v2 REST routes over ServeCore, and the
+// gRPC front beside it when built with gRPC.
+#include "tiledet/serve/server.hpp"
+
+#include <httplib.h>
+
+#include <thread>
+
+#include "serve_core.hpp"
+#include "status_page.hpp"
+#include "tiledet/error.hpp"
+#if TILEDET_SERVE_GRPC
+#include "grpc_front.hpp"
+#endif
+
+namespace tiledet::serve {
+
+using json = nlohmann::json;
+
+namespace {
+
+constexpr const char* kServerName = "tiledet";
+constexpr const char* kServerVersion = "0.1.0";
+
+void send_error(httplib::Response& res, int status, const std::string& message) {
+    res.status = status;
+    res.set_content(json{{"error", message}}.dump(), "application/json");
+}
+
+std::string version_of(const httplib::Request& req) {
+    return req.matches.size() > 2 && req.matches[2].matched ? std::string(req.matches[2]) : std::string();
+}
+
+}  // namespace
+
+bool grpc_available() { return TILEDET_SERVE_GRPC + 0 != 0; }
+
+json server_metadata() {
+    return json{{"name", kServerName}, {"version", kServerVersion}, {"extensions", {"binary_tensor_data"}}};
+}
+
+struct InferenceServer::Impl {
+    explicit Impl(ServeOptions o) : core(std::move(o)) {}
+    ServeCore core;
+    httplib::Server http;
+    std::unique_ptr<httplib::Server> metrics_http;
+#if TILEDET_SERVE_GRPC
+    std::unique_ptr<GrpcFront> grpc;
+#endif
+    std::thread http_thread, metrics_thread;
+    int http_port = -1, metrics_port = -1, grpc_port = -1;
+    std::atomic<bool> started{false};
+    std::mutex stop_mu;
+
+    void setup_routes();
+};
+
+void InferenceServer::Impl::setup_routes() {
+    http.Get("/v2/health/live", [](const httplib::Request&, httplib::Response& res) { res.status = 200; });
+    http.Get("/v2/health/ready", [this](const httplib::Request&, httplib::Response& res) {
+        if (core.ready())
+            res.status = 200;
+        else
+            send_error(res, 503, core.stopping() ? "server is shutting down" : "server is not ready: models are loading");
+    });
+    http.Get("/v2", [](const httplib::Request&, httplib::Response& res) {
+        res.set_content(server_metadata().dump(), "application/json");
+    });
+    const std::string model_re = R"(/v2/models/([^/]+)(?:/versions/([^/]+))?)";
+    http.Get(model_re, [this](const httplib::Request& req, httplib::Response& res) {
+        std::shared_ptr<Entry> e;
+        if (auto f = core.check_model(req.matches[1], version_of(req), e)) return send_error(res, f->status, f->message);
+        res.set_content(core.metadata(*e).dump(), "application/json");
+    });
+    http.Get(model_re + "/ready", [this](const httplib::Request& req, httplib::Response& res) {
+        std::shared_ptr<Entry> e;
+        if (auto f = core.check_model(req.matches[1], version_of(req), e)) return send_error(res, f->status, f->message);
+        if (core.ready())
+            res.status = 200;
+        else
+            send_error(res, 503, "model '" + std::string(req.matches[1]) + "' is not ready");
+    });
+    http.Post(model_re + "/infer", [this](const httplib::Request& req, httplib::Response& res) {
+        const auto t0 = SteadyClock::now();
+        auto parse = [&req] {
+            std::optional<std::size_t> json_length;
+            if (req.has_header("Inference-Header-Content-Length"))
+                json_length = parse_header_length(req.get_header_value("Inference-Header-Content-Length"), req.body.size());
+            return parse_infer_request(req.body, json_length);
+        };
+        auto encode = [&res](const InferRequest& r, const Entry& e, const std::vector<InferOutput>& outputs,
+                             const json& params) {
+            EncodedResponse out = encode_infer_response(r, e.served_name(), e.model.version, outputs, params);
+            if (out.json_length) {
+                res.set_header("Inference-Header-Content-Length", std::to_string(*out.json_length));
+                res.set_content(std::move(out.body), "application/octet-stream");
+            } else {
+                res.set_content(std::move(out.body), "application/json");
+            }
+        };
+        if (auto f = core.infer(req.matches[1], version_of(req), t0, parse, encode)) send_error(res, f->status, f->message);
+    });
+    http.Get("/metrics", [this](const httplib::Request&, httplib::Response& res) {
+        res.set_content(core.metrics_text(), "text/plain; version=0.0.4");
+    });
+    http.Get("/", [](const httplib::Request&, httplib::Response& res) {
+        res.set_content(status_page_html(), "text/html; charset=utf-8");
+    });
+    http.Get("/status.json", [this](const httplib::Request&, httplib::Response& res) {
+        res.set_content(core.status().dump(), "application/json");
+    });
+    http.set_error_handler([this](const httplib::Request& req, httplib::Response& res) {
+        if (!res.body.empty()) return;
+        if (res.status == 413)
+            send_error(res, 413, "request body larger than the server's limit of " +
+                                     std::to_string(core.options().max_request_bytes) +
+                                     " bytes (tiledet serve --max-request-mb): send a smaller image or raise the limit");
+        else if (res.status == 404)
+            send_error(res, 404, "no endpoint " + req.method + " " + req.path +
+                                     ": the Open Inference Protocol's are /v2, /v2/health/{live,ready}, "
+                                     "/v2/models/NAME[/versions/V][/ready|/infer], /metrics, and the status page / (/status.json)");
+        else
+            send_error(res, res.status, "HTTP error " + std::to_string(res.status));
+    });
+    http.set_exception_handler([](const httplib::Request&, httplib::Response& res, std::exception_ptr ep) {
+        std::string what = "internal error";
+        try {
+            if (ep) std::rethrow_exception(ep);
+        } catch (const std::exception& e) {
+            what = e.what();
+        } catch (...) {
+        }
+        send_error(res, 500, what);
+    });
+}
+
+InferenceServer::InferenceServer(ServeOptions options) : impl_(std::make_unique<Impl>(std::move(options))) {}
+
+InferenceServer::~InferenceServer() { stop(); }
+
+void InferenceServer::start() {
+    Impl& s = *impl_;
+    if (s.started.exchange(true)) return;
+    const ServeOptions& o = s.core.options();
+    const int threads = std::max(1, o.http_threads);
+    s.http.new_task_queue = [threads] { return new httplib::ThreadPool(static_cast<std::size_t>(threads)); };
+    s.http.set_payload_max_length(o.max_request_bytes);
+    s.http.set_keep_alive_timeout(2);
+    // Headers and body go out in separate writes: without this, Nagle holds the second one until the
+    // client's delayed ACK (about 40 ms a response).
+    s.http.set_tcp_nodelay(true);
+    s.http.set_read_timeout(30);
+    s.setup_routes();
+    auto bind = [&](httplib::Server& srv, int port, const char* what) {
+        const int got = port == 0 ? srv.bind_to_any_port(o.host) : (srv.bind_to_port(o.host, port) ? port : -1);
+        if (got <= 0)
+            throw ConfigError(std::string("tiledet serve: cannot listen on ") + o.host + ":" + std::to_string(port) + " (" +
+                              what + "): the port is taken or the address is not this machine's; choose another");
+        return got;
+    };
+    s.http_port = bind(s.http, o.http_port, "--http-port");
+    if (o.metrics_port >= 0) {
+        s.metrics_http = std::make_unique<httplib::Server>();
+        s.metrics_http->new_task_queue = [] { return new httplib::ThreadPool(2); };
+        s.metrics_http->Get("/metrics", [this](const httplib::Request&, httplib::Response& res) {
+            res.set_content(impl_->core.metrics_text(), "text/plain; version=0.0.4");
+        });
+        s.metrics_port = bind(*s.metrics_http, o.metrics_port, "--metrics-port");
+        s.metrics_thread = std::thread([this] { impl_->metrics_http->listen_after_bind(); });
+    }
+#if TILEDET_SERVE_GRPC
+    if (o.grpc_port >= 0) {
+        s.grpc = std::make_unique<GrpcFront>(s.core);
+        s.grpc_port = s.grpc->start();
+    }
+#else
+    if (o.grpc_port >= 0)
+        throw ConfigError("tiledet serve: --grpc-port: this build has no gRPC (Debian: libgrpc++-dev and "
+                          "protobuf-compiler-grpc, as scripts/setup.sh installs); use -1");
+#endif
+    s.http_thread = std::thread([this] { impl_->http.listen_after_bind(); });
+    // stop() right after start() must find the server running, or its listen would never end.
+    for (int i = 0; i < 2000 && !(s.http.is_running() && (!s.metrics_http || s.metrics_http->is_running())); ++i)
+        std::this_thread::sleep_for(std::chrono::milliseconds(1));
+}
+
+int InferenceServer::http_port() const { return impl_->http_port; }
+int InferenceServer::metrics_port() const { return impl_->metrics_port; }
+int InferenceServer::grpc_port() const { return impl_->grpc_port; }
+
+void InferenceServer::add_model(ServedModel model) { impl_->core.add_model(std::move(model)); }
+void InferenceServer::set_ready(bool ready) { impl_->core.set_ready(ready); }
+bool InferenceServer::ready() const { return impl_->core.ready(); }
+
+void InferenceServer::stop() {
+    Impl& s = *impl_;
+    std::lock_guard lock(s.stop_mu);
+    s.core.set_stopping();
+    if (!s.started) return;
+    // httplib's stop() closes the listening socket; its listen returns once the worker pool has
+    // finished the requests it holds, so joining the thread is the drain. gRPC's Shutdown waits
+    // for the calls in progress the same way.
+#if TILEDET_SERVE_GRPC
+    if (s.grpc) s.grpc->shutdown();
+#endif
+    s.http.stop();
+    if (s.http_thread.joinable()) s.http_thread.join();
+    if (s.metrics_http) s.metrics_http->stop();
+    if (s.metrics_thread.joinable()) s.metrics_thread.join();
+}
+
+std::string InferenceServer::metrics_text() const { return impl_->core.metrics_text(); }
+
+}  // namespace tiledet::serve

@@ -1,0 +1,181 @@
+// Limits and hostile input: each bad request gets one clear error and no other request notices.
+#include <arpa/inet.h>
+#include <gtest/gtest.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <future>
+#include <thread>
+
+#include "serve_fixture.hpp"
+
+namespace tiledet {
+namespace {
+
+using namespace testing_serve;
+
+std::string error_of(const httplib::Result& r) {
+    if (!r) return "<no response>";
+    const auto j = json::parse(r->body, nullptr, false);
+    return j.is_object() && j.contains("error") ? j["error"].get<std::string>() : r->body;
+}
+
+TEST(ServeFaults, GarbageAndTruncatedBodiesGet400AndTheServerStaysUp) {
+    Served s;
+    auto c = s.client();
+    auto r = c.Post("/v2/models/bright/infer", std::string("\x00\xff\x13garbage", 10), "application/json");
+    EXPECT_EQ(r->status, 400);
+    EXPECT_NE(error_of(r).find("not a JSON object"), std::string::npos);
+
+    const std::string image = png(bb::scene(640, 640, {{10, 10, 50, 50}}));
+    // A truncated PNG: the BYTES element is consistent, the image inside is cut.
+    auto cut = image_request(image.substr(0, image.size() / 2), "cut");
+    r = c.Post("/v2/models/bright/infer", cut.headers, cut.body, "application/octet-stream");
+    EXPECT_EQ(r->status, 400);
+    EXPECT_NE(error_of(r).find("input 'image'"), std::string::npos) << error_of(r);
+    // Not an image at all.
+    auto text = image_request("hello, world", "text");
+    r = c.Post("/v2/models/bright/infer", text.headers, text.body, "application/octet-stream");
+    EXPECT_EQ(r->status, 400);
+    // A body cut after the header: binary_data_size promises more than there is.
+    auto whole = image_request(image, "short");
+    r = c.Post("/v2/models/bright/infer", whole.headers, whole.body.substr(0, whole.body.size() - 100),
+               "application/octet-stream");
+    EXPECT_EQ(r->status, 400);
+    EXPECT_NE(error_of(r).find("truncated body"), std::string::npos) << error_of(r);
+    // A header length beyond the body.
+    r = c.Post("/v2/models/bright/infer", {{"Inference-Header-Content-Length", "99999"}}, "{}", "application/json");
+    EXPECT_EQ(r->status, 400);
+    EXPECT_NE(error_of(r).find("Inference-Header-Content-Length"), std::string::npos);
+    // A FP32 tensor sent to the detection model.
+    r = c.Post("/v2/models/bright/infer", R"({"inputs":[{"name":"image","datatype":"FP32","shape":[1],"data":[1]}]})",
+               "application/json");
+    EXPECT_EQ(r->status, 400);
+    EXPECT_NE(error_of(r).find("one BYTES input"), std::string::npos);
+
+    // And a good request still works.
+    auto ok = image_request(image, "ok");
+    r = c.Post("/v2/models/bright/infer", ok.headers, ok.body, "application/octet-stream");
+    ASSERT_EQ(r->status, 200) << r->body;
+    EXPECT_EQ(json::parse(r->body)["outputs"][0]["shape"], json({1, 4}));
+}
+
+TEST(ServeFaults, OversizedRequestGets413WithTheLimit) {
+    serve::ServeOptions so;
+    so.max_request_bytes = 64 * 1024;
+    Served s(so);
+    auto c = s.client();
+    const std::string big(200 * 1024, 'x');
+    auto r = c.Post("/v2/models/bright/infer", big, "application/octet-stream");
+    ASSERT_TRUE(r);
+    EXPECT_EQ(r->status, 413);
+    EXPECT_NE(error_of(r).find("--max-request-mb"), std::string::npos) << error_of(r);
+    EXPECT_EQ(s.client().Get("/v2/health/live")->status, 200);
+}
+
+TEST(ServeFaults, ClientsDisconnectingMidRequestDoNotHurtOthers) {
+    Served s({}, std::chrono::milliseconds(20));
+    const std::string image = png(bb::scene(640, 640, {{10, 10, 50, 50}}));
+    auto good = [&] {
+        auto req = image_request(image, "good");
+        auto r = s.client().Post("/v2/models/bright/infer", req.headers, req.body, "application/octet-stream");
+        return r ? r->status : -1;
+    };
+    auto pending = std::async(std::launch::async, good);
+    for (int i = 0; i < 8; ++i) {
+        const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+        sockaddr_in addr{};
+        addr.sin_family = AF_INET;
+        addr.sin_port = htons(static_cast<uint16_t>(s.server->http_port()));
+        addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+        ASSERT_EQ(::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)), 0);
+        auto req = image_request(image, "gone");
+        // Half the body (i even), or a whole request whose answer nobody reads (i odd).
+        const std::string head = "POST /v2/models/bright/infer HTTP/1.1\r\nHost: x\r\nContent-Type: application/octet-stream\r\n"
+                                 "Inference-Header-Content-Length: " +
+                                 req.headers.find("Inference-Header-Content-Length")->second +
+                                 "\r\nContent-Length: " + std::to_string(req.body.size()) + "\r\n\r\n";
+        const std::string sent = head + (i % 2 ? req.body : req.body.substr(0, req.body.size() / 2));
+        ASSERT_EQ(::send(fd, sent.data(), sent.size(), MSG_NOSIGNAL), static_cast<ssize_t>(sent.size()));
+        ::close(fd);
+    }
+    EXPECT_EQ(pending.get(), 200);
+    for (int i = 0; i < 3; ++i) EXPECT_EQ(good(), 200);
+}
+
+TEST(ServeFaults, QueueCapAnswers503AtOnceAndTheAcceptedOnesFinish) {
+    serve::ServeOptions so;
+    so.max_pending_requests = 2;
+    Served s(so, std::chrono::milliseconds(300), /*max_batch=*/1, std::chrono::microseconds(0));
+    const std::string image = png(bb::scene(640, 640, {{10, 10, 50, 50}}));
+    std::vector<std::future<std::pair<int, std::string>>> results;
+    for (int i = 0; i < 6; ++i)
+        results.push_back(std::async(std::launch::async, [&, i] {
+            auto req = image_request(image, std::to_string(i));
+            auto r = s.client().Post("/v2/models/bright/infer", req.headers, req.body, "application/octet-stream");
+            return std::make_pair(r ? r->status : -1, r ? r->body : std::string());
+        }));
+    int ok = 0, busy = 0;
+    for (auto& f : results) {
+        const auto [status, body] = f.get();
+        if (status == 200) ++ok;
+        if (status == 503) {
+            ++busy;
+            EXPECT_NE(body.find("--max-pending"), std::string::npos) << body;
+        }
+    }
+    EXPECT_EQ(ok + busy, 6);
+    EXPECT_GE(ok, 2);
+    EXPECT_GE(busy, 1);
+    EXPECT_NE(s.server->metrics_text().find("reason=\"REJECTED\"} " + std::to_string(busy) + "\n"), std::string::npos);
+}
+
+TEST(ServeFaults, RequestTimeoutEndsQueuedRequestsWith503) {
+    serve::ServeOptions so;
+    so.request_timeout = std::chrono::milliseconds(100);
+    Served s(so, std::chrono::milliseconds(400), /*max_batch=*/1, std::chrono::microseconds(0));
+    const std::string image = png(bb::scene(640, 640, {{10, 10, 50, 50}}));
+    std::vector<std::future<std::pair<int, std::string>>> results;
+    for (int i = 0; i < 4; ++i)
+        results.push_back(std::async(std::launch::async, [&, i] {
+            auto req = image_request(image, std::to_string(i));
+            auto r = s.client().Post("/v2/models/bright/infer", req.headers, req.body, "application/octet-stream");
+            return std::make_pair(r ? r->status : -1, r ? r->body : std::string());
+        }));
+    int ok = 0, expired = 0;
+    for (auto& f : results) {
+        const auto [status, body] = f.get();
+        ok += status == 200;
+        if (status == 503) {
+            ++expired;
+            EXPECT_NE(body.find("timeout expired"), std::string::npos) << body;
+        }
+    }
+    EXPECT_EQ(ok + expired, 4);
+    EXPECT_GE(ok, 1);       // the first one started at once
+    EXPECT_GE(expired, 1);  // the others waited behind 400 ms runs
+}
+
+TEST(ServeFaults, StopDrainsRequestsInFlight) {
+    Served s({}, std::chrono::milliseconds(200), /*max_batch=*/2, std::chrono::microseconds(0));
+    const std::string image = png(bb::scene(640, 640, {{10, 10, 50, 50}}));
+    std::vector<std::future<int>> results;
+    for (int i = 0; i < 6; ++i)
+        results.push_back(std::async(std::launch::async, [&, i] {
+            auto req = image_request(image, std::to_string(i));
+            auto r = s.client().Post("/v2/models/bright/infer", req.headers, req.body, "application/octet-stream");
+            return r ? r->status : -1;
+        }));
+    // Until all six are being handled.
+    for (int i = 0; i < 500 && s.server->metrics_text().find("nv_inference_pending_request_count{model=\"bright\",version=\"1\"} 6") == std::string::npos; ++i)
+        std::this_thread::sleep_for(std::chrono::milliseconds(5));
+    s.server->stop();
+    for (auto& f : results) EXPECT_EQ(f.get(), 200);
+    EXPECT_FALSE(s.server->ready());
+    EXPECT_FALSE(httplib::Client("127.0.0.1", s.server->http_port()).Get("/v2/health/live"));
+}
+
+}  // namespace
+}  // namespace tiledet
