@@ -205,8 +205,10 @@ TEST(ServeEndpoints, RawTensorsBatchedByTheExecutorInBinaryAndJson) {
     const std::size_t jl = std::stoul(res->get_header_value("Inference-Header-Content-Length"));
     const json j = json::parse(res->body.substr(0, jl));
     EXPECT_EQ(j["outputs"][0]["shape"], json({2, 84, 2100}));
-    const float* out = reinterpret_cast<const float*>(res->body.data() + jl);
     ASSERT_EQ(res->body.size() - jl, static_cast<std::size_t>(2 * 84 * 2100 * 4));
+    // The binary section starts right after the JSON, at any alignment: copy it out.
+    std::vector<float> out(2 * 84 * 2100);
+    std::memcpy(out.data(), res->body.data() + jl, out.size() * sizeof(float));
     for (int64_t i = 0; i < n; ++i) {
         EXPECT_FLOAT_EQ(out[i * 84 * 2100 + 0], rects[i].x + rects[i].width / 2.0f) << "item " << i;
         EXPECT_FLOAT_EQ(out[i * 84 * 2100 + 2 * 2100], static_cast<float>(rects[i].width)) << "item " << i;
