@@ -40,7 +40,8 @@ ORT_GPU_PKG_SHA512="sha512-FopIhNE/Ng+v2X65wVc9clPCBCvhvA53Hxo2U0Kf5fGdVsC7iCA+m
 # libcpp-httplib-dev: the optional serve module's HTTP server (tiledet serve: KServe v2 REST, /metrics);
 # libgrpc++-dev + protobuf-compiler-grpc: its gRPC service (inference.GRPCInferenceService), and
 # python3-grpcio: the gRPC client of its tests; python3-yaml: its test reads deploy/kserve.yaml;
-# prometheus: a real Prometheus server scrapes /metrics in its tests (skipped without it).
+# prometheus: a real Prometheus server scrapes /metrics in its tests (skipped without it);
+# chromium, chromium-driver, python3-selenium: its status page is tested in headless Chromium.
 # Every package here is proven sufficient by .ci/fresh-root (make demo + make test in that root).
 APT_PACKAGES=(
   build-essential cmake ninja-build pkg-config git
@@ -55,6 +56,7 @@ APT_PACKAGES=(
   libgdal-dev gdal-bin python3-gdal
   libavformat-dev libavcodec-dev libswscale-dev libavutil-dev libavdevice-dev ffmpeg
   libcpp-httplib-dev libgrpc++-dev protobuf-compiler-grpc python3-grpcio python3-yaml prometheus
+  chromium chromium-driver python3-selenium
 )
 
 want_gpu=0
