@@ -80,6 +80,17 @@ public:
         pid_ = -1;
     }
     bool running() const { return pid_ > 0; }
+    void signal(int sig) {
+        if (pid_ > 0) ::kill(pid_, sig);
+    }
+    // Waits for it to exit by itself; its exit code (-1: killed by a signal or not running).
+    int wait() {
+        if (pid_ <= 0) return -1;
+        int status = 0;
+        ::waitpid(pid_, &status, 0);
+        pid_ = -1;
+        return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+    }
     // True once the process has exited by itself (it is then reaped).
     bool exited() {
         if (pid_ <= 0) return true;
