@@ -118,9 +118,10 @@ inline std::vector<std::string> udp_sender_args(const fs::path& clip, int port) 
             "mpegts",      "udp://127.0.0.1:" + std::to_string(port) + "?pkt_size=1316"};
 }
 
-// A port for this test process: tests run in parallel, each in its own process.
+// A port for this test process: tests run in parallel, each in its own process, so each process
+// gets ten ports of its own (offset 0..9), apart from any other live pid's modulo 4000.
 inline int test_port(int offset = 0) {
-    return 20000 + static_cast<int>(::getpid() % 20000) + offset;
+    return 20000 + static_cast<int>(::getpid() % 4000) * 10 + offset % 10;
 }
 
 template <class F>

@@ -129,7 +129,7 @@ TEST(StreamCli, FourSourcesAtOnceIncludingALiveUdpStreamForAFixedDuration) {
     for (int i = 0; i < 2; ++i)
         cv::imwrite((dir / "imgs" / ("i" + std::to_string(i) + ".png")).string(),
                     testing_bright_box::scene(320, 240, {{10, 10, 50, 50}}));
-    const int port = test_port(11);
+    const int port = test_port(1);
     Process sender(udp_sender_args(ts, port));
     const auto r =
         run_cli("stream -m " + generated_model("yolo_dynamic.onnx").string() + " --source f1=" + clip.string() +
