@@ -269,14 +269,15 @@ int run_stream(const StreamArgs& a) {
         so.max_frames_in_flight = a.in_flight;
         return runner.add_source(so);
     };
-    for (const std::string& spec : specs) by_spec[spec] = add(spec);
-
+    // Before the first frame: a SIGHUP that comes once results flow must never meet the default
+    // action (ending the process).
     struct sigaction sa {};
     sa.sa_handler = on_stop_signal;
     sigaction(SIGINT, &sa, nullptr);
     sigaction(SIGTERM, &sa, nullptr);
     sa.sa_handler = on_hup_signal;
     sigaction(SIGHUP, &sa, nullptr);
+    for (const std::string& spec : specs) by_spec[spec] = add(spec);
 
     const auto t0 = std::chrono::steady_clock::now();
     auto last_progress = t0;

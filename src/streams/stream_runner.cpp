@@ -205,6 +205,7 @@ struct StreamRunner::Impl {
                 reader = open_frame_reader(s.opts.url, s.opts.reader, &s.stop);
                 ever_opened = true;
                 backoff = s.opts.reconnect_initial_s;
+                last_kept_pts = std::nan("");  // a reconnected stream may start its PTS again
                 {
                     std::lock_guard lk(s.mu);
                     s.source_fps = reader->frame_rate();

@@ -80,6 +80,17 @@ public:
         pid_ = -1;
     }
     bool running() const { return pid_ > 0; }
+    void signal(int sig) {
+        if (pid_ > 0) ::kill(pid_, sig);
+    }
+    // Waits for it to exit by itself; its exit code (-1: killed by a signal or not running).
+    int wait() {
+        if (pid_ <= 0) return -1;
+        int status = 0;
+        ::waitpid(pid_, &status, 0);
+        pid_ = -1;
+        return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+    }
     // True once the process has exited by itself (it is then reaped).
     bool exited() {
         if (pid_ <= 0) return true;
@@ -107,9 +118,10 @@ inline std::vector<std::string> udp_sender_args(const fs::path& clip, int port) 
             "mpegts",      "udp://127.0.0.1:" + std::to_string(port) + "?pkt_size=1316"};
 }
 
-// A port for this test process: tests run in parallel, each in its own process.
+// A port for this test process: tests run in parallel, each in its own process, so each process
+// gets ten ports of its own (offset 0..9), apart from any other live pid's modulo 4000.
 inline int test_port(int offset = 0) {
-    return 20000 + static_cast<int>(::getpid() % 20000) + offset;
+    return 20000 + static_cast<int>(::getpid() % 4000) * 10 + offset % 10;
 }
 
 template <class F>
