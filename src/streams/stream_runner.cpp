@@ -90,6 +90,9 @@ namespace {
 
 using SteadyClock = std::chrono::steady_clock;
 
+// --max-fps: a PTS this far past the last kept one is a discontinuity, not a gap.
+constexpr double kMaxFpsPtsJumpS = 5.0;
+
 std::string evicted_text(double seconds) {
     char b[64];
     std::snprintf(b, sizeof(b), "evicted after %g s without a frame", seconds);
@@ -276,7 +279,11 @@ struct StreamRunner::Impl {
                 if (min_gap > 0) {
                     const bool by_pts = std::isfinite(f.pts_s) && std::isfinite(last_kept_pts);
                     const double gap = by_pts ? f.pts_s - last_kept_pts : seconds_between(last_kept_wall, f.captured);
-                    if ((by_pts || last_kept_wall != SteadyClock::time_point{}) && gap < min_gap * 0.999) {
+                    // PTS that start over (a restarted sender, a looped file) or jump far ahead
+                    // restart the reference at this frame, which is kept.
+                    const bool restarted = by_pts && (gap < 0 || gap > kMaxFpsPtsJumpS);
+                    if (!restarted && (by_pts || last_kept_wall != SteadyClock::time_point{}) &&
+                        gap < min_gap * 0.999) {
                         std::lock_guard lk(s.mu);
                         s.drop(drop_cause::max_fps);
                         continue;

@@ -245,6 +245,26 @@ TEST(StreamRunner, MaxFpsKeepsOneFrameInTwoOfATenFpsFileAtFive) {
         EXPECT_EQ(c.results["a"][i].frame_index, static_cast<std::int64_t>(2 * i));
 }
 
+TEST(StreamRunner, MaxFpsStartsAgainWhenThePtsStartOver) {
+    TILEDET_REQUIRE_FFMPEG();
+    // Two copies of an MPEG-TS clip back to back: the PTS of the second start over (as a
+    // restarted sender's do). Each half keeps one frame in two.
+    const auto ts = moving_square_clip("square30.ts", 30);
+    ASSERT_FALSE(ts.empty());
+    const fs::path twice = work_dir() / (std::to_string(::getpid()) + "_twice.ts");
+    ASSERT_EQ(std::system(("cat '" + ts.string() + "' '" + ts.string() + "' > '" + twice.string() + "'").c_str()), 0);
+    Pipeline p(one_backend(), yolo_signature(), options());
+    Collected c;
+    StreamRunner runner(p, c.runner_options());
+    runner.add_source({.id = "a", .url = twice.string(), .policy = FramePolicy::parse("every"), .max_fps = 5});
+    runner.wait();
+    const StreamStats s = stats_of(runner, "a");
+    EXPECT_EQ(s.decoded, 60u);
+    EXPECT_EQ(s.processed, 30u) << "frames after the PTS started over were all dropped";
+    EXPECT_EQ(s.drops.at(drop_cause::max_fps), 30u);
+    fs::remove(twice);
+}
+
 TEST(StreamRunner, ATruncatedFileAndAMissingOneFailWithTheirOwnErrorsWhileAGoodOneRunsToTheEnd) {
     TILEDET_REQUIRE_FFMPEG();
     const auto clip = moving_square_clip("square30.mp4", 30);
