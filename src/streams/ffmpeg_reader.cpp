@@ -84,8 +84,22 @@ public:
             format_ = nullptr;  // freed by avformat_open_input on failure
             throw InputError(url_ + ": cannot open: " + failure(rc) + hint(kind));
         }
-        arm();
+        // Probing reads up to analyzeduration of the stream (5 s unless set), which a live source
+        // delivers in real time: it gets its own deadline, the io timeout plus that duration. If
+        // the interrupt ends probing anyway, the AVIOContext keeps the error (every later read
+        // fails at once), so the open fails here and a reconnect starts a fresh one.
+        const double probe_s =
+            format_->max_analyze_duration > 0 ? static_cast<double>(format_->max_analyze_duration) / AV_TIME_BASE : 5.0;
+        arm(options_.io_timeout_s + probe_s);
+        timed_out_ = false;
         rc = avformat_find_stream_info(format_, nullptr);
+        if (timed_out_ || interrupted_ || (stop_ && *stop_)) {
+            if (stop_ && *stop_) throw InputError(url_ + ": stopped");
+            char b[128];
+            std::snprintf(b, sizeof(b), ": no stream information within %.3g s (--io-timeout %.3g s + %.3g s of probing)",
+                          options_.io_timeout_s + probe_s, options_.io_timeout_s, probe_s);
+            throw InputError(url_ + b + hint(kind));
+        }
         if (rc < 0) throw InputError(url_ + ": cannot read stream information: " + failure(rc) + hint(kind));
         const AVCodec* codec = nullptr;
         stream_ = av_find_best_stream(format_, AVMEDIA_TYPE_VIDEO, -1, -1, &codec, 0);
@@ -174,12 +188,16 @@ private:
     static int interrupt_cb(void* opaque) {
         auto* self = static_cast<FfmpegReader*>(opaque);
         if (self->interrupted_ || (self->stop_ && *self->stop_)) return 1;
-        return SteadyClock::now() > self->deadline_ ? 1 : 0;
+        if (SteadyClock::now() > self->deadline_) {
+            self->timed_out_ = true;
+            return 1;
+        }
+        return 0;
     }
 
-    void arm() {
-        deadline_ =
-            SteadyClock::now() + std::chrono::microseconds(static_cast<std::int64_t>(options_.io_timeout_s * 1e6));
+    void arm() { arm(options_.io_timeout_s); }
+    void arm(double seconds) {
+        deadline_ = SteadyClock::now() + std::chrono::microseconds(static_cast<std::int64_t>(seconds * 1e6));
     }
 
     // FFmpeg's message, or what the interrupt meant.
@@ -187,8 +205,7 @@ private:
         if (rc == AVERROR_EXIT || (rc == AVERROR(ETIMEDOUT))) {
             if (interrupted_ || (stop_ && *stop_)) return "stopped";
             char b[96];
-            std::snprintf(b, sizeof(b), "no data for %.3g s (io timeout; %s)", options_.io_timeout_s,
-                          av_error(rc).c_str());
+            std::snprintf(b, sizeof(b), "no data for %.3g s (--io-timeout)", options_.io_timeout_s);
             return b;
         }
         return av_error(rc);
@@ -230,6 +247,7 @@ private:
     double fps_ = 0, time_base_ = 0;
     std::int64_t start_pts_ = 0;
     bool flushed_ = false;
+    bool timed_out_ = false;  // the interrupt callback ended a call at its deadline
     int bad_packets_ = 0;
     std::string describe_;
 };

@@ -435,6 +435,43 @@ TEST(StreamRunner, AUdpLiveSourceKilledMidwayReconnectsWhenItComesBack) {
     }
 }
 
+TEST(StreamRunner, ALiveSourceWhoseProbingOutlastsTheIoTimeoutOpensOnceAndRuns) {
+    TILEDET_REQUIRE_FFMPEG();
+    // FFmpeg's test pattern over UDP: probing it reads seconds of the stream (ffprobe takes
+    // about 5 s), longer than the 1 s io timeout. Probing must not be ended by that timeout with
+    // a poisoned context (every open then failed at its first read: a reconnect loop).
+    const fs::path ts = work_dir() / "testsrc100.ts";
+    if (!fs::exists(ts)) {
+        const fs::path tmp = work_dir() / (std::to_string(::getpid()) + "_testsrc100.ts");
+        ASSERT_EQ(std::system(("ffmpeg -nostdin -loglevel error -y -f lavfi -i testsrc=s=320x240:r=10 -frames:v 100 "
+                               "-c:v libx264 -preset ultrafast -g 10 -bf 0 -f mpegts '" +
+                               tmp.string() + "'")
+                                  .c_str()),
+                  0);
+        fs::rename(tmp, ts);
+    }
+    const int port = test_port(6);
+    Process sender(udp_sender_args(ts, port));
+    ASSERT_TRUE(sender.running());
+    Pipeline p(one_backend(), yolo_signature(), options());
+    Collected c;
+    StreamRunner runner(p, c.runner_options());
+    SourceOptions live{.id = "cam", .url = "udp://127.0.0.1:" + std::to_string(port)};
+    live.reader.io_timeout_s = 1;
+    live.reconnect_initial_s = 0.1;
+    live.evict_after_s = 30;
+    runner.add_source(live);
+    ASSERT_TRUE(wait_until([&] { return c.count("cam") >= 10; }, std::chrono::seconds(20)))
+        << "no frames from the live source";
+    sender.stop();
+    runner.stop();
+    const StreamStats s = stats_of(runner, "cam");
+    EXPECT_EQ(s.reconnects, 0u) << s.error;
+    EXPECT_FALSE(c.saw(SourceEvent::Kind::reconnecting, "cam"));
+    for (const auto& e : c.events)
+        if (e.stream == "cam") EXPECT_EQ(e.message.find("Immediate exit"), std::string::npos) << e.message;
+}
+
 TEST(StreamRunner, AnRtspStreamPushedToAListeningSourceIsReadInOrder) {
     TILEDET_REQUIRE_FFMPEG();
     const auto clip = moving_square_clip("square30.mp4", 30);
