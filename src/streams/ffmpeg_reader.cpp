@@ -2,6 +2,7 @@
 // libavdevice), libavcodec decodes, libswscale converts to BGR. Every blocking call runs under an
 // interrupt callback with a deadline, so a dead or silent source fails after io_timeout_s with
 // a message instead of blocking its thread (FFmpeg's AVIOInterruptCB, documented in avio.h).
+#include <cerrno>
 #include <cmath>
 #include <cstdlib>
 #include <filesystem>
@@ -30,6 +31,17 @@ std::string av_error(int rc) {
     char buf[AV_ERROR_MAX_STRING_SIZE] = {};
     av_strerror(rc, buf, sizeof(buf));
     return buf;
+}
+
+// FFmpeg errors that the same open would meet again on every retry.
+bool permanent(int rc) {
+    return rc == AVERROR_PROTOCOL_NOT_FOUND || rc == AVERROR_DEMUXER_NOT_FOUND || rc == AVERROR_DECODER_NOT_FOUND ||
+           rc == AVERROR_OPTION_NOT_FOUND || rc == AVERROR(ENOENT);
+}
+
+[[noreturn]] void throw_open_error(int rc, const std::string& message) {
+    if (permanent(rc)) throw PermanentSourceError(message);
+    throw InputError(message);
 }
 
 bool starts_with(const std::string& s, const char* prefix) {
@@ -75,14 +87,15 @@ public:
         if (kind == SourceKind::device) {
             input_format = av_find_input_format("video4linux2");
             if (!input_format)
-                throw InputError(url_ + ": this FFmpeg build has no video4linux2 input (libavdevice without V4L2)");
+                throw PermanentSourceError(url_ +
+                                           ": this FFmpeg build has no video4linux2 input (libavdevice without V4L2)");
         }
         arm();
         int rc = avformat_open_input(&format_, url_.c_str(), input_format, &opts);
         av_dict_free(&opts);
         if (rc < 0) {
             format_ = nullptr;  // freed by avformat_open_input on failure
-            throw InputError(url_ + ": cannot open: " + failure(rc) + hint(kind));
+            throw_open_error(rc, url_ + ": cannot open: " + failure(rc) + hint(kind));
         }
         // Probing reads up to analyzeduration of the stream (5 s unless set), which a live source
         // delivers in real time: it gets its own deadline, the io timeout plus that duration. If
@@ -100,7 +113,7 @@ public:
                           options_.io_timeout_s + probe_s, options_.io_timeout_s, probe_s);
             throw InputError(url_ + b + hint(kind));
         }
-        if (rc < 0) throw InputError(url_ + ": cannot read stream information: " + failure(rc) + hint(kind));
+        if (rc < 0) throw_open_error(rc, url_ + ": cannot read stream information: " + failure(rc) + hint(kind));
         const AVCodec* codec = nullptr;
         stream_ = av_find_best_stream(format_, AVMEDIA_TYPE_VIDEO, -1, -1, &codec, 0);
         if (stream_ == AVERROR_STREAM_NOT_FOUND)
@@ -110,7 +123,7 @@ public:
             for (unsigned i = 0; i < format_->nb_streams; ++i)
                 if (format_->streams[i]->codecpar->codec_type == AVMEDIA_TYPE_VIDEO) video = static_cast<int>(i);
             const char* name = video >= 0 ? avcodec_get_name(format_->streams[video]->codecpar->codec_id) : "unknown";
-            throw InputError(url_ + ": its video codec (" + std::string(name) +
+            throw PermanentSourceError(url_ + ": its video codec (" + std::string(name) +
                              ") has no decoder in this FFmpeg build; re-encode it (ffmpeg -i IN -c:v libx264 OUT.mp4)");
         }
         AVStream* st = format_->streams[stream_];
@@ -315,9 +328,9 @@ std::unique_ptr<FrameReader> open_frame_reader(const std::string& url, const Rea
     if (kind == SourceKind::file) {
         std::error_code ec;
         if (!fs::exists(url, ec))
-            throw InputError(url +
-                             ": no such file (expected a video file, an image folder, a /dev/videoN device or "
-                             "an rtsp://, http(s)://, udp:// address)");
+            throw PermanentSourceError(url +
+                                       ": no such file (expected a video file, an image folder, a /dev/videoN "
+                                       "device or an rtsp://, http(s)://, udp:// address)");
     }
     auto r = std::make_unique<FfmpegReader>(url, options, interrupted);
     r->open();

@@ -217,7 +217,7 @@ struct StreamRunner::Impl {
                 event(SourceEvent::Kind::opened, s, reader->describe());
             } catch (const std::exception& e) {
                 if (s.stop) break;
-                if (!s.reconnect) {
+                if (!s.reconnect || dynamic_cast<const PermanentSourceError*>(&e)) {
                     end_kind = SourceEvent::Kind::failed;
                     end_message = e.what();
                     break;

@@ -472,6 +472,30 @@ TEST(StreamRunner, ALiveSourceWhoseProbingOutlastsTheIoTimeoutOpensOnceAndRuns) 
         if (e.stream == "cam") EXPECT_EQ(e.message.find("Immediate exit"), std::string::npos) << e.message;
 }
 
+TEST(StreamRunner, AnUnknownProtocolFailsAtOnceInsteadOfRetryingUntilEviction) {
+    Pipeline p(one_backend(), yolo_signature(), options());
+    Collected c;
+    StreamRunner runner(p, c.runner_options());
+    SourceOptions bad{.id = "bad", .url = "foo://bar"};
+    bad.reconnect_initial_s = 0.1;
+    bad.evict_after_s = 10;
+    SourceOptions gone{.id = "gone", .url = (work_dir() / "no_such_clip.mp4").string(), .reconnect = true};
+    gone.reconnect_initial_s = 0.1;
+    gone.evict_after_s = 10;
+    const auto t0 = std::chrono::steady_clock::now();
+    runner.add_source(bad);
+    runner.add_source(gone);
+    runner.wait();
+    EXPECT_LT(std::chrono::steady_clock::now() - t0, std::chrono::seconds(5)) << "retried a permanent error";
+    const StreamStats bs = stats_of(runner, "bad"), gs = stats_of(runner, "gone");
+    EXPECT_EQ(bs.state, "failed");
+    EXPECT_NE(bs.error.find("Protocol not found"), std::string::npos) << bs.error;
+    EXPECT_EQ(gs.state, "failed");
+    EXPECT_NE(gs.error.find("no such file"), std::string::npos) << gs.error;
+    EXPECT_FALSE(c.saw(SourceEvent::Kind::reconnecting, "bad"));
+    EXPECT_FALSE(c.saw(SourceEvent::Kind::reconnecting, "gone"));
+}
+
 TEST(StreamRunner, AnRtspStreamPushedToAListeningSourceIsReadInOrder) {
     TILEDET_REQUIRE_FFMPEG();
     const auto clip = moving_square_clip("square30.mp4", 30);

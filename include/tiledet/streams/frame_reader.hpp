@@ -11,6 +11,8 @@
 #include <opencv2/core.hpp>
 #include <string>
 
+#include "tiledet/error.hpp"
+
 namespace tiledet {
 
 // One decoded frame. pts_s is the stream's presentation time in seconds (NaN when the source
@@ -55,6 +57,13 @@ public:
 
 protected:
     std::atomic<bool> interrupted_{false};
+};
+
+// An open that retrying cannot heal (an unknown protocol or format, no decoder, an unknown
+// option, a missing file): the source fails at once even where it would reconnect.
+class PermanentSourceError : public InputError {
+public:
+    using InputError::InputError;
 };
 
 // Opens `url` as its kind says. Throws InputError with one line (the address, what was
