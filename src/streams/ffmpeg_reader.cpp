@@ -277,11 +277,14 @@ public:
     ReadStatus read(StreamFrame& out, std::string& error) override {
         if (next_ >= files_.size()) return ReadStatus::end;
         const std::size_t i = next_++;
+        out.file = fs::path(files_[i]).filename().string();
         try {
             out.bgr = load_image(files_[i]);
         } catch (const std::exception& e) {
+            // One bad image (truncated, not an image) is skipped; the folder goes on.
             error = e.what();
-            return ReadStatus::error;
+            if (error.find(files_[i]) == std::string::npos) error = files_[i] + ": " + error;
+            return ReadStatus::skipped;
         }
         out.pts_s = options_.folder_fps > 0 ? static_cast<double>(i) / options_.folder_fps : std::nan("");
         return ReadStatus::frame;

@@ -28,6 +28,7 @@ std::string stream_result_json(const StreamResult& r, const Detector& detector) 
     j["stream"] = r.stream;
     j["frame"] = r.frame_index;
     j["pts"] = std::isfinite(r.pts_s) ? json(std::round(r.pts_s * 1e6) / 1e6) : json(nullptr);
+    if (!r.file.empty()) j["file"] = r.file;
     j["capture_time"] = iso8601_utc(r.capture_time);
     j["width"] = r.result.width;
     j["height"] = r.result.height;

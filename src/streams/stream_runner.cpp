@@ -72,6 +72,8 @@ std::string to_string(SourceEvent::Kind kind) {
             return "evicted";
         case SourceEvent::Kind::removed:
             return "removed";
+        case SourceEvent::Kind::skipped:
+            return "skipped";
     }
     return "?";
 }
@@ -246,6 +248,19 @@ struct StreamRunner::Impl {
                         error = s.opts.url + ": the stream ended";
                     break;
                 }
+                if (st == ReadStatus::skipped) {
+                    // One unreadable item (a folder's bad image): counted under its frame index
+                    // as a failed frame, reported in one line, and the source goes on.
+                    ++index;
+                    {
+                        std::lock_guard lk(s.mu);
+                        ++s.stats.decoded;
+                        s.drop(drop_cause::failed);
+                    }
+                    event(SourceEvent::Kind::skipped, s, error);
+                    error.clear();
+                    continue;
+                }
                 if (st == ReadStatus::error) {
                     if (s.stop) break;  // the interrupt callback ended the read: not a failure
                     if (!s.reconnect) {
@@ -415,6 +430,7 @@ struct StreamRunner::Impl {
                 out.stream = s.opts.id;
                 out.frame_index = f.index;
                 out.pts_s = f.pts_s;
+                out.file = f.file;
                 out.capture_time = f.capture_time;
                 out.latency_ms = std::chrono::duration<double, std::milli>(now - f.captured).count();
                 out.source_fps = s.source_fps;

@@ -15,6 +15,7 @@
 #include "bright_box.hpp"
 #include "stream_fixtures.hpp"
 #include "tiledet/io/image.hpp"
+#include "tiledet/streams/stream_json.hpp"
 #include "tiledet/streams/stream_runner.hpp"
 
 using namespace tiledet;
@@ -308,6 +309,43 @@ TEST(StreamRunner, AnImageFolderIsAStreamOfItsImagesInNameOrderWithoutPts) {
         expect_square_of_frame(c.results["dir"][i], i);
     }
     EXPECT_EQ(stats_of(runner, "dir").kind, SourceKind::folder);
+    fs::remove_all(dir);
+}
+
+TEST(StreamRunner, ABadImageInAFolderIsSkippedCountedAndNamedWhileTheOthersRun) {
+    const fs::path dir = work_dir() / (std::to_string(::getpid()) + "_badfolder");
+    fs::create_directories(dir);
+    for (int i : {0, 3})
+        cv::imwrite((dir / ("f" + std::to_string(i) + ".png")).string(),
+                    scene(640, 640, {{kStartX + kStepX * i, kY, kSquare, kSquare}}));
+    std::ofstream(dir / "f1.png") << "not an image\n";  // text named .png
+    {
+        std::vector<uchar> jpg;
+        cv::imencode(".jpg", scene(640, 640, {{kStartX, kY, kSquare, kSquare}}), jpg);
+        std::ofstream(dir / "f2.jpg", std::ios::binary).write(reinterpret_cast<const char*>(jpg.data()), 40);
+    }
+    Pipeline p(one_backend(), yolo_signature(), options());
+    Collected c;
+    StreamRunner runner(p, c.runner_options());
+    runner.add_source({.id = "dir", .url = dir.string()});
+    runner.wait();
+    const StreamStats s = stats_of(runner, "dir");
+    EXPECT_EQ(s.state, "ended") << s.error;
+    ASSERT_EQ(c.results["dir"].size(), 2u);
+    EXPECT_EQ(c.results["dir"][0].file, "f0.png");
+    EXPECT_EQ(c.results["dir"][0].frame_index, 0);
+    EXPECT_EQ(c.results["dir"][1].file, "f3.png");
+    EXPECT_EQ(c.results["dir"][1].frame_index, 3);
+    expect_square_of_frame(c.results["dir"][1], 3);
+    EXPECT_EQ(s.decoded, 4u);
+    EXPECT_EQ(s.drops.at(drop_cause::failed), 2u);
+    std::vector<std::string> skipped;
+    for (const auto& e : c.events)
+        if (e.stream == "dir" && e.kind == SourceEvent::Kind::skipped) skipped.push_back(e.message);
+    ASSERT_EQ(skipped.size(), 2u);
+    EXPECT_NE(skipped[0].find("f1.png"), std::string::npos) << skipped[0];
+    EXPECT_NE(skipped[1].find("f2.jpg"), std::string::npos) << skipped[1];
+    EXPECT_NE(stream_result_json(c.results["dir"][1], p.detector()).find("\"file\":\"f3.png\""), std::string::npos);
     fs::remove_all(dir);
 }
 

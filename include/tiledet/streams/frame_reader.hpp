@@ -24,6 +24,7 @@ struct StreamFrame {
     std::chrono::system_clock::time_point capture_time;
     std::chrono::steady_clock::time_point captured;
     cv::Mat bgr;  // 8-bit 3-channel BGR
+    std::string file;  // an image folder's frame: the image's file name (no PTS to tell it by)
 };
 
 enum class SourceKind { file, folder, network, device };
@@ -41,7 +42,9 @@ struct ReaderOptions {
     double folder_fps = 0;  // an image folder's frame rate for its PTS (0: no PTS, NaN)
 };
 
-enum class ReadStatus { frame, end, error };
+// skipped: one item of the source (an image of a folder) could not be read; `error` names it
+// and the next read goes on with the next item.
+enum class ReadStatus { frame, end, error, skipped };
 
 class FrameReader {
 public:

@@ -41,7 +41,7 @@ inline constexpr const char* stale =
     "stale";  // staleness: older than S when its turn came, or its tiles' deadline passed
 inline constexpr const char* max_fps = "max_fps";  // skipped to keep the source at max_fps
 inline constexpr const char* stopped = "stopped";  // still waiting when the source was stopped or removed
-inline constexpr const char* failed = "failed";    // the pipeline failed it (its error is counted and reported)
+inline constexpr const char* failed = "failed";    // the pipeline failed it, or an image of a folder could not be read
 }  // namespace drop_cause
 
 struct SourceOptions {
@@ -66,6 +66,7 @@ struct StreamResult {
     std::string stream;
     std::int64_t frame_index = 0;
     double pts_s = 0;  // NaN: unknown
+    std::string file;  // an image folder's frame: the image's file name; empty otherwise
     std::chrono::system_clock::time_point capture_time;
     double latency_ms = 0;  // frame out of the decoder -> its merged result
     double source_fps = 0;  // frames per second the source declares (0: unknown)
@@ -74,10 +75,10 @@ struct StreamResult {
 };
 
 struct SourceEvent {
-    enum class Kind { opened, reconnecting, ended, failed, evicted, removed };
+    enum class Kind { opened, reconnecting, ended, failed, evicted, removed, skipped };
     Kind kind;
     std::string stream;
-    std::string message;  // opened: what it is; reconnecting/failed/evicted: the error
+    std::string message;  // opened: what it is; reconnecting/failed/evicted: the error; skipped: the bad item
 };
 std::string to_string(SourceEvent::Kind kind);
 
