@@ -92,6 +92,11 @@ public:
         }
         arm();
         int rc = avformat_open_input(&format_, url_.c_str(), input_format, &opts);
+        // What is left in `opts` no part of this input took: a misspelled key, or one of another
+        // protocol or format.
+        for (const AVDictionaryEntry* e = nullptr; rc >= 0 && (e = av_dict_get(opts, "", e, AV_DICT_IGNORE_SUFFIX));)
+            if (options_.ffmpeg_options.count(e->key))
+                warnings_.push_back(std::string("--ffmpeg-option ") + e->key + ": not an option of this input; ignored");
         av_dict_free(&opts);
         if (rc < 0) {
             format_ = nullptr;  // freed by avformat_open_input on failure
@@ -196,6 +201,7 @@ public:
 
     double frame_rate() const override { return fps_; }
     std::string describe() const override { return describe_; }
+    std::vector<std::string> warnings() const override { return warnings_; }
 
 private:
     static int interrupt_cb(void* opaque) {
@@ -263,6 +269,7 @@ private:
     bool timed_out_ = false;  // the interrupt callback ended a call at its deadline
     int bad_packets_ = 0;
     std::string describe_;
+    std::vector<std::string> warnings_;
 };
 
 // A folder of images, in name order, as frames (the io module's list and decode).

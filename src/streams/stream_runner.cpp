@@ -74,6 +74,8 @@ std::string to_string(SourceEvent::Kind kind) {
             return "removed";
         case SourceEvent::Kind::skipped:
             return "skipped";
+        case SourceEvent::Kind::warning:
+            return "warning";
     }
     return "?";
 }
@@ -208,6 +210,7 @@ struct StreamRunner::Impl {
             std::unique_ptr<FrameReader> reader;
             try {
                 reader = open_frame_reader(s.opts.url, s.opts.reader, &s.stop);
+                const bool first_open = !ever_opened;
                 ever_opened = true;
                 backoff = s.opts.reconnect_initial_s;
                 last_kept_pts = std::nan("");  // a reconnected stream may start its PTS again
@@ -217,6 +220,8 @@ struct StreamRunner::Impl {
                 }
                 set_state(s, "running");
                 event(SourceEvent::Kind::opened, s, reader->describe());
+                if (first_open)  // once, not again at every reconnect
+                    for (const std::string& w : reader->warnings()) event(SourceEvent::Kind::warning, s, w);
             } catch (const std::exception& e) {
                 if (s.stop) break;
                 if (!s.reconnect || dynamic_cast<const PermanentSourceError*>(&e)) {

@@ -266,6 +266,25 @@ TEST(StreamRunner, MaxFpsStartsAgainWhenThePtsStartOver) {
     fs::remove(twice);
 }
 
+TEST(StreamRunner, AnFfmpegOptionNoPartOfTheInputTookIsWarnedAboutOnceByName) {
+    TILEDET_REQUIRE_FFMPEG();
+    const auto clip = moving_square_clip("square30.mp4", 30);
+    ASSERT_FALSE(clip.empty());
+    Pipeline p(one_backend(), yolo_signature(), options());
+    Collected c;
+    StreamRunner runner(p, c.runner_options());
+    SourceOptions o{.id = "a", .url = clip.string()};
+    o.reader.ffmpeg_options = {{"rtsp_trasport", "tcp"}, {"probesize", "5000000"}};
+    runner.add_source(o);
+    runner.wait();
+    EXPECT_EQ(stats_of(runner, "a").processed, 30u);
+    std::vector<std::string> warnings;
+    for (const auto& e : c.events)
+        if (e.stream == "a" && e.kind == SourceEvent::Kind::warning) warnings.push_back(e.message);
+    ASSERT_EQ(warnings.size(), 1u) << "probesize is an option of every input; rtsp_trasport of none";
+    EXPECT_EQ(warnings[0], "--ffmpeg-option rtsp_trasport: not an option of this input; ignored");
+}
+
 TEST(StreamRunner, ATruncatedFileAndAMissingOneFailWithTheirOwnErrorsWhileAGoodOneRunsToTheEnd) {
     TILEDET_REQUIRE_FFMPEG();
     const auto clip = moving_square_clip("square30.mp4", 30);

@@ -10,6 +10,7 @@
 #include <memory>
 #include <opencv2/core.hpp>
 #include <string>
+#include <vector>
 
 #include "tiledet/error.hpp"
 
@@ -55,6 +56,8 @@ public:
     // Frames per second the container declares (0: unknown).
     virtual double frame_rate() const = 0;
     virtual std::string describe() const = 0;  // "h264 1920x1080 25 fps"
+    // What the open noticed but did not fail on, one line each (an FFmpeg option nobody used).
+    virtual std::vector<std::string> warnings() const { return {}; }
     // Makes a blocking open or read return an error soon; thread-safe.
     void interrupt() { interrupted_ = true; }
 

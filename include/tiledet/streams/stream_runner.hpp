@@ -75,10 +75,10 @@ struct StreamResult {
 };
 
 struct SourceEvent {
-    enum class Kind { opened, reconnecting, ended, failed, evicted, removed, skipped };
+    enum class Kind { opened, reconnecting, ended, failed, evicted, removed, skipped, warning };
     Kind kind;
     std::string stream;
-    std::string message;  // opened: what it is; reconnecting/failed/evicted: the error; skipped: the bad item
+    std::string message;  // opened: what it is; reconnecting/failed/evicted: the error; skipped: the bad item; warning: what
 };
 std::string to_string(SourceEvent::Kind kind);
 
