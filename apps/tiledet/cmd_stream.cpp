@@ -203,9 +203,21 @@ int run_stream(const StreamArgs& a) {
             throw OptionError("--policy", "", e.with_name(""));
         }
     }
-    if (a.max_fps < 0 || a.duration < 0 || !(a.io_timeout > 0) || !(a.evict_after > 0) || a.in_flight < 1)
-        throw InputError(
-            "--max-fps and --duration must be >= 0; --io-timeout and --evict-after > 0; --frames-in-flight >= 1");
+    // Each bad value named by its flag, with what it expects.
+    const auto require = [](bool ok, const char* flag, const char* expected, double got) {
+        if (ok) return;
+        char b[64];
+        std::snprintf(b, sizeof(b), "%g", got);
+        throw InputError(std::string(flag) + ": expected " + expected + ", got " + b);
+    };
+    require(a.max_fps >= 0, "--max-fps", "frames per second >= 0 (0: no limit)", a.max_fps);
+    require(a.duration >= 0, "--duration", "seconds >= 0 (0: until every source ended)", a.duration);
+    require(a.io_timeout > 0, "--io-timeout", "seconds > 0", a.io_timeout);
+    require(a.evict_after > 0, "--evict-after", "seconds > 0", a.evict_after);
+    require(a.reconnect_max > 0, "--reconnect-max", "seconds > 0", a.reconnect_max);
+    require(a.in_flight >= 1, "--frames-in-flight", "a whole number of frames >= 1", static_cast<double>(a.in_flight));
+    require(a.max_frames >= 0, "--max-frames", "a whole number of frames >= 0 (0: no limit)",
+            static_cast<double>(a.max_frames));
     std::map<std::string, std::string> ffmpeg_options;
     for (const std::string& kv : a.ffmpeg_options) {
         const auto eq = kv.find('=');

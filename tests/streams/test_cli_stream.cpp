@@ -4,6 +4,8 @@
 
 #include <fstream>
 #include <map>
+#include <utility>
+#include <vector>
 #include <nlohmann/json.hpp>
 #include <opencv2/imgcodecs.hpp>
 
@@ -115,6 +117,16 @@ TEST(StreamCli, ABadPolicyOrNoSourceIsRefusedWithWhatWasExpected) {
     r = run_cli("stream -m " + m);
     EXPECT_EQ(r.code, 2) << r.output;
     EXPECT_NE(r.output.find("no sources"), std::string::npos) << r.output;
+    // A bad number is named by its flag, with what it expects.
+    for (const auto& [args, line] : std::vector<std::pair<std::string, std::string>>{
+             {"--max-fps -3", "--max-fps: expected frames per second >= 0 (0: no limit), got -3"},
+             {"--io-timeout 0", "--io-timeout: expected seconds > 0, got 0"},
+             {"--max-frames=-2", "--max-frames: expected a whole number of frames >= 0 (0: no limit), got -2"},
+             {"--max-frames -2", "--max-frames: expected a whole number of frames >= 0 (0: no limit), got -2"}}) {
+        r = run_cli("stream -m " + m + " --source x.mp4 " + args);
+        EXPECT_EQ(r.code, 2) << args << ": " << r.output;
+        EXPECT_NE(r.output.find(line), std::string::npos) << args << ": " << r.output;
+    }
 }
 
 TEST(StreamCli, FourSourcesAtOnceIncludingALiveUdpStreamForAFixedDuration) {
