@@ -392,11 +392,15 @@ const CommandRegistrar reg{Command{
         sub->add_option(
             "--policy", a->policy,
             "every (no frame dropped, decode waits; default for files and folders), latest (bounded buffer, "
-            "oldest dropped; default for live sources) or staleness=S (drop frames older than S seconds)");
+            "oldest dropped; default for live sources) or staleness=S (drop frames older than S seconds; its "
+            "buffer is bounded too, so a full one also drops its oldest frame as superseded)");
         sub->add_option("--max-fps", a->max_fps, "Process at most this many frames per second per source (0: all)");
         sub->add_option("--jsonl", a->jsonl_path,
-                        "Write one JSON line per processed frame to this file ('-': standard output)");
-        sub->add_option("--annotate", a->annotate_dir, "Write DIR/<stream>.mp4 with the detections drawn");
+                        "Write one JSON line per processed frame to this file ('-': standard output); its "
+                        "capture_time is when tiledet got the frame from FFmpeg, not when the sender sent it");
+        sub->add_option("--annotate", a->annotate_dir,
+                        "Write DIR/<stream>.mp4 with the detections drawn (a folder's video is at its first "
+                        "image's size; other sizes are scaled to it)");
         sub->add_option("--duration", a->duration, "Stop after this many seconds (0: when every source ended)");
         sub->add_option("--io-timeout", a->io_timeout, "Seconds without data before a read fails (a dead stream)")
             ->default_str("5");
