@@ -75,6 +75,41 @@ TEST(ServeFaults, OversizedRequestGets413WithTheLimit) {
     EXPECT_EQ(s.client().Get("/v2/health/live")->status, 200);
 }
 
+// curl --data-binary and Python's urllib send application/x-www-form-urlencoded unless told
+// otherwise; httplib alone caps such a body at 8 KB. An infer body is never a form: only
+// --max-request-mb limits it, and a 413 names the limit that was hit.
+TEST(ServeFaults, InferBodyOver8KBWithFormContentTypeIsServed) {
+    Served s;
+    auto c = s.client();
+    cv::Mat img = bb::scene(640, 640, {{10, 10, 50, 50}});
+    cv::Mat dark_noise = img.rowRange(600, 640);  // dark, so no box; noise, so the PNG is not tiny
+    cv::randu(dark_noise, 0, 30);
+    auto req = image_request(png(img), "form");
+    ASSERT_GT(req.body.size(), 8192u);
+    auto r = c.Post("/v2/models/bright/infer", req.headers, req.body, "application/x-www-form-urlencoded");
+    ASSERT_TRUE(r);
+    ASSERT_EQ(r->status, 200) << r->body;
+    EXPECT_EQ(json::parse(r->body)["outputs"][0]["shape"], json({1, 4}));
+
+    // Over the cap, the same Content-Type gets 413 with --max-request-mb's limit.
+    serve::ServeOptions so;
+    so.max_request_bytes = 16 * 1024;
+    Served small(so);
+    auto c2 = small.client();
+    const std::string big(64 * 1024, 'x');
+    r = c2.Post("/v2/models/bright/infer", big, "application/x-www-form-urlencoded");
+    ASSERT_TRUE(r);
+    EXPECT_EQ(r->status, 413);
+    EXPECT_NE(error_of(r).find("16384 bytes (tiledet serve --max-request-mb)"), std::string::npos) << error_of(r);
+    // A form over 8 KB to another endpoint: 413 that says it is httplib's form limit, not ours.
+    r = c2.Post("/v2/models/bright", std::string(10000, 'x'), "application/x-www-form-urlencoded");
+    ASSERT_TRUE(r);
+    if (r->status == 413) {
+        EXPECT_EQ(error_of(r).find("--max-request-mb"), std::string::npos) << error_of(r);
+    }
+    EXPECT_EQ(small.client().Get("/v2/health/live")->status, 200);
+}
+
 TEST(ServeFaults, ClientsDisconnectingMidRequestDoNotHurtOthers) {
     Served s({}, std::chrono::milliseconds(20));
     const std::string image = png(bb::scene(640, 640, {{10, 10, 50, 50}}));
