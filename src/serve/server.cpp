@@ -3,6 +3,7 @@
 #include "tiledet/serve/server.hpp"
 
 #include <httplib.h>
+#include <sys/socket.h>
 
 #include <cstdlib>
 #include <thread>
@@ -196,7 +197,18 @@ void InferenceServer::start() {
                               what + "): the port is taken or the address is not this machine's; choose another");
         return got;
     };
+    // httplib listens with a backlog of 5 (its compiled-in CPPHTTPLIB_LISTEN_BACKLOG): a burst of
+    // new connections overflows it and the kernel drops SYNs, which clients retry after 1, 3, 7 s.
+    // The listening socket passes through the socket-options hook before bind; once httplib has
+    // listened on it, listen again with the system's largest backlog (Linux updates it in place).
+    int http_fd = -1;
+    s.http.set_socket_options([&http_fd](socket_t sock) {
+        httplib::default_socket_options(sock);
+        http_fd = static_cast<int>(sock);
+    });
     s.http_port = bind(s.http, o.http_port, "--http-port");
+    if (http_fd >= 0 && ::listen(http_fd, SOMAXCONN) != 0)
+        throw ConfigError("tiledet serve: cannot raise the HTTP listen backlog (listen failed)");
     if (o.metrics_port >= 0) {
         s.metrics_http = std::make_unique<httplib::Server>();
         s.metrics_http->new_task_queue = [] { return new httplib::ThreadPool(2); };

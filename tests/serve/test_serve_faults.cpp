@@ -6,6 +6,7 @@
 #include <unistd.h>
 
 #include <atomic>
+#include <cstdio>
 #include <future>
 #include <thread>
 
@@ -108,6 +109,36 @@ TEST(ServeFaults, InferBodyOver8KBWithFormContentTypeIsServed) {
         EXPECT_EQ(error_of(r).find("--max-request-mb"), std::string::npos) << error_of(r);
     }
     EXPECT_EQ(small.client().Get("/v2/health/live")->status, 200);
+}
+
+// A burst of new connections (a load balancer's, or many clients starting at once): with
+// httplib's backlog of 5 the kernel drops SYNs and some connects wait for its 1 s retry.
+TEST(ServeFaults, BurstOfConnectionsToLiveAllAnswerQuickly) {
+    Served s;
+    constexpr int kClients = 64;
+    std::vector<std::future<int>> answers;
+    std::atomic<int> go{0};
+    const auto t0 = std::chrono::steady_clock::now();
+    for (int i = 0; i < kClients; ++i)
+        answers.push_back(std::async(std::launch::async, [&] {
+            while (!go.load()) std::this_thread::yield();
+            httplib::Client c("127.0.0.1", s.server->http_port());
+            c.set_connection_timeout(10);
+            auto r = c.Get("/v2/health/live");
+            return r ? r->status : -1;
+        }));
+    go = 1;
+    for (auto& a : answers) EXPECT_EQ(a.get(), 200);
+    EXPECT_LT(std::chrono::steady_clock::now() - t0, std::chrono::seconds(3));
+    // The backlog itself, where iproute2's ss is installed: a listening socket's Send-Q.
+    const std::string cmd = "ss -ltnH 'sport = :" + std::to_string(s.server->http_port()) + "' 2>/dev/null";
+    if (FILE* p = ::popen(cmd.c_str(), "r")) {
+        char state[64] = {0};
+        long recv_q = -1, backlog = -1;
+        const int n = std::fscanf(p, "%63s %ld %ld", state, &recv_q, &backlog);
+        ::pclose(p);
+        if (n == 3) EXPECT_GE(backlog, 64) << "the HTTP listen backlog";
+    }
 }
 
 TEST(ServeFaults, ClientsDisconnectingMidRequestDoNotHurtOthers) {
