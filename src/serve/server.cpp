@@ -188,7 +188,9 @@ void InferenceServer::start() {
     // Headers and body go out in separate writes: without this, Nagle holds the second one until the
     // client's delayed ACK (about 40 ms a response).
     s.http.set_tcp_nodelay(true);
-    s.http.set_read_timeout(30);
+    // Short: a client stalled mid-request holds a worker thread this long, so many of them starve
+    // the others (liveness probes) and stop() waits for them (Kubernetes' grace period is 30 s).
+    s.http.set_read_timeout(std::max(1, o.read_timeout_s));
     s.setup_routes();
     auto bind = [&](httplib::Server& srv, int port, const char* what) {
         const int got = port == 0 ? srv.bind_to_any_port(o.host) : (srv.bind_to_port(o.host, port) ? port : -1);

@@ -137,7 +137,9 @@ TEST(ServeFaults, BurstOfConnectionsToLiveAllAnswerQuickly) {
         long recv_q = -1, backlog = -1;
         const int n = std::fscanf(p, "%63s %ld %ld", state, &recv_q, &backlog);
         ::pclose(p);
-        if (n == 3) EXPECT_GE(backlog, 64) << "the HTTP listen backlog";
+        if (n == 3) {
+            EXPECT_GE(backlog, 64) << "the HTTP listen backlog";
+        }
     }
 }
 
@@ -169,6 +171,52 @@ TEST(ServeFaults, ClientsDisconnectingMidRequestDoNotHurtOthers) {
     }
     EXPECT_EQ(pending.get(), 200);
     for (int i = 0; i < 3; ++i) EXPECT_EQ(good(), 200);
+}
+
+// Clients that stop mid-body hold an HTTP thread only for --read-timeout-s: the other clients
+// (a liveness probe) are answered again after it, and stop() (SIGTERM) does not wait 30 s on them.
+TEST(ServeFaults, StalledBodiesHoldThreadsOnlyForTheReadTimeout) {
+    serve::ServeOptions so;
+    so.read_timeout_s = 1;
+    so.http_threads = 2;
+    auto s = std::make_unique<Served>(so);
+    std::vector<int> fds;
+    for (int i = 0; i < 2; ++i) {
+        const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+        sockaddr_in addr{};
+        addr.sin_family = AF_INET;
+        addr.sin_port = htons(static_cast<uint16_t>(s->server->http_port()));
+        addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+        ASSERT_EQ(::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)), 0);
+        const std::string head = "POST /v2/models/bright/infer HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+                                 "Content-Length: 100000\r\n\r\n{\"inputs\":";
+        ASSERT_EQ(::send(fd, head.data(), head.size(), MSG_NOSIGNAL), static_cast<ssize_t>(head.size()));
+        fds.push_back(fd);
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(200));
+    auto t0 = std::chrono::steady_clock::now();
+    auto c = s->client();
+    auto r = c.Get("/v2/health/live");
+    ASSERT_TRUE(r);
+    EXPECT_EQ(r->status, 200);
+    EXPECT_LT(std::chrono::steady_clock::now() - t0, std::chrono::seconds(5));
+    // Stalled again, then stop: bounded by the read timeout, not 30 s.
+    for (int& fd : fds) {
+        ::close(fd);
+        fd = ::socket(AF_INET, SOCK_STREAM, 0);
+        sockaddr_in addr{};
+        addr.sin_family = AF_INET;
+        addr.sin_port = htons(static_cast<uint16_t>(s->server->http_port()));
+        addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+        ASSERT_EQ(::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)), 0);
+        const std::string head = "POST /v2/models/bright/infer HTTP/1.1\r\nHost: x\r\nContent-Length: 100000\r\n\r\n{";
+        ASSERT_EQ(::send(fd, head.data(), head.size(), MSG_NOSIGNAL), static_cast<ssize_t>(head.size()));
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(200));
+    t0 = std::chrono::steady_clock::now();
+    s.reset();
+    EXPECT_LT(std::chrono::steady_clock::now() - t0, std::chrono::seconds(5));
+    for (int fd : fds) ::close(fd);
 }
 
 TEST(ServeFaults, QueueCapAnswers503AtOnceAndTheAcceptedOnesFinish) {
