@@ -270,8 +270,19 @@ std::vector<InferOutput> ServeCore::infer_detect(Entry& e, const InferRequest& r
         }
     }
     const std::string& bytes = in.elements[0];
-    const cv::Mat image = decode_image(std::as_bytes(std::span(bytes.data(), bytes.size())), "input '" + in.name + "'",
-                                       o.limits.max_image_pixels);
+    cv::Mat image;
+    try {
+        image = decode_image(std::as_bytes(std::span(bytes.data(), bytes.size())), "input '" + in.name + "'",
+                             o.limits.max_image_pixels);
+    } catch (const InputError& ex) {
+        if (!in.from_json_data) throw;
+        // JSON strings are text: an encoded image's raw bytes cannot travel in one.
+        throw BadRequest(std::string(ex.what()) + "; model '" + e.base_name +
+                         "' takes the image's bytes through the binary-data extension (the input's "
+                         "parameters.binary_data_size, the bytes after the JSON, the JSON's length in "
+                         "Inference-Header-Content-Length, as Triton's clients send it) or over gRPC, not as a "
+                         "JSON string");
+    }
     SubmitOptions so;
     so.label = r.id.empty() ? "request" : r.id;
     so.decode = o.decode;

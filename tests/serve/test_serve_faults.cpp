@@ -56,6 +56,13 @@ TEST(ServeFaults, GarbageAndTruncatedBodiesGet400AndTheServerStaysUp) {
     EXPECT_EQ(r->status, 400);
     EXPECT_NE(error_of(r).find("one BYTES input"), std::string::npos);
 
+    // An image as a JSON BYTES string cannot be raw bytes: the 400 says how to send it.
+    r = c.Post("/v2/models/bright/infer",
+               R"({"inputs":[{"name":"image","datatype":"BYTES","shape":[1],"data":["iVBORw0KGgo="]}]})",
+               "application/json");
+    EXPECT_EQ(r->status, 400);
+    EXPECT_NE(error_of(r).find("binary-data extension"), std::string::npos) << error_of(r);
+
     // And a good request still works.
     auto ok = image_request(image, "ok");
     r = c.Post("/v2/models/bright/infer", ok.headers, ok.body, "application/octet-stream");
