@@ -19,6 +19,11 @@ namespace {
 // Per-request parameters of the detection model, by the pipeline option table's names.
 const std::set<std::string> kRequestOptions = {"tile", "overlap", "conf", "iou", "classes", "max_det", "agnostic",
                                                "full_image", "merge", "match", "merge_threshold"};
+// Parameters of the protocol and of Triton's clients that are not detection options: accepted and
+// left to the protocol code (or ignored), where any other name is a typo and gets 400.
+const std::set<std::string> kProtocolParameters = {"binary_data_output", "binary_data_size", "binary_data",
+                                                   "priority", "timeout", "sequence_id", "sequence_start",
+                                                   "sequence_end", "headers"};
 // Raw requests' executor tags, far above the pipeline's image tags (which count up from 1), so
 // cancelling one never touches the other.
 std::atomic<std::uint64_t> g_raw_tag{std::uint64_t{1} << 62};
@@ -256,13 +261,20 @@ std::vector<InferOutput> ServeCore::infer_detect(Entry& e, const InferRequest& r
     if (r.inputs.size() != 1) throw BadRequest(usage + "; got " + std::to_string(r.inputs.size()) + " inputs");
     const InferInput& in = r.inputs[0];
     if (in.type != ElementType::string) throw BadRequest(usage + "; got input '" + in.name + "' of " + in.datatype);
+    if (in.name != "image") throw BadRequest(usage + " named 'image'; got input '" + in.name + "'");
     if (in.elements.size() != 1)
         throw BadRequest(usage + "; got " + std::to_string(in.elements.size()) + " elements (shape " + to_string(in.shape) + ")");
     PipelineOptions o = pipeline.options();
     json given = r.parameters;
     for (auto it = in.parameters.begin(); it != in.parameters.end(); ++it) given[it.key()] = it.value();
     for (auto it = given.begin(); it != given.end(); ++it) {
-        if (!kRequestOptions.count(it.key())) continue;  // binary_data_output and the like
+        if (!kRequestOptions.count(it.key())) {
+            if (kProtocolParameters.count(it.key())) continue;  // binary_data_output and the like
+            std::string known;
+            for (const auto& k : kRequestOptions) known += (known.empty() ? "" : ", ") + k;
+            throw BadRequest("unknown parameter '" + it.key() + "': model '" + e.base_name + "' takes " + known +
+                             " (and the protocol's binary_data_output, binary_data_size, priority, timeout)");
+        }
         try {
             set_option(o, it.key(), option_text(it.value()));
         } catch (const OptionError& ex) {

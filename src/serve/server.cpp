@@ -81,7 +81,13 @@ void InferenceServer::Impl::setup_routes() {
     });
     http.Get(model_re + "/ready", [this](const httplib::Request& req, httplib::Response& res) {
         std::shared_ptr<Entry> e;
-        if (auto f = core.check_model(req.matches[1], version_of(req), e)) return send_error(res, f->status, f->message);
+        if (auto f = core.check_model(req.matches[1], version_of(req), e)) {
+            // While the models load, a model not added yet is not ready rather than unknown.
+            if (f->status == 404 && !e && !core.ready() && !core.stopping())
+                return send_error(res, 503, "model '" + std::string(req.matches[1]) +
+                                                "' is not ready: the server's models are loading");
+            return send_error(res, f->status, f->message);
+        }
         if (core.ready())
             res.status = 200;
         else

@@ -63,6 +63,21 @@ TEST(ServeFaults, GarbageAndTruncatedBodiesGet400AndTheServerStaysUp) {
     EXPECT_EQ(r->status, 400);
     EXPECT_NE(error_of(r).find("binary-data extension"), std::string::npos) << error_of(r);
 
+    // A typo in a parameter name, or the input's name, is a 400 naming the right ones.
+    auto typo = image_request(image, "typo", json{{"confidence", 0.5}});
+    r = c.Post("/v2/models/bright/infer", typo.headers, typo.body, "application/octet-stream");
+    EXPECT_EQ(r->status, 400);
+    EXPECT_NE(error_of(r).find("unknown parameter 'confidence'"), std::string::npos) << error_of(r);
+    EXPECT_NE(error_of(r).find("conf"), std::string::npos) << error_of(r);
+    auto named = image_request(image, "named");
+    const std::string at = "\"name\":\"image\"";
+    const auto pos = named.body.find(at);
+    ASSERT_NE(pos, std::string::npos);
+    named.body.replace(pos, at.size(), "\"name\":\"imagE\"");
+    r = c.Post("/v2/models/bright/infer", named.headers, named.body, "application/octet-stream");
+    EXPECT_EQ(r->status, 400);
+    EXPECT_NE(error_of(r).find("got input 'imagE'"), std::string::npos) << error_of(r);
+
     // And a good request still works.
     auto ok = image_request(image, "ok");
     r = c.Post("/v2/models/bright/infer", ok.headers, ok.body, "application/octet-stream");
@@ -148,6 +163,25 @@ TEST(ServeFaults, BurstOfConnectionsToLiveAllAnswerQuickly) {
             EXPECT_GE(backlog, 64) << "the HTTP listen backlog";
         }
     }
+}
+
+// Before the models have loaded, a model's readiness is "not yet" (503), not "unknown" (404).
+TEST(ServeFaults, ModelReadyWhileLoadingIs503) {
+    serve::ServeOptions so;
+    so.host = "127.0.0.1";
+    so.http_port = 0;
+    serve::InferenceServer server(so);
+    server.start();
+    httplib::Client c("127.0.0.1", server.http_port());
+    auto r = c.Get("/v2/models/bright/ready");
+    ASSERT_TRUE(r);
+    EXPECT_EQ(r->status, 503);
+    EXPECT_NE(error_of(r).find("loading"), std::string::npos) << error_of(r);
+    server.set_ready(true);
+    r = c.Get("/v2/models/bright/ready");
+    ASSERT_TRUE(r);
+    EXPECT_EQ(r->status, 404);
+    server.stop();
 }
 
 TEST(ServeFaults, ClientsDisconnectingMidRequestDoNotHurtOthers) {
