@@ -36,6 +36,7 @@ struct ServeArgs {
     int request_timeout_ms = 30000;
     std::size_t max_pending = 256;
     int http_threads = 64;
+    int read_timeout_s = 5;
     PipelineFlags flags;
 };
 
@@ -123,6 +124,8 @@ int run_serve(const ServeArgs& a) {
     so.request_timeout = std::chrono::milliseconds(std::max(0, a.request_timeout_ms));
     so.max_pending_requests = a.max_pending;
     so.http_threads = a.http_threads;
+    if (a.read_timeout_s < 1) throw ConfigError("--read-timeout-s: expected whole seconds, 1 or more");
+    so.read_timeout_s = a.read_timeout_s;
     serve::InferenceServer server(so);
     server.start();
     std::cerr << "tiledet serve: HTTP on " << a.host << ":" << server.http_port();
@@ -184,6 +187,10 @@ const CommandRegistrar reg{Command{"serve", 70, [](CLI::App& app) {
     sub->add_option("--http-threads", a->http_threads,
                     "HTTP worker threads (each waits for its request's results: the concurrency whose tiles can share "
                     "a batch)")
+        ->capture_default_str();
+    sub->add_option("--read-timeout-s", a->read_timeout_s,
+                    "Seconds a connection may send nothing while its request is read; then it is closed (a stalled "
+                    "client holds an HTTP thread, and delays shutdown, at most this long)")
         ->capture_default_str();
     add_pipeline_flags(*sub, a->flags);
     return std::function<int()>([a] { return run_serve(*a); });

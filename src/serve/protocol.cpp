@@ -236,6 +236,7 @@ InferRequest parse_infer_request(std::string_view body, std::optional<std::size_
             if (!ji.contains("data"))
                 throw BadRequest(where(in.name) + ": expected \"data\", or parameters.binary_data_size with the bytes "
                                                   "after the JSON (Triton's binary-data extension)");
+            in.from_json_data = true;
             std::vector<const json*> flat;
             flatten(ji["data"], flat);
             if (flat.size() != count)

@@ -35,6 +35,7 @@ struct InferInput {
     Shape shape;
     Tensor tensor;                      // numeric and BOOL inputs: little-endian element bytes
     std::vector<std::string> elements;  // BYTES inputs: one string per element
+    bool from_json_data = false;        // given as JSON "data", not in the binary section
     nlohmann::json parameters = nlohmann::json::object();
 };
 

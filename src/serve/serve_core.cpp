@@ -19,6 +19,11 @@ namespace {
 // Per-request parameters of the detection model, by the pipeline option table's names.
 const std::set<std::string> kRequestOptions = {"tile", "overlap", "conf", "iou", "classes", "max_det", "agnostic",
                                                "full_image", "merge", "match", "merge_threshold"};
+// Parameters of the protocol and of Triton's clients that are not detection options: accepted and
+// left to the protocol code (or ignored), where any other name is a typo and gets 400.
+const std::set<std::string> kProtocolParameters = {"binary_data_output", "binary_data_size", "binary_data",
+                                                   "priority", "timeout", "sequence_id", "sequence_start",
+                                                   "sequence_end", "headers"};
 // Raw requests' executor tags, far above the pipeline's image tags (which count up from 1), so
 // cancelling one never touches the other.
 std::atomic<std::uint64_t> g_raw_tag{std::uint64_t{1} << 62};
@@ -256,13 +261,20 @@ std::vector<InferOutput> ServeCore::infer_detect(Entry& e, const InferRequest& r
     if (r.inputs.size() != 1) throw BadRequest(usage + "; got " + std::to_string(r.inputs.size()) + " inputs");
     const InferInput& in = r.inputs[0];
     if (in.type != ElementType::string) throw BadRequest(usage + "; got input '" + in.name + "' of " + in.datatype);
+    if (in.name != "image") throw BadRequest(usage + " named 'image'; got input '" + in.name + "'");
     if (in.elements.size() != 1)
         throw BadRequest(usage + "; got " + std::to_string(in.elements.size()) + " elements (shape " + to_string(in.shape) + ")");
     PipelineOptions o = pipeline.options();
     json given = r.parameters;
     for (auto it = in.parameters.begin(); it != in.parameters.end(); ++it) given[it.key()] = it.value();
     for (auto it = given.begin(); it != given.end(); ++it) {
-        if (!kRequestOptions.count(it.key())) continue;  // binary_data_output and the like
+        if (!kRequestOptions.count(it.key())) {
+            if (kProtocolParameters.count(it.key())) continue;  // binary_data_output and the like
+            std::string known;
+            for (const auto& k : kRequestOptions) known += (known.empty() ? "" : ", ") + k;
+            throw BadRequest("unknown parameter '" + it.key() + "': model '" + e.base_name + "' takes " + known +
+                             " (and the protocol's binary_data_output, binary_data_size, priority, timeout)");
+        }
         try {
             set_option(o, it.key(), option_text(it.value()));
         } catch (const OptionError& ex) {
@@ -270,8 +282,19 @@ std::vector<InferOutput> ServeCore::infer_detect(Entry& e, const InferRequest& r
         }
     }
     const std::string& bytes = in.elements[0];
-    const cv::Mat image = decode_image(std::as_bytes(std::span(bytes.data(), bytes.size())), "input '" + in.name + "'",
-                                       o.limits.max_image_pixels);
+    cv::Mat image;
+    try {
+        image = decode_image(std::as_bytes(std::span(bytes.data(), bytes.size())), "input '" + in.name + "'",
+                             o.limits.max_image_pixels);
+    } catch (const InputError& ex) {
+        if (!in.from_json_data) throw;
+        // JSON strings are text: an encoded image's raw bytes cannot travel in one.
+        throw BadRequest(std::string(ex.what()) + "; model '" + e.base_name +
+                         "' takes the image's bytes through the binary-data extension (the input's "
+                         "parameters.binary_data_size, the bytes after the JSON, the JSON's length in "
+                         "Inference-Header-Content-Length, as Triton's clients send it) or over gRPC, not as a "
+                         "JSON string");
+    }
     SubmitOptions so;
     so.label = r.id.empty() ? "request" : r.id;
     so.decode = o.decode;

@@ -3,7 +3,9 @@
 #include "tiledet/serve/server.hpp"
 
 #include <httplib.h>
+#include <sys/socket.h>
 
+#include <cstdlib>
 #include <thread>
 
 #include "serve_core.hpp"
@@ -25,6 +27,11 @@ constexpr const char* kServerVersion = "0.1.0";
 void send_error(httplib::Response& res, int status, const std::string& message) {
     res.status = status;
     res.set_content(json{{"error", message}}.dump(), "application/json");
+}
+
+std::string body_limit_message(std::size_t cap) {
+    return "request body larger than the server's limit of " + std::to_string(cap) +
+           " bytes (tiledet serve --max-request-mb): send a smaller image or raise the limit";
 }
 
 std::string version_of(const httplib::Request& req) {
@@ -74,19 +81,48 @@ void InferenceServer::Impl::setup_routes() {
     });
     http.Get(model_re + "/ready", [this](const httplib::Request& req, httplib::Response& res) {
         std::shared_ptr<Entry> e;
-        if (auto f = core.check_model(req.matches[1], version_of(req), e)) return send_error(res, f->status, f->message);
+        if (auto f = core.check_model(req.matches[1], version_of(req), e)) {
+            // While the models load, a model not added yet is not ready rather than unknown.
+            if (f->status == 404 && !e && !core.ready() && !core.stopping())
+                return send_error(res, 503, "model '" + std::string(req.matches[1]) +
+                                                "' is not ready: the server's models are loading");
+            return send_error(res, f->status, f->message);
+        }
         if (core.ready())
             res.status = 200;
         else
             send_error(res, 503, "model '" + std::string(req.matches[1]) + "' is not ready");
     });
-    http.Post(model_re + "/infer", [this](const httplib::Request& req, httplib::Response& res) {
+    // The body is read here, through a content reader, rather than by httplib before the route:
+    // httplib's own read parses an application/x-www-form-urlencoded body (curl --data-binary's
+    // and urllib's default Content-Type) as form data and refuses one over 8 KB (its compiled-in
+    // CPPHTTPLIB_FORM_URL_ENCODED_PAYLOAD_MAX_LENGTH). An infer body is never form data, so
+    // --max-request-mb is its only cap, whatever the Content-Type says.
+    http.Post(model_re + "/infer", [this](const httplib::Request& req, httplib::Response& res,
+                                          const httplib::ContentReader& read_body) {
         const auto t0 = SteadyClock::now();
-        auto parse = [&req] {
+        if (req.is_multipart_form_data())
+            return send_error(res, 415, "multipart/form-data is not an inference request: send the Open Inference "
+                                        "Protocol's JSON, or its binary-data extension, as the body");
+        const std::size_t cap = core.options().max_request_bytes;
+        std::string body;
+        bool over = false;
+        const bool read_ok = read_body([&](const char* data, std::size_t n) {
+            if (body.size() + n > cap) {
+                over = true;
+                return false;
+            }
+            body.append(data, n);
+            return true;
+        });
+        if (over || res.status == 413) return send_error(res, 413, body_limit_message(cap));
+        if (!read_ok) return send_error(res, 400, "could not read the request body (cut short, or a bad chunked encoding)");
+        res.status = -1;
+        auto parse = [&req, &body] {
             std::optional<std::size_t> json_length;
             if (req.has_header("Inference-Header-Content-Length"))
-                json_length = parse_header_length(req.get_header_value("Inference-Header-Content-Length"), req.body.size());
-            return parse_infer_request(req.body, json_length);
+                json_length = parse_header_length(req.get_header_value("Inference-Header-Content-Length"), body.size());
+            return parse_infer_request(body, json_length);
         };
         auto encode = [&res](const InferRequest& r, const Entry& e, const std::vector<InferOutput>& outputs,
                              const json& params) {
@@ -111,11 +147,20 @@ void InferenceServer::Impl::setup_routes() {
     });
     http.set_error_handler([this](const httplib::Request& req, httplib::Response& res) {
         if (!res.body.empty()) return;
-        if (res.status == 413)
-            send_error(res, 413, "request body larger than the server's limit of " +
-                                     std::to_string(core.options().max_request_bytes) +
-                                     " bytes (tiledet serve --max-request-mb): send a smaller image or raise the limit");
-        else if (res.status == 404)
+        if (res.status == 413) {
+            // Off the infer route httplib reads the body itself: over --max-request-mb, or a form
+            // (application/x-www-form-urlencoded) over httplib's fixed 8 KB. Say which.
+            const std::size_t cap = core.options().max_request_bytes;
+            const std::string length = req.get_header_value("Content-Length");
+            const unsigned long long declared = length.empty() ? 0 : std::strtoull(length.c_str(), nullptr, 10);
+            if (declared > cap || length.empty())
+                send_error(res, 413, body_limit_message(cap));
+            else
+                send_error(res, 413, "a form body (Content-Type: application/x-www-form-urlencoded) is limited to " +
+                                         std::to_string(CPPHTTPLIB_FORM_URL_ENCODED_PAYLOAD_MAX_LENGTH) +
+                                         " bytes on " + req.path +
+                                         " by the HTTP library; inference is POST /v2/models/NAME/infer");
+        } else if (res.status == 404)
             send_error(res, 404, "no endpoint " + req.method + " " + req.path +
                                      ": the Open Inference Protocol's are /v2, /v2/health/{live,ready}, "
                                      "/v2/models/NAME[/versions/V][/ready|/infer], /metrics, and the status page / (/status.json)");
@@ -149,7 +194,9 @@ void InferenceServer::start() {
     // Headers and body go out in separate writes: without this, Nagle holds the second one until the
     // client's delayed ACK (about 40 ms a response).
     s.http.set_tcp_nodelay(true);
-    s.http.set_read_timeout(30);
+    // Short: a client stalled mid-request holds a worker thread this long, so many of them starve
+    // the others (liveness probes) and stop() waits for them (Kubernetes' grace period is 30 s).
+    s.http.set_read_timeout(std::max(1, o.read_timeout_s));
     s.setup_routes();
     auto bind = [&](httplib::Server& srv, int port, const char* what) {
         const int got = port == 0 ? srv.bind_to_any_port(o.host) : (srv.bind_to_port(o.host, port) ? port : -1);
@@ -158,7 +205,18 @@ void InferenceServer::start() {
                               what + "): the port is taken or the address is not this machine's; choose another");
         return got;
     };
+    // httplib listens with a backlog of 5 (its compiled-in CPPHTTPLIB_LISTEN_BACKLOG): a burst of
+    // new connections overflows it and the kernel drops SYNs, which clients retry after 1, 3, 7 s.
+    // The listening socket passes through the socket-options hook before bind; once httplib has
+    // listened on it, listen again with the system's largest backlog (Linux updates it in place).
+    int http_fd = -1;
+    s.http.set_socket_options([&http_fd](socket_t sock) {
+        httplib::default_socket_options(sock);
+        http_fd = static_cast<int>(sock);
+    });
     s.http_port = bind(s.http, o.http_port, "--http-port");
+    if (http_fd >= 0 && ::listen(http_fd, SOMAXCONN) != 0)
+        throw ConfigError("tiledet serve: cannot raise the HTTP listen backlog (listen failed)");
     if (o.metrics_port >= 0) {
         s.metrics_http = std::make_unique<httplib::Server>();
         s.metrics_http->new_task_queue = [] { return new httplib::ThreadPool(2); };

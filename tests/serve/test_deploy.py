@@ -66,8 +66,16 @@ def test_kserve_yaml_parses_with_v2_probes():
     kinds = {d["kind"]: d for d in docs}
     assert set(kinds) == {"ServingRuntime", "InferenceService"}
     runtime = kinds["ServingRuntime"]
-    assert set(runtime["spec"]["protocolVersions"]) == {"v2", "grpc-v2"}
+    protocols = set(runtime["spec"]["protocolVersions"])
+    assert "v2" in protocols
     container = runtime["spec"]["containers"][0]
+    # KServe sends gRPC only to a container port named h2c, REST to one named http1 (Knative: one
+    # port per container), so a runtime claims grpc-v2 only with an h2c port.
+    port_names = {p.get("name") for p in container["ports"]}
+    assert ("grpc-v2" in protocols) == ("h2c" in port_names), (protocols, port_names)
+    assert "http1" in port_names
+    # Batching does not hang on a startup measurement.
+    assert container["args"][container["args"].index("--batch") + 1] == "8"
     assert container["readinessProbe"]["httpGet"]["path"] == "/v2/health/ready"
     assert container["livenessProbe"]["httpGet"]["path"] == "/v2/health/live"
     port = container["ports"][0]["containerPort"]

@@ -37,6 +37,10 @@ struct ServeOptions {
     // HTTP worker threads: each handles one request at a time and waits for its results, so this
     // bounds the requests whose tiles can share a batch.
     int http_threads = 64;
+    // Seconds an HTTP connection may go without sending a byte while its request (headers or
+    // body) is being read; then it is closed. A client stalled mid-body holds a worker thread
+    // (and delays stop()) for at most this long.
+    int read_timeout_s = 5;
 };
 
 // One model: the name clients use, and the pipeline that runs it (shared with the caller).
