@@ -525,8 +525,11 @@ TEST(StreamRunner, ALiveSourceWhoseProbingOutlastsTheIoTimeoutOpensOnceAndRuns) 
     const StreamStats s = stats_of(runner, "cam");
     EXPECT_EQ(s.reconnects, 0u) << s.error;
     EXPECT_FALSE(c.saw(SourceEvent::Kind::reconnecting, "cam"));
-    for (const auto& e : c.events)
-        if (e.stream == "cam") EXPECT_EQ(e.message.find("Immediate exit"), std::string::npos) << e.message;
+    for (const auto& e : c.events) {
+        if (e.stream == "cam") {
+            EXPECT_EQ(e.message.find("Immediate exit"), std::string::npos) << e.message;
+        }
+    }
 }
 
 TEST(StreamRunner, AnUnknownProtocolFailsAtOnceInsteadOfRetryingUntilEviction) {
