@@ -17,6 +17,7 @@
 #include <sstream>
 
 #include "command.hpp"
+#include "output_files.hpp"
 #include "pipeline_flags.hpp"
 #include "progress_bar.hpp"
 #include "tiledet/error.hpp"
@@ -169,15 +170,9 @@ int run_detect(const DetectArgs& a) {
         json_file.open(a.json_path);
         if (!json_file) throw InputError(a.json_path + ": cannot open for writing the JSON results (--json)");
     }
+    // --jsonl: one line per image, written as soon as it is reported.
     std::ofstream jsonl_file;
-    std::ostream* jsonl = nullptr;  // --jsonl: one line per image, written as soon as it is reported
-    if (a.jsonl_path == "-") {
-        jsonl = &std::cout;
-    } else if (!a.jsonl_path.empty()) {
-        jsonl_file.open(a.jsonl_path);
-        if (!jsonl_file) throw InputError(a.jsonl_path + ": cannot open for writing the JSON Lines results (--jsonl)");
-        jsonl = &jsonl_file;
-    }
+    std::ostream* const jsonl = cli::open_jsonl(a.jsonl_path, jsonl_file, "the JSON Lines results");
     std::size_t total_dets = 0, done = 0;
 #if TILEDET_HAS_RASTER
     RasterOptions raster_options;

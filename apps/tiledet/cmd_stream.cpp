@@ -22,6 +22,7 @@
 #include <thread>
 
 #include "command.hpp"
+#include "output_files.hpp"
 #include "pipeline_flags.hpp"
 #include "tiledet/error.hpp"
 #include "tiledet/io/image.hpp"
@@ -234,14 +235,7 @@ int run_stream(const StreamArgs& a) {
     std::cerr << "config: " << pipeline.config().describe() << "\n";
 
     std::ofstream jsonl_file;
-    std::ostream* jsonl = nullptr;
-    if (a.jsonl_path == "-") {
-        jsonl = &std::cout;
-    } else if (!a.jsonl_path.empty()) {
-        jsonl_file.open(a.jsonl_path);
-        if (!jsonl_file) throw InputError(a.jsonl_path + ": cannot open for writing the JSON Lines results (--jsonl)");
-        jsonl = &jsonl_file;
-    }
+    std::ostream* const jsonl = cli::open_jsonl(a.jsonl_path, jsonl_file, "the JSON Lines results");
     if (!a.annotate_dir.empty()) {
         std::error_code ec;
         fs::create_directories(a.annotate_dir, ec);
