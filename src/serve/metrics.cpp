@@ -63,8 +63,8 @@ std::string prometheus_text(const std::vector<MetricsSnapshot>& models) {
                 "Cumulative compute input duration in microseconds (body parsing, image decoding, preprocessing)",
                 [](const RequestMetrics& r) { return r.input_us.load(); });
     per_request("nv_inference_compute_infer_duration_us", "counter",
-                "Cumulative compute inference duration in microseconds (model runs of the batches the request's "
-                "tiles or items ran in)",
+                "Cumulative compute inference duration in microseconds (the time covered by the model runs of the "
+                "batches a request's tiles or items ran in, overlapping runs counted once)",
                 [](const RequestMetrics& r) { return r.infer_us.load(); });
     per_request("nv_inference_compute_output_duration_us", "counter",
                 "Cumulative inference compute output duration in microseconds (decoding, merging, encoding the "

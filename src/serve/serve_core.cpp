@@ -16,6 +16,25 @@ using json = nlohmann::json;
 
 namespace {
 
+// The time covered by a request's batch runs (the union of their [start, end] intervals): Triton's
+// compute_infer for a request is the time the model spent on it, so runs of its tiles on two
+// instances at once count once, and a batch shared by several of its tiles counts once.
+double covered(std::vector<std::pair<double, double>> runs) {
+    std::sort(runs.begin(), runs.end());
+    double total = 0, start = 0, end = 0;
+    bool open = false;
+    for (const auto& [a, b] : runs) {
+        if (!open || a > end) {
+            if (open) total += end - start;
+            start = a, end = b, open = true;
+        } else {
+            end = std::max(end, b);
+        }
+    }
+    if (open) total += end - start;
+    return total;
+}
+
 // Per-request parameters of the detection model, by the pipeline option table's names.
 const std::set<std::string> kRequestOptions = {"tile", "overlap", "conf", "iou", "classes", "max_det", "agnostic",
                                                "full_image", "merge", "match", "merge_threshold"};
@@ -315,17 +334,16 @@ std::vector<InferOutput> ServeCore::infer_detect(Entry& e, const InferRequest& r
     ImageResult result = future.get();
 
     double queue_ms = 0, preprocess_ms = result.preprocess_ms, decode_ms = result.merge_ms;
-    std::map<std::uint64_t, double> batches;
+    std::vector<std::pair<double, double>> runs;  // each tile's batch run, ms after the tiles were queued
     std::string batch_ids;
     for (const TileReport& t : result.tiles) {
         queue_ms = std::max(queue_ms, t.queue_ms);
-        if (!t.skipped) batches[t.batch_id] = t.inference_ms;
+        if (!t.skipped) runs.emplace_back(t.latency_ms - t.inference_ms, t.latency_ms);
         decode_ms += t.decode_ms;
         if (!batch_ids.empty()) batch_ids += ',';
         batch_ids += std::to_string(t.batch_id);
     }
-    double infer_ms = 0;
-    for (const auto& [id, ms] : batches) infer_ms += ms;
+    const double infer_ms = covered(std::move(runs));
     e.metrics.queue_us += static_cast<std::uint64_t>(queue_ms * 1000);
     e.metrics.infer_us += static_cast<std::uint64_t>(infer_ms * 1000);
     e.metrics.input_us += static_cast<std::uint64_t>(us_between(t0, inputs_ready) + preprocess_ms * 1000);
@@ -417,13 +435,15 @@ std::vector<InferOutput> ServeCore::infer_raw(Entry& e, const InferRequest& r, S
     }
     if (first_error) std::rethrow_exception(first_error);
     double queue_us = 0;
-    std::map<std::uint64_t, double> batches;
+    std::vector<std::pair<double, double>> runs;  // each item's batch run, us on the executor's clock
     for (const Result& res : results) {
         queue_us = std::max(queue_us, std::chrono::duration<double, std::micro>(res.timings.queue()).count());
-        batches[res.batch_id] = std::chrono::duration<double, std::micro>(res.timings.compute()).count();
+        const auto us = [](ExecutorClock::time_point t) {
+            return std::chrono::duration<double, std::micro>(t.time_since_epoch()).count();
+        };
+        runs.emplace_back(us(res.timings.batch_started), us(res.timings.batch_finished));
     }
-    double infer_us = 0;
-    for (const auto& [id, us] : batches) infer_us += us;
+    const double infer_us = covered(std::move(runs));
     e.metrics.queue_us += static_cast<std::uint64_t>(queue_us);
     e.metrics.infer_us += static_cast<std::uint64_t>(infer_us);
     e.metrics.observe_tiles(results.size());

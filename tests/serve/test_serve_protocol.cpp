@@ -1,5 +1,6 @@
 // The v2 REST endpoints and the request/response encoding (KServe v2 + Triton's binary-data
 // extension), on a served bright-box pipeline.
+#include <regex>
 #include <gtest/gtest.h>
 
 #include <cstring>
@@ -253,6 +254,46 @@ TEST(ServeEndpoints, MetricsUseTritonNamesAndCountRequests) {
         EXPECT_NE(m.find(std::string("# TYPE ") + name), std::string::npos) << name;
     EXPECT_NE(m.find("tiledet_tiles_per_request_count{model=\"bright\",version=\"1\"} 3\n"), std::string::npos);
     EXPECT_NE(m.find("tiledet_batch_size_bucket{model=\"bright\",version=\"1\",le=\"1\"} 3\n"), std::string::npos);
+}
+
+// Triton's compute_infer is the time the model spent on a request: four tiles run two at a time on
+// two instances (100 ms each) take about 200 ms, not the 400 ms their runs add up to, and never
+// more than the request itself took.
+TEST(ServeEndpoints, ComputeInferCountsParallelRunsOfARequestOnce) {
+    std::vector<std::unique_ptr<Backend>> backends;
+    for (int i = 0; i < 2; ++i) backends.push_back(std::make_unique<bb::BrightBoxBackend>(std::chrono::milliseconds(100)));
+    PipelineOptions po;
+    po.batching.max_batch_size = 1;
+    po.batching.probe_cache_dir = "";
+    po.log = [](LogLevel, std::string_view) {};
+    auto pipeline = std::make_shared<Pipeline>(std::move(backends), bb::yolo_signature(), po);
+    serve::ServeOptions so;
+    so.host = "127.0.0.1";
+    so.http_port = 0;
+    serve::InferenceServer server(so);
+    server.start();
+    server.add_model({"bright", pipeline});
+    server.set_ready(true);
+    httplib::Client c("127.0.0.1", server.http_port());
+    c.set_read_timeout(60);
+    const cv::Mat img = bb::scene(1280, 1280, {{100, 100, 50, 50}});
+    auto req = image_request(png(img), "four", {{"tile", 640}, {"overlap", 0}});
+    auto res = c.Post("/v2/models/bright/infer", req.headers, req.body, "application/octet-stream");
+    ASSERT_EQ(res->status, 200) << res->body;
+    const std::string m = c.Get("/metrics")->body;
+    const auto value = [&](const std::string& name) {
+        std::smatch match;
+        const std::regex re(name + R"(\{model="bright",version="1"\} ([0-9]+))");
+        EXPECT_TRUE(std::regex_search(m, match, re)) << name << " in " << m;
+        return match.empty() ? 0.0 : std::stod(match[1]);
+    };
+    const double infer = value("nv_inference_compute_infer_duration_us");
+    const double request = value("nv_inference_request_duration_us");
+    EXPECT_GE(infer, 190000.0) << "two rounds of 100 ms runs";
+    EXPECT_LT(infer, 390000.0) << "the four runs were added up, not their covered time";
+    EXPECT_LE(infer, request);
+    server.stop();
+    pipeline->shutdown();
 }
 
 TEST(ServeEndpoints, StatusPageAndItsNumbers) {
