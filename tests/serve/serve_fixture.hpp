@@ -24,13 +24,17 @@ struct Served {
     std::unique_ptr<serve::InferenceServer> server;
 
     explicit Served(serve::ServeOptions so = {}, std::chrono::milliseconds backend_delay = {}, int max_batch = 8,
-                    std::chrono::microseconds max_delay = std::chrono::microseconds(2000)) {
+                    std::chrono::microseconds max_delay = std::chrono::microseconds(2000))
+        : Served(bb::one_backend(backend_delay), std::move(so), max_batch, max_delay) {}
+    // The same on the given backends (one instance each).
+    Served(std::vector<std::unique_ptr<Backend>> backends, serve::ServeOptions so, int max_batch,
+           std::chrono::microseconds max_delay = std::chrono::microseconds(2000)) {
         PipelineOptions po;
         po.batching.max_batch_size = max_batch;
         po.batching.max_queue_delay = max_delay;
         po.batching.probe_cache_dir = "";
         po.log = [](LogLevel, std::string_view) {};
-        pipeline = std::make_shared<Pipeline>(bb::one_backend(backend_delay), bb::yolo_signature(), po);
+        pipeline = std::make_shared<Pipeline>(std::move(backends), bb::yolo_signature(), po);
         so.host = "127.0.0.1";
         so.http_port = 0;
         server = std::make_unique<serve::InferenceServer>(so);

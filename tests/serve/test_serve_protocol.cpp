@@ -262,20 +262,8 @@ TEST(ServeEndpoints, MetricsUseTritonNamesAndCountRequests) {
 TEST(ServeEndpoints, ComputeInferCountsParallelRunsOfARequestOnce) {
     std::vector<std::unique_ptr<Backend>> backends;
     for (int i = 0; i < 2; ++i) backends.push_back(std::make_unique<bb::BrightBoxBackend>(std::chrono::milliseconds(100)));
-    PipelineOptions po;
-    po.batching.max_batch_size = 1;
-    po.batching.probe_cache_dir = "";
-    po.log = [](LogLevel, std::string_view) {};
-    auto pipeline = std::make_shared<Pipeline>(std::move(backends), bb::yolo_signature(), po);
-    serve::ServeOptions so;
-    so.host = "127.0.0.1";
-    so.http_port = 0;
-    serve::InferenceServer server(so);
-    server.start();
-    server.add_model({"bright", pipeline});
-    server.set_ready(true);
-    httplib::Client c("127.0.0.1", server.http_port());
-    c.set_read_timeout(60);
+    Served s(std::move(backends), {}, /*max_batch=*/1);
+    auto c = s.client();
     const cv::Mat img = bb::scene(1280, 1280, {{100, 100, 50, 50}});
     auto req = image_request(png(img), "four", {{"tile", 640}, {"overlap", 0}});
     auto res = c.Post("/v2/models/bright/infer", req.headers, req.body, "application/octet-stream");
@@ -292,8 +280,6 @@ TEST(ServeEndpoints, ComputeInferCountsParallelRunsOfARequestOnce) {
     EXPECT_GE(infer, 190000.0) << "two rounds of 100 ms runs";
     EXPECT_LT(infer, 390000.0) << "the four runs were added up, not their covered time";
     EXPECT_LE(infer, request);
-    server.stop();
-    pipeline->shutdown();
 }
 
 TEST(ServeEndpoints, StatusPageAndItsNumbers) {
