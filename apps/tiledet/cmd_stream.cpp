@@ -54,6 +54,7 @@ struct StreamArgs {
     double duration = 0;
     double io_timeout = 5, evict_after = 30, reconnect_max = 8;
     std::size_t in_flight = 2;
+    std::size_t frame_buffer = 0;  // 0: the policy's own (2 every, 1 latest, 8 staleness)
     bool realtime = false;
     std::int64_t max_frames = 0;
     bool progress = false, no_progress = false;
@@ -61,30 +62,11 @@ struct StreamArgs {
     PipelineFlags flags;
 };
 
-// "NAME=URL" names the stream; a URL's own '=' (a query string) comes after ':' or '/'.
-std::pair<std::string, std::string> split_source(const std::string& spec) {
-    const auto eq = spec.find('=');
-    if (eq != std::string::npos && eq > 0) {
-        const std::string name = spec.substr(0, eq);
-        const bool plain = name.find_first_of(":/\\.") == std::string::npos;
-        if (plain && eq + 1 < spec.size()) return {name, spec.substr(eq + 1)};
-    }
-    return {"", spec};
-}
-
 std::vector<std::string> read_sources_file(const std::string& path) {
     std::ifstream in(path);
     if (!in)
         throw InputError(path + ": cannot read the sources file (--sources-file: one [NAME=]URL per line, # comments)");
-    std::vector<std::string> out;
-    std::string line;
-    while (std::getline(in, line)) {
-        const auto a = line.find_first_not_of(" \t\r");
-        if (a == std::string::npos || line[a] == '#') continue;
-        const auto b = line.find_last_not_of(" \t\r");
-        out.push_back(line.substr(a, b - a + 1));
-    }
-    return out;
+    return parse_sources_list(in);
 }
 
 std::string fmt(const char* f, double v) {
@@ -211,12 +193,17 @@ int run_stream(const StreamArgs& a) {
         std::snprintf(b, sizeof(b), "%g", got);
         throw InputError(std::string(flag) + ": expected " + expected + ", got " + b);
     };
-    require(a.max_fps >= 0, "--max-fps", "frames per second >= 0 (0: no limit)", a.max_fps);
-    require(a.duration >= 0, "--duration", "seconds >= 0 (0: until every source ended)", a.duration);
-    require(a.io_timeout > 0, "--io-timeout", "seconds > 0", a.io_timeout);
-    require(a.evict_after > 0, "--evict-after", "seconds > 0", a.evict_after);
-    require(a.reconnect_max > 0, "--reconnect-max", "seconds > 0", a.reconnect_max);
-    require(a.in_flight >= 1, "--frames-in-flight", "a whole number of frames >= 1", static_cast<double>(a.in_flight));
+    const auto in_range = [](double v) { return v >= 1e-6 && v <= 1e6; };
+    require(a.max_fps >= 0 && std::isfinite(a.max_fps), "--max-fps", "frames per second >= 0 (0: no limit)", a.max_fps);
+    require(a.duration >= 0 && std::isfinite(a.duration), "--duration", "seconds >= 0 (0: until every source ended)",
+            a.duration);
+    require(in_range(a.io_timeout), "--io-timeout", "seconds from 1e-6 to 1e6", a.io_timeout);
+    require(in_range(a.evict_after), "--evict-after", "seconds from 1e-6 to 1e6", a.evict_after);
+    require(in_range(a.reconnect_max), "--reconnect-max", "seconds from 1e-6 to 1e6", a.reconnect_max);
+    require(a.in_flight >= 1 && a.in_flight <= 1024, "--frames-in-flight", "a whole number of frames from 1 to 1024",
+            static_cast<double>(a.in_flight));
+    require(a.frame_buffer <= 1024, "--frame-buffer", "a whole number of frames from 0 to 1024 (0: the policy's own)",
+            static_cast<double>(a.frame_buffer));
     require(a.max_frames >= 0, "--max-frames", "a whole number of frames >= 0 (0: no limit)",
             static_cast<double>(a.max_frames));
     std::map<std::string, std::string> ffmpeg_options;
@@ -260,7 +247,7 @@ int run_stream(const StreamArgs& a) {
 
     std::map<std::string, std::string> by_spec;  // sources-file line -> stream id (for SIGHUP)
     const auto add = [&](const std::string& spec) {
-        auto [name, url] = split_source(spec);
+        auto [name, url] = split_source_spec(spec);
         SourceOptions so;
         so.id = name;
         so.url = url;
@@ -273,6 +260,7 @@ int run_stream(const StreamArgs& a) {
         so.realtime = a.realtime;
         so.max_frames = a.max_frames;
         so.max_frames_in_flight = a.in_flight;
+        so.buffer = a.frame_buffer;
         return runner.add_source(so);
     };
     // Before the first frame: a SIGHUP that comes once results flow must never meet the default
@@ -405,6 +393,9 @@ const CommandRegistrar reg{Command{
             ->default_str("8");
         sub->add_option("--frames-in-flight", a->in_flight, "Frames of one source in the pipeline at once")
             ->default_str("2");
+        sub->add_option("--frame-buffer", a->frame_buffer,
+                        "Decoded frames of one source waiting to be submitted (0: 2 for every, 1 for latest, 8 for "
+                        "staleness); when full, every waits and latest/staleness drop the oldest");
         sub->add_flag("--realtime", a->realtime, "Read files at their frame rate, as a live camera would deliver them");
         sub->add_option("--max-frames", a->max_frames, "Stop each source after this many decoded frames (0: no limit)");
         sub->add_option(

@@ -19,6 +19,7 @@ extern "C" {
 
 #include "tiledet/error.hpp"
 #include "tiledet/io/image.hpp"
+#include "tiledet/limits.hpp"
 #include "tiledet/streams/frame_reader.hpp"
 
 namespace tiledet {
@@ -46,6 +47,14 @@ bool permanent(int rc) {
 
 bool starts_with(const std::string& s, const char* prefix) {
     return s.rfind(prefix, 0) == 0;
+}
+
+// One line for a frame over ReaderOptions::max_pixels (the pipeline's limits.max_image_pixels).
+std::string pixel_limit_error(const std::string& url, int w, int h, std::int64_t limit, const char* when) {
+    const std::int64_t pixels = static_cast<std::int64_t>(w) * static_cast<std::int64_t>(h);
+    return url + ": " + when + " " + std::to_string(w) + "x" + std::to_string(h) + " = " + std::to_string(pixels) +
+           " pixels, over limits.max_image_pixels (" + std::to_string(limit) +
+           "); raise it with --max-image-pixels, or send smaller frames";
 }
 
 class FfmpegReader final : public FrameReader {
@@ -81,6 +90,12 @@ public:
             // A live MPEG-TS over UDP: a large socket buffer, and an overrun is not fatal.
             av_dict_set(&opts, "overrun_nonfatal", "1", 0);
             av_dict_set(&opts, "fifo_size", "278876", 0);
+        }
+        if (kind == SourceKind::file) {
+            // A file reads files: a playlist or concat list inside it (HLS, ffconcat) may name other
+            // local files but no network address (FFmpeg's protocol_whitelist, inherited by the
+            // nested opens; --ffmpeg-option protocol_whitelist=... overrides it).
+            av_dict_set(&opts, "protocol_whitelist", "file,crypto,data", 0);
         }
         for (const auto& [k, v] : options_.ffmpeg_options) av_dict_set(&opts, k.c_str(), v.c_str(), 0);
         const AVInputFormat* input_format = nullptr;
@@ -135,6 +150,15 @@ public:
         decoder_ = avcodec_alloc_context3(codec);
         if (!decoder_) throw InputError(url_ + ": out of memory opening its decoder");
         avcodec_parameters_to_context(decoder_, st->codecpar);
+        if (options_.max_pixels > 0) {
+            // Refused from the stream's header, before a frame is decoded; FFmpeg's own check
+            // (av_image_check_size2 against AVCodecContext::max_pixels) then refuses a frame that
+            // grows past it mid-stream before allocating it.
+            if (static_cast<std::int64_t>(decoder_->width) * decoder_->height > options_.max_pixels)
+                throw PermanentSourceError(
+                    pixel_limit_error(url_, decoder_->width, decoder_->height, options_.max_pixels, "its frames are"));
+            decoder_->max_pixels = options_.max_pixels;
+        }
         decoder_->thread_count = 2;  // one source's decode should not take every core from inference
         rc = avcodec_open2(decoder_, codec, nullptr);
         if (rc < 0) throw InputError(url_ + ": cannot open the " + codec->name + " decoder: " + av_error(rc));
@@ -160,6 +184,12 @@ public:
         while (true) {
             int rc = avcodec_receive_frame(decoder_, frame_);
             if (rc == 0) {
+                if (options_.max_pixels > 0 &&
+                    static_cast<std::int64_t>(frame_->width) * frame_->height > options_.max_pixels) {
+                    error = pixel_limit_error(url_, frame_->width, frame_->height, options_.max_pixels, "a frame of");
+                    av_frame_unref(frame_);
+                    return ReadStatus::error;
+                }
                 convert(out);
                 av_frame_unref(frame_);
                 return ReadStatus::frame;
@@ -286,7 +316,7 @@ public:
         const std::size_t i = next_++;
         out.file = fs::path(files_[i]).filename().string();
         try {
-            out.bgr = load_image(files_[i]);
+            out.bgr = load_image(files_[i], options_.max_pixels);
         } catch (const std::exception& e) {
             // One bad image (truncated, not an image) is skipped; the folder goes on.
             error = e.what();
@@ -331,8 +361,10 @@ std::string to_string(SourceKind kind) {
     return "?";
 }
 
-std::unique_ptr<FrameReader> open_frame_reader(const std::string& url, const ReaderOptions& options,
+std::unique_ptr<FrameReader> open_frame_reader(const std::string& url, const ReaderOptions& given,
                                                const std::atomic<bool>* interrupted) {
+    ReaderOptions options = given;
+    if (options.max_pixels < 0) options.max_pixels = Limits{}.max_image_pixels;
     const SourceKind kind = source_kind(url);
     if (kind == SourceKind::folder) return std::make_unique<FolderReader>(url, options);
     if (kind == SourceKind::file) {

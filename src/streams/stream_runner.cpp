@@ -18,6 +18,34 @@
 
 namespace tiledet {
 
+namespace {
+// Durations a source takes (staleness, io timeout, back-off) are kept between a microsecond and
+// 1e6 s (11.6 days): beyond that they overflow the clocks' integer ticks when added to now.
+constexpr double kMinSeconds = 1e-6, kMaxSeconds = 1e6;
+}  // namespace
+
+std::pair<std::string, std::string> split_source_spec(const std::string& spec) {
+    const auto eq = spec.find('=');
+    if (eq != std::string::npos && eq > 0) {
+        const std::string name = spec.substr(0, eq);
+        const bool plain = name.find_first_of(":/\\.") == std::string::npos;
+        if (plain && eq + 1 < spec.size()) return {name, spec.substr(eq + 1)};
+    }
+    return {"", spec};
+}
+
+std::vector<std::string> parse_sources_list(std::istream& in) {
+    std::vector<std::string> out;
+    std::string line;
+    while (std::getline(in, line)) {
+        const auto a = line.find_first_not_of(" \t\r");
+        if (a == std::string::npos || line[a] == '#') continue;
+        const auto b = line.find_last_not_of(" \t\r");
+        out.push_back(line.substr(a, b - a + 1));
+    }
+    return out;
+}
+
 FramePolicy FramePolicy::parse(const std::string& text) {
     FramePolicy p;
     if (text == "every") return p;
@@ -30,12 +58,12 @@ FramePolicy FramePolicy::parse(const std::string& text) {
         try {
             std::size_t used = 0;
             p.staleness_s = std::stod(v, &used);
-            if (used != v.size() || !(p.staleness_s > 0) || !std::isfinite(p.staleness_s))
+            if (used != v.size() || !(p.staleness_s >= kMinSeconds) || !(p.staleness_s <= kMaxSeconds))
                 throw std::invalid_argument(v);
         } catch (const std::exception&) {
-            throw OptionError(
-                "policy", "",
-                ": expected staleness=S with S in seconds, a number > 0 (\"staleness=0.5\"), got '" + text + "'");
+            throw OptionError("policy", "",
+                              ": expected staleness=S with S in seconds, from 1e-6 to 1e6 (\"staleness=0.5\"), got '" +
+                                  text + "'");
         }
         p.kind = Kind::staleness;
         return p;
@@ -532,9 +560,18 @@ StreamRunner::~StreamRunner() {
 std::string StreamRunner::add_source(SourceOptions o) {
     if (o.url.empty()) throw OptionError("url", "", ": a source needs an address (a file, folder, URL or /dev/videoN)");
     if (o.max_frames_in_flight == 0) throw OptionError("max_frames_in_flight", "", ": must be at least 1");
-    if (!(o.reader.io_timeout_s > 0)) throw OptionError("io_timeout_s", "", ": must be > 0 seconds");
-    if (!(o.evict_after_s > 0)) throw OptionError("evict_after_s", "", ": must be > 0 seconds");
-    if (o.max_fps < 0) throw OptionError("max_fps", "", ": must be >= 0 (0: no limit)");
+    const auto seconds = [](double v, const char* name) {
+        if (!(v >= kMinSeconds && v <= kMaxSeconds))
+            throw OptionError(name, "", ": must be from 1e-6 to 1e6 seconds, got " + std::to_string(v));
+    };
+    seconds(o.reader.io_timeout_s, "io_timeout_s");
+    seconds(o.evict_after_s, "evict_after_s");
+    seconds(o.reconnect_initial_s, "reconnect_initial_s");
+    seconds(o.reconnect_max_s, "reconnect_max_s");
+    if (o.policy && o.policy->kind == FramePolicy::Kind::staleness) seconds(o.policy->staleness_s, "policy staleness");
+    if (!(o.max_fps >= 0) || !std::isfinite(o.max_fps))
+        throw OptionError("max_fps", "", ": must be a finite number >= 0 (0: no limit)");
+    if (o.reader.max_pixels < 0) o.reader.max_pixels = impl_->pipeline.options().limits.max_image_pixels;
     auto s = std::make_shared<Source>();
     s->kind = source_kind(o.url);
     const bool live = s->kind == SourceKind::network || s->kind == SourceKind::device;

@@ -120,7 +120,10 @@ TEST(StreamCli, ABadPolicyOrNoSourceIsRefusedWithWhatWasExpected) {
     // A bad number is named by its flag, with what it expects.
     for (const auto& [args, line] : std::vector<std::pair<std::string, std::string>>{
              {"--max-fps -3", "--max-fps: expected frames per second >= 0 (0: no limit), got -3"},
-             {"--io-timeout 0", "--io-timeout: expected seconds > 0, got 0"},
+             {"--io-timeout 0", "--io-timeout: expected seconds from 1e-6 to 1e6, got 0"},
+             {"--evict-after 1e300", "--evict-after: expected seconds from 1e-6 to 1e6, got 1e+300"},
+             {"--frame-buffer 5000", "--frame-buffer: expected a whole number of frames from 0 to 1024"},
+             {"--frames-in-flight 0", "--frames-in-flight: expected a whole number of frames from 1 to 1024, got 0"},
              {"--max-frames=-2", "--max-frames: expected a whole number of frames >= 0 (0: no limit), got -2"},
              {"--max-frames -2", "--max-frames: expected a whole number of frames >= 0 (0: no limit), got -2"}}) {
         r = run_cli("stream -m " + m + " --source x.mp4 " + args);

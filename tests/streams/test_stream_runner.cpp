@@ -11,6 +11,8 @@
 #include <opencv2/imgcodecs.hpp>
 #include <optional>
 #include <set>
+#include <sstream>
+#include <limits>
 
 #include "bright_box.hpp"
 #include "stream_fixtures.hpp"
@@ -88,7 +90,8 @@ TEST(FramePolicy, ParsesEveryLatestAndStalenessAndRefusesAnythingElse) {
     EXPECT_EQ(s.kind, FramePolicy::Kind::staleness);
     EXPECT_DOUBLE_EQ(s.staleness_s, 0.25);
     EXPECT_EQ(s.str(), "staleness=0.25");
-    for (const char* bad : {"", "all", "staleness=", "staleness=-1", "staleness=0", "staleness=1x"}) {
+    for (const char* bad : {"", "all", "staleness=", "staleness=-1", "staleness=0", "staleness=1x", "staleness=nan",
+                            "staleness=inf", "staleness=1e300", "staleness=1e-9"}) {
         try {
             FramePolicy::parse(bad);
             ADD_FAILURE() << "accepted '" << bad << "'";
@@ -96,6 +99,83 @@ TEST(FramePolicy, ParsesEveryLatestAndStalenessAndRefusesAnythingElse) {
             EXPECT_NE(std::string(e.what()).find("expected"), std::string::npos) << e.what();
         }
     }
+}
+
+TEST(SourceSpec, NameEqualsUrlNamesTheStreamButAUrlsOwnEqualsSignDoesNot) {
+    EXPECT_EQ(split_source_spec("cam1=rtsp://10.0.0.5/live"), std::make_pair(std::string("cam1"), std::string("rtsp://10.0.0.5/live")));
+    EXPECT_EQ(split_source_spec("rtsp://10.0.0.5/live?a=b"), std::make_pair(std::string(), std::string("rtsp://10.0.0.5/live?a=b")));
+    EXPECT_EQ(split_source_spec("clip.mp4"), std::make_pair(std::string(), std::string("clip.mp4")));
+    EXPECT_EQ(split_source_spec("dir/x=y.mp4"), std::make_pair(std::string(), std::string("dir/x=y.mp4")));
+    EXPECT_EQ(split_source_spec("=clip.mp4"), std::make_pair(std::string(), std::string("=clip.mp4")));
+    EXPECT_EQ(split_source_spec("name="), std::make_pair(std::string(), std::string("name=")));
+}
+
+TEST(SourceSpec, ASourcesListSkipsBlankLinesAndCommentsAndTrimsTheRest) {
+    std::istringstream in("# cameras\n\n  cam1=rtsp://a/b \r\n\t# off=udp://x\nclip.mp4\n   \n");
+    EXPECT_EQ(parse_sources_list(in), (std::vector<std::string>{"cam1=rtsp://a/b", "clip.mp4"}));
+}
+
+TEST(StreamRunner, DurationsThatWouldOverflowTheClocksAreRefusedByName) {
+    Pipeline p(one_backend(), yolo_signature(), options());
+    StreamRunner runner(p, {});
+    const auto refused = [&](SourceOptions o, const std::string& name) {
+        try {
+            runner.add_source(std::move(o));
+            ADD_FAILURE() << "accepted " << name;
+        } catch (const OptionError& e) {
+            EXPECT_EQ(e.option(), name) << e.what();
+        }
+    };
+    SourceOptions o{.id = "x", .url = "clip.mp4"};
+    o.reader.io_timeout_s = 1e300;
+    refused(o, "io_timeout_s");
+    o = {.id = "x", .url = "clip.mp4"};
+    o.reconnect_max_s = std::numeric_limits<double>::infinity();
+    refused(o, "reconnect_max_s");
+    o = {.id = "x", .url = "clip.mp4"};
+    o.policy = FramePolicy{FramePolicy::Kind::staleness, 1e300};
+    refused(o, "policy staleness");
+    o = {.id = "x", .url = "clip.mp4"};
+    o.max_fps = std::nan("");
+    refused(o, "max_fps");
+}
+
+TEST(StreamRunner, FramesOverThePixelLimitFailTheirSourceFromTheHeaderWhileTheOthersRun) {
+    TILEDET_REQUIRE_FFMPEG();
+    const auto clip = moving_square_clip("square30.mp4", 30);
+    ASSERT_FALSE(clip.empty());
+    PipelineOptions po = options();
+    Pipeline p(one_backend(), yolo_signature(), po);
+    Collected c;
+    StreamRunner runner(p, c.runner_options());
+    SourceOptions big{.id = "big", .url = clip.string()};
+    big.reader.max_pixels = 1000;  // the clip's frames are far larger
+    runner.add_source(big);
+    runner.add_source({.id = "good", .url = clip.string()});
+    runner.wait();
+    const StreamStats bs = stats_of(runner, "big"), gs = stats_of(runner, "good");
+    EXPECT_EQ(bs.state, "failed");
+    EXPECT_EQ(bs.decoded, 0u) << "refused from the header, before a frame was decoded";
+    EXPECT_NE(bs.error.find("limits.max_image_pixels (1000)"), std::string::npos) << bs.error;
+    EXPECT_NE(bs.error.find("--max-image-pixels"), std::string::npos) << bs.error;
+    EXPECT_EQ(gs.state, "ended");
+    EXPECT_EQ(gs.processed, 30u);
+}
+
+TEST(StreamRunner, ThePipelinesPixelLimitAppliesToVideoFrames) {
+    TILEDET_REQUIRE_FFMPEG();
+    const auto clip = moving_square_clip("square30.mp4", 30);
+    ASSERT_FALSE(clip.empty());
+    PipelineOptions po = options();
+    po.limits.max_image_pixels = 1000;
+    Pipeline p(one_backend(), yolo_signature(), po);
+    Collected c;
+    StreamRunner runner(p, c.runner_options());
+    runner.add_source({.id = "clip", .url = clip.string()});
+    runner.wait();
+    const StreamStats cs = stats_of(runner, "clip");
+    EXPECT_EQ(cs.state, "failed");
+    EXPECT_NE(cs.error.find("limits.max_image_pixels (1000)"), std::string::npos) << cs.error;
 }
 
 TEST(SourceKind, FromTheAddress) {

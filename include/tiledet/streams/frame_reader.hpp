@@ -41,6 +41,11 @@ struct ReaderOptions {
     // Options handed to avformat_open_input ("rtsp_transport" = "tcp", "fflags" = "nobuffer").
     std::map<std::string, std::string> ffmpeg_options{};
     double folder_fps = 0;  // an image folder's frame rate for its PTS (0: no PTS, NaN)
+    // Frames (and a folder's images) of more pixels than this fail with a line naming
+    // limits.max_image_pixels and --max-image-pixels, checked from the stream's header before the
+    // first frame is decoded and on every frame (a stream may change size). -1: Limits{}'s
+    // default (StreamRunner uses its pipeline's limits.max_image_pixels); 0: no limit.
+    std::int64_t max_pixels = -1;
 };
 
 // skipped: one item of the source (an image of a folder) could not be read; `error` names it

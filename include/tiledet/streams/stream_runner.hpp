@@ -13,7 +13,9 @@
 #include <chrono>
 #include <cstdint>
 #include <functional>
+#include <istream>
 #include <map>
+#include <utility>
 #include <memory>
 #include <optional>
 #include <string>
@@ -28,10 +30,20 @@ struct FramePolicy {
     enum class Kind { every, latest, staleness };
     Kind kind = Kind::every;
     double staleness_s = 0;  // Kind::staleness only
-    // "every", "latest", "staleness=S" (S seconds, > 0); throws OptionError("policy") otherwise.
+    // "every", "latest", "staleness=S" (S seconds, 1e-6 to 1e6); throws OptionError("policy") otherwise.
     static FramePolicy parse(const std::string& text);
     std::string str() const;
 };
+
+// A source as `tiledet stream --source` and a sources file give it: "NAME=URL" names the stream,
+// plain "URL" leaves the name to the runner. A URL's own '=' (a query string) comes after ':',
+// '/', '\\' or '.', so "rtsp://cam/s?x=1" is a URL, not a name. Returns {name, url}; name may be
+// empty. Never throws.
+std::pair<std::string, std::string> split_source_spec(const std::string& spec);
+
+// A sources file's text: one [NAME=]URL per line; blank lines and lines starting with '#' are
+// skipped, spaces, tabs and CRs around a line trimmed. Returns the lines in order.
+std::vector<std::string> parse_sources_list(std::istream& in);
 
 // Why a frame was not processed; each drop is counted under its cause.
 namespace drop_cause {
