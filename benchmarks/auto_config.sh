@@ -84,6 +84,12 @@ scenario_run() {
   grep '^config:' "$out/first_$scenario.log" | sed "s/^/  first run: /"
   IFS=';' read -r -a sets <<<"$hands"
   for r in $(seq 1 "$rounds"); do
+    # The ceiling again in every round (the same --auto sweep of the bare runtime), so each
+    # round's configurations are compared with a ceiling measured minutes, not a quarter of an
+    # hour, away: on a shared machine the load moves in between.
+    # shellcheck disable=SC2086
+    "$T" bench --model "$model" --bare-only --auto ${synth[@]+"${synth[@]}"} $tileflags \
+      --json "$out/bare_${scenario}_r$r.json" >"$out/bare_${scenario}_r$r.log" 2>&1
     for dir in "$big" "$small"; do
       # shellcheck disable=SC2086
       run default "$dir" -m "$model" $tileflags
@@ -105,39 +111,49 @@ scenario_run tiled24_yolov8n_int8 "$M8" 24 "$out/big4" "$out/big16" "--tile 640 
 scenario_run coco64_rtdetr_heavy_dynamic "$RT" 1 "$out/coco8" "$coco" "" \
   "--instances 1 --batch 1;--instances 1 --batch 4;--instances 2 --threads 2 --batch 1;--instances 2 --threads 2 --batch 2"
 
-python3 - "$out" <<'EOF'
+python3 - "$out" "$rounds" <<'EOF'
 import json, statistics, sys, collections
-out = sys.argv[1]
-rows = collections.defaultdict(list)
+out, rounds = sys.argv[1], int(sys.argv[2])
+rows = collections.defaultdict(list)  # (scenario, configuration, dir) -> seconds, in round order
 for line in open(f"{out}/times.tsv"):
     sc, name, d, t = line.rstrip("\n").split("\t")
     rows[(sc, name, d)].append(float(t))
 scen = {"coco64_yolov8n_int8": (1, "coco8", "images", 64, 8), "tiled24_yolov8n_int8": (24, "big4", "big16", 16, 4),
         "coco64_rtdetr_heavy_dynamic": (1, "coco8", "images", 64, 8)}
-print("| scenario | configuration | whole process img/s | marginal img/s | vs bare best | vs best hand-picked |")
-print("|---|---|---|---|---|---|")
-for sc, (tiles, small, big, nb, ns) in scen.items():
-    bare = json.load(open(f"{out}/bare_{sc}.json"))
-    auto = bare.get("autotune") or {}
+
+def ceiling(path, tiles):
+    """The best bare cell of a `bench --bare-only --auto` JSON, in images/s, and its description."""
+    auto = json.load(open(path)).get("autotune") or {}
     best = None
     for c in auto.get("candidates", []):
-        if c.get("error"):
-            continue
-        if best is None or c["tiles_per_s"] > best["tiles_per_s"]:
+        if not c.get("error") and (best is None or c["tiles_per_s"] > best["tiles_per_s"]):
             best = c
-    ceiling = best["tiles_per_s"] / tiles if best else float("nan")
+    if not best:
+        return float("nan"), "none"
+    return best["tiles_per_s"] / tiles, f"batch {best['batch']}, {best['instances']} x {best['threads']} threads"
+
+print("Per round: marginal img/s = (N - n) / (T_N - T_n); ratios are taken within a round, then the median over rounds.")
+print()
+print("| scenario | configuration | whole process img/s | marginal img/s (per round) | marginal vs bare best | whole process vs bare best | vs best hand-picked |")
+print("|---|---|---|---|---|---|---|")
+for sc, (tiles, small, big, nb, ns) in scen.items():
+    ceil = [ceiling(f"{out}/bare_{sc}_r{r}.json", tiles) for r in range(1, rounds + 1)]
     names = sorted({n for (s, n, d) in rows if s == sc and n != "first-run(measures)"})
-    figs = {}
+    whole = {n: [nb / t for t in rows[(sc, n, big)]] for n in names}
+    marg = {n: [(nb - ns) / (tb - ts) if tb > ts else float("nan")
+                for tb, ts in zip(rows[(sc, n, big)], rows[(sc, n, small)])] for n in names}
+    hands = [n for n in names if n != "default"]
+    best_hand = [max(marg[n][r] for n in hands) for r in range(rounds)]
+    cfgs = sorted({c[1] for c in ceil})
+    print(f"| {sc} | bare best ({'; '.join(cfgs)}) | | {statistics.median(c[0] for c in ceil):.2f} "
+          f"({', '.join(f'{c[0]:.2f}' for c in ceil)}) | 1.00 | | |")
     for n in names:
-        tb = statistics.median(rows[(sc, n, big)])
-        ts = statistics.median(rows[(sc, n, small)])
-        figs[n] = (nb / tb, (nb - ns) / (tb - ts) if tb > ts else float("nan"))
-    hand = max((v[1] for n, v in figs.items() if n != "default"), default=float("nan"))
-    cfg = f"batch {best['batch']}, {best['instances']} x {best['threads']} threads" if best else "none"
-    print(f"| {sc} | bare best ({cfg}) | | {ceiling:.2f} | 1.00 | |")
-    for n, (whole, marg) in figs.items():
-        print(f"| {sc} | {n} | {whole:.2f} | {marg:.2f} | {marg / ceiling:.2f} | {marg / hand:.2f} |")
+        vs_bare = statistics.median(marg[n][r] / ceil[r][0] for r in range(rounds))
+        whole_bare = statistics.median(whole[n][r] / ceil[r][0] for r in range(rounds))
+        vs_hand = statistics.median(marg[n][r] / best_hand[r] for r in range(rounds))
+        print(f"| {sc} | {n} | {statistics.median(whole[n]):.2f} | {statistics.median(marg[n]):.2f} "
+              f"({', '.join(f'{m:.2f}' for m in marg[n])}) | {vs_bare:.2f} | {whole_bare:.2f} | {vs_hand:.2f} |")
     first = rows.get((sc, "first-run(measures)", small), [float("nan")])[0]
-    print(f"| {sc} | first run of {ns} images (measures, or reads the cache) | {first:.1f} s | | | |")
+    print(f"| {sc} | first run of {ns} images (measures, or reads the cache) | {first:.1f} s | | | | |")
 EOF
 echo "raw times: $out/times.tsv"

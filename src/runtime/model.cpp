@@ -572,7 +572,7 @@ std::vector<Tensor> Model::run_bound(const std::vector<Tensor>& inputs) const {
                 const auto info = v.GetTensorTypeAndShapeInfo();
                 if (info.GetElementType() == ONNX_TENSOR_ELEMENT_DATA_TYPE_STRING)
                     throw ConfigError(m.name + ": a string output cannot go through IoBinding; use --io-binding off");
-                Tensor t(from_ort(info.GetElementType()), info.GetShape());
+                Tensor t = Tensor::uninitialized(from_ort(info.GetElementType()), info.GetShape());
                 std::memcpy(t.bytes(), v.GetTensorData<std::byte>(), t.byte_size());
                 outputs.push_back(std::move(t));
             }

@@ -1,6 +1,10 @@
 #include "tiledet/runtime/tensor.hpp"
 
 #include <cstring>
+#include <mutex>
+#include <new>
+#include <unordered_map>
+#include <vector>
 #include <sstream>
 
 #include "tiledet/error.hpp"
@@ -65,10 +69,80 @@ Tensor::Tensor(ElementType type, Shape shape) : type_(type), shape_(std::move(sh
     owner_ = std::move(buf);
 }
 
+namespace {
+
+#if defined(__SANITIZE_ADDRESS__)
+constexpr bool kPool = false;  // ASan must see every free, or a use after free would go unnoticed
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+constexpr bool kPool = false;
+#else
+constexpr bool kPool = true;
+#endif
+#else
+constexpr bool kPool = true;
+#endif
+
+// Large uninitialized buffers (input slots, batch tensors, output copies: megabytes each, made
+// and dropped for every tile) come back here when their last Tensor goes, and the next request
+// of the same size takes one: no malloc/free of megabytes per tile, no fresh pages to fault in
+// and zero, and a buffer that is still in the caches. Bounded: buffers of at least kMinBytes,
+// at most kPerSize free ones of a size and kMaxBytes free in all; anything over is freed.
+class BufferPool {
+public:
+    static constexpr std::size_t kMinBytes = 256 * 1024, kPerSize = 8, kMaxBytes = std::size_t{256} << 20;
+    static constexpr std::align_val_t kAlign{64};
+
+    static BufferPool& instance() {
+        static BufferPool* pool = new BufferPool;  // never destroyed: Tensors may outlive static destruction
+        return *pool;
+    }
+
+    std::shared_ptr<std::byte> take(std::size_t n) {
+        std::byte* p = nullptr;
+        {
+            std::lock_guard lk(mu_);
+            auto it = free_.find(n);
+            if (it != free_.end() && !it->second.empty()) {
+                p = it->second.back();
+                it->second.pop_back();
+                free_bytes_ -= n;
+            }
+        }
+        if (!p) p = static_cast<std::byte*>(::operator new(n, kAlign));  // cache-line aligned, as ORT's own
+        return std::shared_ptr<std::byte>(p, [this, n](std::byte* q) { give(q, n); });
+    }
+
+private:
+    void give(std::byte* p, std::size_t n) {
+        {
+            std::lock_guard lk(mu_);
+            auto& list = free_[n];
+            if (list.size() < kPerSize && free_bytes_ + n <= kMaxBytes) {
+                list.push_back(p);
+                free_bytes_ += n;
+                return;
+            }
+        }
+        ::operator delete(p, kAlign);
+    }
+
+    std::mutex mu_;
+    std::unordered_map<std::size_t, std::vector<std::byte*>> free_;
+    std::size_t free_bytes_ = 0;
+};
+
+}  // namespace
+
 Tensor Tensor::uninitialized(ElementType type, Shape shape) {
     for (int64_t d : shape)
         if (d < 0) throw ShapeError("tensor shape " + to_string(shape) + " has a negative dim");
     const std::size_t n = static_cast<std::size_t>(element_count(shape)) * element_size(type);
+    if (kPool && n >= BufferPool::kMinBytes) {
+        std::shared_ptr<std::byte> buf = BufferPool::instance().take(n);
+        std::byte* data = buf.get();
+        return Tensor(type, std::move(shape), std::move(buf), data);
+    }
     // make_shared_for_overwrite: no zero-fill of bytes that the caller writes anyway.
     auto buf = std::make_shared_for_overwrite<std::byte[]>(n > 0 ? n : 1);
     std::byte* data = buf.get();

@@ -1,5 +1,9 @@
 #include <gtest/gtest.h>
 
+#include <cstdint>
+#include <set>
+#include <vector>
+
 #include "tiledet/error.hpp"
 #include "tiledet/runtime/tensor.hpp"
 
@@ -64,4 +68,62 @@ TEST(Tensor, ConcatOfAdjacentItemsOfOneBufferIsAViewWithoutACopy) {
     const Tensor padded = concat_leading({buffer.item(0), buffer.item(1)}, 3);
     EXPECT_NE(padded.bytes(), buffer.bytes());
     EXPECT_FLOAT_EQ(padded.data<float>()[5], 3.f);
+}
+
+#if defined(__SANITIZE_ADDRESS__)
+#define TILEDET_TEST_ASAN 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define TILEDET_TEST_ASAN 1
+#endif
+#endif
+
+TEST(Tensor, LargeUninitializedBuffersAreRecycledWhileTheirViewsStayValid) {
+#ifdef TILEDET_TEST_ASAN
+    GTEST_SKIP() << "the pool is off under AddressSanitizer (every free must reach ASan)";
+#else
+    const Shape slot{1, 3, 640, 640};  // 4.9 MB: an input slot
+    const std::byte* first = nullptr;
+    {
+        Tensor a = Tensor::uninitialized(ElementType::float32, slot);
+        first = a.bytes();
+        EXPECT_EQ(reinterpret_cast<std::uintptr_t>(first) % 64, 0u) << "cache-line aligned";
+        Tensor view = a.item(0);
+        a = Tensor();
+        view.data<float>()[0] = 1.f;  // the view still owns the buffer: not back in the pool yet
+        const Tensor b = Tensor::uninitialized(ElementType::float32, slot);
+        EXPECT_NE(b.bytes(), first) << "a buffer still referenced was handed out again";
+    }
+    // Every reference gone: the same size takes a buffer from the pool (the most recently freed).
+    const Tensor c = Tensor::uninitialized(ElementType::float32, slot);
+    const Tensor d = Tensor::uninitialized(ElementType::float32, slot);
+    EXPECT_TRUE(c.bytes() == first || d.bytes() == first) << "a freed slot was not reused";
+    // Another size never gets it; small tensors are not pooled.
+    const Tensor other = Tensor::uninitialized(ElementType::float32, {1, 3, 320, 320});
+    EXPECT_NE(other.bytes(), first);
+    EXPECT_EQ(other.byte_size(), std::size_t{3 * 320 * 320 * 4});
+#endif
+}
+
+TEST(Tensor, FreedBuffersOfASizeAreHandedOutAgainBeforeNewOnes) {
+#ifdef TILEDET_TEST_ASAN
+    GTEST_SKIP() << "the pool is off under AddressSanitizer";
+#else
+    const Shape shape{1, 1, 512, 513};  // a size no other test uses
+    std::vector<Tensor> held;
+    std::set<const std::byte*> made;
+    for (int i = 0; i < 12; ++i) {
+        held.push_back(Tensor::uninitialized(ElementType::float32, shape));
+        made.insert(held.back().bytes());
+    }
+    held.clear();  // 12 freed: 8 kept, 4 given back to the allocator
+    std::set<const std::byte*> again;
+    for (int i = 0; i < 12; ++i) {
+        held.push_back(Tensor::uninitialized(ElementType::float32, shape));
+        again.insert(held.back().bytes());
+    }
+    std::size_t reused = 0;
+    for (const std::byte* p : again) reused += made.count(p);
+    EXPECT_GE(reused, 8u) << "the 8 kept buffers are taken first";
+#endif
 }
