@@ -62,7 +62,9 @@ void video_mode(const std::uint8_t* data, std::size_t size) {
     std::fclose(f);
     if (!written) return;
     tiledet::ReaderOptions options;
-    options.io_timeout_s = 5;
+    // Short: a mutated HLS playlist without #EXT-X-ENDLIST is a live one, which FFmpeg reloads
+    // until the io timeout ends it (bounded, as it must be, but 5 s an input would starve the fuzzer).
+    options.io_timeout_s = 0.25;
     options.max_pixels = std::int64_t{1} << 22;  // 4 M pixels: bounds what a crafted header may allocate
     try {
         auto reader = tiledet::open_frame_reader(path, options);
