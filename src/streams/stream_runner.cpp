@@ -7,6 +7,7 @@
 #include <algorithm>
 #include <cctype>
 #include <cmath>
+#include <cstdio>
 #include <condition_variable>
 #include <deque>
 #include <filesystem>
@@ -562,7 +563,11 @@ std::string StreamRunner::add_source(SourceOptions o) {
     if (o.max_frames_in_flight == 0) throw OptionError("max_frames_in_flight", "", ": must be at least 1");
     const auto seconds = [](double v, const char* name) {
         if (!(v >= kMinSeconds && v <= kMaxSeconds))
-            throw OptionError(name, "", ": must be from 1e-6 to 1e6 seconds, got " + std::to_string(v));
+        {
+            char b[48];
+            std::snprintf(b, sizeof(b), "%g", v);
+            throw OptionError(name, "", std::string(": must be from 1e-6 to 1e6 seconds, got ") + b);
+        }
     };
     seconds(o.reader.io_timeout_s, "io_timeout_s");
     seconds(o.evict_after_s, "evict_after_s");

@@ -129,6 +129,11 @@ TEST(StreamRunner, DurationsThatWouldOverflowTheClocksAreRefusedByName) {
     SourceOptions o{.id = "x", .url = "clip.mp4"};
     o.reader.io_timeout_s = 1e300;
     refused(o, "io_timeout_s");
+    try {
+        runner.add_source(o);
+    } catch (const OptionError& e) {
+        EXPECT_EQ(std::string(e.what()), "io_timeout_s: must be from 1e-6 to 1e6 seconds, got 1e+300");
+    }
     o = {.id = "x", .url = "clip.mp4"};
     o.reconnect_max_s = std::numeric_limits<double>::infinity();
     refused(o, "reconnect_max_s");
