@@ -193,7 +193,7 @@ int run_stream(const StreamArgs& a) {
         std::snprintf(b, sizeof(b), "%g", got);
         throw InputError(std::string(flag) + ": expected " + expected + ", got " + b);
     };
-    const auto in_range = [](double v) { return v >= 1e-6 && v <= 1e6; };
+    const auto in_range = [](double v) { return v >= kMinSourceSeconds && v <= kMaxSourceSeconds; };
     require(a.max_fps >= 0 && std::isfinite(a.max_fps), "--max-fps", "frames per second >= 0 (0: no limit)", a.max_fps);
     require(a.duration >= 0 && std::isfinite(a.duration), "--duration", "seconds >= 0 (0: until every source ended)",
             a.duration);

@@ -19,12 +19,6 @@
 
 namespace tiledet {
 
-namespace {
-// Durations a source takes (staleness, io timeout, back-off) are kept between a microsecond and
-// 1e6 s (11.6 days): beyond that they overflow the clocks' integer ticks when added to now.
-constexpr double kMinSeconds = 1e-6, kMaxSeconds = 1e6;
-}  // namespace
-
 std::pair<std::string, std::string> split_source_spec(const std::string& spec) {
     const auto eq = spec.find('=');
     if (eq != std::string::npos && eq > 0) {
@@ -59,7 +53,7 @@ FramePolicy FramePolicy::parse(const std::string& text) {
         try {
             std::size_t used = 0;
             p.staleness_s = std::stod(v, &used);
-            if (used != v.size() || !(p.staleness_s >= kMinSeconds) || !(p.staleness_s <= kMaxSeconds))
+            if (used != v.size() || !(p.staleness_s >= kMinSourceSeconds) || !(p.staleness_s <= kMaxSourceSeconds))
                 throw std::invalid_argument(v);
         } catch (const std::exception&) {
             throw OptionError("policy", "",
@@ -562,12 +556,10 @@ std::string StreamRunner::add_source(SourceOptions o) {
     if (o.url.empty()) throw OptionError("url", "", ": a source needs an address (a file, folder, URL or /dev/videoN)");
     if (o.max_frames_in_flight == 0) throw OptionError("max_frames_in_flight", "", ": must be at least 1");
     const auto seconds = [](double v, const char* name) {
-        if (!(v >= kMinSeconds && v <= kMaxSeconds))
-        {
-            char b[48];
-            std::snprintf(b, sizeof(b), "%g", v);
-            throw OptionError(name, "", std::string(": must be from 1e-6 to 1e6 seconds, got ") + b);
-        }
+        if (v >= kMinSourceSeconds && v <= kMaxSourceSeconds) return;
+        char b[48];
+        std::snprintf(b, sizeof(b), "%g", v);
+        throw OptionError(name, "", std::string(": must be from 1e-6 to 1e6 seconds, got ") + b);
     };
     seconds(o.reader.io_timeout_s, "io_timeout_s");
     seconds(o.evict_after_s, "evict_after_s");

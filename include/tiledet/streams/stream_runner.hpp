@@ -35,6 +35,10 @@ struct FramePolicy {
     std::string str() const;
 };
 
+// Durations a source takes (staleness, io timeout, eviction, back-off) lie in this range, in
+// seconds: beyond 1e6 s (11.6 days) they would overflow the clocks' integer ticks when added to now.
+inline constexpr double kMinSourceSeconds = 1e-6, kMaxSourceSeconds = 1e6;
+
 // A source as `tiledet stream --source` and a sources file give it: "NAME=URL" names the stream,
 // plain "URL" leaves the name to the runner. A URL's own '=' (a query string) comes after ':',
 // '/', '\\' or '.', so "rtsp://cam/s?x=1" is a URL, not a name. Returns {name, url}; name may be
