@@ -50,6 +50,20 @@ bool starts_with(const std::string& s, const char* prefix) {
 }
 
 // One line for a frame over ReaderOptions::max_pixels (the pipeline's limits.max_image_pixels).
+// swscale's x86 SIMD converters write whole blocks of pixels: converting a w x h frame to BGR24
+// writes up to 45 bytes past the last row when w is not a multiple of 16 (measured with FFmpeg
+// 5.1's libswscale, yuv420p/yuvj420p/yuyv422 at widths 1..70). That assembly is not seen by ASan,
+// so an exact-size buffer's neighbour on the heap was silently overwritten (found by fuzz_streams
+// as a corrupted heap, 2026-11-30). The frame is therefore a row range of a taller matrix that
+// leaves at least kSwsTailBytes after the last row; it stays continuous.
+constexpr int kSwsTailBytes = 256;
+
+cv::Mat padded_bgr(int rows, int cols) {
+    const int row_bytes = cols * 3;
+    const int extra_rows = (kSwsTailBytes + row_bytes - 1) / row_bytes;
+    return cv::Mat(rows + extra_rows, cols, CV_8UC3).rowRange(0, rows);
+}
+
 std::string pixel_limit_error(const std::string& url, int w, int h, std::int64_t limit, const char* when) {
     const std::int64_t pixels = static_cast<std::int64_t>(w) * static_cast<std::int64_t>(h);
     return url + ": " + when + " " + std::to_string(w) + "x" + std::to_string(h) + " = " + std::to_string(pixels) +
@@ -190,9 +204,9 @@ public:
                     av_frame_unref(frame_);
                     return ReadStatus::error;
                 }
-                convert(out);
+                const bool converted = convert(out, error);
                 av_frame_unref(frame_);
-                return ReadStatus::frame;
+                return converted ? ReadStatus::frame : ReadStatus::error;
             }
             if (rc == AVERROR_EOF) return ReadStatus::end;
             if (rc != AVERROR(EAGAIN)) {
@@ -271,16 +285,25 @@ private:
         }
     }
 
-    void convert(StreamFrame& out) {
+    // Converts frame_ to 8-bit BGR in out.bgr. False (with `error` set) when swscale has no
+    // conversion from the decoder's pixel format.
+    bool convert(StreamFrame& out, std::string& error) {
         const int w = frame_->width, h = frame_->height;
         sws_ = sws_getCachedContext(sws_, w, h, static_cast<AVPixelFormat>(frame_->format), w, h, AV_PIX_FMT_BGR24,
                                     SWS_BILINEAR, nullptr, nullptr, nullptr);
-        out.bgr.create(h, w, CV_8UC3);
+        if (!sws_ || w <= 0 || h <= 0) {
+            const char* name = av_get_pix_fmt_name(static_cast<AVPixelFormat>(frame_->format));
+            error = url_ + ": cannot convert its " + std::to_string(w) + "x" + std::to_string(h) + " " +
+                    (name ? name : "unknown") + " frames to BGR";
+            return false;
+        }
+        out.bgr = padded_bgr(h, w);
         uint8_t* dst[4] = {out.bgr.data, nullptr, nullptr, nullptr};
         int dst_stride[4] = {static_cast<int>(out.bgr.step[0]), 0, 0, 0};
         sws_scale(sws_, frame_->data, frame_->linesize, 0, h, dst, dst_stride);
         const std::int64_t ts = frame_->best_effort_timestamp;
         out.pts_s = ts == AV_NOPTS_VALUE ? std::nan("") : static_cast<double>(ts - start_pts_) * time_base_;
+        return true;
     }
 
     std::string url_;

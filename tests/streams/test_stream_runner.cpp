@@ -183,6 +183,41 @@ TEST(StreamRunner, ThePipelinesPixelLimitAppliesToVideoFrames) {
     EXPECT_NE(cs.error.find("limits.max_image_pixels (1000)"), std::string::npos) << cs.error;
 }
 
+TEST(FrameReader, FramesOfAnyWidthLeaveRoomForSwscalesBlockWritesAndKeepTheirColour) {
+    // swscale's SIMD YUV-to-BGR writes whole 16-pixel blocks: up to 45 bytes past the last row of
+    // a frame whose width is not a multiple of 16, which an exact-size buffer does not have (the
+    // heap corruption fuzz_streams found). yuv420p frames 58, 56 and 6 wide overran by 18, 24 and
+    // 30 bytes there (FFmpeg 5.1).
+    TILEDET_REQUIRE_FFMPEG();
+    for (const int w : {58, 56, 6}) {
+        const fs::path clip = work_dir() / ("red_" + std::to_string(w) + ".mkv");
+        const std::string cmd = "ffmpeg -nostdin -loglevel error -y -f lavfi -i color=c=0xff0000:s=" +
+                                std::to_string(w) + "x10:r=5 -frames:v 3 -pix_fmt yuv420p -c:v ffv1 '" +
+                                clip.string() + "'";
+        ASSERT_EQ(std::system(cmd.c_str()), 0) << cmd;
+        auto reader = open_frame_reader(clip.string(), ReaderOptions{});
+        std::string error;
+        int frames = 0;
+        StreamFrame f;
+        while (reader->read(f, error) == ReadStatus::frame) {
+            ++frames;
+            ASSERT_EQ(f.bgr.cols, w);
+            ASSERT_EQ(f.bgr.rows, 10);
+            EXPECT_TRUE(f.bgr.isContinuous());
+            cv::Size whole;
+            cv::Point offset;
+            f.bgr.locateROI(whole, offset);  // the matrix the frame's rows were taken from
+            EXPECT_EQ(offset, cv::Point(0, 0));
+            EXPECT_GE(static_cast<std::size_t>(whole.height - f.bgr.rows) * f.bgr.step[0], 256u) << "width " << w;
+            const cv::Vec3b px = f.bgr.at<cv::Vec3b>(9, w - 1);  // the last pixel: BGR of pure red
+            EXPECT_LE(px[0], 8);
+            EXPECT_LE(px[1], 8);
+            EXPECT_GE(px[2], 245);
+        }
+        EXPECT_EQ(frames, 3) << error;
+    }
+}
+
 TEST(SourceKind, FromTheAddress) {
     EXPECT_EQ(source_kind("rtsp://10.0.0.2/live"), SourceKind::network);
     EXPECT_EQ(source_kind("udp://127.0.0.1:5000"), SourceKind::network);
