@@ -88,7 +88,8 @@ public:
         static const bool registered = [] {
             // FFmpeg logs every damaged packet of a live stream (a joined-mid-GOP UDP stream logs
             // "non-existing PPS" until its next key frame); what fails comes back as one error line.
-            if (!std::getenv("TILEDET_FFMPEG_LOG")) av_log_set_level(AV_LOG_FATAL);
+            // Quiet, not AV_LOG_FATAL: mjpegdec logs "No JPEG data found in image" as fatal.
+            if (!std::getenv("TILEDET_FFMPEG_LOG")) av_log_set_level(AV_LOG_QUIET);
             avdevice_register_all();  // V4L2 (video4linux2) and the other capture devices
             avformat_network_init();
             return true;
@@ -171,7 +172,10 @@ public:
             if (static_cast<std::int64_t>(decoder_->width) * decoder_->height > options_.max_pixels)
                 throw PermanentSourceError(
                     pixel_limit_error(url_, decoder_->width, decoder_->height, options_.max_pixels, "its frames are"));
-            decoder_->max_pixels = options_.max_pixels;
+            // FFmpeg's check is against its padded buffer sizes (an mpeg2video 320x240 frame fails
+            // it at max_pixels 120000), so it gets room: it only bounds what a header that grows
+            // mid-stream makes it allocate; the exact check is ours, on every frame.
+            decoder_->max_pixels = options_.max_pixels * 2 + (std::int64_t{1} << 20);
         }
         decoder_->thread_count = 2;  // one source's decode should not take every core from inference
         rc = avcodec_open2(decoder_, codec, nullptr);
@@ -208,12 +212,12 @@ public:
                 av_frame_unref(frame_);
                 return converted ? ReadStatus::frame : ReadStatus::error;
             }
-            if (rc == AVERROR_EOF) return ReadStatus::end;
+            if (rc == AVERROR_EOF) return end(error);
             if (rc != AVERROR(EAGAIN)) {
                 error = url_ + ": decoding failed: " + av_error(rc);
                 return ReadStatus::error;
             }
-            if (flushed_) return ReadStatus::end;
+            if (flushed_) return end(error);
             arm();
             rc = av_read_frame(format_, packet_);
             if (rc == AVERROR_EOF) {
@@ -230,6 +234,17 @@ public:
                 // A corrupt packet (a damaged file, packets lost on UDP) is skipped: the decoder
                 // resynchronises at the next key frame. Only a run of them is an error.
                 if (rc < 0 && rc != AVERROR(EAGAIN)) {
+                    // A frame size past FFmpeg's max_pixels fails the packet: said as our limit,
+                    // not skipped as damage (the decoder has taken the new size by then).
+                    if (options_.max_pixels > 0 &&
+                        static_cast<std::int64_t>(decoder_->width) * decoder_->height > options_.max_pixels) {
+                        av_packet_unref(packet_);
+                        error = pixel_limit_error(url_, decoder_->width, decoder_->height, options_.max_pixels,
+                                                  "a frame of");
+                        return ReadStatus::error;
+                    }
+                    ++undecodable_;
+                    last_undecodable_ = av_error(rc);
                     if (++bad_packets_ > 100) {
                         av_packet_unref(packet_);
                         error = url_ + ": 100 undecodable packets in a row (last: " + av_error(rc) + ")";
@@ -321,6 +336,16 @@ private:
     bool flushed_ = false;
     bool timed_out_ = false;  // the interrupt callback ended a call at its deadline
     int bad_packets_ = 0;
+    std::int64_t undecodable_ = 0;  // packets the decoder refused, in all
+    std::string last_undecodable_;
+
+    // The end of the stream; `error` says what was skipped on the way, if anything.
+    ReadStatus end(std::string& error) const {
+        if (undecodable_ > 0)
+            error = url_ + ": " + std::to_string(undecodable_) + " packet(s) could not be decoded and were skipped (last: " +
+                    last_undecodable_ + ")";
+        return ReadStatus::end;
+    }
     std::string describe_;
     std::vector<std::string> warnings_;
 };

@@ -270,6 +270,8 @@ struct StreamRunner::Impl {
                 StreamFrame f;
                 const ReadStatus st = reader->read(f, error);
                 if (st == ReadStatus::end) {
+                    if (!error.empty()) event(SourceEvent::Kind::warning, s, error);  // what was skipped
+                    error.clear();
                     if (!s.reconnect)
                         source_over = true;
                     else

@@ -3,6 +3,7 @@
 // drops are checked frame by frame.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <atomic>
 #include <cmath>
 #include <fstream>
@@ -11,6 +12,7 @@
 #include <opencv2/imgcodecs.hpp>
 #include <optional>
 #include <set>
+#include <tuple>
 #include <sstream>
 #include <limits>
 
@@ -216,6 +218,90 @@ TEST(FrameReader, FramesOfAnyWidthLeaveRoomForSwscalesBlockWritesAndKeepTheirCol
         }
         EXPECT_EQ(frames, 3) << error;
     }
+}
+
+TEST(FrameReader, AFrameThatGrowsPastThePixelLimitMidStreamFailsTheSourceByNameInsteadOfEndingIt) {
+    // 60 frames of 320x240, then 5 of 1280x720 in one MPEG-TS: FFmpeg's own size check refuses the
+    // big frames' packets, which were skipped as damage and the file "ended" after 5 frames.
+    TILEDET_REQUIRE_FFMPEG();
+    const fs::path a = work_dir() / "grow_a.ts", b = work_dir() / "grow_b.ts", both = work_dir() / "grow.ts";
+    // The small part is 12 s long, so that FFmpeg's probing (5 s) sees only 320x240.
+    for (const auto& [out, size, n] : {std::tuple{a, "320x240", 60}, std::tuple{b, "1280x720", 5}}) {
+        const std::string cmd = "ffmpeg -nostdin -loglevel error -y -f lavfi -i testsrc=s=" + std::string(size) +
+                                ":r=5 -frames:v " + std::to_string(n) + " -c:v libx264 -preset ultrafast -f mpegts '" +
+                                out.string() + "'";
+        ASSERT_EQ(std::system(cmd.c_str()), 0) << cmd;
+    }
+    ASSERT_EQ(std::system(("cat '" + a.string() + "' '" + b.string() + "' > '" + both.string() + "'").c_str()), 0);
+    ReaderOptions o;
+    o.max_pixels = 100000;
+    auto reader = open_frame_reader(both.string(), o);
+    std::string error;
+    StreamFrame f;
+    int frames = 0;
+    ReadStatus st;
+    while ((st = reader->read(f, error)) == ReadStatus::frame) ++frames;
+    EXPECT_EQ(frames, 60);
+    ASSERT_EQ(st, ReadStatus::error) << error;
+    EXPECT_NE(error.find("a frame of 1280x720 = 921600 pixels, over limits.max_image_pixels (100000)"),
+              std::string::npos)
+        << error;
+    // Without the limit every frame is read.
+    auto all = open_frame_reader(both.string(), ReaderOptions{.max_pixels = 0});
+    frames = 0;
+    while (all->read(f, error) == ReadStatus::frame) ++frames;
+    EXPECT_EQ(frames, 65);
+}
+
+TEST(FrameReader, FramesUnderThePixelLimitAreReadWhateverPaddingTheDecoderAllocates) {
+    // mpeg2video's buffers are padded: FFmpeg's max_pixels set to the limit itself refused every
+    // packet of this 76,800-pixel clip at a limit of 100,000, and the file "ended" with 0 frames.
+    TILEDET_REQUIRE_FFMPEG();
+    const fs::path clip = work_dir() / "small_mpeg2.mpg";
+    const std::string cmd = "ffmpeg -nostdin -loglevel error -y -f lavfi -i testsrc=s=320x240:r=5 -frames:v 5 "
+                            "-c:v mpeg2video '" + clip.string() + "'";
+    ASSERT_EQ(std::system(cmd.c_str()), 0) << cmd;
+    for (const std::int64_t limit : {76800, 100000}) {
+        auto reader = open_frame_reader(clip.string(), ReaderOptions{.max_pixels = limit});
+        std::string error;
+        StreamFrame f;
+        int frames = 0;
+        ReadStatus st;
+        while ((st = reader->read(f, error)) == ReadStatus::frame) ++frames;
+        EXPECT_EQ(frames, 5) << "limit " << limit;
+        EXPECT_EQ(st, ReadStatus::end);
+        EXPECT_EQ(error, "") << "nothing was skipped";
+    }
+}
+
+TEST(FrameReader, PacketsTheDecoderRefusedAreNamedAtTheEnd) {
+    // An MJPEG AVI whose 4th, 5th and 6th JPEGs lost their first 400 bytes: the decoder refuses
+    // those three packets; the others are read, and the end says what was skipped.
+    TILEDET_REQUIRE_FFMPEG();
+    const fs::path clip = work_dir() / "mjpeg10.avi";
+    const std::string cmd = "ffmpeg -nostdin -loglevel error -y -f lavfi -i testsrc=s=160x120:r=5 -frames:v 10 "
+                            "-c:v mjpeg '" + clip.string() + "'";
+    ASSERT_EQ(std::system(cmd.c_str()), 0) << cmd;
+    std::ifstream in(clip, std::ios::binary);
+    std::string bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    std::vector<std::size_t> soi;
+    for (std::size_t i = 0; i + 1 < bytes.size(); ++i)
+        if (static_cast<unsigned char>(bytes[i]) == 0xFF && static_cast<unsigned char>(bytes[i + 1]) == 0xD8)
+            soi.push_back(i);
+    ASSERT_EQ(soi.size(), 10u);
+    for (const int k : {3, 4, 5}) std::fill_n(bytes.begin() + static_cast<std::ptrdiff_t>(soi[k]), 400, 'Z');
+    const fs::path damaged = work_dir() / "mjpeg10_damaged.avi";
+    std::ofstream(damaged, std::ios::binary) << bytes;
+    auto reader = open_frame_reader(damaged.string(), ReaderOptions{});
+    std::string error;
+    StreamFrame f;
+    ReadStatus st;
+    int frames = 0;
+    while ((st = reader->read(f, error)) == ReadStatus::frame) ++frames;
+    EXPECT_EQ(frames, 7);
+    ASSERT_EQ(st, ReadStatus::end) << error;
+    EXPECT_NE(error.find("3 packet(s) could not be decoded and were skipped (last: Invalid data"), std::string::npos)
+        << error;
 }
 
 TEST(SourceKind, FromTheAddress) {

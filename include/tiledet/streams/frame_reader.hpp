@@ -56,7 +56,8 @@ class FrameReader {
 public:
     virtual ~FrameReader() = default;
     // Next frame into `frame` (index and times filled by the caller). On error, `error` holds
-    // one line: the source, what failed, and FFmpeg's own message.
+    // one line: the source, what failed, and FFmpeg's own message. At the end, a non-empty
+    // `error` is a note on what was lost on the way (packets the decoder refused and skipped).
     virtual ReadStatus read(StreamFrame& frame, std::string& error) = 0;
     // Frames per second the container declares (0: unknown).
     virtual double frame_rate() const = 0;
