@@ -10,6 +10,7 @@
 #include <filesystem>
 #include <fstream>
 #include <iostream>
+#include <cstdio>
 #include <memory>
 
 #include <nlohmann/json.hpp>
@@ -44,6 +45,30 @@ struct ModelSpec {
     std::string name, path, version = "1";
     std::map<std::string, std::string> options;  // config.json's "options", over the command line's
 };
+
+// The server's own flags, refused before anything starts: "--FLAG: expected WHAT, got VALUE".
+// The upper bounds keep each one within what a process can give (threads, memory, a port).
+void check_serve_args(const ServeArgs& a) {
+    auto shown = [](double v) {  // as typed: 100000000, 1e+30, -5, nan
+        char b[32];
+        std::snprintf(b, sizeof(b), "%.15g", v);
+        return std::string(b);
+    };
+    auto range = [&](const char* flag, double v, double lo, double hi, const std::string& what) {
+        if (!(v >= lo && v <= hi))  // NaN fails too
+            throw ConfigError(std::string(flag) + ": expected " + what + ", got " + shown(v));
+    };
+    range("--http-port", a.http_port, 0, 65535, "a port from 0 to 65535 (0: any free port)");
+    range("--grpc-port", a.grpc_port, -1, 65535, "a port from 0 to 65535 (0: any free port; -1: no gRPC)");
+    range("--metrics-port", a.metrics_port, -1, 65535, "a port from 0 to 65535 (-1: none)");
+    if (!(a.max_request_mb > 0 && a.max_request_mb <= 4096))
+        throw ConfigError("--max-request-mb: expected a size in MB above 0 and at most 4096, got " +
+                          shown(a.max_request_mb));
+    range("--request-timeout-ms", a.request_timeout_ms, 0, 3.6e6, "milliseconds from 0 to 3600000 (0: none)");
+    range("--max-pending", static_cast<double>(a.max_pending), 0, 1e6, "a request count from 0 to 1000000 (0: no cap)");
+    range("--http-threads", a.http_threads, 1, 1024, "a thread count from 1 to 1024");
+    range("--read-timeout-s", a.read_timeout_s, 1, 3600, "whole seconds from 1 to 3600");
+}
 
 // DIR/NAME/model.onnx, or Triton's layout DIR/NAME/VERSION/model.onnx (the highest numeric
 // version); optional DIR/NAME/config.json: {"options": {"tile": "640", "conf": 0.3, ...}} with
@@ -106,6 +131,7 @@ int run_serve(const ServeArgs& a) {
             specs.push_back(std::move(m));
         }
     }
+    check_serve_args(a);
     // Signals are taken by this thread alone (sigwait below): block them before any thread starts,
     // so every thread the server and the pipelines start inherits the mask.
     sigset_t signals;
@@ -119,12 +145,10 @@ int run_serve(const ServeArgs& a) {
     so.http_port = a.http_port;
     so.metrics_port = a.metrics_port;
     so.grpc_port = a.grpc_port;
-    if (a.max_request_mb <= 0) throw ConfigError("--max-request-mb: expected a size in MB above 0");
-    so.max_request_bytes = static_cast<std::size_t>(a.max_request_mb * 1024 * 1024);
-    so.request_timeout = std::chrono::milliseconds(std::max(0, a.request_timeout_ms));
+    so.max_request_bytes = static_cast<std::size_t>(a.max_request_mb * 1024 * 1024);  // checked: at most 4096
+    so.request_timeout = std::chrono::milliseconds(a.request_timeout_ms);
     so.max_pending_requests = a.max_pending;
     so.http_threads = a.http_threads;
-    if (a.read_timeout_s < 1) throw ConfigError("--read-timeout-s: expected whole seconds, 1 or more");
     so.read_timeout_s = a.read_timeout_s;
     serve::InferenceServer server(so);
     server.start();

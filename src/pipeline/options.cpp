@@ -219,7 +219,7 @@ void set_option(PipelineOptions& o, std::string_view name, std::string_view v) {
         const bool chosen = v == "auto";
         o.model.intra_op_threads =
             chosen ? PipelineOptions{}.model.intra_op_threads
-                   : number<int>(name, v, "a thread count >= 0 (0: all cores) or auto", 0, 4096);
+                   : number<int>(name, v, "a thread count from 0 to 4096 (0: all cores) or auto", 0, 4096);
         o.auto_config.threads_given = !chosen;
     } else if (n == "family") {
         o.detector.family = parse_family(std::string(v));
@@ -319,7 +319,7 @@ void set_option(PipelineOptions& o, std::string_view name, std::string_view v) {
     } else if (n == "batch") {
         const bool chosen = v == "auto";
         o.batching.max_batch_size = chosen ? PipelineOptions{}.batching.max_batch_size
-                                           : number<int>(name, v, "a batch size >= 1 or auto", 1, 1 << 16);
+                                           : number<int>(name, v, "a batch size from 1 to 65536 or auto", 1, 1 << 16);
         o.auto_config.batch_given = !chosen;
     } else if (n == "max_delay_ms") {
         const double ms = number<double>(name, v, "milliseconds >= 0 (at most one hour)", 0.0, 3.6e6);
@@ -327,7 +327,7 @@ void set_option(PipelineOptions& o, std::string_view name, std::string_view v) {
     } else if (n == "instances") {
         const bool chosen = v == "auto";
         o.batching.instances = chosen ? PipelineOptions{}.batching.instances
-                                      : number<int>(name, v, "an instance count >= 1 or auto", 1, 256);
+                                      : number<int>(name, v, "an instance count from 1 to 256 or auto", 1, 256);
         o.auto_config.instances_given = !chosen;
     } else if (n == "config") {
         if (v == "auto") o.auto_config.enabled = true;

@@ -108,8 +108,8 @@ TEST(PipelineOptionTable, BadValuesAreOptionErrorsSayingWhatWasExpected) {
     EXPECT_EQ(option, "tile");
     EXPECT_EQ(error_of("conf", "1.5"), "conf: expected a confidence in [0, 1], got '1.5'");
     EXPECT_EQ(error_of("conf", "nan"), "conf: expected a confidence in [0, 1], got 'nan'");
-    EXPECT_EQ(error_of("batch", "0"), "batch: expected a batch size >= 1 or auto, got '0'");
-    EXPECT_EQ(error_of("batch", "8 "), "batch: expected a batch size >= 1 or auto, got '8 '");
+    EXPECT_EQ(error_of("batch", "0"), "batch: expected a batch size from 1 to 65536 or auto, got '0'");
+    EXPECT_EQ(error_of("batch", "8 "), "batch: expected a batch size from 1 to 65536 or auto, got '8 '");
     EXPECT_EQ(error_of("overlap", "-0.1"), "overlap: expected a ratio in [0, 1) or pixels >= 1, got '-0.1'");
     EXPECT_EQ(error_of("overlap", "12.5"), "overlap: expected a ratio in [0, 1) or whole pixels >= 1, got '12.5'");
     EXPECT_EQ(error_of("classes", "0,x"), "classes: expected comma-separated integers >= 0 (e.g. 0,2,5), got 'x'");

@@ -326,3 +326,22 @@ def test_sigterm_under_load_drains_and_exits_zero():
     assert ok >= 4, outcomes[-20:]
     bad = [o for o in outcomes if o not in ("ok", "refused")]
     assert not bad, bad[:5]
+
+
+@pytest.mark.parametrize("flag,value,expected", [
+    ("--http-threads", "100000000", "--http-threads: expected a thread count from 1 to 1024, got 100000000"),
+    ("--http-threads", "0", "--http-threads: expected a thread count from 1 to 1024, got 0"),
+    ("--max-request-mb", "1e30", "--max-request-mb: expected a size in MB above 0 and at most 4096, got 1e+30"),
+    ("--max-request-mb", "nan", "--max-request-mb: expected a size in MB above 0 and at most 4096, got nan"),
+    ("--request-timeout-ms", "-5", "--request-timeout-ms: expected milliseconds from 0 to 3600000 (0: none), got -5"),
+    ("--http-port", "99999", "--http-port: expected a port from 0 to 65535 (0: any free port), got 99999"),
+    ("--read-timeout-s", "0", "--read-timeout-s: expected whole seconds from 1 to 3600, got 0"),
+])
+def test_server_flags_out_of_range_are_refused_before_it_starts(flag, value, expected):
+    # Once accepted: 10^8 HTTP threads aborted the server after "ready", 1e30 MB overflowed to a
+    # 0-byte body limit, port 99999 printed itself but listened on another port.
+    args = {"--http-port": "0", "--metrics-port": "-1", "--grpc-port": "-1", flag: value}
+    r = subprocess.run([CLI, "serve", "-m", MODEL, *[x for kv in args.items() for x in kv]],
+                       capture_output=True, text=True, timeout=60)
+    assert r.returncode == 2, r.stderr
+    assert r.stderr.strip() == "tiledet: " + expected, r.stderr
