@@ -14,16 +14,24 @@
 namespace tiledet {
 namespace {
 
-std::vector<std::byte> read_bytes(const std::string& path) {
+std::vector<std::byte> read_bytes(const std::string& path, std::int64_t max_pixels) {
     namespace fs = std::filesystem;
     std::error_code ec;
     if (!fs::exists(path, ec))
         throw InputError(path + ": no such file (expected an image file: jpg, png, bmp, tiff, webp)");
     if (fs::is_directory(path, ec)) throw InputError(path + ": is a folder, expected an image file");
+    if (!fs::is_regular_file(path, ec))
+        throw InputError(path + ": not a regular file (a pipe, socket or device); expected an image file");
     std::ifstream in(path, std::ios::binary);
     if (!in) throw InputError(path + ": cannot open for reading (" + std::strerror(errno) + ")");
     in.seekg(0, std::ios::end);
     const auto size = static_cast<std::size_t>(in.tellg());
+    // Read whole into memory, so bounded by what an image within the pixel limit can take on
+    // disk: 8 bytes a pixel (16-bit RGBA, uncompressed) plus 64 MB of headers and metadata.
+    if (max_pixels > 0 && static_cast<double>(size) > static_cast<double>(max_pixels) * 8 + 64.0 * (1 << 20))
+        throw InputError(path + ": a file of " + std::to_string(size) +
+                         " bytes, more than any image within limits.max_image_pixels (" + std::to_string(max_pixels) +
+                         ") takes; raise it with --max-image-pixels, or check that this is an image");
     in.seekg(0);
     std::vector<std::byte> bytes(size);
     if (size > 0 && !in.read(reinterpret_cast<char*>(bytes.data()), static_cast<std::streamsize>(size)))
@@ -179,7 +187,7 @@ cv::Mat decode_image(std::span<const std::byte> bytes, const std::string& what, 
 }
 
 cv::Mat load_image(const std::string& path, std::int64_t max_pixels) {
-    const auto bytes = read_bytes(path);
+    const auto bytes = read_bytes(path, max_pixels);
     return decode_image(bytes, path, max_pixels);
 }
 

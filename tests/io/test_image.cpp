@@ -1,5 +1,6 @@
 // Every image file becomes 8-bit 3-channel BGR, and every bad file a clear InputError.
 #include <gtest/gtest.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <filesystem>
@@ -144,6 +145,53 @@ TEST_F(ListImages, FolderGivesImageFilesSortedByName) {
 TEST_F(ListImages, AFileGivesItselfWhateverItsExtension) {
     EXPECT_EQ(list_images(write("c.txt", "x")), std::vector<std::string>{path("c.txt")});
     EXPECT_THROW(list_images(path("missing")), InputError);
+}
+
+TEST_F(ListImages, AFolderWithoutImagesAndAPipeAreErrorsNotNothing) {
+    // Both once gave "0 image(s), 0 failed" and exit 0 (the pipe: a reader blocked forever).
+    write("notes.txt", "x");
+    fs::create_directories(dir_ / "sub.jpg");
+    try {
+        list_images(dir_.string());
+        FAIL() << "a folder without image files was taken as no work";
+    } catch (const InputError& e) {
+        EXPECT_NE(std::string(e.what()).find(": a folder with no image files (expected .jpg"), std::string::npos)
+            << e.what();
+    }
+    ASSERT_EQ(::mkfifo(path("pipe.jpg").c_str(), 0600), 0);
+    try {
+        list_images(path("pipe.jpg"));
+        FAIL() << "a FIFO was taken as an image file";
+    } catch (const InputError& e) {
+        EXPECT_NE(std::string(e.what()).find("pipe.jpg: not a regular file (a pipe, socket or device)"),
+                  std::string::npos)
+            << e.what();
+    }
+    // In a folder it is listed (by its name) and refused when read, without blocking.
+    const auto files = list_images(dir_.string());
+    ASSERT_EQ(files, std::vector<std::string>{path("pipe.jpg")});
+    try {
+        load_image(files[0]);
+        FAIL() << "a FIFO was read";
+    } catch (const InputError& e) {
+        EXPECT_NE(std::string(e.what()).find("not a regular file"), std::string::npos) << e.what();
+    }
+}
+
+TEST_F(ListImages, AFileLargerThanAnyImageWithinThePixelLimitIsRefusedBeforeItIsRead) {
+    const std::string big = write("big.jpg", std::string(2 * 1024 * 1024, 'x'));
+    // 2 MB against a limit of 1000 pixels: at most 8 kB of pixels + 64 MB of headers: read.
+    EXPECT_THROW(load_image(big, 1000), InputError);  // read, then not decodable
+    fs::resize_file(big, 200ll * 1024 * 1024);  // sparse: no disk used
+    try {
+        load_image(big, 1000);
+        FAIL() << "200 MB were read for a 1000-pixel limit";
+    } catch (const InputError& e) {
+        EXPECT_NE(std::string(e.what()).find("a file of 209715200 bytes, more than any image within "
+                                             "limits.max_image_pixels (1000) takes; raise it with --max-image-pixels"),
+                  std::string::npos)
+            << e.what();
+    }
 }
 
 TEST_F(Annotate, SavedImageHasTheSameSizeAndDrawnBoxes) {

@@ -37,7 +37,8 @@ void draw_detections(cv::Mat& bgr, const Detections& detections, const std::func
 
 // A file gives itself (whatever its extension, so a bad file is reported, not skipped); a
 // folder gives its image files (by extension, case-insensitive, not recursive), sorted.
-// Throws InputError when the path does not exist.
+// Throws InputError when the path does not exist, is neither a regular file nor a folder (a
+// FIFO), or is a folder without image files.
 std::vector<std::string> list_images(const std::string& path_or_dir);
 
 // The extensions list_images takes from folders: .jpg .jpeg .png .bmp .tif .tiff .webp ...
