@@ -5,6 +5,9 @@
 #pragma once
 
 #include <cstdint>
+#include <string>
+
+#include "tiledet/error.hpp"
 
 namespace tiledet {
 
@@ -27,5 +30,24 @@ struct Limits {
     // model input, so an 8-pixel tile for a 640 model is 80x upscaled noise. 0 turns it off.
     double min_tile_ratio = 0.125;
 };
+
+// 1234567 -> "1,234,567": counts in limit messages.
+inline std::string count_text(std::int64_t n) {
+    std::string digits = std::to_string(n), out;
+    for (std::size_t i = 0; i < digits.size(); ++i) {
+        if (i > 0 && (digits.size() - i) % 3 == 0 && digits[i - 1] != '-') out += ',';
+        out += digits[i];
+    }
+    return out;
+}
+
+// Throws OptionError(option) "WHAT: SEEN exceeds the limit of LIMIT (OPTION)ADVICE" when a
+// limit is set (> 0) and `seen` is over it; the command line shows the flag for OPTION.
+inline void check_limit(std::int64_t seen, std::int64_t limit, const std::string& option, const std::string& what,
+                        const std::string& advice) {
+    if (limit > 0 && seen > limit)
+        throw OptionError(option, what + ": " + count_text(seen) + " exceeds the limit of " + count_text(limit) + " (",
+                          ")" + advice);
+}
 
 }  // namespace tiledet

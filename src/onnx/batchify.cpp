@@ -4,6 +4,7 @@
 #include <algorithm>
 #include <cstdio>
 #include <filesystem>
+#include <limits>
 #include <set>
 #include <sstream>
 
@@ -132,6 +133,36 @@ void pin_declared_batch_to_one(::onnx::ModelProto& model) {
     g.clear_value_info();  // annotations only; they name the symbol too
 }
 
+// BatchifyOptions::limits on the declared inputs and outputs, per item: dims after the first,
+// symbolic (-1) as 1, saturating on hostile dims. Throws OptionError, as Pipeline's load does.
+void check_declared_sizes(const ::onnx::GraphProto& g, const Limits& limits, const std::string& what) {
+    std::set<std::string> inits;
+    for (const auto& t : g.initializer()) inits.insert(t.name());
+    auto per_item = [](const std::vector<int64_t>& dims) {
+        std::int64_t n = 1;
+        for (std::size_t i = dims.size() >= 2 ? 1 : 0; i < dims.size(); ++i) {
+            const std::int64_t d = dims[i] > 0 ? dims[i] : (dims[i] == 0 ? 0 : 1);
+            if (d > 0 && n > std::numeric_limits<std::int64_t>::max() / d) return std::numeric_limits<std::int64_t>::max();
+            n *= d;
+        }
+        return n;
+    };
+    for (const auto& in : g.input()) {
+        if (inits.count(in.name())) continue;
+        if (auto dims = onnx_detail::value_dims(in))
+            check_limit(per_item(*dims), limits.max_input_elements, "limits.max_input_elements",
+                        what + ": model input '" + in.name() + "' " + ints_text(*dims) + " takes elements per item",
+                        "; batchify would run it at batches of up to 8 to verify the repair: raise the limit if the "
+                        "machine has the memory");
+    }
+    for (const auto& out : g.output())
+        if (auto dims = onnx_detail::value_dims(out))
+            check_limit(per_item(*dims), limits.max_output_elements, "limits.max_output_elements",
+                        what + ": model output '" + out.name() + "' " + ints_text(*dims) + " gives elements per item",
+                        "; batchify would run it at batches of up to 8 to verify the repair: raise the limit if the "
+                        "machine has the memory");
+}
+
 // Classifies the inputs: returns a non-empty reason when the model has no batch-1 axis to
 // repair; sets `dynamic` when every input already has a symbolic leading dim.
 std::string check_inputs(const ::onnx::GraphProto& g, bool& dynamic) {
@@ -183,6 +214,7 @@ Outcome run_batchify(std::span<const std::byte> in_bytes, const std::string& wha
     BatchifyReport& r = out.report;
     ::onnx::ModelProto model = onnx_detail::parse_model(in_bytes, what);
     r.batch_variant_ops = variant_ops_of(model);
+    check_declared_sizes(model.graph(), options.limits, what);
     bool dynamic = false, baked_behind_dynamic = false;
     std::vector<std::byte> pinned_original;
     if (std::string why = check_inputs(model.graph(), dynamic); !why.empty()) {

@@ -17,15 +17,6 @@
 namespace tiledet {
 namespace {
 
-std::string count_text(std::int64_t n) {
-    std::string digits = std::to_string(n), out;
-    for (std::size_t i = 0; i < digits.size(); ++i) {
-        if (i > 0 && (digits.size() - i) % 3 == 0 && digits[i - 1] != '-') out += ',';
-        out += digits[i];
-    }
-    return out;
-}
-
 // Elements of one item: the dims after the batch axis (all dims for rank <= 1); symbolic dims
 // count as 1. Saturates instead of overflowing on hostile dims.
 std::int64_t item_elements(const TensorInfo& t) {
@@ -36,13 +27,6 @@ std::int64_t item_elements(const TensorInfo& t) {
         n *= std::max<std::int64_t>(d, 0);
     }
     return n;
-}
-
-void check_limit(std::int64_t seen, std::int64_t limit, const std::string& option, const std::string& what,
-                 const std::string& advice) {
-    if (limit > 0 && seen > limit)
-        throw OptionError(option, what + ": " + count_text(seen) + " exceeds the limit of " + count_text(limit) + " (",
-                          ")" + advice);
 }
 
 void check_limit_values(const Limits& l) {

@@ -17,6 +17,8 @@
 // kernels do not depend on the batch size.
 #pragma once
 
+#include "tiledet/limits.hpp"
+
 #include <cstddef>
 #include <functional>
 #include <span>
@@ -69,6 +71,11 @@ struct BatchifyOptions {
     // "Available memory of ... is smaller than requested bytes of ..." instead of taking the
     // machine. The bound lives in a CPU arena shared by the process's bounded sessions.
     std::size_t memory_limit_bytes = 0;
+    // The graph's declared inputs and outputs, per item (dims after the first; symbolic dims
+    // count as 1), against Limits::max_input_elements / max_output_elements before anything
+    // runs: over one, batchify throws OptionError("limits.max_input_elements" ...), as a
+    // Pipeline would refuse the model. The other limits are not used here.
+    Limits limits{};
 };
 
 // One output at one batch size: the largest differences between the original's single-item
