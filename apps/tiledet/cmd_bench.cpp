@@ -67,6 +67,7 @@ struct BenchArgs {
     bool full_image = false;
     double max_delay_ms = 2.0;
     std::size_t queue_capacity = 1024;
+    Limits limits{};  // --max-image-pixels, --max-input-elements, --max-output-elements (as detect's)
 };
 
 std::vector<int> int_list(const std::string& s, const char* what) {
@@ -103,8 +104,14 @@ std::vector<int> int_list(const std::string& s, const char* what) {
     std::string t = s;
     for (char& c : t)
         if (c == 'x' || c == 'X') c = ',';
-    const auto v = int_list(t, what);
-    if (v.size() != 2) throw ConfigError(std::string(what) + ": expected WxH such as 1280x640, got '" + s + "'");
+    std::vector<int> v;
+    try {
+        v = int_list(t, what);
+    } catch (const ConfigError&) {
+        v.clear();  // said below, with the value as typed
+    }
+    if (v.size() != 2)
+        throw ConfigError(std::string(what) + ": expected WxH of positive integers such as 1280x640, got '" + s + "'");
     return {v[0], v[1]};
 }
 
@@ -146,6 +153,9 @@ PipelineOptions pipeline_base(const BenchArgs& a) {
         .set("match", a.match)
         .set("max_delay_ms", std::to_string(a.max_delay_ms))
         .set("queue", std::to_string(a.queue_capacity))
+        .set("max_image_pixels", std::to_string(a.limits.max_image_pixels))
+        .set("max_input_elements", std::to_string(a.limits.max_input_elements))
+        .set("max_output_elements", std::to_string(a.limits.max_output_elements))
         // Each bench row runs the configuration it names; --auto measures the bare grid itself.
         .set("config", "manual");
     return to_pipeline_options(f);
@@ -158,7 +168,7 @@ std::vector<cv::Mat> bench_images(const BenchArgs& a, std::pair<int, int> model_
         std::size_t files = 0;
         for (const std::string& p : a.images)
             for (const std::string& f : list_images(p)) {
-                images.push_back(load_image(f));
+                images.push_back(load_image(f, a.limits.max_image_pixels));
                 ++files;
             }
         if (images.empty()) throw InputError("--images: no image files found in the paths given");
@@ -196,10 +206,21 @@ int run_bench(BenchArgs a) {
     apply_provider_flags(model_options, a.provider, a.device_id, a.io_binding, a.cuda_graphs);
     const Model probe = Model::load(a.model, model_options);
     const ModelSignature& sig = probe.signature();
+    try {
+        check_signature_limits(sig, a.limits);  // one line, exit 2, before any row allocates a batch
+    } catch (const OptionError& e) {
+        throw e.prefixed(a.model + ": ");
+    }
     const auto batches = int_list(a.batch, "--batch");
     if (a.instances < 1) throw ConfigError("--instances: expected >= 1, got " + std::to_string(a.instances));
     if (a.duration_s <= 0 && a.requests == 0) throw ConfigError("--duration: expected seconds > 0");
     if (!a.images.empty() && !a.synthetic.empty()) throw ConfigError("give --images or --synthetic, not both");
+    if (!a.synthetic.empty()) {  // before the bare rows run: said at once, not after them
+        const auto [w, h] = parse_wxh(a.synthetic, "--synthetic");
+        check_limit(std::int64_t{w} * h, a.limits.max_image_pixels, "limits.max_image_pixels",
+                    "--synthetic " + std::to_string(w) + "x" + std::to_string(h) + " has pixels",
+                    "; bench a smaller image, or raise the limit");
+    }
 
     WindowOptions windows;
     windows.duration = std::chrono::milliseconds(static_cast<long long>(a.duration_s * 1000));
@@ -400,6 +421,17 @@ const CommandRegistrar reg{Command{"bench", 50, [](CLI::App& app) {
     sub->add_option("--images", a->images, "Image files or folders to cycle through");
     sub->add_option("--synthetic", a->synthetic, "A fixed-seed noise image of WxH (default: the model's input size)");
     sub->add_option("--batch", a->batch, "Max batch sizes to measure, e.g. 1,2,4,8")->capture_default_str();
+    sub->add_option("--max-image-pixels", a->limits.max_image_pixels, "Refuse images of more pixels (0: no limit)")
+        ->capture_default_str()
+        ->check(CLI::NonNegativeNumber);
+    sub->add_option("--max-input-elements", a->limits.max_input_elements,
+                    "Refuse models whose input takes more elements per item (0: no limit)")
+        ->capture_default_str()
+        ->check(CLI::NonNegativeNumber);
+    sub->add_option("--max-output-elements", a->limits.max_output_elements,
+                    "Refuse models whose output gives more elements per item (0: no limit)")
+        ->capture_default_str()
+        ->check(CLI::NonNegativeNumber);
     sub->add_option("--mode", a->modes, "Pipeline modes: sequential,dynamic,instances")->capture_default_str();
     sub->add_option("--concurrency", a->concurrency, "Producer threads (closed loop): auto or a list such as 1,2,4")->capture_default_str();
     sub->add_option("--instances", a->instances, "Sessions in 'instances' mode (threads split between them)")->capture_default_str();

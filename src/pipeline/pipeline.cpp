@@ -17,43 +17,6 @@
 namespace tiledet {
 namespace {
 
-// Elements of one item: the dims after the batch axis (all dims for rank <= 1); symbolic dims
-// count as 1. Saturates instead of overflowing on hostile dims.
-std::int64_t item_elements(const TensorInfo& t) {
-    std::int64_t n = 1;
-    for (std::size_t i = t.rank() >= 2 ? 1 : 0; i < t.rank(); ++i) {
-        const std::int64_t d = t.dims[i].fixed() ? t.dims[i].value : 1;
-        if (d > 0 && n > std::numeric_limits<std::int64_t>::max() / d) return std::numeric_limits<std::int64_t>::max();
-        n *= std::max<std::int64_t>(d, 0);
-    }
-    return n;
-}
-
-void check_limit_values(const Limits& l) {
-    const std::pair<const char*, double> values[] = {
-        {"limits.max_image_pixels", static_cast<double>(l.max_image_pixels)},
-        {"limits.max_input_elements", static_cast<double>(l.max_input_elements)},
-        {"limits.max_output_elements", static_cast<double>(l.max_output_elements)},
-        {"limits.max_tiles_per_image", static_cast<double>(l.max_tiles_per_image)},
-        {"limits.min_tile_ratio", l.min_tile_ratio},
-    };
-    for (const auto& [name, v] : values)
-        if (!(v >= 0)) throw OptionError(name, "", ": expected >= 0 (0: no limit), got " + std::to_string(v));
-}
-
-// Before the detector or the executor allocates a single input slot.
-void check_signature_limits(const ModelSignature& sig, const Limits& limits) {
-    check_limit_values(limits);
-    for (const TensorInfo& t : sig.inputs)
-        check_limit(item_elements(t), limits.max_input_elements, "limits.max_input_elements",
-                    "model input '" + t.name + "' " + t.dims_string() + " takes elements per item",
-                    "; re-export the model at a smaller input size, or raise the limit");
-    for (const TensorInfo& t : sig.outputs)
-        check_limit(item_elements(t), limits.max_output_elements, "limits.max_output_elements",
-                    "model output '" + t.name + "' " + t.dims_string() + " gives elements per item",
-                    "; re-export the model with fewer outputs, or raise the limit");
-}
-
 // Decode options as set_option checks them, for options given as a struct (PipelineOptions,
 // SubmitOptions::decode): `field` names follow the struct ("decode.conf").
 void check_decode_options(const DecodeOptions& d) {

@@ -232,3 +232,24 @@ TEST(BenchCli, BadBatchListIsBadUsageInOneLine) {
     EXPECT_NE(r.output.find("--batch"), std::string::npos) << r.output;
     EXPECT_EQ(std::count(r.output.begin(), r.output.end(), '\n'), 1) << r.output;
 }
+
+TEST(BenchCli, LimitsRefuseAHugeSyntheticImageAndAHugeModelInputInOneLineBeforeAnyRow) {
+    // --synthetic 100000x100000 once allocated 30 GB; a model over the input limit printed an
+    // error per row and exited 1.
+    TILEDET_REQUIRE_GENERATED("yolo_nc3_dynamic.onnx");
+    CliResult r = run_cli("bench --model " + model("yolo_nc3_dynamic.onnx") + " --synthetic 100000x100000");
+    EXPECT_EQ(r.code, 2) << r.output;
+    EXPECT_NE(r.output.find("--synthetic 100000x100000 has pixels: 10,000,000,000 exceeds the limit of 268,435,456 "
+                            "(--max-image-pixels)"),
+              std::string::npos)
+        << r.output;
+    EXPECT_EQ(std::count(r.output.begin(), r.output.end(), '\n'), 1) << r.output;
+    r = run_cli("bench --model " + model("yolo_nc3_dynamic.onnx") + " --max-input-elements 1000");
+    EXPECT_EQ(r.code, 2) << r.output;
+    EXPECT_NE(r.output.find("yolo_nc3_dynamic.onnx: model input"), std::string::npos) << r.output;
+    EXPECT_NE(r.output.find("exceeds the limit of 1,000 (--max-input-elements)"), std::string::npos) << r.output;
+    EXPECT_EQ(std::count(r.output.begin(), r.output.end(), '\n'), 1) << r.output;
+    r = run_cli("bench --model " + model("yolo_nc3_dynamic.onnx") + " --synthetic 0x0");
+    EXPECT_EQ(r.code, 2) << r.output;
+    EXPECT_NE(r.output.find("got '0x0'"), std::string::npos) << "the value as typed: " << r.output;
+}

@@ -2,6 +2,8 @@
 // (numbers or symbols), metadata. Everything that guesses a family or a size reads this.
 #pragma once
 
+#include "tiledet/limits.hpp"
+
 #include <cstdint>
 #include <map>
 #include <optional>
@@ -65,5 +67,10 @@ struct ModelSignature {
     // Multi-line text: inputs, outputs, batch kind. Used in errors and `tiledet inspect`.
     std::string describe() const;
 };
+
+// Limits::max_input_elements and max_output_elements against the signature, per item (dims
+// after the batch axis; symbolic dims count as 1), before a single input slot is allocated;
+// and every limit >= 0. Throws OptionError naming the limit ("limits.max_input_elements").
+void check_signature_limits(const ModelSignature& sig, const Limits& limits);
 
 }  // namespace tiledet
