@@ -80,7 +80,9 @@ Detector::Detector(const ModelSignature& sig, const DetectorConfig& config, Setu
     if (!fixed_hw && hd.fixed()) input_h_ = static_cast<int>(hd.value);
     if (!fixed_hw && wd.fixed()) input_w_ = static_cast<int>(wd.value);
     if (input_h_ <= 0 || input_w_ <= 0)
-        throw ConfigError("input size " + size_text(input_h_, input_w_) + " is not positive");
+        throw ConfigError("the model's input size " + size_text(input_h_, input_w_) +
+                          " is not positive (a dim of 0 or less); re-export the model with a positive input size, "
+                          "or, where its dims are symbolic, give one with --imgsz H,W");
 
     names_ = config.names_file.empty() ? std::move(setup.names) : detail::read_names_file(config.names_file);
     for (int id = 0; id < setup.num_class_slots; ++id)

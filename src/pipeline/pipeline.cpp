@@ -160,6 +160,11 @@ Pipeline::Pipeline(const std::string& model_path, PipelineOptions options) : imp
         impl_->init(std::move(backends));
     } catch (const OptionError& e) {
         throw e.prefixed(model_path + ": ");
+    } catch (const ConfigError& e) {
+        // Said about this model (the detector's own checks do not know its file).
+        const std::string what = e.what();
+        if (what.rfind(model_path, 0) == 0) throw;
+        throw ConfigError(model_path + ": " + what);
     }
 }
 

@@ -3,6 +3,7 @@
 #include <onnxruntime_cxx_api.h>
 
 #include <algorithm>
+#include <cctype>
 #include <cstdlib>
 #include <cstring>
 #include <filesystem>
@@ -90,6 +91,49 @@ TensorInfo read_info(const std::string& name, const Ort::TypeInfo& type_info) {
             info.dims.push_back(Dim::symbolic(symbols[i] ? symbols[i] : ""));
     }
     return info;
+}
+
+// ONNX Runtime's message without its source location and C++ signature
+// ("/onnxruntime_src/.../model.cc:192 onnxruntime::Model::Model(...) Unsupported model IR
+// version: 99, ..." -> "Unsupported model IR version: 99, ..."), on one line.
+std::string ort_message(const std::string& raw) {
+    std::string m = raw;
+    const std::size_t colon = m.find(':');
+    const std::size_t space = m.find(' ');
+    if (!m.empty() && m[0] == '/' && colon != std::string::npos && space != std::string::npos && colon < space &&
+        std::isdigit(static_cast<unsigned char>(m[colon + 1]))) {
+        // Skip "FILE:LINE ", then the signature up to its balanced closing parenthesis.
+        std::size_t i = space + 1, open = m.find('(', i);
+        if (open != std::string::npos) {
+            int depth = 0;
+            for (i = open; i < m.size(); ++i) {
+                if (m[i] == '(') ++depth;
+                if (m[i] == ')' && --depth == 0) break;
+            }
+            if (i < m.size()) {
+                i += 1;
+                if (m.compare(i, 6, " const") == 0) i += 6;
+                m = m.substr(i);
+            }
+        }
+    }
+    std::string out;
+    for (char c : m) {
+        if (c == '\n' || c == '\r') c = ' ';
+        if (c == ' ' && (out.empty() || out.back() == ' ')) continue;
+        out += c;
+    }
+    while (!out.empty() && out.back() == ' ') out.pop_back();
+    return out;
+}
+
+// What to do about a model ONNX Runtime cannot load.
+std::string load_advice(const std::string& message) {
+    if (message.find("IR version") != std::string::npos || message.find("Opset") != std::string::npos ||
+        message.find("opset") != std::string::npos)
+        return "re-export the model with an opset and IR version that ONNX Runtime " + Ort::GetVersionString() +
+               " supports";
+    return "expected a complete .onnx file that ONNX Runtime can load";
 }
 
 std::string remedy_text() {
@@ -313,10 +357,10 @@ Model Model::from_bytes(std::span<const std::byte> bytes, const ModelOptions& op
         // With a GPU provider, a failure here is most often the provider's (a missing cuDNN, no
         // memory): say so, and for `auto` fall back to the CPU as promised.
         if (impl->providers.size() <= 1)
-            throw InputError(impl->name + ": not a loadable ONNX model (" + e.what() +
-                             "); expected a complete .onnx file");
+            throw InputError(impl->name + ": not a loadable ONNX model (" + ort_message(e.what()) + "); " +
+                             load_advice(e.what()));
         const std::string what =
-            "ONNX Runtime could not start a session on " + impl->providers.front() + ": " + e.what();
+            "ONNX Runtime could not start a session on " + impl->providers.front() + ": " + ort_message(e.what());
         if (std::find(options.providers.begin(), options.providers.end(), "auto") == options.providers.end())
             throw ConfigError(impl->name + ": " + what + ". --provider cpu runs it on the CPU");
         impl->skipped.push_back(what);
@@ -333,8 +377,8 @@ Model Model::from_bytes(std::span<const std::byte> bytes, const ModelOptions& op
     if (!impl->session) try {
             impl->session = std::make_unique<Ort::Session>(ort_env(), bytes.data(), bytes.size(), so);
         } catch (const Ort::Exception& e) {
-            throw InputError(impl->name + ": not a loadable ONNX model (" + e.what() +
-                             "); expected a complete .onnx file");
+            throw InputError(impl->name + ": not a loadable ONNX model (" + ort_message(e.what()) + "); " +
+                             load_advice(e.what()));
         }
     Ort::Session& s = *impl->session;
     Ort::AllocatorWithDefaultOptions alloc;
@@ -418,7 +462,7 @@ std::vector<Tensor> Model::run(const std::vector<Tensor>& inputs) const {
         out_values = impl_->session->Run(Ort::RunOptions{nullptr}, impl_->input_cnames.data(), in_values.data(),
                                          in_values.size(), impl_->output_cnames.data(), impl_->output_cnames.size());
     } catch (const Ort::Exception& e) {
-        throw RuntimeFailure(impl_->name + ": ONNX Runtime failed: " + e.what());
+        throw RuntimeFailure(impl_->name + ": ONNX Runtime failed: " + ort_message(e.what()));
     }
     std::vector<Tensor> outputs;
     outputs.reserve(out_values.size());
@@ -579,7 +623,7 @@ std::vector<Tensor> Model::run_bound(const std::vector<Tensor>& inputs) const {
         }
         return outputs;
     } catch (const Ort::Exception& e) {
-        throw RuntimeFailure(m.name + ": ONNX Runtime failed: " + e.what());
+        throw RuntimeFailure(m.name + ": ONNX Runtime failed: " + ort_message(e.what()));
     }
 }
 

@@ -1,5 +1,10 @@
 #include <gtest/gtest.h>
 
+#include <fstream>
+#include <iterator>
+#include <span>
+#include <string>
+
 #include "test_paths.hpp"
 #include "tiledet/error.hpp"
 #include "tiledet/runtime/metadata.hpp"
@@ -138,4 +143,27 @@ TEST(RealModels, Deimv2IsDynamicBatchNamedNWithTwoInputs) {
     EXPECT_TRUE(sig.batch_kind().is_dynamic());
     EXPECT_EQ(sig.batch_kind().symbol, "N");
     EXPECT_EQ(sig.inputs[1].name, "orig_target_sizes");
+}
+
+TEST(ModelLoad, AModelOfAnIrVersionTheRuntimeDoesNotKnowIsOneLineWithoutItsSourcePaths) {
+    // ONNX Runtime's own message begins with its source file, line and a C++ signature and ends
+    // in a newline: the user gets the message and what to do about it.
+    TILEDET_REQUIRE_GENERATED("yolo_static.onnx");
+    std::ifstream in(generated_model("yolo_static.onnx"), std::ios::binary);
+    std::string bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    ASSERT_GE(bytes.size(), 2u);
+    ASSERT_EQ(bytes[0], '\x08') << "ModelProto field 1 (ir_version), a varint, comes first";
+    ASSERT_LT(static_cast<unsigned char>(bytes[1]), 0x80u) << "one varint byte";
+    bytes[1] = 99;
+    try {
+        (void)Model::from_bytes(std::as_bytes(std::span(bytes.data(), bytes.size())), {}, "ir99.onnx");
+        FAIL() << "IR version 99 loaded";
+    } catch (const tiledet::InputError& e) {
+        const std::string m = e.what();
+        EXPECT_NE(m.find("ir99.onnx: not a loadable ONNX model (Unsupported model IR version: 99"), std::string::npos)
+            << m;
+        EXPECT_NE(m.find("re-export the model with an opset and IR version that ONNX Runtime"), std::string::npos) << m;
+        EXPECT_EQ(m.find("onnxruntime_src"), std::string::npos) << m;
+        EXPECT_EQ(m.find('\n'), std::string::npos) << m;
+    }
 }
