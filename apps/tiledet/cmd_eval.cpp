@@ -31,6 +31,11 @@
 namespace tiledet::cli {
 namespace {
 
+// "FILE: message", once: most messages (an image's, a label file's) begin with their file already.
+std::string about(const std::string& file, const std::string& message) {
+    return message.rfind(file, 0) == 0 ? message : file + ": " + message;
+}
+
 // Ultralytics' validation defaults (ultralytics/cfg/default.yaml iou 0.7 and max_det 300; the
 // detection validator lowers conf to 0.001): mAP needs the low-score tail of the ranking.
 constexpr float kEvalConf = 0.001f;
@@ -132,7 +137,7 @@ int run_rotated_eval(const EvalArgs& a, const std::vector<std::string>& images, 
             }
             evaluator.add_image(std::move(gt), pipeline.submit(bgr, path).get().detections);
         } catch (const Error& e) {
-            std::cerr << "tiledet: " << path << ": " << cli_message(e) << "\n";
+            std::cerr << "tiledet: " << about(path, cli_message(e)) << "\n";
             ++failed;
         }
     }
@@ -219,7 +224,7 @@ int run_eval(const EvalArgs& a) {
             evaluator.add_image(std::move(f.gt), f.result.get().detections);
         } catch (const Error& e) {
             bar.clear();
-            std::cerr << "tiledet: " << f.path << ": " << e.what() << "\n";
+            std::cerr << "tiledet: " << about(f.path, cli_message(e)) << "\n";
             ++failed;
         }
         bar.update(++evaluated, images.size());
@@ -241,7 +246,7 @@ int run_eval(const EvalArgs& a) {
             window.push_back({path, std::move(gt), pipeline.submit(bgr, path)});
         } catch (const Error& e) {
             bar.clear();
-            std::cerr << "tiledet: " << path << ": " << cli_message(e) << "\n";
+            std::cerr << "tiledet: " << about(path, cli_message(e)) << "\n";
             ++failed;
             bar.update(++evaluated, images.size());
         }

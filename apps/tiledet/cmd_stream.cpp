@@ -336,7 +336,10 @@ int run_stream(const StreamArgs& a) {
         if (s.state == "failed" || s.state == "evicted" ||
             (s.drops.count(drop_cause::failed) && s.drops.at(drop_cause::failed))) {
             ++failed;
-            os << "    error: " << s.error << "\n";
+            if (!s.error.empty())
+                os << "    error: " << s.error << "\n";
+            else  // a folder's unreadable images: each was named in its own line as it was skipped
+                os << "    " << s.drops.at(drop_cause::failed) << " frame(s) could not be read (named above)\n";
         }
     }
     const ExecutorStats es = pipeline.executor().stats();

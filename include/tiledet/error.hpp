@@ -4,6 +4,7 @@
 
 #include <stdexcept>
 #include <string>
+#include <string_view>
 #include <utility>
 
 namespace tiledet {
@@ -62,5 +63,25 @@ class UnknownLayoutError : public Error {
 public:
     using Error::Error;
 };
+
+// Bytes from a file as they may be shown in a message: printable ASCII kept, any other byte as
+// \xNN, at most `max_bytes` of them ("..." after), so a binary file given as text is not
+// echoed to the terminal.
+inline std::string printable(std::string_view s, std::size_t max_bytes = 40) {
+    static const char* hex = "0123456789ABCDEF";
+    std::string out;
+    for (std::size_t i = 0; i < s.size() && i < max_bytes; ++i) {
+        const auto c = static_cast<unsigned char>(s[i]);
+        if (c >= 0x20 && c < 0x7F) {
+            out += static_cast<char>(c);
+        } else {
+            out += "\\x";
+            out += hex[c >> 4];
+            out += hex[c & 15];
+        }
+    }
+    if (s.size() > max_bytes) out += "...";
+    return out;
+}
 
 }  // namespace tiledet

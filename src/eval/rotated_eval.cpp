@@ -165,24 +165,24 @@ RotatedGroundTruths parse_obb_labels(const std::string& text, int img_w, int img
         if (t.size() == 10 && !number(t[8])) {  // DOTA: pixels, class name, difficult
             for (int k = 0; k < 8; ++k)
                 if (!number(t[static_cast<std::size_t>(k)]))
-                    fail(source, line_no, "'" + t[static_cast<std::size_t>(k)] + "' is not a number");
+                    fail(source, line_no, "'" + printable(t[static_cast<std::size_t>(k)]) + "' is not a number");
             for (int k = 0; k < 4; ++k)
                 g.polygon[static_cast<std::size_t>(k)] = {static_cast<float>(*number(t[2 * k])),
                                                           static_cast<float>(*number(t[2 * k + 1]))};
             const auto id = class_id_of ? class_id_of(t[8]) : std::nullopt;
-            if (!id) fail(source, line_no, "class name '" + t[8] + "' is not one of the model's classes");
+            if (!id) fail(source, line_no, "class name '" + printable(t[8]) + "' is not one of the model's classes");
             g.class_id = *id;
-            if (t[9] != "0" && t[9] != "1") fail(source, line_no, "difficult flag '" + t[9] + "' is not 0 or 1");
+            if (t[9] != "0" && t[9] != "1") fail(source, line_no, "difficult flag '" + printable(t[9]) + "' is not 0 or 1");
             g.difficult = t[9] == "1";
         } else if (t.size() == 9) {  // YOLO OBB: class, normalized corners
             std::array<double, 9> v{};
             for (std::size_t k = 0; k < 9; ++k) {
                 const auto x = number(t[k]);
-                if (!x) fail(source, line_no, "'" + t[k] + "' is not a number");
+                if (!x) fail(source, line_no, "'" + printable(t[k]) + "' is not a number");
                 v[k] = *x;
             }
             if (v[0] < 0 || v[0] != std::floor(v[0]) || v[0] > 1e6)
-                fail(source, line_no, "class " + t[0] + " is not an integer >= 0");
+                fail(source, line_no, "class " + printable(t[0]) + " is not an integer >= 0");
             g.class_id = static_cast<int>(v[0]);
             for (std::size_t k = 0; k < 4; ++k) {
                 if (v[1 + 2 * k] < 0 || v[1 + 2 * k] > 1 || v[2 + 2 * k] < 0 || v[2 + 2 * k] > 1)

@@ -31,7 +31,7 @@ std::vector<double> parse_numbers(const std::string& line, const std::string& so
         const char* end = token.data() + token.size();
         const auto [ptr, ec] = std::from_chars(token.data(), end, v);
         if (ec != std::errc() || ptr != end || !std::isfinite(v))
-            fail(source, line_no, "'" + token + "' is not a number");
+            fail(source, line_no, "'" + printable(token) + "' is not a number");
         values.push_back(v);
     }
     return values;

@@ -7,6 +7,7 @@
 #include <filesystem>
 #include <fstream>
 #include <opencv2/imgcodecs.hpp>
+#include <limits>
 #include <optional>
 
 #include "tiledet/error.hpp"
@@ -163,6 +164,9 @@ cv::Mat decode_image(std::span<const std::byte> bytes, const std::string& what, 
     } else if (const auto png = png_size(bytes)) {
         check_pixels(png->width, png->height, max_pixels, what, "(from the PNG header)");
     }
+    if (bytes.size() > static_cast<std::size_t>(std::numeric_limits<int>::max()))
+        throw InputError(what + ": " + std::to_string(bytes.size()) +
+                         " bytes, more than OpenCV decodes from memory (2^31 - 1 bytes); split or recompress it");
     // imdecode takes a non-const Mat header but does not write through it.
     const cv::Mat buf(1, static_cast<int>(bytes.size()), CV_8UC1, const_cast<std::byte*>(bytes.data()));
     cv::Mat img;
@@ -171,6 +175,12 @@ cv::Mat decode_image(std::span<const std::byte> bytes, const std::string& what, 
         // (gray expanded, alpha dropped) and applies EXIF orientation.
         img = cv::imdecode(buf, cv::IMREAD_COLOR | cv::IMREAD_ANYDEPTH);
     } catch (const cv::Exception& e) {
+        // OpenCV's own bound, under ours (0 turns ours off, not OpenCV's): its check reads
+        // "pixels <= CV_IO_MAX_IMAGE_PIXELS" (modules/imgcodecs/src/loadsave.cpp, validateInputImageSize).
+        if (e.err.find("CV_IO_MAX_IMAGE_PIXELS") != std::string::npos)
+            throw InputError(what + ": more pixels than OpenCV's decoders take (2^30 by default; its environment "
+                                    "variable CV_IO_MAX_IMAGE_PIXELS raises that bound, which --max-image-pixels 0 "
+                                    "does not lift)");
         throw InputError(what + ": not a decodable image (" + e.err + ")");
     }
     if (img.empty())

@@ -263,7 +263,14 @@ std::optional<InferFailure> ServeCore::infer(const std::string& model, const std
         return fail(FailureReason::canceled, 503, "request cancelled: the server is shutting down");
     } catch (const RuntimeFailure& ex) {
         return fail(FailureReason::backend, 500, std::string("the model failed on this request: ") + ex.what());
-    } catch (const Error& ex) {  // InputError (the image), ShapeError, OptionError, ConfigError: the request's fault
+    } catch (const OptionError& ex) {
+        // A limit the image is over (limits.max_image_pixels): named as the library and the
+        // server's command line know it, since raising it is the operator's call.
+        const std::string option = option_for_field(ex.option());
+        return fail(FailureReason::other, 400,
+                    option == ex.option() ? std::string(ex.what())
+                                          : ex.with_name(ex.option() + ", tiledet serve " + option_flag(option)));
+    } catch (const Error& ex) {  // InputError (the image), ShapeError, ConfigError: the request's fault
         return fail(FailureReason::other, 400, ex.what());
     } catch (const std::bad_alloc&) {
         return fail(FailureReason::other, 500, "out of memory while handling this request");

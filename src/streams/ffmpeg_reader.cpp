@@ -365,6 +365,10 @@ public:
         out.file = fs::path(files_[i]).filename().string();
         try {
             out.bgr = load_image(files_[i], options_.max_pixels);
+        } catch (const OptionError& e) {
+            // The pixel limit: named as the library and the command line know it.
+            error = e.with_name(e.option() + ", --max-image-pixels");
+            return ReadStatus::skipped;
         } catch (const std::exception& e) {
             // One bad image (truncated, not an image) is skipped; the folder goes on.
             error = e.what();

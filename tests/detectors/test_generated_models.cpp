@@ -294,5 +294,27 @@ TEST(GeneratedModels, NamesFileOverridesTheModelsNames) {
     EXPECT_THROW(make_detector(model.signature(), cfg), InputError);
 }
 
+TEST(GeneratedModels, ANamesFileThatIsNotTextIsRefusedWithoutEchoingIt) {
+    TILEDET_REQUIRE_GENERATED("yolo_nc3_static.onnx");
+    const auto path = std::filesystem::temp_directory_path() / ("tiledet_names_bin_" + std::to_string(::getpid()) + ".txt");
+    std::ofstream(path, std::ios::binary) << "apple\n\x1b[31m\xff\xfe\x01\ncherry\n";
+    const Model model = Model::load(testing::generated_model("yolo_nc3_static.onnx").string());
+    DetectorConfig cfg;
+    cfg.names_file = path.string();
+    try {
+        (void)make_detector(model.signature(), cfg);
+        FAIL() << "binary names were taken";
+    } catch (const InputError& e) {
+        const std::string m = e.what();
+        EXPECT_NE(m.find(": line 2 is not text (control bytes or invalid UTF-8)"), std::string::npos) << m;
+        EXPECT_EQ(m.find('\x1b'), std::string::npos) << m;
+    }
+    // UTF-8 names are text.
+    std::ofstream(path, std::ios::binary) << "pomme\nm\xc3\xbbre\n\xe6\xa1\x83\n";
+    const auto det = make_detector(model.signature(), cfg);
+    EXPECT_EQ(det->class_name(1), "m\xc3\xbbre");
+    std::filesystem::remove(path);
+}
+
 }  // namespace
 }  // namespace tiledet

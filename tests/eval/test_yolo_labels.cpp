@@ -76,6 +76,13 @@ TEST(YoloLabels, MalformedLinesNameFileAndLine) {
     EXPECT_NE(error_of("0 120 80 40 40\n").find("outside 0..1"), std::string::npos);  // pixels, not normalized
 }
 
+TEST(YoloLabels, BinaryBytesOfABadTokenAreEscapedAndCutNotEchoed) {
+    const std::string bad = std::string("\x1b[2J\xff\x01") + std::string(100, 'A');
+    const std::string e = error_of(bad + " 0.5 0.5 0.2 0.2\n");
+    EXPECT_NE(e.find("'\\x1B[2J\\xFF\\x01" + std::string(34, 'A') + "...' is not a number"), std::string::npos) << e;
+    EXPECT_EQ(e.find('\x1b'), std::string::npos) << "no escape sequence reaches the terminal";
+}
+
 // fuzz_eval found it (fuzz/regressions/fuzz_eval/): a class id beyond int was converted anyway.
 TEST(YoloLabels, ClassIdBeyondIntIsAClearError) {
     EXPECT_NE(error_of("26666666666666666666666666600 0.5 0.5 0.2 0.2\n").find("x.txt line 1: class"),

@@ -114,6 +114,33 @@ TEST(DecodeImage, BytesInMemoryDecodeLikeAFile) {
     EXPECT_THROW(decode_image({}), InputError);
 }
 
+TEST(DecodeImage, AHeaderOverOpenCVsOwnBoundSaysSoWhenOurLimitIsOff) {
+    // A 2x2 PNG whose IHDR claims 100000x100000 (CRC recomputed): with --max-image-pixels 0 the
+    // message was OpenCV's "pixels <= CV_IO_MAX_IMAGE_PIXELS", an internal.
+    std::vector<uchar> png;
+    cv::imencode(".png", cv::Mat(2, 2, CV_8UC3, cv::Scalar(1, 2, 3)), png);
+    ASSERT_GT(png.size(), 33u);
+    auto put32 = [&](std::size_t at, std::uint32_t v) {
+        for (int i = 0; i < 4; ++i) png[at + i] = static_cast<uchar>(v >> (24 - 8 * i));
+    };
+    put32(16, 100000);  // IHDR data starts at 16: width, height
+    put32(20, 100000);
+    std::uint32_t crc = 0xFFFFFFFFu;  // CRC-32 (PNG spec, annex D) over the chunk type and data
+    for (std::size_t i = 12; i < 29; ++i) {
+        crc ^= png[i];
+        for (int k = 0; k < 8; ++k) crc = (crc >> 1) ^ (0xEDB88320u & (0u - (crc & 1u)));
+    }
+    put32(29, crc ^ 0xFFFFFFFFu);
+    try {
+        decode_image(std::as_bytes(std::span(png)), "huge.png", 0);
+        FAIL() << "decoded";
+    } catch (const InputError& e) {
+        EXPECT_NE(std::string(e.what()).find("huge.png: more pixels than OpenCV's decoders take (2^30 by default"),
+                  std::string::npos)
+            << e.what();
+    }
+}
+
 // fuzz_image_decode found it (fuzz/regressions/fuzz_image_decode/): the PNG header's 32-bit
 // sizes multiplied in signed 64 bits overflowed before the limit was checked.
 TEST(DecodeImage, PngHeaderOfFourBillionSquaredPixelsIsRefusedByTheLimit) {

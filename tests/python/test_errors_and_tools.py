@@ -38,7 +38,7 @@ def test_pipeline_keyword_defaults_are_the_option_tables():
     ({"tile": "64x"}, "tile", "tile: expected none, auto, SIZE or WxH"),
     ({"merge": "average"}, "merge", "merge: expected nms, nmm or greedy-nmm, got 'average'"),
     ({"conf": 1.5}, "conf", "conf: expected a confidence in [0, 1], got '1.5'"),
-    ({"batch": 0}, "batch", "batch: expected a batch size >= 1"),
+    ({"batch": 0}, "batch", "batch: expected a batch size from 1 to 65536"),
     ({"family": "yolo9000"}, "family", "family: expected one of: "),
     ({"bogus": 1}, "bogus", "unknown option 'bogus'; known options: provider, "),
     ({"tile": 640, "overlap": 640}, "overlap", "overlap"),  # checked against the model at load

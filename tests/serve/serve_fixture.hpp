@@ -28,8 +28,9 @@ struct Served {
         : Served(bb::one_backend(backend_delay), std::move(so), max_batch, max_delay) {}
     // The same on the given backends (one instance each).
     Served(std::vector<std::unique_ptr<Backend>> backends, serve::ServeOptions so, int max_batch,
-           std::chrono::microseconds max_delay = std::chrono::microseconds(2000)) {
+           std::chrono::microseconds max_delay = std::chrono::microseconds(2000), Limits limits = {}) {
         PipelineOptions po;
+        po.limits = limits;
         po.batching.max_batch_size = max_batch;
         po.batching.max_queue_delay = max_delay;
         po.batching.probe_cache_dir = "";

@@ -170,6 +170,21 @@ TEST(ServeEndpoints, DetectionThroughABytesImageInput) {
     EXPECT_EQ(ids.substr(0, ids.find(',')), ids.substr(ids.find(',') + 1));
 }
 
+TEST(ServeEndpoints, AnImageOverThePixelLimitIs400NamingTheLimitAndTheServersFlag) {
+    Limits limits;
+    limits.max_image_pixels = 1000;
+    Served s(bb::one_backend({}), {}, 8, std::chrono::microseconds(2000), limits);
+    auto c = s.client();
+    auto req = image_request(png(bb::scene(64, 64, {{10, 10, 20, 20}})), "", {});
+    auto res = c.Post("/v2/models/bright/infer", req.headers, req.body, "application/octet-stream");
+    ASSERT_TRUE(res);
+    EXPECT_EQ(res->status, 400) << res->body;
+    const std::string error = json::parse(res->body)["error"];
+    EXPECT_NE(error.find("exceeds the limit of 1000 (limits.max_image_pixels, tiledet serve --max-image-pixels)"),
+              std::string::npos)
+        << error;
+}
+
 TEST(ServeEndpoints, DetectionParametersConfAndClassesApply) {
     Served s;
     auto c = s.client();

@@ -187,3 +187,21 @@ TEST(StreamCli, SighupReReadsTheSourcesFileStartingNewLinesAndStoppingRemovedOne
     EXPECT_LT(frames.at("first").size(), 30u) << "the removed line was not stopped";
     fs::remove_all(dir);
 }
+
+TEST(StreamCli, AFolderWithABadImageNamesItAndSaysHowManyFramesFailedInTheSummary) {
+    // The summary once printed an empty "error: " line for such a folder.
+    TILEDET_REQUIRE_GENERATED("yolo_dynamic.onnx");
+    const fs::path dir = fresh_dir("cli_badimg");
+    fs::create_directories(dir / "imgs");
+    for (int i = 0; i < 2; ++i)
+        cv::imwrite((dir / "imgs" / ("i" + std::to_string(i) + ".png")).string(),
+                    testing_bright_box::scene(320, 240, {{40 * i, 50, 100, 100}}));
+    std::ofstream(dir / "imgs" / "i2.png") << "not a png";
+    const auto r = run_cli("stream -m " + generated_model("yolo_dynamic.onnx").string() + " --source imgs=" +
+                           (dir / "imgs").string());
+    EXPECT_EQ(r.code, 1) << r.output;
+    EXPECT_NE(r.output.find("i2.png: not a decodable image"), std::string::npos) << r.output;
+    EXPECT_NE(r.output.find("    1 frame(s) could not be read (named above)"), std::string::npos) << r.output;
+    EXPECT_EQ(r.output.find("error: \n"), std::string::npos) << r.output;
+    fs::remove_all(dir);
+}
