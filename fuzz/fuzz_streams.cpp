@@ -10,6 +10,7 @@
 #include <cstdlib>
 #include <sstream>
 #include <string>
+#include <vector>
 
 #include "tiledet/error.hpp"
 #include "tiledet/streams/frame_reader.hpp"
@@ -23,9 +24,16 @@ void check(bool ok) {
 
 void text_mode(const std::string& text) {
     std::istringstream in(text);
-    for (const std::string& line : tiledet::parse_sources_list(in)) {
+    std::vector<std::string> lines;
+    try {
+        lines = tiledet::parse_sources_list(in);
+    } catch (const tiledet::InputError&) {
+        return;  // a line that is not text: refused by name
+    }
+    for (const std::string& line : lines) {
         // stream_runner.hpp: lines are trimmed, never blank or comments.
         check(!line.empty() && line[0] != '#' && line.find('\n') == std::string::npos);
+        check(tiledet::is_text_line(line));
         check(line.find_first_of(" \t\r") != 0 && line.find_last_of(" \t\r") != line.size() - 1);
         const auto [name, url] = tiledet::split_source_spec(line);
         if (name.empty()) {

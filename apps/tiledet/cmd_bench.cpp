@@ -70,7 +70,9 @@ struct BenchArgs {
     Limits limits{};  // --max-image-pixels, --max-input-elements, --max-output-elements (as detect's)
 };
 
-std::vector<int> int_list(const std::string& s, const char* what) {
+// Comma-separated whole numbers from 1 to `hi` (each one is threads, sessions or batch slots
+// the bench allocates: --batch 100000 once started 200000 producer threads and took the machine).
+std::vector<int> int_list(const std::string& s, const char* what, int hi = 1024) {
     std::vector<int> out;
     std::stringstream ss(s);
     std::string tok;
@@ -83,8 +85,9 @@ std::vector<int> int_list(const std::string& s, const char* what) {
         } catch (const std::exception&) {
             used = 0;
         }
-        if (used != tok.size() || v < 1)
-            throw ConfigError(std::string(what) + ": expected comma-separated positive integers, got '" + s + "'");
+        if (used != tok.size() || v < 1 || v > hi)
+            throw ConfigError(std::string(what) + ": expected comma-separated whole numbers from 1 to " +
+                              std::to_string(hi) + ", got '" + s + "'");
         out.push_back(v);
     }
     if (out.empty()) throw ConfigError(std::string(what) + ": expected at least one value, got '" + s + "'");
@@ -106,7 +109,7 @@ std::vector<int> int_list(const std::string& s, const char* what) {
         if (c == 'x' || c == 'X') c = ',';
     std::vector<int> v;
     try {
-        v = int_list(t, what);
+        v = int_list(t, what, 1 << 20);
     } catch (const ConfigError&) {
         v.clear();  // said below, with the value as typed
     }
@@ -211,8 +214,10 @@ int run_bench(BenchArgs a) {
     } catch (const OptionError& e) {
         throw e.prefixed(a.model + ": ");
     }
-    const auto batches = int_list(a.batch, "--batch");
-    if (a.instances < 1) throw ConfigError("--instances: expected >= 1, got " + std::to_string(a.instances));
+    const auto batches = int_list(a.batch, "--batch", 256);  // 256 slots of a 640 input: 1.2 GB
+    if (a.concurrency != "auto") (void)int_list(a.concurrency, "--concurrency");  // said now, not after the bare rows
+    if (a.instances < 1 || a.instances > 256)
+        throw ConfigError("--instances: expected an instance count from 1 to 256, got " + std::to_string(a.instances));
     if (a.duration_s <= 0 && a.requests == 0) throw ConfigError("--duration: expected seconds > 0");
     if (!a.images.empty() && !a.synthetic.empty()) throw ConfigError("give --images or --synthetic, not both");
     if (!a.synthetic.empty()) {  // before the bare rows run: said at once, not after them

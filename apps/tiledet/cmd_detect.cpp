@@ -129,7 +129,7 @@ int run_detect(const DetectArgs& a) {
 
     int failed = static_cast<int>(input_errors.size());
     for (const std::string& e : input_errors) std::cerr << "tiledet: " << e << "\n";
-    if (!a.annotate_dir.empty()) fs::create_directories(a.annotate_dir);
+    if (!a.annotate_dir.empty()) cli::ensure_folder(a.annotate_dir, "annotated images");
 
     // A forced family that the signature does not fit decodes numbers that mean something else:
     // say so where the user looks, not only in the JSON's family_reason.
@@ -365,6 +365,7 @@ int run_detect(const DetectArgs& a) {
         std::ostream& f = a.json_path == "-" ? std::cout : json_file;
         if (!(f << results_json(a.model, detector, records, 2, &pipeline.config()) << "\n" << std::flush)) throw InputError(a.json_path + ": cannot write the JSON results");
     }
+    cli::check_written(jsonl, a.jsonl_path, "the JSON Lines results");
     return failed > 0 ? kExitSomeInputsFailed : kExitOk;
 }
 

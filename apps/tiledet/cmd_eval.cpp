@@ -167,7 +167,7 @@ int run_rotated_eval(const EvalArgs& a, const std::vector<std::string>& images, 
                                       {"detections", c.det_count},
                                       {"ap50", c.ap}});
         std::ofstream out(a.json_path);
-        if (!(out << j.dump(2) << "\n"))
+        if (!(out << j.dump(2) << "\n" << std::flush))
             throw InputError("cannot write --json file " + a.json_path + "; check the folder exists and is writable");
     }
     return failed ? kExitSomeInputsFailed : kExitOk;
@@ -307,7 +307,7 @@ int run_eval(const EvalArgs& a) {
                                       {"ap50", c.ap50},
                                       {"ap75", c.ap75}});
         std::ofstream out(a.json_path);
-        if (!(out << j.dump(2) << "\n"))
+        if (!(out << j.dump(2) << "\n" << std::flush))
             throw InputError("cannot write --json file " + a.json_path + "; check the folder exists and is writable");
     }
     return failed ? kExitSomeInputsFailed : kExitOk;

@@ -35,7 +35,7 @@ struct ServeArgs {
     int grpc_port = serve::grpc_available() ? 8001 : -1;
     double max_request_mb = 64;
     int request_timeout_ms = 30000;
-    std::size_t max_pending = 256;
+    long long max_pending = 256;  // signed, so that -1 is refused as -1
     int http_threads = 64;
     int read_timeout_s = 5;
     PipelineFlags flags;
@@ -44,6 +44,7 @@ struct ServeArgs {
 struct ModelSpec {
     std::string name, path, version = "1";
     std::map<std::string, std::string> options;  // config.json's "options", over the command line's
+    std::string config_path;                      // where they came from (for messages)
 };
 
 // The server's own flags, refused before anything starts: "--FLAG: expected WHAT, got VALUE".
@@ -101,6 +102,7 @@ std::vector<ModelSpec> read_repository(const std::string& dir) {
         }
         const fs::path config = folder / "config.json";
         if (fs::exists(config)) {
+            m.config_path = config.string();
             std::ifstream in(config);
             const auto j = nlohmann::json::parse(in, nullptr, false);
             if (j.is_discarded() || !j.is_object() || (j.contains("options") && !j["options"].is_object()))
@@ -132,6 +134,20 @@ int run_serve(const ServeArgs& a) {
         }
     }
     check_serve_args(a);
+    // Every model's options are checked before the server listens: a bad config.json is one line
+    // naming the file and its key, and nothing was started.
+    std::vector<PipelineOptions> model_options;
+    for (const ModelSpec& m : specs) {
+        PipelineOptions options = to_pipeline_options(a.flags);
+        for (const auto& [k, v] : m.options) {
+            try {
+                set_option(options, k, v);
+            } catch (const OptionError& e) {
+                throw ConfigError(m.config_path + ": \"options\": " + e.with_name("\"" + k + "\""));
+            }
+        }
+        model_options.push_back(std::move(options));
+    }
     // Signals are taken by this thread alone (sigwait below): block them before any thread starts,
     // so every thread the server and the pipelines start inherits the mask.
     sigset_t signals;
@@ -147,7 +163,7 @@ int run_serve(const ServeArgs& a) {
     so.grpc_port = a.grpc_port;
     so.max_request_bytes = static_cast<std::size_t>(a.max_request_mb * 1024 * 1024);  // checked: at most 4096
     so.request_timeout = std::chrono::milliseconds(a.request_timeout_ms);
-    so.max_pending_requests = a.max_pending;
+    so.max_pending_requests = static_cast<std::size_t>(a.max_pending);  // checked: 0 to 10^6
     so.http_threads = a.http_threads;
     so.read_timeout_s = a.read_timeout_s;
     serve::InferenceServer server(so);
@@ -158,10 +174,9 @@ int run_serve(const ServeArgs& a) {
     std::cerr << std::endl;
 
     std::vector<std::shared_ptr<Pipeline>> pipelines;
-    for (const ModelSpec& m : specs) {
-        PipelineOptions options = to_pipeline_options(a.flags);
-        for (const auto& [k, v] : m.options) set_option(options, k, v);
-        auto pipeline = std::make_shared<Pipeline>(m.path, options);
+    for (std::size_t i = 0; i < specs.size(); ++i) {
+        const ModelSpec& m = specs[i];
+        auto pipeline = std::make_shared<Pipeline>(m.path, model_options[i]);
         server.add_model({m.name, pipeline, m.version});
         pipelines.push_back(pipeline);
         std::cerr << "model " << m.name << " (" << m.path << ", version " << m.version << "): "

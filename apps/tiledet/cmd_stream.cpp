@@ -66,7 +66,11 @@ std::vector<std::string> read_sources_file(const std::string& path) {
     std::ifstream in(path);
     if (!in)
         throw InputError(path + ": cannot read the sources file (--sources-file: one [NAME=]URL per line, # comments)");
-    return parse_sources_list(in);
+    try {
+        return parse_sources_list(in);
+    } catch (const InputError& e) {
+        throw InputError(path + ": " + e.what());
+    }
 }
 
 std::string fmt(const char* f, double v) {
@@ -190,7 +194,7 @@ int run_stream(const StreamArgs& a) {
     const auto require = [](bool ok, const char* flag, const char* expected, double got) {
         if (ok) return;
         char b[64];
-        std::snprintf(b, sizeof(b), "%g", got);
+        std::snprintf(b, sizeof(b), "%.15g", got);  // whole numbers as typed, up to 15 digits
         throw InputError(std::string(flag) + ": expected " + expected + ", got " + b);
     };
     const auto in_range = [](double v) { return v >= kMinSourceSeconds && v <= kMaxSourceSeconds; };
@@ -223,13 +227,7 @@ int run_stream(const StreamArgs& a) {
 
     std::ofstream jsonl_file;
     std::ostream* const jsonl = cli::open_jsonl(a.jsonl_path, jsonl_file, "the JSON Lines results");
-    if (!a.annotate_dir.empty()) {
-        std::error_code ec;
-        fs::create_directories(a.annotate_dir, ec);
-        if (ec || !fs::is_directory(a.annotate_dir))
-            throw InputError(a.annotate_dir +
-                             ": cannot create the folder for annotated videos (--annotate): " + ec.message());
-    }
+    if (!a.annotate_dir.empty()) cli::ensure_folder(a.annotate_dir, "annotated videos");
 
     ResultWriter writer(detector, jsonl, a.annotate_dir);
     std::mutex log_mu;
@@ -356,6 +354,7 @@ int run_stream(const StreamArgs& a) {
            << " tiles/s over the run\n";
     }
     std::cerr << os.str();
+    cli::check_written(jsonl, a.jsonl_path, "the JSON Lines results");
     return failed > 0 ? kExitSomeInputsFailed : kExitOk;
 }
 

@@ -64,6 +64,45 @@ public:
     using Error::Error;
 };
 
+// Well-formed UTF-8 (RFC 3629 section 4: no overlong forms, no surrogates, at most U+10FFFF).
+inline bool is_valid_utf8(std::string_view s) {
+    std::size_t i = 0;
+    while (i < s.size()) {
+        const auto c = static_cast<unsigned char>(s[i]);
+        int n = 0;
+        unsigned cp = 0;
+        if (c < 0x80) {
+            ++i;
+            continue;
+        } else if (c >= 0xC2 && c <= 0xDF) {
+            n = 1, cp = c & 0x1Fu;
+        } else if (c >= 0xE0 && c <= 0xEF) {
+            n = 2, cp = c & 0x0Fu;
+        } else if (c >= 0xF0 && c <= 0xF4) {
+            n = 3, cp = c & 0x07u;
+        } else {
+            return false;
+        }
+        for (int k = 1; k <= n; ++k) {
+            if (i + static_cast<std::size_t>(k) >= s.size()) return false;
+            const auto b = static_cast<unsigned char>(s[i + static_cast<std::size_t>(k)]);
+            if ((b & 0xC0) != 0x80) return false;
+            cp = (cp << 6) | (b & 0x3Fu);
+        }
+        if ((n == 2 && cp < 0x800) || (n == 3 && (cp < 0x10000 || cp > 0x10FFFF)) || (cp >= 0xD800 && cp <= 0xDFFF))
+            return false;
+        i += static_cast<std::size_t>(n) + 1;
+    }
+    return true;
+}
+
+// A line of a text file: valid UTF-8 without control bytes (tab allowed).
+inline bool is_text_line(std::string_view s) {
+    for (const char ch : s)
+        if (static_cast<unsigned char>(ch) < 0x20 && ch != '\t') return false;
+    return is_valid_utf8(s);
+}
+
 // Bytes from a file as they may be shown in a message: printable ASCII kept, any other byte as
 // \xNN, at most `max_bytes` of them ("..." after), so a binary file given as text is not
 // echoed to the terminal.

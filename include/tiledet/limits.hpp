@@ -5,6 +5,7 @@
 #pragma once
 
 #include <cstdint>
+#include <limits>
 #include <string>
 
 #include "tiledet/error.hpp"
@@ -45,9 +46,14 @@ inline std::string count_text(std::int64_t n) {
 // limit is set (> 0) and `seen` is over it; the command line shows the flag for OPTION.
 inline void check_limit(std::int64_t seen, std::int64_t limit, const std::string& option, const std::string& what,
                         const std::string& advice) {
-    if (limit > 0 && seen > limit)
-        throw OptionError(option, what + ": " + count_text(seen) + " exceeds the limit of " + count_text(limit) + " (",
+    if (limit > 0 && seen > limit) {
+        // INT64_MAX is what a saturating count gives for dims whose product overflows.
+        const std::string seen_text = seen == std::numeric_limits<std::int64_t>::max()
+                                          ? "more than " + count_text(seen) + " (the product of its dims overflows 64 bits)"
+                                          : count_text(seen);
+        throw OptionError(option, what + ": " + seen_text + " exceeds the limit of " + count_text(limit) + " (",
                           ")" + advice);
+    }
 }
 
 }  // namespace tiledet

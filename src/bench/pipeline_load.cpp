@@ -49,7 +49,7 @@ int auto_concurrency(const PipelineBenchConfig& config, int tiles_per_image) {
     const int tiles = std::max(1, tiles_per_image);
     // At least two images: while one is decoded, merged and the next one preprocessed on its
     // producer thread, the other keeps the runtime busy (one producer leaves it idle then).
-    return std::max(2, (2 * batch * inst + tiles - 1) / tiles);
+    return std::min(1024, std::max(2, (2 * batch * inst + tiles - 1) / tiles));  // producer threads
 }
 
 Completion completion_of(const ImageResult& result) {

@@ -1,7 +1,6 @@
 #include "names.hpp"
 
 #include <array>
-#include <cstdint>
 #include <filesystem>
 #include <fstream>
 
@@ -51,42 +50,6 @@ const std::map<int, std::string>& coco91_names() {
     return names;
 }
 
-namespace {
-
-// Well-formed UTF-8 (RFC 3629 section 4: no overlong forms, no surrogates, at most U+10FFFF).
-bool valid_utf8(const std::string& s) {
-    std::size_t i = 0;
-    while (i < s.size()) {
-        const auto c = static_cast<unsigned char>(s[i]);
-        int n = 0;
-        std::uint32_t cp = 0;
-        if (c < 0x80) {
-            ++i;
-            continue;
-        } else if (c >= 0xC2 && c <= 0xDF) {
-            n = 1, cp = c & 0x1F;
-        } else if (c >= 0xE0 && c <= 0xEF) {
-            n = 2, cp = c & 0x0F;
-        } else if (c >= 0xF0 && c <= 0xF4) {
-            n = 3, cp = c & 0x07;
-        } else {
-            return false;
-        }
-        for (int k = 1; k <= n; ++k) {
-            if (i + k >= s.size()) return false;
-            const auto b = static_cast<unsigned char>(s[i + k]);
-            if ((b & 0xC0) != 0x80) return false;
-            cp = (cp << 6) | (b & 0x3F);
-        }
-        if ((n == 2 && cp < 0x800) || (n == 3 && (cp < 0x10000 || cp > 0x10FFFF)) || (cp >= 0xD800 && cp <= 0xDFFF))
-            return false;
-        i += static_cast<std::size_t>(n) + 1;
-    }
-    return true;
-}
-
-}  // namespace
-
 std::map<int, std::string> read_names_file(const std::string& path) {
     std::error_code ec;
     if (std::filesystem::is_regular_file(path, ec) && std::filesystem::file_size(path, ec) > (16u << 20))
@@ -99,10 +62,7 @@ std::map<int, std::string> read_names_file(const std::string& path) {
     while (std::getline(in, line)) {
         while (!line.empty() && (line.back() == '\r' || line.back() == ' ' || line.back() == '\t')) line.pop_back();
         // Names go to the terminal, the JSON and the drawn labels: text only, and not echoed back.
-        bool text = valid_utf8(line);
-        for (const char ch : line)
-            if (static_cast<unsigned char>(ch) < 0x20 && ch != '\t') text = false;
-        if (!text)
+        if (!is_text_line(line))
             throw InputError(path + ": line " + std::to_string(id + 1) +
                              " is not text (control bytes or invalid UTF-8); expected one class name per line");
         names[id++] = line;

@@ -203,6 +203,8 @@ void fold_before_tracing(::onnx::ModelProto& model, const std::string& what, std
             r.notes.push_back("folded constant subgraphs with ONNX Runtime's basic optimizations: " +
                               std::to_string(f.nodes_before) + " -> " + std::to_string(f.nodes_after) + " nodes");
         model = std::move(f.model);
+    } catch (const InputError&) {
+        throw;  // ONNX Runtime cannot load the model at all: nothing to repair or verify (one line)
     } catch (const Error& e) {
         r.notes.push_back(std::string("constants not folded (ONNX Runtime could not load the model: ") +
                           first_line(e.what()) + "); tracing the graph as it is");

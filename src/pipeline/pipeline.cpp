@@ -92,6 +92,14 @@ struct Pipeline::Impl {
     void validate(const ModelSignature& sig) {
         signature = sig;
         check_signature_limits(signature, options.limits);
+        // An input with a fixed dim of 0 (a batch of 0) runs no item: refused here, not by the
+        // runtime at the first image with a message about batches.
+        for (const TensorInfo& t : signature.inputs)
+            for (const Dim& d : t.dims)
+                if (d.fixed() && d.value == 0)
+                    throw ConfigError("model input '" + t.name + "' " + t.dims_string() +
+                                      " has a dim of 0, so no image can be fed to it; re-export the model with batch "
+                                      "1 (or a dynamic batch axis) and a positive input size");
         check_decode_options(options.decode);
         detector = make_detector(signature, options.detector);
         // A dynamic H/W input takes its size from the options (imgsz), so check it resolved too.

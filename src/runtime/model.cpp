@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <cctype>
+#include <cstdint>
 #include <cstdlib>
 #include <cstring>
 #include <filesystem>
@@ -93,29 +94,50 @@ TensorInfo read_info(const std::string& name, const Ort::TypeInfo& type_info) {
     return info;
 }
 
-// ONNX Runtime's message without its source location and C++ signature
-// ("/onnxruntime_src/.../model.cc:192 onnxruntime::Model::Model(...) Unsupported model IR
-// version: 99, ..." -> "Unsupported model IR version: 99, ..."), on one line.
+// ONNX Runtime's message without its source locations and C++ signatures, on one line:
+// "/onnxruntime_src/.../model.cc:192 onnxruntime::Model::Model(...) Unsupported model IR
+// version: 99 ..." -> "Unsupported model IR version: 99 ...", and a nested "... directory.
+// tensorprotoutils.cc:453 ValidateExternalDataPathFromDir External data ..." -> "... directory.
+// External data ...".
 std::string ort_message(const std::string& raw) {
-    std::string m = raw;
-    const std::size_t colon = m.find(':');
-    const std::size_t space = m.find(' ');
-    if (!m.empty() && m[0] == '/' && colon != std::string::npos && space != std::string::npos && colon < space &&
-        std::isdigit(static_cast<unsigned char>(m[colon + 1]))) {
-        // Skip "FILE:LINE ", then the signature up to its balanced closing parenthesis.
-        std::size_t i = space + 1, open = m.find('(', i);
-        if (open != std::string::npos) {
-            int depth = 0;
-            for (i = open; i < m.size(); ++i) {
-                if (m[i] == '(') ++depth;
-                if (m[i] == ')' && --depth == 0) break;
-            }
-            if (i < m.size()) {
-                i += 1;
-                if (m.compare(i, 6, " const") == 0) i += 6;
-                m = m.substr(i);
-            }
+    std::string m;
+    std::size_t i = 0;
+    while (i < raw.size()) {
+        // A word ending in ".cc:N", ".h:N" or ".cpp:N" (a source location), then a space.
+        const std::size_t end = raw.find_first_of(" \n", i);
+        const std::string word = raw.substr(i, end == std::string::npos ? std::string::npos : end - i);
+        const std::size_t colon = word.rfind(':');
+        const bool location =
+            colon != std::string::npos && colon + 1 < word.size() &&
+            std::all_of(word.begin() + static_cast<std::ptrdiff_t>(colon) + 1, word.end(),
+                        [](char c) { return std::isdigit(static_cast<unsigned char>(c)); }) &&
+            (word.rfind(".cc:") != std::string::npos || word.rfind(".h:") != std::string::npos ||
+             word.rfind(".cpp:") != std::string::npos);
+        if (!location || end == std::string::npos) {
+            m += raw.substr(i, end == std::string::npos ? std::string::npos : end - i + 1);
+            if (end == std::string::npos) break;
+            i = end + 1;
+            continue;
         }
+        // Skip the location, then the function: a signature up to its balanced ')' (and a
+        // trailing " const"), or one bare name.
+        std::size_t j = end + 1;
+        const std::size_t next_space = raw.find(' ', j), open = raw.find('(', j);
+        std::size_t third_space = next_space;  // "RETURN_TYPE QUALIFIED::NAME(" at most
+        for (int t = 0; t < 2 && third_space != std::string::npos; ++t) third_space = raw.find(' ', third_space + 1);
+        if (open != std::string::npos && (third_space == std::string::npos || open < third_space)) {
+            int depth = 0;
+            std::size_t k = open;
+            for (; k < raw.size(); ++k) {
+                if (raw[k] == '(') ++depth;
+                if (raw[k] == ')' && --depth == 0) break;
+            }
+            j = k < raw.size() ? k + 1 : raw.size();
+            if (raw.compare(j, 6, " const") == 0) j += 6;
+        } else {
+            j = next_space == std::string::npos ? raw.size() : next_space;
+        }
+        i = j < raw.size() ? j + 1 : raw.size();
     }
     std::string out;
     for (char c : m) {
@@ -133,6 +155,8 @@ std::string load_advice(const std::string& message) {
         message.find("opset") != std::string::npos)
         return "re-export the model with an opset and IR version that ONNX Runtime " + Ort::GetVersionString() +
                " supports";
+    if (message.find("xternal data") != std::string::npos)
+        return "a model with external data needs its data files beside it, under the names the model gives";
     return "expected a complete .onnx file that ONNX Runtime can load";
 }
 
@@ -208,7 +232,7 @@ Ort::ConstEpDevice cuda_plugin_device(int device_id) {
         try {
             ort_env().RegisterExecutionProviderLibrary("tiledet_cuda", lib);
         } catch (const Ort::Exception& e) {
-            throw ConfigError("cannot load the CUDA provider " + lib + ": " + e.what() +
+            throw ConfigError("cannot load the CUDA provider " + lib + ": " + ort_message(e.what()) +
                               ". It needs the CUDA 13 runtime, cuBLAS and cuDNN on the library path (for pip's "
                               "nvidia-* packages, their lib folders in LD_LIBRARY_PATH; scripts/stage_gpu.sh's "
                               "tiledet wrapper adds them) and an NVIDIA driver (libcuda.so.1)");
@@ -245,7 +269,7 @@ void use_bounded_cpu_arena(std::size_t limit) {
         registered = limit;
     } catch (const Ort::Exception& e) {
         throw ConfigError(std::string("cannot set up a CPU memory bound of ") + std::to_string(limit) +
-                          " bytes for ONNX Runtime: " + e.what());
+                          " bytes for ONNX Runtime: " + ort_message(e.what()));
     }
 }
 
@@ -304,7 +328,7 @@ Ort::SessionOptions make_session_options(const ModelOptions& o, std::vector<std:
             }
         } catch (const Ort::Exception& e) {
             throw ConfigError("cannot enable execution provider '" + p + "' on device " + std::to_string(o.device_id) +
-                              ": " + e.what() +
+                              ": " + ort_message(e.what()) +
                               (p == "cuda" || p == "tensorrt"
                                    ? " (the CUDA 13 runtime, cuBLAS and cuDNN libraries must be on the library path; "
                                      "scripts/setup.sh --gpu installs ONNX Runtime's provider)"
@@ -317,7 +341,7 @@ Ort::SessionOptions make_session_options(const ModelOptions& o, std::vector<std:
             enable(p);
         } catch (const ConfigError& e) {
             if (!request.automatic) throw;
-            skipped.push_back(e.what());  // auto: the next provider, at last the CPU
+            skipped.push_back(ort_message(e.what()));  // auto: the next provider, at last the CPU
             continue;
         }
         in_use.push_back(p);
@@ -346,7 +370,20 @@ Model Model::from_bytes(std::span<const std::byte> bytes, const ModelOptions& op
     impl->name = std::move(name);
     impl->fingerprint = fingerprint_bytes(bytes);
     impl->options = options;
-    Ort::SessionOptions so = make_session_options(options, impl->providers, impl->skipped);
+    // Loaded from bytes, ONNX Runtime resolves a model's external data (weights over 2 GB, or
+    // saved apart) against the working directory and refuses it as "escaping" it: when `name`
+    // is the model's file, its folder is where the data files are (ONNX's external data spec:
+    // locations relative to the model file).
+    ModelOptions with_folder = options;
+    static constexpr const char* kExternalFolder = "session.model_external_initializers_file_folder_path";
+    std::error_code ec;
+    if (std::filesystem::is_regular_file(impl->name, ec) &&
+        std::none_of(options.config_entries.begin(), options.config_entries.end(),
+                     [](const auto& kv) { return kv.first == kExternalFolder; })) {
+        const auto folder = std::filesystem::absolute(impl->name, ec).parent_path();
+        if (!ec) with_folder.config_entries.emplace_back(kExternalFolder, folder.string());
+    }
+    Ort::SessionOptions so = make_session_options(with_folder, impl->providers, impl->skipped);
     if (options.cuda_graphs &&
         std::find(impl->providers.begin(), impl->providers.end(), "cuda") == impl->providers.end())
         throw ConfigError(impl->name + ": CUDA graphs need the cuda provider (--provider cuda), got " +
@@ -364,7 +401,7 @@ Model Model::from_bytes(std::span<const std::byte> bytes, const ModelOptions& op
         if (std::find(options.providers.begin(), options.providers.end(), "auto") == options.providers.end())
             throw ConfigError(impl->name + ": " + what + ". --provider cpu runs it on the CPU");
         impl->skipped.push_back(what);
-        ModelOptions cpu_only = options;
+        ModelOptions cpu_only = with_folder;
         cpu_only.providers = {"cpu"};
         cpu_only.cuda_graphs = false;
         impl->providers.clear();
@@ -653,6 +690,14 @@ std::vector<std::byte> read_file_bytes(const std::string& path) {
     // On Linux a folder opens as a stream whose size reads as huge, hence the check first.
     std::error_code ec;
     if (std::filesystem::is_directory(path, ec)) throw InputError(path + ": is a folder; expected an .onnx file");
+    // A FIFO would block the open until something writes to it; /dev/zero would read forever.
+    if (std::filesystem::exists(path, ec) && !std::filesystem::is_regular_file(path, ec))
+        throw InputError(path + ": not a regular file (a pipe, socket or device); expected an .onnx file");
+    // Protobuf parses at most 2 GB (INT_MAX bytes); bigger models keep their weights as external data.
+    if (const auto n = std::filesystem::file_size(path, ec); !ec && n > static_cast<std::uintmax_t>(INT32_MAX))
+        throw InputError(path + ": " + std::to_string(n) +
+                         " bytes, over the 2 GB an .onnx file can hold (protobuf's limit); a model that large keeps "
+                         "its weights in external data files beside it");
     std::ifstream f(path, std::ios::binary | std::ios::ate);
     if (!f) throw InputError(path + ": cannot open (no such file, or not readable)");
     const std::streamsize size = f.tellg();

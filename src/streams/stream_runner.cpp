@@ -32,7 +32,14 @@ std::pair<std::string, std::string> split_source_spec(const std::string& spec) {
 std::vector<std::string> parse_sources_list(std::istream& in) {
     std::vector<std::string> out;
     std::string line;
+    int line_no = 0;
     while (std::getline(in, line)) {
+        ++line_no;
+        // Each line becomes a source and is named in messages: text only, never echoed raw.
+        if (!is_text_line(line.substr(0, line.find_last_not_of('\r') + 1)))
+            throw InputError("line " + std::to_string(line_no) +
+                             " of the sources list is not text (control bytes or invalid UTF-8: '" + printable(line) +
+                             "'); expected one [NAME=]URL per line: a file, folder, URL or /dev/videoN");
         const auto a = line.find_first_not_of(" \t\r");
         if (a == std::string::npos || line[a] == '#') continue;
         const auto b = line.find_last_not_of(" \t\r");

@@ -249,6 +249,16 @@ TEST(BenchCli, LimitsRefuseAHugeSyntheticImageAndAHugeModelInputInOneLineBeforeA
     EXPECT_NE(r.output.find("yolo_nc3_dynamic.onnx: model input"), std::string::npos) << r.output;
     EXPECT_NE(r.output.find("exceeds the limit of 1,000 (--max-input-elements)"), std::string::npos) << r.output;
     EXPECT_EQ(std::count(r.output.begin(), r.output.end(), '\n'), 1) << r.output;
+    // --batch 100000 once started 200000 producer threads and grew to 22 GB before the OOM killer.
+    r = run_cli("bench --model " + model("yolo_nc3_dynamic.onnx") + " --batch 100000");
+    EXPECT_EQ(r.code, 2) << r.output;
+    EXPECT_NE(r.output.find("--batch: expected comma-separated whole numbers from 1 to 256, got '100000'"),
+              std::string::npos)
+        << r.output;
+    r = run_cli("bench --model " + model("yolo_nc3_dynamic.onnx") + " --concurrency 1,5000");
+    EXPECT_EQ(r.code, 2) << r.output;
+    EXPECT_NE(r.output.find("--concurrency: expected comma-separated whole numbers from 1 to 1024"), std::string::npos)
+        << r.output;
     r = run_cli("bench --model " + model("yolo_nc3_dynamic.onnx") + " --synthetic 0x0");
     EXPECT_EQ(r.code, 2) << r.output;
     EXPECT_NE(r.output.find("got '0x0'"), std::string::npos) << "the value as typed: " << r.output;

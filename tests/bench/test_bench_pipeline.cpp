@@ -28,6 +28,7 @@ TEST(BenchModes, AutoConcurrencyKeepsTwoBatchesPerInstanceQueued) {
     EXPECT_EQ(auto_concurrency({BenchMode::sequential, 8, 1}, 2), 2);  // never fewer than 2
     EXPECT_EQ(auto_concurrency({BenchMode::dynamic, 4, 1}, 2), 4);
     EXPECT_EQ(auto_concurrency({BenchMode::dynamic, 8, 1}, 24), 2);
+    EXPECT_EQ(auto_concurrency({BenchMode::instances, 256, 256}, 1), 1024);  // producer threads: bounded
     EXPECT_EQ(auto_concurrency({BenchMode::instances, 2, 2}, 1), 8);
 }
 

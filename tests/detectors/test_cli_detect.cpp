@@ -1,6 +1,7 @@
 // tiledet detect end to end: summaries, JSON records, annotated images, bad inputs that fail
 // alone (exit 1), and the family line of tiledet inspect.
 #include <gtest/gtest.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -118,6 +119,37 @@ TEST_F(CliDetect, MissingInputPathFailsThatInputOnly) {
                        (dir_ / "images" / "a.png").string());
     EXPECT_EQ(r.code, 1);
     EXPECT_NE(r.out.find("a.png 8x8"), std::string::npos) << r.out;
+}
+
+TEST_F(CliDetect, OutputsThatCannotBeWrittenAreErrorsNotExitZero) {
+    // --jsonl /dev/full lost every line and exited 0; --annotate naming a file gave a raw
+    // std::filesystem error.
+    TILEDET_REQUIRE_GENERATED("yolo_dynamic.onnx");
+    const fs::path img = dir_ / "images" / "a.png";
+    cv::imwrite(img.string(), cv::Mat(8, 8, CV_8UC3, cv::Scalar::all(1)));
+    if (fs::exists("/dev/full")) {
+        const auto r = run("detect -m " + model("yolo_dynamic.onnx") + " " + img.string() + " --jsonl /dev/full");
+        EXPECT_EQ(r.code, 2) << r.out << r.err;
+        EXPECT_NE(r.err.find("/dev/full: writing the JSON Lines results failed (the disk is full, or the reader went "
+                             "away): results were lost"),
+                  std::string::npos)
+            << r.err;
+    }
+    const auto r = run("detect -m " + model("yolo_dynamic.onnx") + " " + img.string() + " --annotate " + img.string());
+    EXPECT_EQ(r.code, 2) << r.err;
+    EXPECT_NE(r.err.find(img.string() + ": is a file; --annotate expects a folder to write annotated images into"),
+              std::string::npos)
+        << r.err;
+}
+
+TEST_F(CliDetect, APipeGivenAsTheModelIsRefusedInsteadOfWaitedOn) {
+    const fs::path fifo = dir_ / "model.onnx";
+    ASSERT_EQ(::mkfifo(fifo.c_str(), 0600), 0);
+    const auto r = run("inspect " + fifo.string());
+    EXPECT_EQ(r.code, 2) << r.out << r.err;
+    EXPECT_NE(r.err.find("model.onnx: not a regular file (a pipe, socket or device); expected an .onnx file"),
+              std::string::npos)
+        << r.err;
 }
 
 TEST_F(CliDetect, InspectPrintsTheFamilyAndWhy) {

@@ -202,3 +202,17 @@ TEST(Pipeline, EmptyOrWrongTypeImageIsAClearInputError) {
     // The pipeline still works after refusing bad input.
     EXPECT_EQ(p.detect(scene(640, 640, {{10, 10, 20, 20}})).detections.size(), 1u);
 }
+
+TEST(Pipeline, AModelInputWithADimOfZeroIsRefusedAtLoad) {
+    // [0, 3, 640, 640] loaded, said "max batch 8", and failed every image at run time.
+    ModelSignature sig = yolo_signature();
+    sig.inputs[0].dims[0] = Dim::fixed_at(0);
+    try {
+        Pipeline p(one_backend(), sig, tiled_options());
+        FAIL() << "a batch of 0 was taken";
+    } catch (const ConfigError& e) {
+        EXPECT_NE(std::string(e.what()).find("model input 'images' [0, 3, 640, 640] has a dim of 0, so no image can be fed"),
+                  std::string::npos)
+            << e.what();
+    }
+}

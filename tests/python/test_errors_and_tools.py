@@ -169,3 +169,27 @@ def test_bad_tile_tuples_and_str_to_detect_many_and_batchify_onto_itself_are_ref
     with pytest.raises(tiledet.InputError, match="is the input model itself"):
         tiledet.batchify(str(src), str(src))
     assert src.read_bytes() == before
+
+
+def test_a_model_with_external_data_loads_from_any_working_directory(tmp_path, monkeypatch):
+    # Loaded from bytes, ONNX Runtime resolved external data against the working directory and
+    # refused it as "escaping" it: the model's own folder is where its data files are.
+    import onnx
+    from onnx import TensorProto, helper
+    w = helper.make_tensor("w", TensorProto.FLOAT, [1, 8], np.arange(8, dtype=np.float32).tobytes(), raw=True)
+    graph = helper.make_graph([helper.make_node("Add", ["x", "w"], ["y"])], "ext",
+                              [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 8])],
+                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 8])], [w])
+    m = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    (tmp_path / "models").mkdir()
+    onnx.save(m, str(tmp_path / "models" / "ext.onnx"), save_as_external_data=True, all_tensors_to_one_file=True,
+              location="ext.weights", size_threshold=0)
+    assert (tmp_path / "models" / "ext.weights").exists()
+    monkeypatch.chdir(tmp_path)  # not the model's folder
+    info = tiledet.inspect(str(tmp_path / "models" / "ext.onnx"))
+    assert [i["name"] for i in info["inputs"]] == ["x"]
+    os.remove(tmp_path / "models" / "ext.weights")
+    with pytest.raises(tiledet.InputError) as e:
+        tiledet.inspect(str(tmp_path / "models" / "ext.onnx"))
+    assert "external data needs its data files beside it" in str(e.value)
+    assert "onnxruntime_src" not in str(e.value)

@@ -167,3 +167,29 @@ TEST(ModelLoad, AModelOfAnIrVersionTheRuntimeDoesNotKnowIsOneLineWithoutItsSourc
         EXPECT_EQ(m.find('\n'), std::string::npos) << m;
     }
 }
+
+TEST(SignatureLimits, AnInputOverTheLimitIsNamedWithItsDimsAndAnOverflowingProductSaysSo) {
+    using tiledet::Dim;
+    tiledet::ModelSignature sig;
+    sig.inputs.push_back({"images", tiledet::ElementType::float32,
+                          {Dim::fixed_at(1), Dim::fixed_at(3), Dim::fixed_at(100000), Dim::fixed_at(100000)}});
+    try {
+        tiledet::check_signature_limits(sig, tiledet::Limits{});
+        FAIL() << "30 G elements were taken";
+    } catch (const tiledet::OptionError& e) {
+        EXPECT_EQ(e.option(), "limits.max_input_elements");
+        EXPECT_NE(std::string(e.what()).find("model input 'images' [1, 3, 100000, 100000] takes elements per item: "
+                                             "30,000,000,000 exceeds the limit of 67,108,864"),
+                  std::string::npos)
+            << e.what();
+    }
+    sig.inputs[0].dims = {Dim::fixed_at(1), Dim::fixed_at(1) , Dim::fixed_at(int64_t{1} << 40), Dim::fixed_at(int64_t{1} << 40)};
+    try {
+        tiledet::check_signature_limits(sig, tiledet::Limits{});
+        FAIL() << "2^80 elements were taken";
+    } catch (const tiledet::OptionError& e) {
+        EXPECT_NE(std::string(e.what()).find("more than 9,223,372,036,854,775,807 (the product of its dims overflows 64 bits)"),
+                  std::string::npos)
+            << e.what();
+    }
+}

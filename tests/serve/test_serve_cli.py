@@ -336,6 +336,7 @@ def test_sigterm_under_load_drains_and_exits_zero():
     ("--request-timeout-ms", "-5", "--request-timeout-ms: expected milliseconds from 0 to 3600000 (0: none), got -5"),
     ("--http-port", "99999", "--http-port: expected a port from 0 to 65535 (0: any free port), got 99999"),
     ("--read-timeout-s", "0", "--read-timeout-s: expected whole seconds from 1 to 3600, got 0"),
+    ("--max-pending", "-1", "--max-pending: expected a request count from 0 to 1000000 (0: no cap), got -1"),
 ])
 def test_server_flags_out_of_range_are_refused_before_it_starts(flag, value, expected):
     # Once accepted: 10^8 HTTP threads aborted the server after "ready", 1e30 MB overflowed to a
@@ -345,3 +346,17 @@ def test_server_flags_out_of_range_are_refused_before_it_starts(flag, value, exp
                        capture_output=True, text=True, timeout=60)
     assert r.returncode == 2, r.stderr
     assert r.stderr.strip() == "tiledet: " + expected, r.stderr
+
+
+def test_a_bad_config_json_option_is_one_line_naming_the_file_before_the_server_listens(tmp_path):
+    # It once printed "HTTP on ..." first, then "--conf: ..." naming neither the file nor the key.
+    folder = tmp_path / "repo" / "m"
+    folder.mkdir(parents=True)
+    os.symlink(MODEL, folder / "model.onnx")
+    (folder / "config.json").write_text(json.dumps({"options": {"conf": "x"}}))
+    r = subprocess.run([CLI, "serve", "--model-repository", str(tmp_path / "repo"), "--http-port", "0",
+                        "--metrics-port", "-1", "--grpc-port", "-1"], capture_output=True, text=True, timeout=60)
+    assert r.returncode == 2, r.stderr
+    assert "HTTP on" not in r.stderr, r.stderr
+    assert r.stderr.strip() == ("tiledet: " + str(folder / "config.json") +
+                                ": \"options\": \"conf\": expected a confidence in [0, 1], got 'x'"), r.stderr

@@ -117,6 +117,24 @@ TEST(SourceSpec, ASourcesListSkipsBlankLinesAndCommentsAndTrimsTheRest) {
     EXPECT_EQ(parse_sources_list(in), (std::vector<std::string>{"cam1=rtsp://a/b", "clip.mp4"}));
 }
 
+TEST(SourceSpec, ASourcesListLineThatIsNotTextIsRefusedWithoutEchoingIt) {
+    // 2000 random bytes given as --sources-file became sources, and their bytes reached the terminal.
+    std::istringstream in("clip.mp4\n\x1b[2J\xff\xfe\x01garbage\n");
+    try {
+        (void)parse_sources_list(in);
+        FAIL() << "binary lines were taken as sources";
+    } catch (const InputError& e) {
+        const std::string m = e.what();
+        EXPECT_NE(m.find("line 2 of the sources list is not text (control bytes or invalid UTF-8: "
+                         "'\\x1B[2J\\xFF\\xFE\\x01garbage')"),
+                  std::string::npos)
+            << m;
+        EXPECT_EQ(m.find('\x1b'), std::string::npos) << m;
+    }
+    std::istringstream utf8("caméra=rtsp://cam/1\r\n");  // text in UTF-8, a CRLF line end
+    EXPECT_EQ(parse_sources_list(utf8), std::vector<std::string>{"caméra=rtsp://cam/1"});
+}
+
 TEST(StreamRunner, DurationsThatWouldOverflowTheClocksAreRefusedByName) {
     Pipeline p(one_backend(), yolo_signature(), options());
     StreamRunner runner(p, {});

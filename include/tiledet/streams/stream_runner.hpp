@@ -46,7 +46,8 @@ inline constexpr double kMinSourceSeconds = 1e-6, kMaxSourceSeconds = 1e6;
 std::pair<std::string, std::string> split_source_spec(const std::string& spec);
 
 // A sources file's text: one [NAME=]URL per line; blank lines and lines starting with '#' are
-// skipped, spaces, tabs and CRs around a line trimmed. Returns the lines in order.
+// skipped, spaces, tabs and CRs around a line trimmed. Returns the lines in order. Throws
+// InputError for a line that is not text (control bytes, invalid UTF-8).
 std::vector<std::string> parse_sources_list(std::istream& in);
 
 // Why a frame was not processed; each drop is counted under its cause.
