@@ -18,6 +18,8 @@ namespace {
 std::vector<std::byte> read_bytes(const std::string& path, std::int64_t max_pixels) {
     namespace fs = std::filesystem;
     std::error_code ec;
+    if (path.find('\0') != std::string::npos)  // the file system would read it cut at the NUL: another file
+        throw InputError(printable(path, 200) + ": a path with a NUL byte in it; expected an image file's path");
     if (!fs::exists(path, ec))
         throw InputError(path + ": no such file (expected an image file: jpg, png, bmp, tiff, webp)");
     if (fs::is_directory(path, ec)) throw InputError(path + ": is a folder, expected an image file");

@@ -20,6 +20,8 @@ bool has_image_extension(const std::string& path) {
 std::vector<std::string> list_images(const std::string& path_or_dir) {
     namespace fs = std::filesystem;
     std::error_code ec;
+    if (path_or_dir.find('\0') != std::string::npos)
+        throw InputError(printable(path_or_dir, 200) + ": a path with a NUL byte in it; expected an image file or folder");
     if (!fs::exists(path_or_dir, ec))
         throw InputError(path_or_dir + ": no such file or folder (expected an image file or a folder of images)");
     if (!fs::is_directory(path_or_dir, ec)) {

@@ -689,6 +689,8 @@ std::string Model::runtime_version() { return Ort::GetVersionString(); }
 std::vector<std::byte> read_file_bytes(const std::string& path) {
     // On Linux a folder opens as a stream whose size reads as huge, hence the check first.
     std::error_code ec;
+    if (path.find('\0') != std::string::npos)
+        throw InputError(printable(path, 200) + ": a path with a NUL byte in it; expected an .onnx file's path");
     if (std::filesystem::is_directory(path, ec)) throw InputError(path + ": is a folder; expected an .onnx file");
     // A FIFO would block the open until something writes to it; /dev/zero would read forever.
     if (std::filesystem::exists(path, ec) && !std::filesystem::is_regular_file(path, ec))

@@ -255,8 +255,10 @@ std::optional<InferFailure> ServeCore::infer(const std::string& model, const std
         return fail(FailureReason::rejected, 503, std::string("the model's queue is full: retry later (") + ex.what() + ")");
     } catch (const DeadlineExpired&) {
         return fail(FailureReason::rejected, 503,
-                    "request timeout expired: it waited longer than " + std::to_string(options_.request_timeout.count()) +
-                        " ms (tiledet serve --request-timeout-ms) before running; retry or raise it");
+                    "request timeout expired: some of its tiles had not started running " +
+                        std::to_string(options_.request_timeout.count()) +
+                        " ms after it arrived (tiledet serve --request-timeout-ms); retry, send fewer tiles (a larger "
+                        "tile or less overlap), or raise the timeout");
     } catch (const ShutDown&) {
         return fail(FailureReason::canceled, 503, "server is shutting down: retry on another replica");
     } catch (const Cancelled&) {
@@ -390,7 +392,9 @@ std::vector<InferOutput> ServeCore::infer_raw(Entry& e, const InferRequest& r, S
     const std::string hint = "model '" + e.base_name + "_raw' takes " + expected +
                              (batched ? " (any batch along the first axis)" : "");
     for (const InferInput& in : r.inputs)
-        if (!sig.find_input(in.name)) throw BadRequest("input '" + in.name + "' is not an input of " + hint);
+        if (!sig.find_input(in.name))
+            throw BadRequest("input '" + printable(in.name) + "' is not an input of model '" + e.base_name +
+                             "_raw'; " + hint);
     std::vector<const InferInput*> ordered;
     int64_t n = -1;
     for (const TensorInfo& t : sig.inputs) {

@@ -31,7 +31,7 @@ void send_error(httplib::Response& res, int status, const std::string& message) 
 
 std::string body_limit_message(std::size_t cap) {
     return "request body larger than the server's limit of " + std::to_string(cap) +
-           " bytes (tiledet serve --max-request-mb): send a smaller image or raise the limit";
+           " bytes (tiledet serve --max-request-mb): send a smaller body (a smaller image or tensor) or raise the limit";
 }
 
 std::string version_of(const httplib::Request& req) {

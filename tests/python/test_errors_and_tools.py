@@ -193,3 +193,10 @@ def test_a_model_with_external_data_loads_from_any_working_directory(tmp_path, m
         tiledet.inspect(str(tmp_path / "models" / "ext.onnx"))
     assert "external data needs its data files beside it" in str(e.value)
     assert "onnxruntime_src" not in str(e.value)
+
+
+def test_a_path_with_a_nul_byte_is_refused_not_cut(tmp_path):
+    # "bus.jpg\x00x" ran bus.jpg: the C++ side saw the path cut at the NUL.
+    with pytest.raises(tiledet.InputError) as e:
+        tiledet.inspect(model("yolo_static") + "\x00x")
+    assert "a path with a NUL byte in it" in str(e.value)
