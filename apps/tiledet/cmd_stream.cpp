@@ -269,6 +269,13 @@ int run_stream(const StreamArgs& a) {
     sigaction(SIGTERM, &sa, nullptr);
     sa.sa_handler = on_hup_signal;
     sigaction(SIGHUP, &sa, nullptr);
+    {  // Two sources given one NAME: refused before any starts (the first one ran, then exit 2).
+        std::set<std::string> names;
+        for (const std::string& spec : specs)
+            if (const std::string name = split_source_spec(spec).first; !name.empty() && !names.insert(name).second)
+                throw InputError("two sources are named '" + name + "' (" + name +
+                                 "=...): give each --source its own NAME, or leave NAME out to name it after its file");
+    }
     for (const std::string& spec : specs) by_spec[spec] = add(spec);
 
     const auto t0 = std::chrono::steady_clock::now();

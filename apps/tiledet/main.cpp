@@ -1,5 +1,6 @@
 // tiledet: the command line. Errors become one clear line and a non-zero exit code.
 #include <algorithm>
+#include <filesystem>
 #include <iostream>
 #include <new>
 #include <string>
@@ -64,6 +65,11 @@ int main(int argc, char** argv) {
         std::cerr << "tiledet: " << what_was_running(ran)
                   << ": out of memory (std::bad_alloc); a model or image larger than this machine can hold? "
                      "See the limits in README.md\n";
+        return kExitBadInput;
+    } catch (const std::filesystem::filesystem_error& e) {
+        // A file or folder the command could not create, read or list: named, with the system's reason.
+        std::cerr << "tiledet: " << (e.path1().empty() ? what_was_running(ran) : e.path1().string()) << ": "
+                  << e.code().message() << " (check that the path is right and can be written)\n";
         return kExitBadInput;
     } catch (const std::exception& e) {
         std::cerr << "tiledet: " << what_was_running(ran) << ": " << e.what() << "\n";

@@ -205,3 +205,16 @@ TEST(StreamCli, AFolderWithABadImageNamesItAndSaysHowManyFramesFailedInTheSummar
     EXPECT_EQ(r.output.find("error: \n"), std::string::npos) << r.output;
     fs::remove_all(dir);
 }
+
+TEST(StreamCli, TwoSourcesOfOneNameAreRefusedBeforeEitherStarts) {
+    TILEDET_REQUIRE_FFMPEG();
+    TILEDET_REQUIRE_GENERATED("yolo_dynamic.onnx");
+    const auto clip = moving_square_clip("square30.mp4", 30);
+    ASSERT_FALSE(clip.empty());
+    const auto r = run_cli("stream -m " + generated_model("yolo_dynamic.onnx").string() + " --source a=" +
+                           clip.string() + " --source a=" + clip.string());
+    EXPECT_EQ(r.code, 2) << r.output;
+    EXPECT_NE(r.output.find("two sources are named 'a' (a=...): give each --source its own NAME"), std::string::npos)
+        << r.output;
+    EXPECT_EQ(r.output.find("a: opened"), std::string::npos) << "nothing started: " << r.output;
+}
