@@ -62,6 +62,9 @@ void check_output_path(const std::string& out) {
     std::error_code ec;
     if (fs::is_directory(out, ec))
         throw InputError(out + ": is a folder; expected the path of the .onnx file to write");
+    if (fs::exists(out, ec) && !fs::is_regular_file(out, ec))
+        throw InputError(out + ": not a regular file (a device, pipe or socket); expected the path of the .onnx file "
+                               "to write");
     const fs::path parent = fs::path(out).parent_path().empty() ? fs::path(".") : fs::path(out).parent_path();
     if (!fs::is_directory(parent, ec))
         throw InputError(out + ": the folder " + parent.string() + " does not exist; create it, or write elsewhere");

@@ -102,6 +102,8 @@ std::vector<ModelSpec> read_repository(const std::string& dir) {
         }
         const fs::path config = folder / "config.json";
         if (fs::exists(config)) {
+            if (!fs::is_regular_file(config))  // a pipe would block the server's start
+                throw InputError(config.string() + ": not a regular file; expected a JSON file {\"options\": {...}}");
             m.config_path = config.string();
             std::ifstream in(config);
             const auto j = nlohmann::json::parse(in, nullptr, false);

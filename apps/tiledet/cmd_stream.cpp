@@ -63,6 +63,9 @@ struct StreamArgs {
 };
 
 std::vector<std::string> read_sources_file(const std::string& path) {
+    std::error_code ec;
+    if (fs::exists(path, ec) && !fs::is_regular_file(path, ec))  // a pipe would block here
+        throw InputError(path + ": not a regular file; --sources-file expects a text file, one [NAME=]URL per line");
     std::ifstream in(path);
     if (!in)
         throw InputError(path + ": cannot read the sources file (--sources-file: one [NAME=]URL per line, # comments)");

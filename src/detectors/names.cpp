@@ -52,6 +52,9 @@ const std::map<int, std::string>& coco91_names() {
 
 std::map<int, std::string> read_names_file(const std::string& path) {
     std::error_code ec;
+    if (std::filesystem::exists(path, ec) && !std::filesystem::is_regular_file(path, ec))
+        throw InputError(path + ": not a regular file (a folder, pipe or device); expected a names file, one class "
+                                "name per line");
     if (std::filesystem::is_regular_file(path, ec) && std::filesystem::file_size(path, ec) > (16u << 20))
         throw InputError(path + ": a names file of more than 16 MB (expected one class name per line)");
     std::ifstream in(path);

@@ -95,6 +95,11 @@ GroundTruths parse_yolo_labels(const std::string& text, int img_w, int img_h, co
 }
 
 GroundTruths load_yolo_labels(const std::filesystem::path& path, int img_w, int img_h) {
+    std::error_code ec;
+    if (!std::filesystem::is_regular_file(path, ec))  // a folder, a pipe (which would block), a device
+        throw InputError("label file " + path.string() +
+                         " is not a regular file; expected a text file of 'class cx cy w h' lines, or none for a "
+                         "background image");
     std::ifstream in(path, std::ios::binary);
     if (!in)
         throw InputError("label file " + path.string() +

@@ -1,5 +1,6 @@
 #include <cmath>
 #include <cstdio>
+#include <filesystem>
 #include <opencv2/imgcodecs.hpp>
 #include <opencv2/imgproc.hpp>
 
@@ -65,6 +66,10 @@ void draw_detections(cv::Mat& bgr, const Detections& detections, const std::func
 
 void save_annotated(const std::string& path, const cv::Mat& bgr, const Detections& detections,
                     const std::function<std::string(int)>& class_name) {
+    std::error_code ec;
+    if (std::filesystem::exists(path, ec) && !std::filesystem::is_regular_file(path, ec))  // a pipe would block
+        throw InputError(path + ": not a regular file (a folder, pipe or device); cannot write the annotated image "
+                                "there");
     cv::Mat canvas = bgr.clone();
     draw_detections(canvas, detections, class_name);
     bool ok = false;

@@ -417,6 +417,17 @@ BatchifyReport batchify(const std::string& in, const std::string& out, const Bat
     std::error_code ec;
     if (std::filesystem::exists(out, ec) && std::filesystem::equivalent(in, out, ec))
         throw InputError(out + ": is the input model itself; batchify writes a new file: give another output path");
+    // The file is written beside OUT and renamed over it: over a device or a pipe (as root,
+    // /dev/full was replaced by a regular file) that must never happen.
+    const auto st = std::filesystem::symlink_status(out, ec);
+    if (!ec && std::filesystem::exists(st) && !std::filesystem::is_regular_file(st) &&
+        !std::filesystem::is_symlink(st))
+        throw InputError(out + ": not a regular file (a " +
+                         (std::filesystem::is_directory(st) ? std::string("folder") : std::string("device, pipe or socket")) +
+                         "); batchify writes an .onnx file: give the path of one");
+    if (!ec && std::filesystem::is_symlink(st) && std::filesystem::exists(out, ec) &&
+        !std::filesystem::is_regular_file(out, ec))
+        throw InputError(out + ": a link to something that is not a regular file; give the path of an .onnx file");
     const std::vector<std::byte> bytes = read_file_bytes(in);
     Outcome o = run_batchify(bytes, in, options);
     if (keep(o.report, options) && !o.bytes.empty()) {

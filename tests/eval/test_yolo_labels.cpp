@@ -83,6 +83,18 @@ TEST(YoloLabels, BinaryBytesOfABadTokenAreEscapedAndCutNotEchoed) {
     EXPECT_EQ(e.find('\x1b'), std::string::npos) << "no escape sequence reaches the terminal";
 }
 
+TEST(YoloLabels, ALabelPathThatIsAFolderIsAnErrorNotABackgroundImage) {
+    const auto dir = std::filesystem::temp_directory_path() / ("tiledet_label_dir_" + std::to_string(::getpid()) + ".txt");
+    std::filesystem::create_directories(dir);
+    try {
+        (void)tiledet::eval::load_yolo_labels(dir, 10, 10);
+        FAIL() << "a folder was read as labels";
+    } catch (const tiledet::InputError& e) {
+        EXPECT_NE(std::string(e.what()).find("is not a regular file"), std::string::npos) << e.what();
+    }
+    std::filesystem::remove_all(dir);
+}
+
 // fuzz_eval found it (fuzz/regressions/fuzz_eval/): a class id beyond int was converted anyway.
 TEST(YoloLabels, ClassIdBeyondIntIsAClearError) {
     EXPECT_NE(error_of("26666666666666666666666666600 0.5 0.5 0.2 0.2\n").find("x.txt line 1: class"),

@@ -5,6 +5,7 @@
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -58,6 +59,19 @@ TEST(CliBatchify, AnOutputPathThatCannotBeWrittenIsRefusedBeforeTheRepair) {
     EXPECT_NE(r.output.find("is a folder; expected the path of the .onnx file to write"), std::string::npos)
         << r.output;
     fs::remove_all(folder);
+}
+
+TEST(CliBatchify, AnOutputPathThatIsAPipeIsRefusedNotReplaced) {
+    // batchify writes beside OUT and renames over it: run as root on /dev/full, it replaced the
+    // device with a regular file. A FIFO stands in for it here.
+    TILEDET_REQUIRE_GENERATED("yolo_static.onnx");
+    const fs::path fifo = out_path("out_fifo.onnx");
+    ASSERT_EQ(::mkfifo(fifo.c_str(), 0600), 0);
+    const CliResult r = run_cli("batchify " + generated_model("yolo_static.onnx").string() + " " + fifo.string());
+    EXPECT_EQ(r.code, 2) << r.output;
+    EXPECT_NE(r.output.find("not a regular file (a device, pipe or socket)"), std::string::npos) << r.output;
+    EXPECT_TRUE(fs::is_fifo(fifo)) << "the pipe was replaced";
+    fs::remove(fifo);
 }
 
 TEST(CliBatchify, RepairsStaticModelAndExitsZero) {
