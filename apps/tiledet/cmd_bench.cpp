@@ -219,6 +219,19 @@ int run_bench(BenchArgs a) {
     if (a.instances < 1 || a.instances > 256)
         throw ConfigError("--instances: expected an instance count from 1 to 256, got " + std::to_string(a.instances));
     if (a.duration_s <= 0 && a.requests == 0) throw ConfigError("--duration: expected seconds > 0");
+    // Each measurement's own settings, NaN included (--duration nan printed an all-zero row).
+    const auto in_range = [](const char* flag, double v, double lo, double hi, const char* what) {
+        if (!(v >= lo && v <= hi)) {
+            char b[48];
+            std::snprintf(b, sizeof(b), "%.15g", v);
+            throw ConfigError(std::string(flag) + ": expected " + what + ", got " + b);
+        }
+    };
+    in_range("--duration", a.duration_s, 0, 86400, "seconds from 0 to 86400 (0: with --requests)");
+    in_range("--warmup", a.warmup_s, 0, 3600, "seconds from 0 to 3600");
+    in_range("--stability", a.stability_pct, 0.1, 100, "a percentage from 0.1 to 100");
+    in_range("--max-windows", a.max_windows, 1, 1000, "a window count from 1 to 1000");
+    if (word_list(a.modes).empty()) throw ConfigError("--mode: expected sequential, dynamic and/or instances, got ''");
     if (!a.images.empty() && !a.synthetic.empty()) throw ConfigError("give --images or --synthetic, not both");
     if (!a.synthetic.empty()) {  // before the bare rows run: said at once, not after them
         const auto [w, h] = parse_wxh(a.synthetic, "--synthetic");

@@ -77,6 +77,9 @@ int run_demo(const std::string& models_arg, const std::string& out_dir, int repe
     if (!fs::exists(stat) || !fs::exists(dyn))
         throw InputError("demo models not found in " + dir.string() +
                          ": build first (`make demo` does), or pass --models DIR holding rtdetr_heavy_{static,dynamic}.onnx");
+    // The output folder before the runs: a file of that name was found only after them.
+    if (std::error_code ec; fs::exists(out_dir, ec) && !fs::is_directory(out_dir, ec))
+        throw InputError(out_dir + ": is a file; --out expects a folder for demo_annotated.jpg");
     const auto objects = planted_objects(dir / "manifest.json", "rtdetr_heavy_dynamic");
 
     // 1280x640: exactly two 640x640 tiles, each showing the three planted objects.
@@ -127,7 +130,11 @@ const CommandRegistrar reg{Command{"demo", 90, [](CLI::App& app) {
     sub->add_option("--models", *dir, "Folder of generated models (default: <build>/models)");
     sub->add_option("--out", *out, "Where to write the annotated image")->capture_default_str();
     sub->add_option("--repeats", *repeats, "Timed runs per model (the median is reported)")->capture_default_str();
-    return std::function<int()>([dir, out, repeats] { return run_demo(*dir, *out, std::max(1, *repeats)); });
+    return std::function<int()>([dir, out, repeats] {
+        if (*repeats < 1 || *repeats > 1000)
+            throw ConfigError("--repeats: expected a run count from 1 to 1000, got " + std::to_string(*repeats));
+        return run_demo(*dir, *out, *repeats);
+    });
 }}};
 
 }  // namespace

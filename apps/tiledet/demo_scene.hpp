@@ -24,8 +24,15 @@ struct PlantedObject {
 
 inline std::vector<PlantedObject> planted_objects(const std::filesystem::path& manifest, const std::string& model) {
     std::ifstream f(manifest);
-    if (!f) throw InputError(manifest.string() + ": cannot open the generated models' manifest");
-    const nlohmann::json m = nlohmann::json::parse(f);
+    if (!f)
+        throw InputError(manifest.string() +
+                         ": cannot open the generated models' manifest; `make demo` writes it beside the demo models "
+                         "(or pass --models DIR of a build's models folder)");
+    const nlohmann::json m = nlohmann::json::parse(f, nullptr, false);
+    if (m.is_discarded() || !m.is_object() || !m.contains("models") || !m["models"].is_array())
+        throw InputError(manifest.string() +
+                         ": not the generated models' manifest (expected JSON with a \"models\" list); rebuild the "
+                         "models with `make demo`");
     for (const auto& e : m.at("models")) {
         if (e.at("name") != model) continue;
         std::vector<PlantedObject> out;

@@ -343,8 +343,8 @@ std::string format_table(const BenchReport& report) {
 void write_text_file(const std::string& path, const std::string& text) {
     std::ofstream f(path, std::ios::binary | std::ios::trunc);
     if (!f) throw InputError("cannot write " + path + ": check that its folder exists and is writable");
-    f << text;
-    if (!f) throw InputError("writing " + path + " failed (disk full?)");
+    f << text << std::flush;  // buffered bytes fail only here (a full disk, /dev/full)
+    if (!f) throw InputError("writing " + path + " failed (the disk is full?): the report was not saved");
 }
 
 std::string describe_machine() {

@@ -3,6 +3,9 @@
 // efficiency is the ratio of the two throughputs), never its speed.
 #include <gtest/gtest.h>
 
+#include <utility>
+#include <vector>
+
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -259,6 +262,17 @@ TEST(BenchCli, LimitsRefuseAHugeSyntheticImageAndAHugeModelInputInOneLineBeforeA
     EXPECT_EQ(r.code, 2) << r.output;
     EXPECT_NE(r.output.find("--concurrency: expected comma-separated whole numbers from 1 to 1024"), std::string::npos)
         << r.output;
+    // --duration nan printed an all-zero row and exited 0; --warmup 1e9 waited for 30 years.
+    for (const auto& [flag, words] : std::vector<std::pair<std::string, std::string>>{
+             {"--duration nan", "--duration: expected seconds from 0 to 86400"},
+             {"--warmup 1e9", "--warmup: expected seconds from 0 to 3600, got 1000000000"},
+             {"--stability -5", "--stability: expected a percentage from 0.1 to 100, got -5"},
+             {"--max-windows 0", "--max-windows: expected a window count from 1 to 1000, got 0"},
+             {"--mode ,", "--mode: expected sequential, dynamic and/or instances"}}) {
+        r = run_cli("bench --model " + model("yolo_nc3_dynamic.onnx") + " " + flag);
+        EXPECT_EQ(r.code, 2) << flag << ": " << r.output;
+        EXPECT_NE(r.output.find(words), std::string::npos) << flag << ": " << r.output;
+    }
     r = run_cli("bench --model " + model("yolo_nc3_dynamic.onnx") + " --synthetic 0x0");
     EXPECT_EQ(r.code, 2) << r.output;
     EXPECT_NE(r.output.find("got '0x0'"), std::string::npos) << "the value as typed: " << r.output;
