@@ -169,9 +169,10 @@ int run_inspect(const std::string& path, bool json, const ProbeArgs& probe_args)
     }
     std::cout << "model: " << path << "\n";
     std::cout << "inputs:\n";
-    for (const TensorInfo& t : sig.inputs) std::cout << "  " << t.name << " " << t.dims_string() << " " << to_string(t.type) << "\n";
+    // Names and metadata come from the file: escaped, never written raw to the terminal.
+    for (const TensorInfo& t : sig.inputs) std::cout << "  " << printable(t.name, 200) << " " << t.dims_string() << " " << to_string(t.type) << "\n";
     std::cout << "outputs:\n";
-    for (const TensorInfo& t : sig.outputs) std::cout << "  " << t.name << " " << t.dims_string() << " " << to_string(t.type) << "\n";
+    for (const TensorInfo& t : sig.outputs) std::cout << "  " << printable(t.name, 200) << " " << t.dims_string() << " " << to_string(t.type) << "\n";
     std::cout << "batch: " << batch_text << "\n";
 #if TILEDET_HAS_DETECTORS
     const auto [family, reason] = family_of(sig);
@@ -183,7 +184,7 @@ int run_inspect(const std::string& path, bool json, const ProbeArgs& probe_args)
     if (!sig.metadata.empty()) {
         std::cout << "metadata:\n";
         for (const auto& [k, v] : sig.metadata)
-            std::cout << "  " << k << ": " << (v.size() > 120 ? v.substr(0, 117) + "..." : v) << "\n";
+            std::cout << "  " << printable(k, 120) << ": " << printable(v, 117) << "\n";
     }
 #if TILEDET_HAS_ONNX
     // DynamicQuantizeLinear takes one activation scale over the whole batch.

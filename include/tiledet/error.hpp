@@ -64,34 +64,39 @@ public:
     using Error::Error;
 };
 
-// Well-formed UTF-8 (RFC 3629 section 4: no overlong forms, no surrogates, at most U+10FFFF).
+// Length of the well-formed UTF-8 sequence at s[i] (RFC 3629 section 4: no overlong forms, no
+// surrogates, at most U+10FFFF), 0 when there is none.
+inline std::size_t utf8_sequence_length(std::string_view s, std::size_t i) {
+    const auto c = static_cast<unsigned char>(s[i]);
+    int n = 0;
+    unsigned cp = 0;
+    if (c < 0x80) return 1;
+    if (c >= 0xC2 && c <= 0xDF) {
+        n = 1, cp = c & 0x1Fu;
+    } else if (c >= 0xE0 && c <= 0xEF) {
+        n = 2, cp = c & 0x0Fu;
+    } else if (c >= 0xF0 && c <= 0xF4) {
+        n = 3, cp = c & 0x07u;
+    } else {
+        return 0;
+    }
+    for (int k = 1; k <= n; ++k) {
+        if (i + static_cast<std::size_t>(k) >= s.size()) return 0;
+        const auto b = static_cast<unsigned char>(s[i + static_cast<std::size_t>(k)]);
+        if ((b & 0xC0) != 0x80) return 0;
+        cp = (cp << 6) | (b & 0x3Fu);
+    }
+    if ((n == 2 && cp < 0x800) || (n == 3 && (cp < 0x10000 || cp > 0x10FFFF)) || (cp >= 0xD800 && cp <= 0xDFFF))
+        return 0;
+    return static_cast<std::size_t>(n) + 1;
+}
+
+// Well-formed UTF-8 throughout.
 inline bool is_valid_utf8(std::string_view s) {
-    std::size_t i = 0;
-    while (i < s.size()) {
-        const auto c = static_cast<unsigned char>(s[i]);
-        int n = 0;
-        unsigned cp = 0;
-        if (c < 0x80) {
-            ++i;
-            continue;
-        } else if (c >= 0xC2 && c <= 0xDF) {
-            n = 1, cp = c & 0x1Fu;
-        } else if (c >= 0xE0 && c <= 0xEF) {
-            n = 2, cp = c & 0x0Fu;
-        } else if (c >= 0xF0 && c <= 0xF4) {
-            n = 3, cp = c & 0x07u;
-        } else {
-            return false;
-        }
-        for (int k = 1; k <= n; ++k) {
-            if (i + static_cast<std::size_t>(k) >= s.size()) return false;
-            const auto b = static_cast<unsigned char>(s[i + static_cast<std::size_t>(k)]);
-            if ((b & 0xC0) != 0x80) return false;
-            cp = (cp << 6) | (b & 0x3Fu);
-        }
-        if ((n == 2 && cp < 0x800) || (n == 3 && (cp < 0x10000 || cp > 0x10FFFF)) || (cp >= 0xD800 && cp <= 0xDFFF))
-            return false;
-        i += static_cast<std::size_t>(n) + 1;
+    for (std::size_t i = 0; i < s.size();) {
+        const std::size_t n = utf8_sequence_length(s, i);
+        if (n == 0) return false;
+        i += n;
     }
     return true;
 }
@@ -103,23 +108,30 @@ inline bool is_text_line(std::string_view s) {
     return is_valid_utf8(s);
 }
 
-// Bytes from a file as they may be shown in a message: printable ASCII kept, any other byte as
-// \xNN, at most `max_bytes` of them ("..." after), so a binary file given as text is not
-// echoed to the terminal.
+// Bytes from a file as they may be shown in a message: printable ASCII and well-formed UTF-8
+// kept, control bytes and invalid bytes as \xNN, at most `max_bytes` of input ("..." after), so
+// a binary file given as text is not echoed to the terminal.
 inline std::string printable(std::string_view s, std::size_t max_bytes = 40) {
     static const char* hex = "0123456789ABCDEF";
     std::string out;
-    for (std::size_t i = 0; i < s.size() && i < max_bytes; ++i) {
+    std::size_t i = 0;
+    while (i < s.size() && i < max_bytes) {
         const auto c = static_cast<unsigned char>(s[i]);
+        const std::size_t n = c >= 0x80 ? utf8_sequence_length(s, i) : 0;
         if (c >= 0x20 && c < 0x7F) {
             out += static_cast<char>(c);
+            ++i;
+        } else if (n > 0 && i + n <= max_bytes) {
+            out.append(s.substr(i, n));
+            i += n;
         } else {
             out += "\\x";
             out += hex[c >> 4];
             out += hex[c & 15];
+            ++i;
         }
     }
-    if (s.size() > max_bytes) out += "...";
+    if (s.size() > i) out += "...";
     return out;
 }
 

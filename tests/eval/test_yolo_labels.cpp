@@ -83,6 +83,13 @@ TEST(YoloLabels, BinaryBytesOfABadTokenAreEscapedAndCutNotEchoed) {
     EXPECT_EQ(e.find('\x1b'), std::string::npos) << "no escape sequence reaches the terminal";
 }
 
+TEST(Printable, KeepsTextInAnyScriptAndEscapesControlAndInvalidBytes) {
+    EXPECT_EQ(tiledet::printable("caméra 桃 ok"), "caméra 桃 ok");
+    EXPECT_EQ(tiledet::printable("a\x1b[31mb\n"), "a\\x1B[31mb\\x0A");
+    EXPECT_EQ(tiledet::printable("\xc3\x28 \xed\xa0\x80"), "\\xC3( \\xED\\xA0\\x80");  // bad sequence, a surrogate
+    EXPECT_EQ(tiledet::printable(std::string(50, 'x'), 10), "xxxxxxxxxx...");
+}
+
 TEST(YoloLabels, ALabelPathThatIsAFolderIsAnErrorNotABackgroundImage) {
     const auto dir = std::filesystem::temp_directory_path() / ("tiledet_label_dir_" + std::to_string(::getpid()) + ".txt");
     std::filesystem::create_directories(dir);
