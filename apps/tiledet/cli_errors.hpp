@@ -1,6 +1,7 @@
 // How library errors reach the user: one line, with the command line's own names for options.
 #pragma once
 
+#include <cstdio>
 #include <exception>
 #include <string>
 #include <utility>
@@ -23,6 +24,20 @@ inline std::string flag_for_option(const std::string& option) {
 inline std::string cli_message(const std::exception& e) {
     if (const auto* oe = dynamic_cast<const OptionError*>(&e)) return oe->with_name(flag_for_option(oe->option()));
     return e.what();
+}
+
+// A command's own numeric flag: unless `ok`, ConfigError "FLAG: expected WHAT, got VALUE", the
+// value as typed (whole numbers up to 15 digits, 1e+30, -5, nan).
+inline void require_flag(bool ok, const std::string& flag, const std::string& expected, double got) {
+    if (ok) return;
+    char b[32];
+    std::snprintf(b, sizeof(b), "%.15g", got);
+    throw ConfigError(flag + ": expected " + expected + ", got " + b);
+}
+
+// The same for a closed range [lo, hi] (NaN is outside).
+inline void require_flag_in(const std::string& flag, double v, double lo, double hi, const std::string& expected) {
+    require_flag(v >= lo && v <= hi, flag, expected, v);
 }
 
 }  // namespace tiledet::cli

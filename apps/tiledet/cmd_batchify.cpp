@@ -1,15 +1,12 @@
 // tiledet batchify IN.onnx OUT.onnx: repair a model exported with a fixed batch of 1 so that it
 // runs any batch, and verify the repair (see include/tiledet/onnx/batchify.hpp).
 #if TILEDET_HAS_ONNX
-#include <unistd.h>
-
-#include <cerrno>
-#include <cstring>
 #include <iostream>
 #include <optional>
 #include <sstream>
 
 #include "command.hpp"
+#include "pipeline_flags.hpp"
 #include "tiledet/error.hpp"
 #include "tiledet/onnx/batchify.hpp"
 #if defined(TILEDET_ONNX_DETECTION_CHECK) && TILEDET_HAS_IO
@@ -52,25 +49,8 @@ struct Args {
     float score_tol = 0.05f, min_iou = 0.9f;
     std::optional<float> conf;
     std::size_t memory_mb = 0;
-    std::int64_t max_input_elements = Limits{}.max_input_elements, max_output_elements = Limits{}.max_output_elements;
+    PipelineFlags limits;  // --max-input-elements, --max-output-elements, as detect's
 };
-
-// OUT is checked before any work: a folder, or a folder that does not exist or cannot be
-// written, was found only after the whole repair and its verification.
-void check_output_path(const std::string& out) {
-    namespace fs = std::filesystem;
-    std::error_code ec;
-    if (fs::is_directory(out, ec))
-        throw InputError(out + ": is a folder; expected the path of the .onnx file to write");
-    if (fs::exists(out, ec) && !fs::is_regular_file(out, ec))
-        throw InputError(out + ": not a regular file (a device, pipe or socket); expected the path of the .onnx file "
-                               "to write");
-    const fs::path parent = fs::path(out).parent_path().empty() ? fs::path(".") : fs::path(out).parent_path();
-    if (!fs::is_directory(parent, ec))
-        throw InputError(out + ": the folder " + parent.string() + " does not exist; create it, or write elsewhere");
-    if (::access(parent.c_str(), W_OK) != 0)
-        throw InputError(out + ": the folder " + parent.string() + " is not writable (" + std::strerror(errno) + ")");
-}
 
 #if TILEDET_BATCHIFY_DETECTIONS
 // The detection-level check: the user's images, or, for a model with batch-variant ops and no
@@ -114,9 +94,7 @@ int run_batchify(const Args& a) {
     o.per_item_quantization = !a.batch_quantization;
     o.fold_constants = !a.no_fold;
     o.memory_limit_bytes = a.memory_mb << 20;
-    o.limits.max_input_elements = a.max_input_elements;
-    o.limits.max_output_elements = a.max_output_elements;
-    check_output_path(a.out);
+    o.limits = to_pipeline_options(a.limits).limits;
 #if TILEDET_BATCHIFY_DETECTIONS
     if (o.verify) o.detection_comparer = detection_comparer(a);
 #else
@@ -155,14 +133,7 @@ const CommandRegistrar reg{Command{"batchify", 40, [](CLI::App& app) {
                     "MiB of CPU tensors batchify's own runs (fold, probe, verification) may allocate; a graph that "
                     "asks for more fails verification (default: this machine's physical memory)")
         ->check(CLI::Range(std::size_t{1}, std::size_t{1} << 30));
-    sub->add_option("--max-input-elements", a->max_input_elements,
-                    "largest model input per item, in elements (the batch axis excluded; 0: no limit), as detect's")
-        ->capture_default_str()
-        ->check(CLI::NonNegativeNumber);
-    sub->add_option("--max-output-elements", a->max_output_elements,
-                    "largest fixed-size model output per item, in elements (0: no limit), as detect's")
-        ->capture_default_str()
-        ->check(CLI::NonNegativeNumber);
+    add_pipeline_flags(*sub, a->limits, {"max_input_elements", "max_output_elements"});
     sub->add_option("--atol", a->atol, "absolute tolerance per element (default 1e-4)");
     sub->add_option("--rtol", a->rtol, "relative tolerance per element (default 1e-4)");
     sub->add_option("--images", a->images,

@@ -67,7 +67,8 @@ struct BenchArgs {
     bool full_image = false;
     double max_delay_ms = 2.0;
     std::size_t queue_capacity = 1024;
-    Limits limits{};  // --max-image-pixels, --max-input-elements, --max-output-elements (as detect's)
+    PipelineFlags limit_flags;  // --max-image-pixels, --max-input-elements, --max-output-elements (as detect's)
+    Limits limits{};            // what they set (run_bench)
 };
 
 // Comma-separated whole numbers from 1 to `hi` (each one is threads, sessions or batch slots
@@ -204,6 +205,7 @@ std::string settings_line(int argc_like_unused, const BenchArgs& a) {
 }
 
 int run_bench(BenchArgs a) {
+    a.limits = to_pipeline_options(a.limit_flags).limits;
     // A bad file or a provider this machine cannot run fails here with one clear line.
     ModelOptions model_options;
     apply_provider_flags(model_options, a.provider, a.device_id, a.io_binding, a.cuda_graphs);
@@ -220,17 +222,10 @@ int run_bench(BenchArgs a) {
         throw ConfigError("--instances: expected an instance count from 1 to 256, got " + std::to_string(a.instances));
     if (a.duration_s <= 0 && a.requests == 0) throw ConfigError("--duration: expected seconds > 0");
     // Each measurement's own settings, NaN included (--duration nan printed an all-zero row).
-    const auto in_range = [](const char* flag, double v, double lo, double hi, const char* what) {
-        if (!(v >= lo && v <= hi)) {
-            char b[48];
-            std::snprintf(b, sizeof(b), "%.15g", v);
-            throw ConfigError(std::string(flag) + ": expected " + what + ", got " + b);
-        }
-    };
-    in_range("--duration", a.duration_s, 0, 86400, "seconds from 0 to 86400 (0: with --requests)");
-    in_range("--warmup", a.warmup_s, 0, 3600, "seconds from 0 to 3600");
-    in_range("--stability", a.stability_pct, 0.1, 100, "a percentage from 0.1 to 100");
-    in_range("--max-windows", a.max_windows, 1, 1000, "a window count from 1 to 1000");
+    require_flag_in("--duration", a.duration_s, 0, 86400, "seconds from 0 to 86400 (0: with --requests)");
+    require_flag_in("--warmup", a.warmup_s, 0, 3600, "seconds from 0 to 3600");
+    require_flag_in("--stability", a.stability_pct, 0.1, 100, "a percentage from 0.1 to 100");
+    require_flag_in("--max-windows", a.max_windows, 1, 1000, "a window count from 1 to 1000");
     if (word_list(a.modes).empty()) throw ConfigError("--mode: expected sequential, dynamic and/or instances, got ''");
     if (!a.images.empty() && !a.synthetic.empty()) throw ConfigError("give --images or --synthetic, not both");
     if (!a.synthetic.empty()) {  // before the bare rows run: said at once, not after them
@@ -439,17 +434,7 @@ const CommandRegistrar reg{Command{"bench", 50, [](CLI::App& app) {
     sub->add_option("--images", a->images, "Image files or folders to cycle through");
     sub->add_option("--synthetic", a->synthetic, "A fixed-seed noise image of WxH (default: the model's input size)");
     sub->add_option("--batch", a->batch, "Max batch sizes to measure, e.g. 1,2,4,8")->capture_default_str();
-    sub->add_option("--max-image-pixels", a->limits.max_image_pixels, "Refuse images of more pixels (0: no limit)")
-        ->capture_default_str()
-        ->check(CLI::NonNegativeNumber);
-    sub->add_option("--max-input-elements", a->limits.max_input_elements,
-                    "Refuse models whose input takes more elements per item (0: no limit)")
-        ->capture_default_str()
-        ->check(CLI::NonNegativeNumber);
-    sub->add_option("--max-output-elements", a->limits.max_output_elements,
-                    "Refuse models whose output gives more elements per item (0: no limit)")
-        ->capture_default_str()
-        ->check(CLI::NonNegativeNumber);
+    add_pipeline_flags(*sub, a->limit_flags, {"max_image_pixels", "max_input_elements", "max_output_elements"});
     sub->add_option("--mode", a->modes, "Pipeline modes: sequential,dynamic,instances")->capture_default_str();
     sub->add_option("--concurrency", a->concurrency, "Producer threads (closed loop): auto or a list such as 1,2,4")->capture_default_str();
     sub->add_option("--instances", a->instances, "Sessions in 'instances' mode (threads split between them)")->capture_default_str();

@@ -129,14 +129,8 @@ int run_rotated_eval(const EvalArgs& a, const std::vector<std::string>& images, 
             const auto label_file = eval::yolo_label_path(path, a.labels);
             eval::RotatedGroundTruths gt;
             if (std::filesystem::exists(label_file)) {
-                if (!std::filesystem::is_regular_file(label_file))  // a folder, or a pipe that would block
-                    throw InputError("label file " + label_file.string() +
-                                     " is not a regular file; expected a text file of labels, or none for a "
-                                     "background image");
-                std::ifstream in(label_file);
-                std::stringstream text;
-                text << in.rdbuf();
-                gt = eval::parse_obb_labels(text.str(), bgr.cols, bgr.rows, label_file.string(), id_of);
+                gt = eval::parse_obb_labels(eval::read_label_file(label_file), bgr.cols, bgr.rows, label_file.string(),
+                                            id_of);
                 check_label_classes(gt, detector, label_file.string());
             }
             evaluator.add_image(std::move(gt), pipeline.submit(bgr, path).get().detections);

@@ -10,7 +10,6 @@
 #include <filesystem>
 #include <fstream>
 #include <iostream>
-#include <cstdio>
 #include <memory>
 
 #include <nlohmann/json.hpp>
@@ -50,25 +49,16 @@ struct ModelSpec {
 // The server's own flags, refused before anything starts: "--FLAG: expected WHAT, got VALUE".
 // The upper bounds keep each one within what a process can give (threads, memory, a port).
 void check_serve_args(const ServeArgs& a) {
-    auto shown = [](double v) {  // as typed: 100000000, 1e+30, -5, nan
-        char b[32];
-        std::snprintf(b, sizeof(b), "%.15g", v);
-        return std::string(b);
-    };
-    auto range = [&](const char* flag, double v, double lo, double hi, const std::string& what) {
-        if (!(v >= lo && v <= hi))  // NaN fails too
-            throw ConfigError(std::string(flag) + ": expected " + what + ", got " + shown(v));
-    };
-    range("--http-port", a.http_port, 0, 65535, "a port from 0 to 65535 (0: any free port)");
-    range("--grpc-port", a.grpc_port, -1, 65535, "a port from 0 to 65535 (0: any free port; -1: no gRPC)");
-    range("--metrics-port", a.metrics_port, -1, 65535, "a port from 0 to 65535 (-1: none)");
-    if (!(a.max_request_mb > 0 && a.max_request_mb <= 4096))
-        throw ConfigError("--max-request-mb: expected a size in MB above 0 and at most 4096, got " +
-                          shown(a.max_request_mb));
-    range("--request-timeout-ms", a.request_timeout_ms, 0, 3.6e6, "milliseconds from 0 to 3600000 (0: none)");
-    range("--max-pending", static_cast<double>(a.max_pending), 0, 1e6, "a request count from 0 to 1000000 (0: no cap)");
-    range("--http-threads", a.http_threads, 1, 1024, "a thread count from 1 to 1024");
-    range("--read-timeout-s", a.read_timeout_s, 1, 3600, "whole seconds from 1 to 3600");
+    require_flag_in("--http-port", a.http_port, 0, 65535, "a port from 0 to 65535 (0: any free port)");
+    require_flag_in("--grpc-port", a.grpc_port, -1, 65535, "a port from 0 to 65535 (0: any free port; -1: no gRPC)");
+    require_flag_in("--metrics-port", a.metrics_port, -1, 65535, "a port from 0 to 65535 (-1: none)");
+    require_flag(a.max_request_mb > 0 && a.max_request_mb <= 4096, "--max-request-mb",
+                 "a size in MB above 0 and at most 4096", a.max_request_mb);
+    require_flag_in("--request-timeout-ms", a.request_timeout_ms, 0, 3.6e6, "milliseconds from 0 to 3600000 (0: none)");
+    require_flag_in("--max-pending", static_cast<double>(a.max_pending), 0, 1e6,
+                    "a request count from 0 to 1000000 (0: no cap)");
+    require_flag_in("--http-threads", a.http_threads, 1, 1024, "a thread count from 1 to 1024");
+    require_flag_in("--read-timeout-s", a.read_timeout_s, 1, 3600, "whole seconds from 1 to 3600");
 }
 
 // DIR/NAME/model.onnx, or Triton's layout DIR/NAME/VERSION/model.onnx (the highest numeric

@@ -194,24 +194,18 @@ int run_stream(const StreamArgs& a) {
         }
     }
     // Each bad value named by its flag, with what it expects.
-    const auto require = [](bool ok, const char* flag, const char* expected, double got) {
-        if (ok) return;
-        char b[64];
-        std::snprintf(b, sizeof(b), "%.15g", got);  // whole numbers as typed, up to 15 digits
-        throw InputError(std::string(flag) + ": expected " + expected + ", got " + b);
-    };
     const auto in_range = [](double v) { return v >= kMinSourceSeconds && v <= kMaxSourceSeconds; };
-    require(a.max_fps >= 0 && std::isfinite(a.max_fps), "--max-fps", "frames per second >= 0 (0: no limit)", a.max_fps);
-    require(a.duration >= 0 && std::isfinite(a.duration), "--duration", "seconds >= 0 (0: until every source ended)",
+    require_flag(a.max_fps >= 0 && std::isfinite(a.max_fps), "--max-fps", "frames per second >= 0 (0: no limit)", a.max_fps);
+    require_flag(a.duration >= 0 && std::isfinite(a.duration), "--duration", "seconds >= 0 (0: until every source ended)",
             a.duration);
-    require(in_range(a.io_timeout), "--io-timeout", "seconds from 1e-6 to 1e6", a.io_timeout);
-    require(in_range(a.evict_after), "--evict-after", "seconds from 1e-6 to 1e6", a.evict_after);
-    require(in_range(a.reconnect_max), "--reconnect-max", "seconds from 1e-6 to 1e6", a.reconnect_max);
-    require(a.in_flight >= 1 && a.in_flight <= 1024, "--frames-in-flight", "a whole number of frames from 1 to 1024",
+    require_flag(in_range(a.io_timeout), "--io-timeout", "seconds from 1e-6 to 1e6", a.io_timeout);
+    require_flag(in_range(a.evict_after), "--evict-after", "seconds from 1e-6 to 1e6", a.evict_after);
+    require_flag(in_range(a.reconnect_max), "--reconnect-max", "seconds from 1e-6 to 1e6", a.reconnect_max);
+    require_flag(a.in_flight >= 1 && a.in_flight <= 1024, "--frames-in-flight", "a whole number of frames from 1 to 1024",
             static_cast<double>(a.in_flight));
-    require(a.frame_buffer <= 1024, "--frame-buffer", "a whole number of frames from 0 to 1024 (0: the policy's own)",
+    require_flag(a.frame_buffer <= 1024, "--frame-buffer", "a whole number of frames from 0 to 1024 (0: the policy's own)",
             static_cast<double>(a.frame_buffer));
-    require(a.max_frames >= 0, "--max-frames", "a whole number of frames >= 0 (0: no limit)",
+    require_flag(a.max_frames >= 0, "--max-frames", "a whole number of frames >= 0 (0: no limit)",
             static_cast<double>(a.max_frames));
     std::map<std::string, std::string> ffmpeg_options;
     for (const std::string& kv : a.ffmpeg_options) {

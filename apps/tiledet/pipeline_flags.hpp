@@ -2,8 +2,11 @@
 // examples/detect_pipeline), so each flag means the same everywhere.
 #pragma once
 
+#include <algorithm>
+#include <initializer_list>
 #include <map>
 #include <string>
+#include <string_view>
 
 #include <CLI/CLI.hpp>
 
@@ -35,6 +38,16 @@ inline void add_pipeline_flags(CLI::App& app, PipelineFlags& f, bool with_tiling
             CLI::Option* opt = app.add_option(flag, f.given[s.name], s.help);
             if (!s.default_text.empty()) opt->default_str(s.default_text);
         }
+    }
+}
+
+// Only the named options of the table (e.g. the "limits" group), for a command that takes them
+// without the pipeline's other flags (bench, batchify): the same flags, help and parsing as detect.
+inline void add_pipeline_flags(CLI::App& app, PipelineFlags& f, std::initializer_list<std::string_view> names) {
+    for (const OptionSpec& s : pipeline_option_specs()) {
+        if (std::find(names.begin(), names.end(), s.name) == names.end()) continue;
+        CLI::Option* opt = app.add_option(option_flag(s.name), f.given[s.name], s.help);
+        if (!s.default_text.empty()) opt->default_str(s.default_text);
     }
 }
 

@@ -6,6 +6,7 @@
 
 #include <cstdint>
 #include <limits>
+#include <span>
 #include <string>
 
 #include "tiledet/error.hpp"
@@ -31,6 +32,18 @@ struct Limits {
     // model input, so an 8-pixel tile for a 640 model is 80x upscaled noise. 0 turns it off.
     double min_tile_ratio = 0.125;
 };
+
+// Elements of one item of a tensor of `dims`: the dims after the batch axis (all of them for
+// rank <= 1), a symbolic dim (< 0) counting as 1. Saturates at INT64_MAX on hostile dims.
+inline std::int64_t elements_per_item(std::span<const std::int64_t> dims) {
+    std::int64_t n = 1;
+    for (std::size_t i = dims.size() >= 2 ? 1 : 0; i < dims.size(); ++i) {
+        const std::int64_t d = dims[i] < 0 ? 1 : dims[i];
+        if (d > 0 && n > std::numeric_limits<std::int64_t>::max() / d) return std::numeric_limits<std::int64_t>::max();
+        n *= d;
+    }
+    return n;
+}
 
 // 1234567 -> "1,234,567": counts in limit messages.
 inline std::string count_text(std::int64_t n) {

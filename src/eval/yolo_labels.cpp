@@ -94,19 +94,22 @@ GroundTruths parse_yolo_labels(const std::string& text, int img_w, int img_h, co
     return out;
 }
 
-GroundTruths load_yolo_labels(const std::filesystem::path& path, int img_w, int img_h) {
+std::string read_label_file(const std::filesystem::path& path) {
     std::error_code ec;
     if (!std::filesystem::is_regular_file(path, ec))  // a folder, a pipe (which would block), a device
         throw InputError("label file " + path.string() +
-                         " is not a regular file; expected a text file of 'class cx cy w h' lines, or none for a "
-                         "background image");
+                         " is not a regular file; expected a text file of labels, or none for a background image");
     std::ifstream in(path, std::ios::binary);
     if (!in)
         throw InputError("label file " + path.string() +
                          " cannot be opened; an image without labels is a background image: leave its label file out");
     std::stringstream body;
     body << in.rdbuf();
-    return parse_yolo_labels(body.str(), img_w, img_h, path.string());
+    return body.str();
+}
+
+GroundTruths load_yolo_labels(const std::filesystem::path& path, int img_w, int img_h) {
+    return parse_yolo_labels(read_label_file(path), img_w, img_h, path.string());
 }
 
 std::filesystem::path yolo_label_path(const std::filesystem::path& image, const std::filesystem::path& labels_dir) {

@@ -20,10 +20,11 @@ std::vector<std::byte> read_bytes(const std::string& path, std::int64_t max_pixe
     std::error_code ec;
     if (path.find('\0') != std::string::npos)  // the file system would read it cut at the NUL: another file
         throw InputError(printable(path, 200) + ": a path with a NUL byte in it; expected an image file's path");
-    if (!fs::exists(path, ec))
+    const fs::file_status st = fs::status(path, ec);  // one stat per image
+    if (!fs::exists(st))
         throw InputError(path + ": no such file (expected an image file: jpg, png, bmp, tiff, webp)");
-    if (fs::is_directory(path, ec)) throw InputError(path + ": is a folder, expected an image file");
-    if (!fs::is_regular_file(path, ec))
+    if (fs::is_directory(st)) throw InputError(path + ": is a folder, expected an image file");
+    if (!fs::is_regular_file(st))
         throw InputError(path + ": not a regular file (a pipe, socket or device); expected an image file");
     std::ifstream in(path, std::ios::binary);
     if (!in) throw InputError(path + ": cannot open for reading (" + std::strerror(errno) + ")");

@@ -2,9 +2,10 @@
 #include "tiledet/onnx/batchify.hpp"
 
 #include <algorithm>
+#include <cerrno>
+#include <cstring>
 #include <cstdio>
 #include <filesystem>
-#include <limits>
 #include <set>
 #include <sstream>
 
@@ -133,31 +134,22 @@ void pin_declared_batch_to_one(::onnx::ModelProto& model) {
     g.clear_value_info();  // annotations only; they name the symbol too
 }
 
-// BatchifyOptions::limits on the declared inputs and outputs, per item: dims after the first,
-// symbolic (-1) as 1, saturating on hostile dims. Throws OptionError, as Pipeline's load does.
+// BatchifyOptions::limits on the declared inputs and outputs, per item (elements_per_item: a
+// symbolic dim, -1 here, counts as 1). Throws OptionError, as Pipeline's load does.
 void check_declared_sizes(const ::onnx::GraphProto& g, const Limits& limits, const std::string& what) {
     std::set<std::string> inits;
     for (const auto& t : g.initializer()) inits.insert(t.name());
-    auto per_item = [](const std::vector<int64_t>& dims) {
-        std::int64_t n = 1;
-        for (std::size_t i = dims.size() >= 2 ? 1 : 0; i < dims.size(); ++i) {
-            const std::int64_t d = dims[i] > 0 ? dims[i] : (dims[i] == 0 ? 0 : 1);
-            if (d > 0 && n > std::numeric_limits<std::int64_t>::max() / d) return std::numeric_limits<std::int64_t>::max();
-            n *= d;
-        }
-        return n;
-    };
     for (const auto& in : g.input()) {
         if (inits.count(in.name())) continue;
         if (auto dims = onnx_detail::value_dims(in))
-            check_limit(per_item(*dims), limits.max_input_elements, "limits.max_input_elements",
+            check_limit(elements_per_item(*dims), limits.max_input_elements, "limits.max_input_elements",
                         what + ": model input '" + in.name() + "' " + ints_text(*dims) + " takes elements per item",
                         "; batchify would run it at batches of up to 8 to verify the repair: raise the limit if the "
                         "machine has the memory");
     }
     for (const auto& out : g.output())
         if (auto dims = onnx_detail::value_dims(out))
-            check_limit(per_item(*dims), limits.max_output_elements, "limits.max_output_elements",
+            check_limit(elements_per_item(*dims), limits.max_output_elements, "limits.max_output_elements",
                         what + ": model output '" + out.name() + "' " + ints_text(*dims) + " gives elements per item",
                         "; batchify would run it at batches of up to 8 to verify the repair: raise the limit if the "
                         "machine has the memory");
@@ -413,21 +405,32 @@ std::vector<std::byte> batchify_model(std::span<const std::byte> model, const Ba
     return kept ? std::move(o.bytes) : std::vector<std::byte>{};
 }
 
-BatchifyReport batchify(const std::string& in, const std::string& out, const BatchifyOptions& options) {
+namespace {
+
+// OUT, before any work (a missing folder was found only after the repair and its verification).
+// The model is written beside OUT and renamed over it, so OUT (or what a link names) must be a
+// regular file or nothing: as root, /dev/full given as OUT was replaced by a regular file.
+void check_output_path(const std::string& in, const std::string& out) {
+    namespace fs = std::filesystem;
     std::error_code ec;
-    if (std::filesystem::exists(out, ec) && std::filesystem::equivalent(in, out, ec))
+    const fs::file_status st = fs::status(out, ec);
+    if (fs::is_directory(st)) throw InputError(out + ": is a folder; expected the path of the .onnx file to write");
+    if (fs::exists(st) && !fs::is_regular_file(st))
+        throw InputError(out + ": not a regular file (a device, pipe or socket); expected the path of the .onnx file "
+                               "to write");
+    if (fs::exists(st) && fs::equivalent(in, out, ec))
         throw InputError(out + ": is the input model itself; batchify writes a new file: give another output path");
-    // The file is written beside OUT and renamed over it: over a device or a pipe (as root,
-    // /dev/full was replaced by a regular file) that must never happen.
-    const auto st = std::filesystem::symlink_status(out, ec);
-    if (!ec && std::filesystem::exists(st) && !std::filesystem::is_regular_file(st) &&
-        !std::filesystem::is_symlink(st))
-        throw InputError(out + ": not a regular file (a " +
-                         (std::filesystem::is_directory(st) ? std::string("folder") : std::string("device, pipe or socket")) +
-                         "); batchify writes an .onnx file: give the path of one");
-    if (!ec && std::filesystem::is_symlink(st) && std::filesystem::exists(out, ec) &&
-        !std::filesystem::is_regular_file(out, ec))
-        throw InputError(out + ": a link to something that is not a regular file; give the path of an .onnx file");
+    const fs::path parent = fs::path(out).parent_path().empty() ? fs::path(".") : fs::path(out).parent_path();
+    if (!fs::is_directory(parent, ec))
+        throw InputError(out + ": the folder " + parent.string() + " does not exist; create it, or write elsewhere");
+    if (::access(parent.c_str(), W_OK) != 0)
+        throw InputError(out + ": the folder " + parent.string() + " is not writable (" + std::strerror(errno) + ")");
+}
+
+}  // namespace
+
+BatchifyReport batchify(const std::string& in, const std::string& out, const BatchifyOptions& options) {
+    check_output_path(in, out);
     const std::vector<std::byte> bytes = read_file_bytes(in);
     Outcome o = run_batchify(bytes, in, options);
     if (keep(o.report, options) && !o.bytes.empty()) {

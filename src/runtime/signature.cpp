@@ -1,7 +1,5 @@
 #include "tiledet/runtime/signature.hpp"
 
-#include <algorithm>
-#include <limits>
 #include <sstream>
 #include <utility>
 
@@ -111,16 +109,11 @@ std::string ModelSignature::describe() const {
 
 namespace {
 
-// Elements of one item: the dims after the batch axis (all dims for rank <= 1); symbolic dims
-// count as 1. Saturates instead of overflowing on hostile dims.
+// Elements of one item (limits.hpp's elements_per_item; a symbolic dim counts as 1).
 std::int64_t item_elements(const TensorInfo& t) {
-    std::int64_t n = 1;
-    for (std::size_t i = t.rank() >= 2 ? 1 : 0; i < t.rank(); ++i) {
-        const std::int64_t d = t.dims[i].fixed() ? t.dims[i].value : 1;
-        if (d > 0 && n > std::numeric_limits<std::int64_t>::max() / d) return std::numeric_limits<std::int64_t>::max();
-        n *= std::max<std::int64_t>(d, 0);
-    }
-    return n;
+    std::vector<std::int64_t> dims;
+    for (const Dim& d : t.dims) dims.push_back(d.fixed() ? d.value : -1);
+    return elements_per_item(dims);
 }
 
 void check_limit_values(const Limits& l) {

@@ -16,6 +16,10 @@ namespace tiledet::eval {
 // that is not numbers, a negative or non-integer class, or coordinates outside 0..1.
 GroundTruths load_yolo_labels(const std::filesystem::path& path, int img_w, int img_h);
 
+// The text of one label file (YOLO or OBB). Throws InputError when it is not a regular file (a
+// folder, a pipe that would block, a device) or cannot be opened.
+std::string read_label_file(const std::filesystem::path& path);
+
 // Parses label text (the body of a label file); `source` names it in error messages.
 GroundTruths parse_yolo_labels(const std::string& text, int img_w, int img_h, const std::string& source);
 
