@@ -8,6 +8,7 @@
 #include "cli_errors.hpp"
 #include "command.hpp"
 #include "tiledet/error.hpp"
+#include "tiledet/runtime/model.hpp"
 
 namespace tiledet::cli {
 std::vector<Command>& commands() {
@@ -34,6 +35,7 @@ std::string what_was_running(const CLI::App* sub) {
 
 int main(int argc, char** argv) {
     using namespace tiledet::cli;
+    tiledet::disable_onnxruntime_telemetry_unless_asked();  // before any thread exists (model.hpp)
     CLI::App app{"tiledet: tiled, batched object detection on ONNX Runtime"};
     app.require_subcommand(1);
     auto& cmds = commands();

@@ -22,7 +22,12 @@ import weakref as _weakref
 
 import numpy as _np
 
-from . import _tiledet
+# ONNX Runtime 1.29 uploads usage telemetry from Linux unless this is set before its first OrtEnv;
+# tiledet opts out unless the user set it (ORT_DISABLE_TELEMETRY=0 opts in). See
+# tiledet::disable_onnxruntime_telemetry_unless_asked in include/tiledet/runtime/model.hpp.
+_os.environ.setdefault("ORT_DISABLE_TELEMETRY", "1")
+
+from . import _tiledet  # noqa: E402
 from ._detections import Detections
 from ._tiledet import (Cancelled, ConfigError, DeadlineExpired, Error, InputError, ModelError, OptionError,
                        QueueFull, RuntimeFailure, ShapeError, ShutDown, UnknownLayoutError, available_providers,

@@ -32,7 +32,10 @@ OrtLoggingLevel ort_log_level() {
 }
 
 Ort::Env& ort_env() {
-    static Ort::Env env(ort_log_level(), "tiledet");
+    static Ort::Env env = [] {
+        disable_onnxruntime_telemetry_unless_asked();
+        return Ort::Env(ort_log_level(), "tiledet");
+    }();
     return env;
 }
 
@@ -166,6 +169,10 @@ std::string remedy_text() {
 }
 
 }  // namespace
+
+void disable_onnxruntime_telemetry_unless_asked() {
+    if (!std::getenv("ORT_DISABLE_TELEMETRY")) ::setenv("ORT_DISABLE_TELEMETRY", "1", 0);
+}
 
 // One IoBinding per set of input shapes (in practice: per batch size), made on first use and
 // kept: its inputs are bound once to buffers that stay put (pinned host staging, or device buffers

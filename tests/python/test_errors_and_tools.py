@@ -1,6 +1,8 @@
 """Errors as Python exceptions with the CLI's one-line messages; inspect, batchify, evaluate."""
 import json
 import os
+import subprocess
+import sys
 
 import concurrent.futures
 
@@ -200,3 +202,22 @@ def test_a_path_with_a_nul_byte_is_refused_not_cut(tmp_path):
     with pytest.raises(tiledet.InputError) as e:
         tiledet.inspect(model("yolo_static") + "\x00x")
     assert "a path with a NUL byte in it" in str(e.value)
+
+
+def test_importing_tiledet_turns_onnx_runtime_telemetry_off_unless_the_user_set_it(tmp_path):
+    """ONNX Runtime 1.29 uploads usage telemetry from Linux unless ORT_DISABLE_TELEMETRY is set
+    before its first environment; the module sets it to 1 on import, leaves a user's own value, and
+    a model load then leaves no telemetry cache under a fresh HOME."""
+    code = ("import os, sys, tiledet; tiledet.inspect(sys.argv[1]); "
+            "print(os.environ['ORT_DISABLE_TELEMETRY'])")
+    env = {k: v for k, v in os.environ.items() if k not in ("ORT_DISABLE_TELEMETRY", "XDG_CACHE_HOME")}
+    env["HOME"] = str(tmp_path)
+    out = subprocess.run([sys.executable, "-c", code, model("yolo_static")], env=env,
+                         capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "1"
+    assert not (tmp_path / ".cache" / "Microsoft").exists()
+    env["ORT_DISABLE_TELEMETRY"] = "0"
+    out = subprocess.run([sys.executable, "-c", code, model("yolo_static")], env=env,
+                         capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "0"
+    assert (tmp_path / ".cache" / "Microsoft").exists()

@@ -77,3 +77,27 @@ TEST(CliInspect, Yolov8nInt8IsStaticAndDeimv2IsDynamicN) {
     EXPECT_EQ(j["inputs"].size(), 2u);
     EXPECT_EQ(j["inputs"][0]["dims"][0], "N");
 }
+
+// ONNX Runtime 1.29 on Linux keeps a telemetry device id and event cache under
+// $HOME/.cache/Microsoft/DeveloperTools/.onnxruntime and uploads usage events unless
+// ORT_DISABLE_TELEMETRY is set before its first OrtEnv. tiledet opts out unless the user set the
+// variable: a run with a fresh HOME leaves no such folder, and ORT_DISABLE_TELEMETRY=0 (the
+// user's explicit choice) still lets ONNX Runtime create it, which shows the check can fail.
+TEST(CliInspect, OnnxRuntimeTelemetryIsOffUnlessTheUserAsksForIt) {
+    TILEDET_REQUIRE_GENERATED("yolo_static.onnx");
+    const auto model = tiledet::testing::generated_model("yolo_static.onnx").string();
+    const auto home = std::filesystem::temp_directory_path() / ("tiledet_test_home_" + std::to_string(::getpid()));
+    std::filesystem::remove_all(home);
+    std::filesystem::create_directories(home);
+    const std::string env = "env -u ORT_DISABLE_TELEMETRY -u XDG_CACHE_HOME HOME=" + home.string() + " ";
+    const auto cache = home / ".cache" / "Microsoft";
+
+    auto r = tiledet::testing::run_command(env + TILEDET_CLI_PATH + " inspect " + model);
+    EXPECT_EQ(r.code, 0) << r.output;
+    EXPECT_FALSE(std::filesystem::exists(cache)) << "ONNX Runtime wrote its telemetry cache: " << cache;
+
+    r = tiledet::testing::run_command(env + "ORT_DISABLE_TELEMETRY=0 " + TILEDET_CLI_PATH + " inspect " + model);
+    EXPECT_EQ(r.code, 0) << r.output;
+    EXPECT_TRUE(std::filesystem::exists(cache)) << "with ORT_DISABLE_TELEMETRY=0 ONNX Runtime's telemetry should run";
+    std::filesystem::remove_all(home);
+}

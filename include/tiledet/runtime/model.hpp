@@ -103,4 +103,15 @@ std::uint64_t fingerprint_bytes(std::span<const std::byte> bytes);
 // Reads a whole file; throws InputError when it is missing or unreadable.
 std::vector<std::byte> read_file_bytes(const std::string& path);
 
+// ONNX Runtime 1.29 on Linux sends usage telemetry to Microsoft by default (1DS uploader, a
+// device id in $HOME/.cache/Microsoft/DeveloperTools/.onnxruntime, a background thread); the
+// opt-out is ORT_DISABLE_TELEMETRY=1 in the environment before the first OrtEnv (onnxruntime
+// PRs #27379 and #29843). tiledet sets it to 1 when it is unset, so a detector on a camera
+// feed does not phone home; a user who wants ORT's telemetry sets ORT_DISABLE_TELEMETRY=0.
+// Besides privacy: that thread still runs when exit() frees ORT's statics, a heap-use-after-
+// free found by fuzz_model_load. Called by every tiledet entry point (the CLI's main(), the
+// Python module's import) while single-threaded, and again before the library creates its
+// OrtEnv; setenv is not thread-safe, so programs embedding the library call it first thing.
+void disable_onnxruntime_telemetry_unless_asked();
+
 }  // namespace tiledet
