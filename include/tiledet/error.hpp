@@ -9,61 +9,6 @@
 
 namespace tiledet {
 
-class Error : public std::runtime_error {
-public:
-    using std::runtime_error::runtime_error;
-};
-
-// A file that is missing, unreadable, or not what it claims to be (model or image).
-class InputError : public Error {
-public:
-    using Error::Error;
-};
-
-// Tensors whose shape or type the model cannot take.
-class ShapeError : public Error {
-public:
-    using Error::Error;
-};
-
-// An execution provider this ONNX Runtime build lacks, or a bad option.
-class ConfigError : public Error {
-public:
-    using Error::Error;
-};
-
-// A bad option value, or an input beyond a limit that an option sets. option() is the library's
-// name for it ("limits.max_tiles_per_image", "tiles.overlap_px_w"); a front end that calls it
-// something else (a command-line flag) says its own name with with_name().
-class OptionError : public ConfigError {
-public:
-    // what() is before + option + after.
-    OptionError(std::string option, std::string before, std::string after)
-        : ConfigError(before + option + after),
-          option_(std::move(option)),
-          before_(std::move(before)),
-          after_(std::move(after)) {}
-    const std::string& option() const { return option_; }
-    std::string with_name(const std::string& name) const { return before_ + name + after_; }
-    // The same error with `prefix` (say, the image's name) in front.
-    OptionError prefixed(const std::string& prefix) const { return OptionError(option_, prefix + before_, after_); }
-
-private:
-    std::string option_, before_, after_;
-};
-
-// ONNX Runtime failed while running; what() holds its own text.
-class RuntimeFailure : public Error {
-public:
-    using Error::Error;
-};
-
-// A model whose inputs and outputs match no layout tiledet knows.
-class UnknownLayoutError : public Error {
-public:
-    using Error::Error;
-};
-
 // Length of the well-formed UTF-8 sequence at s[i] (RFC 3629 section 4: no overlong forms, no
 // surrogates, at most U+10FFFF), 0 when there is none.
 inline std::size_t utf8_sequence_length(std::string_view s, std::size_t i) {
@@ -100,6 +45,91 @@ inline bool is_valid_utf8(std::string_view s) {
     }
     return true;
 }
+
+// A message as it may reach a terminal or a Python str: well-formed UTF-8, newlines (between the
+// lines of a multi-line layout report) and tabs kept, every other control byte (an escape sequence
+// in a model's tensor name, say) and every invalid byte written as \xNN.
+inline std::string message_text(std::string_view s) {
+    static const char* hex = "0123456789ABCDEF";
+    std::string out;
+    out.reserve(s.size());
+    for (std::size_t i = 0; i < s.size();) {
+        const auto c = static_cast<unsigned char>(s[i]);
+        const std::size_t n = c >= 0x80 ? utf8_sequence_length(s, i) : 0;
+        if ((c >= 0x20 && c < 0x7F) || c == '\n' || c == '\t') {
+            out += static_cast<char>(c);
+            ++i;
+        } else if (n > 0) {
+            out.append(s.substr(i, n));
+            i += n;
+        } else {
+            out += "\\x";
+            out += hex[c >> 4];
+            out += hex[c & 15];
+            ++i;
+        }
+    }
+    return out;
+}
+
+// Every tiledet error; what() is message_text() of what it was given, so names and bytes taken
+// from a file (a model's tensor names, an ONNX Runtime message) cannot put control sequences on
+// the user's terminal or invalid UTF-8 into a Python exception.
+class Error : public std::runtime_error {
+public:
+    explicit Error(const std::string& message) : std::runtime_error(message_text(message)) {}
+    explicit Error(const char* message) : std::runtime_error(message_text(message)) {}
+};
+
+// A file that is missing, unreadable, or not what it claims to be (model or image).
+class InputError : public Error {
+public:
+    using Error::Error;
+};
+
+// Tensors whose shape or type the model cannot take.
+class ShapeError : public Error {
+public:
+    using Error::Error;
+};
+
+// An execution provider this ONNX Runtime build lacks, or a bad option.
+class ConfigError : public Error {
+public:
+    using Error::Error;
+};
+
+// A bad option value, or an input beyond a limit that an option sets. option() is the library's
+// name for it ("limits.max_tiles_per_image", "tiles.overlap_px_w"); a front end that calls it
+// something else (a command-line flag) says its own name with with_name().
+class OptionError : public ConfigError {
+public:
+    // what() is before + option + after.
+    OptionError(std::string option, std::string before, std::string after)
+        : ConfigError(before + option + after),
+          option_(std::move(option)),
+          before_(std::move(before)),
+          after_(std::move(after)) {}
+    const std::string& option() const { return option_; }
+    std::string with_name(const std::string& name) const { return message_text(before_ + name + after_); }
+    // The same error with `prefix` (say, the image's name) in front.
+    OptionError prefixed(const std::string& prefix) const { return OptionError(option_, prefix + before_, after_); }
+
+private:
+    std::string option_, before_, after_;
+};
+
+// ONNX Runtime failed while running; what() holds its own text.
+class RuntimeFailure : public Error {
+public:
+    using Error::Error;
+};
+
+// A model whose inputs and outputs match no layout tiledet knows.
+class UnknownLayoutError : public Error {
+public:
+    using Error::Error;
+};
 
 // A line of a text file: valid UTF-8 without control bytes (tab allowed).
 inline bool is_text_line(std::string_view s) {

@@ -1,5 +1,7 @@
 #include "tiledet/runtime/signature.hpp"
 
+#include "tiledet/error.hpp"
+
 #include <sstream>
 #include <utility>
 
@@ -7,7 +9,7 @@ namespace tiledet {
 
 std::string Dim::to_string() const {
     if (fixed()) return std::to_string(value);
-    return symbol.empty() ? "'?'" : "'" + symbol + "'";
+    return symbol.empty() ? "'?'" : "'" + printable(symbol, 60) + "'";  // from the file: escaped
 }
 
 std::string TensorInfo::dims_string() const {
@@ -100,9 +102,9 @@ std::optional<std::pair<int64_t, int64_t>> ModelSignature::spatial_size() const 
 std::string ModelSignature::describe() const {
     std::ostringstream os;
     os << "inputs:\n";
-    for (const auto& t : inputs) os << "  " << t.name << " " << t.dims_string() << " " << to_string(t.type) << "\n";
+    for (const auto& t : inputs) os << "  " << printable(t.name, 200) << " " << t.dims_string() << " " << to_string(t.type) << "\n";
     os << "outputs:\n";
-    for (const auto& t : outputs) os << "  " << t.name << " " << t.dims_string() << " " << to_string(t.type) << "\n";
+    for (const auto& t : outputs) os << "  " << printable(t.name, 200) << " " << t.dims_string() << " " << to_string(t.type) << "\n";
     os << "batch: " << batch_kind().describe();
     return os.str();
 }

@@ -90,6 +90,15 @@ TEST(Printable, KeepsTextInAnyScriptAndEscapesControlAndInvalidBytes) {
     EXPECT_EQ(tiledet::printable(std::string(50, 'x'), 10), "xxxxxxxxxx...");
 }
 
+TEST(Printable, ErrorMessagesKeepTheirLinesAndTextButNoControlOrInvalidBytes) {
+    EXPECT_EQ(tiledet::message_text("layout:\n  caméra\tx"), "layout:\n  caméra\tx");
+    EXPECT_EQ(tiledet::message_text("in \x1b]0;pwned\x07 \xc3\x28"), "in \\x1B]0;pwned\\x07 \\xC3(");
+    const tiledet::UnknownLayoutError e(std::string("input '\x1b[31mimages' \xff"));
+    EXPECT_STREQ(e.what(), "input '\\x1B[31mimages' \\xFF");
+    const tiledet::OptionError o("limits.max_tiles_per_image", "a\x1b", ": b");
+    EXPECT_EQ(o.with_name("--max-tiles\x01"), "a\\x1B--max-tiles\\x01: b");
+}
+
 TEST(YoloLabels, ALabelPathThatIsAFolderIsAnErrorNotABackgroundImage) {
     const auto dir = std::filesystem::temp_directory_path() / ("tiledet_label_dir_" + std::to_string(::getpid()) + ".txt");
     std::filesystem::create_directories(dir);

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 import tiledet
-from conftest import model, run_cli, shared
+from conftest import model, run_cli, shared, write_bmp
 
 
 def test_pipeline_keyword_defaults_are_the_option_tables():
@@ -221,3 +221,24 @@ def test_importing_tiledet_turns_onnx_runtime_telemetry_off_unless_the_user_set_
                          capture_output=True, text=True, check=True).stdout
     assert out.strip() == "0"
     assert (tmp_path / ".cache" / "Microsoft").exists()
+
+
+def test_control_bytes_in_a_models_tensor_names_are_escaped_in_messages(tmp_path):
+    """A hostile model's input name with an escape sequence reaches neither the terminal nor str(e) raw."""
+    import onnx
+    from onnx import TensorProto, helper
+    name = "\x1b]0;owned\x07\x1b[31mimages"
+    graph = helper.make_graph([helper.make_node("Identity", [name], ["out"])], "g",
+                              [helper.make_tensor_value_info(name, TensorProto.FLOAT, [1, 3, 64, 64])],
+                              [helper.make_tensor_value_info("out", TensorProto.FLOAT, [1, 3, 64, 64])])
+    path = tmp_path / "escape.onnx"
+    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]), path)
+    image = tmp_path / "gray.bmp"
+    write_bmp(image, np.full((64, 64, 3), 128, np.uint8))
+    cli = run_cli("detect", "-m", str(path), str(image), check=False)
+    assert cli.returncode == 2
+    assert "\x1b" not in cli.stderr and "\x07" not in cli.stderr
+    assert "\\x1B[31mimages" in cli.stderr, cli.stderr
+    with pytest.raises(tiledet.ModelError) as e:
+        tiledet.Pipeline(path)
+    assert "\x1b" not in str(e.value) and "\\x1B]0;owned\\x07" in str(e.value)
