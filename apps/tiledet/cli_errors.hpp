@@ -11,6 +11,10 @@
 
 namespace tiledet::cli {
 
+// A message about one image or one source as one terminal line: its file name comes from the
+// user's files, so newlines and control bytes in it are escaped (\xNN) like the rest.
+inline std::string one_line(const std::string& s) { return printable(s, s.size()); }
+
 // The flag that sets each library option or field an OptionError can name ("tiles.overlap_px_w"
 // -> "--overlap"), from the library's option table.
 inline std::string flag_for_option(const std::string& option) {

@@ -82,7 +82,7 @@ std::string summary(const ImageResult& r, const Detector& det) {
     std::snprintf(buf, sizeof(buf), " (%zu tile%s, %.1f ms)", r.tiles.size(), r.tiles.size() == 1 ? "" : "s",
                   r.end_to_end_ms);
     os << buf;
-    return os.str();
+    return printable(os.str(), os.str().size());  // file and class names from files: one line, escaped
 }
 
 std::string record_json(const ImageRecord& rec, const Detector& det, const std::string& device, int indent,
@@ -128,7 +128,7 @@ int run_detect(const DetectArgs& a) {
     const std::string device = pipeline.executor().stats().device;
 
     int failed = static_cast<int>(input_errors.size());
-    for (const std::string& e : input_errors) std::cerr << "tiledet: " << e << "\n";
+    for (const std::string& e : input_errors) std::cerr << "tiledet: " << one_line(e) << "\n";
     if (!a.annotate_dir.empty()) cli::ensure_folder(a.annotate_dir, "annotated images");
 
     // A forced family that the signature does not fit decodes numbers that mean something else:
@@ -267,7 +267,7 @@ int run_detect(const DetectArgs& a) {
                 geojson->add(rec.file, rec.raster ? rec.raster->georeference() : GeoReference{},
                              rec.result->detections, [&](int id) { return detector.class_name(id); });
             } catch (const std::exception& e) {
-                std::cerr << "tiledet: " << image_error(rec.file, e) << "\n";
+                std::cerr << "tiledet: " << one_line(image_error(rec.file, e)) << "\n";
                 ++failed;
             }
         }
@@ -276,7 +276,7 @@ int run_detect(const DetectArgs& a) {
         if (rec.result) {
             total_dets += rec.result->detections.size();
         } else {
-            std::cerr << "tiledet: " << rec.error << "\n";
+            std::cerr << "tiledet: " << one_line(rec.error) << "\n";
             ++failed;
         }
         if (!a.json_path.empty()) records.push_back(record_json(rec, detector, device, -1, *masks));

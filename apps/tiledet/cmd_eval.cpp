@@ -33,7 +33,7 @@ namespace {
 
 // "FILE: message", once: most messages (an image's, a label file's) begin with their file already.
 std::string about(const std::string& file, const std::string& message) {
-    return message.rfind(file, 0) == 0 ? message : file + ": " + message;
+    return cli::one_line(message.rfind(file, 0) == 0 ? message : file + ": " + message);
 }
 
 // Ultralytics' validation defaults (ultralytics/cfg/default.yaml iou 0.7 and max_det 300; the
@@ -165,7 +165,7 @@ int run_rotated_eval(const EvalArgs& a, const std::vector<std::string>& images, 
                                       {"detections", c.det_count},
                                       {"ap50", c.ap}});
         std::ofstream out(a.json_path);
-        if (!(out << j.dump(2) << "\n" << std::flush))
+        if (!(out << j.dump(2, ' ', false, nlohmann::json::error_handler_t::replace) << "\n" << std::flush))
             throw InputError("cannot write --json file " + a.json_path + "; check the folder exists and is writable");
     }
     return failed ? kExitSomeInputsFailed : kExitOk;
@@ -305,7 +305,7 @@ int run_eval(const EvalArgs& a) {
                                       {"ap50", c.ap50},
                                       {"ap75", c.ap75}});
         std::ofstream out(a.json_path);
-        if (!(out << j.dump(2) << "\n" << std::flush))
+        if (!(out << j.dump(2, ' ', false, nlohmann::json::error_handler_t::replace) << "\n" << std::flush))
             throw InputError("cannot write --json file " + a.json_path + "; check the folder exists and is writable");
     }
     return failed ? kExitSomeInputsFailed : kExitOk;

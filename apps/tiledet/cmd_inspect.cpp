@@ -164,7 +164,7 @@ int run_inspect(const std::string& path, bool json, const ProbeArgs& probe_args)
             }
         }
 #endif
-        std::cout << j.dump(2) << "\n";
+        std::cout << j.dump(2, ' ', false, nlohmann::json::error_handler_t::replace) << "\n";
         return kExitOk;
     }
     std::cout << "model: " << path << "\n";

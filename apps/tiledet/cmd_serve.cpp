@@ -101,7 +101,7 @@ std::vector<ModelSpec> read_repository(const std::string& dir) {
                 throw InputError(config.string() + ": expected a JSON object {\"options\": {\"tile\": \"640\", ...}}");
             if (j.contains("options"))
                 for (auto it = j["options"].begin(); it != j["options"].end(); ++it)
-                    m.options[it.key()] = it.value().is_string() ? it.value().get<std::string>() : it.value().dump();
+                    m.options[it.key()] = it.value().is_string() ? it.value().get<std::string>() : it.value().dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
         }
         out.push_back(std::move(m));
     }

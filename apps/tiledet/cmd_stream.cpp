@@ -37,8 +37,14 @@ namespace fs = std::filesystem;
 
 std::atomic<bool> g_interrupted{false};
 std::atomic<bool> g_reload{false};
+// The first SIGINT/SIGTERM stops the sources and writes what was processed; a second one, for a
+// source stuck where FFmpeg cannot be interrupted, ends the process at once (exit code 130).
 extern "C" void on_stop_signal(int) {
-    g_interrupted = true;
+    if (g_interrupted.exchange(true)) {
+        static const char msg[] = "tiledet stream: second stop signal, exiting without waiting for the sources\n";
+        (void)!::write(STDERR_FILENO, msg, sizeof(msg) - 1);
+        ::_exit(130);
+    }
 }
 extern "C" void on_hup_signal(int) {
     g_reload = true;
@@ -236,7 +242,9 @@ int run_stream(const StreamArgs& a) {
     ro.on_result = [&writer](StreamResult&& r) { writer.push(std::move(r)); };
     ro.on_event = [&](const SourceEvent& e) {
         std::lock_guard lk(log_mu);
-        std::cerr << e.stream << ": " << to_string(e.kind) << (e.message.empty() ? "" : ": " + e.message) << "\n";
+        // The stream's name and a skipped file's name come from the user's files: escaped.
+        const std::string line = e.stream + ": " + to_string(e.kind) + (e.message.empty() ? "" : ": " + e.message);
+        std::cerr << printable(line, line.size()) << "\n";
     };
     StreamRunner runner(pipeline, ro);
 
@@ -330,7 +338,7 @@ int run_stream(const StreamArgs& a) {
     os << line;
     for (const StreamStats& s : runner.stats()) {
         std::snprintf(line, sizeof(line), "  %-16s %-8s %-16s %8llu %8llu %8.1f %9.1f %9.1f %6llu  %s, dropped %s\n",
-                      s.stream.c_str(), to_string(s.kind).c_str(), s.policy.str().c_str(),
+                      printable(s.stream, 64).c_str(), to_string(s.kind).c_str(), s.policy.str().c_str(),
                       static_cast<unsigned long long>(s.decoded), static_cast<unsigned long long>(s.processed), s.fps,
                       s.latency_p50_ms, s.latency_p99_ms, static_cast<unsigned long long>(s.reconnects),
                       s.state.c_str(), drops_text(s).c_str());

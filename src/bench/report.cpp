@@ -218,7 +218,7 @@ std::string to_json(const BenchReport& report, int indent) {
     for (const BenchRow& r : report.rows) j["rows"].push_back(row_json(r));
     j["autotune"] = report.autotune ? autotune_json(*report.autotune) : json(nullptr);
     j["notes"] = report.notes;
-    return j.dump(indent);
+    return j.dump(indent, ' ', false, nlohmann::json::error_handler_t::replace);
 }
 
 std::vector<std::string> csv_columns() {

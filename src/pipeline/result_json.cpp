@@ -87,11 +87,11 @@ std::string image_json(const ImageResult& r, const Detector& det, const std::str
     j["timings_ms"] = {{"load", load_ms},    {"preprocess", r.preprocess_ms}, {"queue", queue},
                        {"inference", infer}, {"decode", decode},              {"merge", r.merge_ms},
                        {"end_to_end", r.end_to_end_ms}};
-    return j.dump(indent);
+    return j.dump(indent, ' ', false, nlohmann::json::error_handler_t::replace);
 }
 
 std::string image_error_json(const std::string& source, const std::string& error, int indent) {
-    return nlohmann::json{{"file", source}, {"error", error}}.dump(indent);
+    return nlohmann::json{{"file", source}, {"error", error}}.dump(indent, ' ', false, nlohmann::json::error_handler_t::replace);
 }
 
 std::string config_json(const AutoConfigChoice& config) {
@@ -110,7 +110,7 @@ std::string config_json(const AutoConfigChoice& config) {
     for (const AutoConfigCell& cell : config.cells)
         cells.push_back({{"instances", cell.instances}, {"threads", cell.threads}, {"batch", cell.batch},
                          {"tiles_per_s", cell.tiles_per_s}});
-    return c.dump();
+    return c.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
 }
 
 std::string results_json(const std::string& model, const Detector& det, const std::vector<std::string>& images,
@@ -122,7 +122,7 @@ std::string results_json(const std::string& model, const Detector& det, const st
     if (config) out["config"] = nlohmann::json::parse(config_json(*config));
     auto& arr = out["images"] = nlohmann::json::array();
     for (const std::string& s : images) arr.push_back(nlohmann::json::parse(s));
-    return out.dump(indent);
+    return out.dump(indent, ' ', false, nlohmann::json::error_handler_t::replace);
 }
 
 }  // namespace tiledet

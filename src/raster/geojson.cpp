@@ -118,7 +118,7 @@ std::string GeoJsonWriter::str(int indent) const {
                                     : "urn:ogc:def:crs:" + crs.substr(0, colon) + "::" + crs.substr(colon + 1);
         fc["crs"] = {{"type", "name"}, {"properties", {{"name", urn}}}};
     }
-    return fc.dump(indent);
+    return fc.dump(indent, ' ', false, nlohmann::json::error_handler_t::replace);
 }
 
 }  // namespace tiledet

@@ -89,7 +89,7 @@ private:
             nlohmann::json k = value();
             if (!eat(':')) fail("expected ':' in a dict");
             nlohmann::json v = value();
-            obj[k.is_string() ? k.get<std::string>() : k.dump()] = std::move(v);
+            obj[k.is_string() ? k.get<std::string>() : k.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace)] = std::move(v);
             if (eat('}')) return obj;
             if (!eat(',')) fail("expected ',' or '}' in a dict");
             if (eat('}')) return obj;  // trailing comma
@@ -177,7 +177,7 @@ std::map<int, std::string> parse_class_names(const std::string& text) {
             names[static_cast<int>(i)] = v[i].get<std::string>();
         }
     } else {
-        throw Error("class names: expected a dict {0: 'name', ...} or a list, got " + v.dump());
+        throw Error("class names: expected a dict {0: 'name', ...} or a list, got " + v.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace));
     }
     return names;
 }

@@ -2,6 +2,7 @@
 
 #include "tiledet/error.hpp"
 
+#include <limits>
 #include <sstream>
 #include <utility>
 
@@ -132,16 +133,37 @@ void check_limit_values(const Limits& l) {
 
 }  // namespace
 
+namespace {
+
+// A fixed leading dim N > 1 is a static batch: every run holds N items (tiledet pads partial
+// batches), so N x the per-item count is what one run allocates. INT64_MAX on overflow.
+std::int64_t static_batch_elements(const TensorInfo& t) {
+    if (t.rank() < 2 || !t.dims[0].fixed() || t.dims[0].value <= 1) return 0;
+    const std::int64_t n = t.dims[0].value, item = item_elements(t);
+    if (item > 0 && n > std::numeric_limits<std::int64_t>::max() / item) return std::numeric_limits<std::int64_t>::max();
+    return n * item;
+}
+
+void check_tensor(const TensorInfo& t, std::int64_t limit, const char* option, const std::string& what,
+                  const std::string& advice) {
+    const std::string name = "model " + what + " '" + printable(t.name, 200) + "' " + t.dims_string();
+    check_limit(item_elements(t), limit, option,
+                name + (what == "input" ? " takes elements per item" : " gives elements per item"), advice);
+    if (const std::int64_t per_run = static_batch_elements(t); per_run > 0)
+        check_limit(per_run, limit, option,
+                    name + " is a static batch of " + count_text(t.dims[0].value) + "; elements per run", advice);
+}
+
+}  // namespace
+
 void check_signature_limits(const ModelSignature& sig, const Limits& limits) {
     check_limit_values(limits);
     for (const TensorInfo& t : sig.inputs)
-        check_limit(item_elements(t), limits.max_input_elements, "limits.max_input_elements",
-                    "model input '" + t.name + "' " + t.dims_string() + " takes elements per item",
-                    "; re-export the model at a smaller input size, or raise the limit");
+        check_tensor(t, limits.max_input_elements, "limits.max_input_elements", "input",
+                     "; re-export the model at a smaller input size or batch, or raise the limit");
     for (const TensorInfo& t : sig.outputs)
-        check_limit(item_elements(t), limits.max_output_elements, "limits.max_output_elements",
-                    "model output '" + t.name + "' " + t.dims_string() + " gives elements per item",
-                    "; re-export the model with fewer outputs, or raise the limit");
+        check_tensor(t, limits.max_output_elements, "limits.max_output_elements", "output",
+                     "; re-export the model with fewer outputs or a smaller batch, or raise the limit");
 }
 
 }  // namespace tiledet

@@ -104,7 +104,7 @@ InferRequest to_request(const inference::ModelInferRequest& req) {
         j["inputs"].push_back(std::move(in));
     }
     for (const auto& o : req.outputs()) j["outputs"].push_back({{"name", o.name()}});
-    const std::string header = j.dump();
+    const std::string header = j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
     return parse_infer_request(header + binary, header.size());
 }
 

@@ -31,11 +31,11 @@ std::string where(const std::string& input) { return "input '" + input + "'"; }
 Shape read_shape(const json& j, const std::string& name) {
     if (!j.is_array() || j.size() > kMaxRank)
         throw BadRequest(where(name) + ": \"shape\" must be an array of at most " + std::to_string(kMaxRank) +
-                         " non-negative integers, got " + j.dump());
+                         " non-negative integers, got " + j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace));
     Shape s;
     for (const json& d : j) {
         if (!d.is_number_integer() || d.get<int64_t>() < 0)
-            throw BadRequest(where(name) + ": \"shape\" must hold non-negative integers, got " + j.dump());
+            throw BadRequest(where(name) + ": \"shape\" must hold non-negative integers, got " + j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace));
         s.push_back(d.get<int64_t>());
     }
     return s;
@@ -63,7 +63,7 @@ void flatten(const json& j, std::vector<const json*>& out, int depth = 0) {
 template <class T>
 void put_integer(const json& v, std::byte* dst, const std::string& name) {
     if (!v.is_number_integer())
-        throw BadRequest(where(name) + ": expected integers in \"data\", got " + v.dump());
+        throw BadRequest(where(name) + ": expected integers in \"data\", got " + v.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace));
     bool fits;
     T value{};
     if (v.is_number_unsigned()) {
@@ -76,14 +76,14 @@ void put_integer(const json& v, std::byte* dst, const std::string& name) {
                (i < 0 || static_cast<std::uint64_t>(i) <= static_cast<std::uint64_t>(std::numeric_limits<T>::max()));
         value = static_cast<T>(i);
     }
-    if (!fits) throw BadRequest(where(name) + ": value " + v.dump() + " does not fit its datatype");
+    if (!fits) throw BadRequest(where(name) + ": value " + v.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) + " does not fit its datatype");
     std::memcpy(dst, &value, sizeof(T));
 }
 
 void put_json_element(ElementType t, const json& v, std::byte* dst, const std::string& name) {
     switch (t) {
         case ElementType::boolean: {
-            if (!v.is_boolean()) throw BadRequest(where(name) + ": expected true/false in \"data\", got " + v.dump());
+            if (!v.is_boolean()) throw BadRequest(where(name) + ": expected true/false in \"data\", got " + v.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace));
             const std::uint8_t b = v.get<bool>() ? 1 : 0;
             std::memcpy(dst, &b, 1);
             return;
@@ -94,13 +94,13 @@ void put_json_element(ElementType t, const json& v, std::byte* dst, const std::s
         case ElementType::int32: return put_integer<std::int32_t>(v, dst, name);
         case ElementType::int64: return put_integer<std::int64_t>(v, dst, name);
         case ElementType::float32: {
-            if (!v.is_number()) throw BadRequest(where(name) + ": expected numbers in \"data\", got " + v.dump());
+            if (!v.is_number()) throw BadRequest(where(name) + ": expected numbers in \"data\", got " + v.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace));
             const float f = static_cast<float>(v.get<double>());
             std::memcpy(dst, &f, 4);
             return;
         }
         case ElementType::float64: {
-            if (!v.is_number()) throw BadRequest(where(name) + ": expected numbers in \"data\", got " + v.dump());
+            if (!v.is_number()) throw BadRequest(where(name) + ": expected numbers in \"data\", got " + v.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace));
             const double d = v.get<double>();
             std::memcpy(dst, &d, 8);
             return;
@@ -174,7 +174,7 @@ InferRequest parse_infer_request(std::string_view body, std::optional<std::size_
                          "the Inference-Header-Content-Length header");
     InferRequest req;
     if (j.contains("id")) {
-        if (!j["id"].is_string()) throw BadRequest("\"id\" must be a string, got " + j["id"].dump());
+        if (!j["id"].is_string()) throw BadRequest("\"id\" must be a string, got " + j["id"].dump(-1, ' ', false, nlohmann::json::error_handler_t::replace));
         req.id = j["id"].get<std::string>();
     }
     if (j.contains("parameters")) {
@@ -356,7 +356,7 @@ EncodedResponse encode_infer_response(const InferRequest& request, const std::st
         }
     }
     EncodedResponse out;
-    out.body = j.dump();
+    out.body = j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
     if (any_binary) {
         out.json_length = out.body.size();
         out.body += binary;

@@ -62,7 +62,7 @@ std::string option_text(const json& v) {
         }
         return s;
     }
-    return v.dump();
+    return v.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
 }
 
 json tensor_metadata(const std::string& name, const std::string& datatype, const std::vector<int64_t>& shape) {
@@ -373,7 +373,7 @@ std::vector<InferOutput> ServeCore::infer_detect(Entry& e, const InferRequest& r
         names.push_back(pipeline.detector().class_name(d.class_id));
     }
     // Protocol parameters are scalars: the names travel as one JSON array in a string.
-    params["class_names"] = names.dump();
+    params["class_names"] = names.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
     params["image_width"] = result.width;
     params["image_height"] = result.height;
     params["tiles"] = static_cast<int64_t>(result.tiles.size());

@@ -26,7 +26,7 @@ constexpr const char* kServerVersion = "0.1.0";
 
 void send_error(httplib::Response& res, int status, const std::string& message) {
     res.status = status;
-    res.set_content(json{{"error", message}}.dump(), "application/json");
+    res.set_content(json{{"error", message}}.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace), "application/json");
 }
 
 std::string body_limit_message(std::size_t cap) {
@@ -71,13 +71,13 @@ void InferenceServer::Impl::setup_routes() {
             send_error(res, 503, core.stopping() ? "server is shutting down" : "server is not ready: models are loading");
     });
     http.Get("/v2", [](const httplib::Request&, httplib::Response& res) {
-        res.set_content(server_metadata().dump(), "application/json");
+        res.set_content(server_metadata().dump(-1, ' ', false, nlohmann::json::error_handler_t::replace), "application/json");
     });
     const std::string model_re = R"(/v2/models/([^/]+)(?:/versions/([^/]+))?)";
     http.Get(model_re, [this](const httplib::Request& req, httplib::Response& res) {
         std::shared_ptr<Entry> e;
         if (auto f = core.check_model(req.matches[1], version_of(req), e)) return send_error(res, f->status, f->message);
-        res.set_content(core.metadata(*e).dump(), "application/json");
+        res.set_content(core.metadata(*e).dump(-1, ' ', false, nlohmann::json::error_handler_t::replace), "application/json");
     });
     http.Get(model_re + "/ready", [this](const httplib::Request& req, httplib::Response& res) {
         std::shared_ptr<Entry> e;
@@ -143,7 +143,7 @@ void InferenceServer::Impl::setup_routes() {
         res.set_content(status_page_html(), "text/html; charset=utf-8");
     });
     http.Get("/status.json", [this](const httplib::Request&, httplib::Response& res) {
-        res.set_content(core.status().dump(), "application/json");
+        res.set_content(core.status().dump(-1, ' ', false, nlohmann::json::error_handler_t::replace), "application/json");
     });
     http.set_error_handler([this](const httplib::Request& req, httplib::Response& res) {
         if (!res.body.empty()) return;

@@ -425,6 +425,12 @@ std::unique_ptr<FrameReader> open_frame_reader(const std::string& url, const Rea
             throw PermanentSourceError(url +
                                        ": no such file (expected a video file, an image folder, a /dev/videoN "
                                        "device or an rtsp://, http(s)://, udp:// address)");
+        // A FIFO or a socket would block FFmpeg's open until a writer comes, where no stop or
+        // timeout reaches it; a device that is not /dev/videoN is not a video file either.
+        if (!fs::is_regular_file(url, ec))
+            throw PermanentSourceError(url +
+                                       ": not a regular file (a FIFO, socket or device); expected a video file, an "
+                                       "image folder, a /dev/videoN device or an rtsp://, http(s)://, udp:// address");
     }
     auto r = std::make_unique<FfmpegReader>(url, options, interrupted);
     r->open();

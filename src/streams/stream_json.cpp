@@ -48,7 +48,7 @@ std::string stream_result_json(const StreamResult& r, const Detector& detector) 
     }
     j["batch_ids"] = ids;
     j["batch_sizes"] = sizes;
-    return j.dump();
+    return j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
 }
 
 }  // namespace tiledet

@@ -279,8 +279,16 @@ struct StreamRunner::Impl {
                 if (st == ReadStatus::end) {
                     if (!error.empty()) event(SourceEvent::Kind::warning, s, error);  // what was skipped
                     error.clear();
-                    if (!s.reconnect)
+                    if (!s.reconnect && index == 0) {
+                        // FFmpeg guesses a format from the name (a text file called x.png opens
+                        // as an image2 "stream" of 0x0): a file that gives no frame at all is an error.
+                        end_kind = SourceEvent::Kind::failed;
+                        end_message = s.opts.url + ": ended before its first frame (opened as " + reader->describe() +
+                                      "): not a video FFmpeg can decode, or a corrupt one";
                         source_over = true;
+                    } else if (!s.reconnect) {
+                        source_over = true;
+                    }
                     else
                         error = s.opts.url + ": the stream ended";
                     break;
