@@ -240,11 +240,17 @@ int run_detect(const DetectArgs& a) {
                                          pipeline.executor().instances());
     std::deque<std::pair<ImageRecord, std::future<ImageResult>>> in_flight;
     std::deque<cv::Mat> images;  // kept for --annotate until the image is reported
+    // Decoded pixels in flight are bounded in bytes too: at most kHeldBytes (or one image, however
+    // large), so ten 16000x16000 photos (768 MB each decoded) are not all held at once.
+    constexpr std::size_t kHeldBytes = std::size_t{1} << 30;
+    std::size_t held_bytes = 0;
+    const auto bytes_of = [](const cv::Mat& m) { return m.empty() ? std::size_t{0} : m.total() * m.elemSize(); };
     const auto finish_one = [&] {
         auto [rec, fut] = std::move(in_flight.front());
         in_flight.pop_front();
         cv::Mat img = std::move(images.front());
         images.pop_front();
+        held_bytes -= bytes_of(img);
         if (fut.valid()) {
             try {
                 rec.result = fut.get();
@@ -338,8 +344,9 @@ int run_detect(const DetectArgs& a) {
             img.release();
         }
         in_flight.emplace_back(std::move(rec), std::move(fut));
+        held_bytes += bytes_of(img);
         images.push_back(std::move(img));
-        while (in_flight.size() >= window) finish_one();
+        while (in_flight.size() >= window || (held_bytes > kHeldBytes && in_flight.size() > 1)) finish_one();
     }
     while (!in_flight.empty()) finish_one();
     bar.clear();
