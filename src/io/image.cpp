@@ -11,6 +11,7 @@
 #include <optional>
 
 #include "tiledet/error.hpp"
+#include "tiledet/limits.hpp"
 
 namespace tiledet {
 namespace {
@@ -136,9 +137,62 @@ JpegScan jpeg_scan(std::span<const std::byte> b) {
     return out;
 }
 
+// PNG: walks the chunks (length, type, data, CRC; PNG spec 5.3) from the signature to IEND.
+// libpng meets a cut-off file only while decoding and prints its own lines ("PNG input buffer
+// is incomplete") around OpenCV's empty result; this says it once, as a truncated file. 0 when
+// the chunks reach IEND, else the offset where the file ran out.
+std::size_t png_truncated_at(std::span<const std::byte> b) {
+    std::size_t i = 8;
+    while (i + 8 <= b.size()) {
+        const std::uint64_t len = (std::uint64_t{be16(b, i)} << 16) | be16(b, i + 2);
+        if (len > b.size() || i + 12 + len > b.size()) return i;
+        if (std::memcmp(b.data() + i + 4, "IEND", 4) == 0) return 0;
+        i += 12 + static_cast<std::size_t>(len);
+    }
+    return i;
+}
+
+// Netpbm (P1-P6) and PFM: magic, then width and height as decimal text between whitespace and
+// '#' comments (netpbm's pnm(5), pfm). nullopt when the header does not parse that far.
+std::optional<HeaderSize> pnm_size(std::span<const std::byte> b) {
+    if (b.size() < 3 || std::to_integer<char>(b[0]) != 'P') return std::nullopt;
+    const char k = std::to_integer<char>(b[1]);
+    if (!((k >= '1' && k <= '6') || k == 'F' || k == 'f')) return std::nullopt;
+    std::size_t i = 2;
+    std::int64_t v[2] = {0, 0};
+    for (std::int64_t& out : v) {
+        for (;;) {  // whitespace and comments
+            if (i >= b.size()) return std::nullopt;
+            const char c = std::to_integer<char>(b[i]);
+            if (c == '#') {
+                while (i < b.size() && std::to_integer<char>(b[i]) != '\n') ++i;
+            } else if (c == ' ' || c == '\t' || c == '\r' || c == '\n') {
+                ++i;
+            } else {
+                break;
+            }
+        }
+        std::size_t digits = 0;
+        while (i < b.size() && std::to_integer<char>(b[i]) >= '0' && std::to_integer<char>(b[i]) <= '9') {
+            if (++digits > 12) return HeaderSize{std::int64_t{1} << 40, std::int64_t{1} << 40};  // absurd: refused
+            out = out * 10 + (std::to_integer<char>(b[i]) - '0');
+            ++i;
+        }
+        if (digits == 0) return std::nullopt;
+    }
+    return HeaderSize{v[0], v[1]};
+}
+
 bool is_jpeg(std::span<const std::byte> b) {
     return b.size() >= 3 && std::to_integer<unsigned>(b[0]) == 0xFF && std::to_integer<unsigned>(b[1]) == 0xD8 &&
            std::to_integer<unsigned>(b[2]) == 0xFF;
+}
+
+// count_text for an unsigned count (w x h of a PNG can pass INT64_MAX).
+std::string count_text_u(std::uint64_t n) {
+    return n <= static_cast<std::uint64_t>(std::numeric_limits<std::int64_t>::max())
+               ? count_text(static_cast<std::int64_t>(n))
+               : std::to_string(n);
 }
 
 // w and h are below 2^32 (PNG stores 32-bit sizes), so their product fits in 64 unsigned bits;
@@ -147,8 +201,8 @@ void check_pixels(std::int64_t w, std::int64_t h, std::int64_t max_pixels, const
     const std::uint64_t pixels = static_cast<std::uint64_t>(w) * static_cast<std::uint64_t>(h);
     if (max_pixels > 0 && pixels > static_cast<std::uint64_t>(max_pixels))
         throw OptionError("limits.max_image_pixels",
-                          what + ": " + std::to_string(w) + "x" + std::to_string(h) + " = " + std::to_string(pixels) +
-                              " pixels " + when + " exceeds the limit of " + std::to_string(max_pixels) + " (",
+                          what + ": " + std::to_string(w) + "x" + std::to_string(h) + " = " + count_text_u(pixels) +
+                              " pixels " + when + " exceeds the limit of " + count_text(max_pixels) + " (",
                           "); downscale the image, or raise the limit");
 }
 
@@ -166,6 +220,17 @@ cv::Mat decode_image(std::span<const std::byte> bytes, const std::string& what, 
                              "copy or export the file again");
     } else if (const auto png = png_size(bytes)) {
         check_pixels(png->width, png->height, max_pixels, what, "(from the PNG header)");
+        if (png->width == 0 || png->height == 0)
+            throw InputError(what + ": the PNG header says " + std::to_string(png->width) + "x" +
+                             std::to_string(png->height) + ": an image without pixels (corrupt file)");
+        if (const std::size_t at = png_truncated_at(bytes))
+            throw InputError(what + ": truncated PNG (" + std::to_string(bytes.size()) + " bytes, cut inside the chunk at byte " +
+                             std::to_string(at) + ", no IEND chunk); copy or export the file again");
+    } else if (const auto pnm = pnm_size(bytes)) {
+        check_pixels(pnm->width, pnm->height, max_pixels, what, "(from the PNM header)");
+        if (pnm->width == 0 || pnm->height == 0)
+            throw InputError(what + ": the PNM header says " + std::to_string(pnm->width) + "x" +
+                             std::to_string(pnm->height) + ": an image without pixels (corrupt file)");
     }
     if (bytes.size() > static_cast<std::size_t>(std::numeric_limits<int>::max()))
         throw InputError(what + ": " + std::to_string(bytes.size()) +

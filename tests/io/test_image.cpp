@@ -159,6 +159,63 @@ TEST(DecodeImage, PngHeaderOfFourBillionSquaredPixelsIsRefusedByTheLimit) {
     }
 }
 
+// A review found libpng's own lines ("PNG input buffer is incomplete", "Image width is zero in
+// IHDR") on the terminal around our message: a cut-off PNG and a 0-pixel header are now refused
+// from the chunks and the header, before libpng sees them, with one message.
+TEST(DecodeImage, ATruncatedPngIsRefusedFromItsChunksAndAWholeOneDecodes) {
+    std::vector<uchar> png;
+    cv::imencode(".png", cv::Mat(40, 30, CV_8UC3, cv::Scalar(9, 8, 7)), png);
+    EXPECT_EQ(decode_image(std::as_bytes(std::span(png))).size(), cv::Size(30, 40));
+    for (const std::size_t keep : {png.size() - 1, png.size() - 12, std::size_t{40}, std::size_t{34}}) {
+        const std::vector<uchar> cut(png.begin(), png.begin() + static_cast<std::ptrdiff_t>(keep));
+        try {
+            decode_image(std::as_bytes(std::span(cut)), "cut.png");
+            FAIL() << keep << " bytes decoded";
+        } catch (const InputError& e) {
+            EXPECT_NE(std::string(e.what()).find("cut.png: truncated PNG (" + std::to_string(keep) + " bytes"),
+                      std::string::npos)
+                << e.what();
+        }
+    }
+}
+
+TEST(DecodeImage, APngHeaderOfZeroWidthIsRefusedAsCorrupt) {
+    std::vector<uchar> png;
+    cv::imencode(".png", cv::Mat(2, 2, CV_8UC3, cv::Scalar(1, 2, 3)), png);
+    for (int i = 16; i < 20; ++i) png[static_cast<std::size_t>(i)] = 0;  // width 0
+    std::uint32_t crc = 0xFFFFFFFFu;
+    for (std::size_t i = 12; i < 29; ++i) {
+        crc ^= png[i];
+        for (int k = 0; k < 8; ++k) crc = (crc >> 1) ^ (0xEDB88320u & (0u - (crc & 1u)));
+    }
+    crc ^= 0xFFFFFFFFu;
+    for (int i = 0; i < 4; ++i) png[29 + static_cast<std::size_t>(i)] = static_cast<uchar>(crc >> (24 - 8 * i));
+    try {
+        decode_image(std::as_bytes(std::span(png)), "zero.png");
+        FAIL() << "decoded";
+    } catch (const InputError& e) {
+        EXPECT_NE(std::string(e.what()).find("zero.png: the PNG header says 0x2: an image without pixels"),
+                  std::string::npos)
+            << e.what();
+    }
+}
+
+TEST(DecodeImage, APnmHeaderIsCheckedAgainstThePixelLimitBeforeOpenCV) {
+    const std::string huge = "P5\n# a comment\n4294967295 4294967295\n255\n";
+    try {
+        decode_image(std::as_bytes(std::span(huge.data(), huge.size())), "huge.pgm");
+        FAIL() << "decoded";
+    } catch (const OptionError& e) {
+        EXPECT_NE(std::string(e.what()).find("huge.pgm: 4294967295x4294967295 = 18446744065119617025 pixels (from the PNM header)"),
+                  std::string::npos)
+            << e.what();
+    }
+    const std::string small = "P6\n2 1\n255\n\x01\x02\x03\x04\x05\x06";
+    const cv::Mat m = decode_image(std::as_bytes(std::span(small.data(), small.size())), "small.ppm");
+    EXPECT_EQ(m.size(), cv::Size(2, 1));
+    EXPECT_EQ(m.at<cv::Vec3b>(0, 1), cv::Vec3b(6, 5, 4));  // RGB in the file, BGR decoded
+}
+
 TEST_F(ListImages, FolderGivesImageFilesSortedByName) {
     for (const char* n : {"b.JPG", "a.png", "c.txt", "d.webp"}) write(n, "x");
     fs::create_directories(dir_ / "sub.png");

@@ -340,7 +340,7 @@ TEST(CliLimits, ImageOverThePixelLimitIsRefusedFromItsHeader) {
                                              " --max-image-pixels 1000 " + one_image());
     EXPECT_EQ(r.code, 1) << r.output;
     EXPECT_NE(
-        r.output.find("640x480 = 307200 pixels (from the PNG header) exceeds the limit of 1000 (--max-image-pixels)"),
+        r.output.find("640x480 = 307,200 pixels (from the PNG header) exceeds the limit of 1,000 (--max-image-pixels)"),
         std::string::npos)
         << r.output;
 }
