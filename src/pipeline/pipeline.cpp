@@ -173,6 +173,14 @@ Pipeline::Pipeline(const std::string& model_path, PipelineOptions options) : imp
         const std::string what = e.what();
         if (what.rfind(model_path, 0) == 0) throw;
         throw ConfigError(model_path + ": " + what);
+    } catch (const UnknownLayoutError& e) {
+        const std::string what = e.what();
+        if (what.rfind(model_path, 0) == 0) throw;
+        throw UnknownLayoutError(model_path + ": " + what);
+    } catch (const ShapeError& e) {
+        const std::string what = e.what();
+        if (what.rfind(model_path, 0) == 0) throw;
+        throw ShapeError(model_path + ": " + what);
     }
 }
 

@@ -88,3 +88,19 @@ def test_a_yaml_or_json_names_file_is_refused(tmp_path, content):
     r = run_cli("detect", "-m", model("yolo_dynamic"), str(image), "--names", str(names), check=False)
     assert r.returncode == 2
     assert "looks like YAML or JSON" in r.stderr
+
+
+def test_a_layout_the_detector_refuses_is_said_about_the_model_file(tmp_path):
+    import onnx
+    from onnx import TensorProto, helper, numpy_helper
+    out = helper.make_node("Constant", [], ["output0"],
+                           value=numpy_helper.from_array(np.zeros((1, 84, 100), np.float32)))
+    graph = helper.make_graph([out], "g", [helper.make_tensor_value_info("images", TensorProto.FLOAT, [1, 7, 64, 64])],
+                              [helper.make_tensor_value_info("output0", TensorProto.FLOAT, [1, 84, 100])])
+    path = tmp_path / "seven_channels.onnx"
+    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]), path)
+    image = tmp_path / "x.bmp"
+    write_bmp(image, np.zeros((32, 32, 3), np.uint8))
+    r = run_cli("detect", "-m", str(path), str(image), check=False)
+    assert r.returncode == 2
+    assert r.stderr.startswith(f"tiledet: {path}: image input 'images' [1, 7, 64, 64]: expected 1 or 3 colour"), r.stderr
