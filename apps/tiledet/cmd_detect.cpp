@@ -351,7 +351,7 @@ int run_detect(const DetectArgs& a) {
     while (!in_flight.empty()) finish_one();
     bar.clear();
     tile_bar.clear();
-    std::cerr << files.size() << " image(s), " << total_dets << " detection(s), " << failed << " failed\n";
+    std::cerr << files.size() + input_errors.size() << " image(s), " << total_dets << " detection(s), " << failed << " failed\n";
     if (const double mb = peak_rss_mb(); mb >= 0) std::cerr << "peak RSS: " << static_cast<long>(mb + 0.5) << " MB\n";
 #if TILEDET_HAS_RASTER
     if (geojson) {

@@ -50,8 +50,23 @@ int main(int argc, char** argv) {
     try {
         app.parse(argc, argv);
     } catch (const CLI::ParseError& e) {
-        const int rc = app.exit(e);
-        return rc == 0 ? 0 : kExitBadInput;
+        if (e.get_exit_code() == 0) return app.exit(e);  // --help, --version
+        // CLI11's own text ("A subcommand is required", "--conf: 1 required TEXT missing") as
+        // one line in tiledet's form, with the way to the options.
+        std::string command = argc > 1 ? argv[1] : "";
+        const auto subs = app.get_subcommands({});
+        const bool known = std::any_of(subs.begin(), subs.end(), [&](const CLI::App* a) { return a->get_name() == command; });
+        if (!command.empty() && command[0] != '-' && !known) {
+            std::string names;
+            for (const CLI::App* a : subs) names += (names.empty() ? "" : ", ") + a->get_name();
+            std::cerr << "tiledet: unknown command '" << tiledet::printable(command) << "'; expected one of: " << names
+                      << " (tiledet --help)\n";
+        } else {
+            std::cerr << "tiledet: " << tiledet::printable(e.what(), 1000) << " ("
+                      << (known ? "tiledet " + command + " --help" : std::string("tiledet --help"))
+                      << " lists the options)\n";
+        }
+        return kExitBadInput;
     }
     CLI::App* ran = nullptr;
     try {

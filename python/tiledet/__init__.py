@@ -25,7 +25,8 @@ import numpy as _np
 # ONNX Runtime 1.29 uploads usage telemetry from Linux unless this is set before its first OrtEnv;
 # tiledet opts out unless the user set it (ORT_DISABLE_TELEMETRY=0 opts in). See
 # tiledet::disable_onnxruntime_telemetry_unless_asked in include/tiledet/runtime/model.hpp.
-_os.environ.setdefault("ORT_DISABLE_TELEMETRY", "1")
+if not _os.environ.get("ORT_DISABLE_TELEMETRY"):  # unset or empty
+    _os.environ["ORT_DISABLE_TELEMETRY"] = "1"
 
 from . import _tiledet  # noqa: E402
 from ._detections import Detections

@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <charconv>
 #include <cmath>
+#include <cstdio>
 #include <fstream>
 #include <limits>
 #include <sstream>
@@ -15,6 +16,13 @@
 
 namespace tiledet::eval {
 namespace {
+
+// A number as the label file could have written it (%g: 1e+308, not 309 digits; 2.5, not 2.500000).
+std::string number_text(double v) {
+    char buf[32];
+    std::snprintf(buf, sizeof(buf), "%.10g", v);
+    return buf;
+}
 
 [[noreturn]] void fail(const std::string& source, int line_no, const std::string& what) {
     throw InputError("label file " + source + " line " + std::to_string(line_no) + ": " + what +
@@ -56,13 +64,13 @@ GroundTruths parse_yolo_labels(const std::string& text, int img_w, int img_h, co
         if (v.size() != 5 && !polygon)
             fail(source, line_no, std::to_string(v.size()) + " numbers (a box has 5, a polygon an odd count >= 7)");
         if (v[0] < 0 || v[0] != std::floor(v[0]))
-            fail(source, line_no, "class " + std::to_string(v[0]) + " is not an integer >= 0");
+            fail(source, line_no, "class " + number_text(v[0]) + " is not an integer >= 0");
         // Keeps the conversion to int below defined (found by fuzz_eval).
         if (v[0] > std::numeric_limits<int>::max())
-            fail(source, line_no, "class " + std::to_string(v[0]) + " is larger than the largest class id " +
+            fail(source, line_no, "class " + number_text(v[0]) + " is larger than the largest class id " +
                                       std::to_string(std::numeric_limits<int>::max()));
         for (std::size_t i = 1; i < v.size(); ++i)
-            if (v[i] < 0 || v[i] > 1) fail(source, line_no, "coordinate " + std::to_string(v[i]) + " is outside 0..1");
+            if (v[i] < 0 || v[i] > 1) fail(source, line_no, "coordinate " + number_text(v[i]) + " is outside 0..1");
         if (std::find(seen.begin(), seen.end(), v) != seen.end()) continue;
         seen.push_back(v);
 

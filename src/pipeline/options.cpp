@@ -43,19 +43,27 @@ bool boolean(std::string_view name, std::string_view v) {
     bad(name, "true or false", v);
 }
 
+// Comma-separated items; empty items are kept ("1,,2" and "0,2," are mistakes the parsers
+// of the items refuse), an empty value is no items.
 std::vector<std::string> split(std::string_view v) {
     std::vector<std::string> out;
-    std::stringstream ss{std::string(v)};
-    for (std::string tok; std::getline(ss, tok, ',');)
-        if (!tok.empty()) out.push_back(tok);
+    if (v.empty()) return out;
+    for (std::size_t start = 0;;) {
+        const std::size_t comma = v.find(',', start);
+        out.emplace_back(v.substr(start, comma == std::string_view::npos ? std::string_view::npos : comma - start));
+        if (comma == std::string_view::npos) break;
+        start = comma + 1;
+    }
     return out;
 }
 
 std::vector<int> int_list(std::string_view name, std::string_view v, int lo, const char* example) {
     std::vector<int> out;
-    for (const std::string& tok : split(v))
-        out.push_back(
-            number<int>(name, tok, "comma-separated integers >= " + std::to_string(lo) + " (e.g. " + example + ")", lo));
+    const std::string expected = "comma-separated integers >= " + std::to_string(lo) + " (e.g. " + example + ")";
+    for (const std::string& tok : split(v)) {
+        if (tok.empty()) bad(name, expected, v);  // "1,,2", "0,2,"
+        out.push_back(number<int>(name, tok, expected, lo));
+    }
     return out;
 }
 

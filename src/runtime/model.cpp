@@ -171,7 +171,9 @@ std::string remedy_text() {
 }  // namespace
 
 void disable_onnxruntime_telemetry_unless_asked() {
-    if (!std::getenv("ORT_DISABLE_TELEMETRY")) ::setenv("ORT_DISABLE_TELEMETRY", "1", 0);
+    // Set but empty counts as unset: ONNX Runtime takes "" as "not disabled".
+    const char* v = std::getenv("ORT_DISABLE_TELEMETRY");
+    if (!v || !*v) ::setenv("ORT_DISABLE_TELEMETRY", "1", 1);
 }
 
 // One IoBinding per set of input shapes (in practice: per batch size), made on first use and

@@ -105,7 +105,7 @@ ProviderRequest parse_provider_list(std::string_view text) {
             continue;
         }
         const KnownProvider* p = find(name);
-        if (!p) bad(text, "unknown execution provider '" + name + "'");
+        if (!p) bad(text, name == text ? std::string("unknown execution provider") : "unknown execution provider '" + name + "'");
         if (std::find(r.providers.begin(), r.providers.end(), name) != r.providers.end())
             bad(text, "'" + name + "' is named twice");
         if (colon != std::string_view::npos) {

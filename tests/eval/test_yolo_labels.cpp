@@ -83,6 +83,13 @@ TEST(YoloLabels, BinaryBytesOfABadTokenAreEscapedAndCutNotEchoed) {
     EXPECT_EQ(e.find('\x1b'), std::string::npos) << "no escape sequence reaches the terminal";
 }
 
+TEST(YoloLabels, NumbersInMessagesAreWrittenAsTheFileCouldHave) {
+    EXPECT_NE(error_of("2.5 0.5 0.5 0.2 0.2\n").find("class 2.5 is not an integer >= 0"), std::string::npos);
+    const std::string e = error_of("0 1e308 0.5 0.2 0.2\n");
+    EXPECT_NE(e.find("coordinate 1e+308 is outside 0..1"), std::string::npos) << e;
+    EXPECT_LT(e.size(), 300u) << e;
+}
+
 TEST(Printable, KeepsTextInAnyScriptAndEscapesControlAndInvalidBytes) {
     EXPECT_EQ(tiledet::printable("caméra 桃 ok"), "caméra 桃 ok");
     EXPECT_EQ(tiledet::printable("a\x1b[31mb\n"), "a\\x1B[31mb\\x0A");

@@ -104,3 +104,24 @@ def test_a_layout_the_detector_refuses_is_said_about_the_model_file(tmp_path):
     r = run_cli("detect", "-m", str(path), str(image), check=False)
     assert r.returncode == 2
     assert r.stderr.startswith(f"tiledet: {path}: image input 'images' [1, 7, 64, 64]: expected 1 or 3 colour"), r.stderr
+
+
+def test_command_line_mistakes_are_one_line_in_tiledets_form():
+    r = run_cli("frobnicate", check=False)
+    assert r.returncode == 2
+    assert r.stderr.startswith("tiledet: unknown command 'frobnicate'; expected one of: inspect, detect"), r.stderr
+    r = run_cli("detect", "-m", "x.onnx", "--conf", check=False)
+    assert r.returncode == 2 and r.stderr.count("\n") == 1
+    assert r.stderr.startswith("tiledet: --conf:") and "tiledet detect --help" in r.stderr, r.stderr
+    for bad in ("1,,2", "0,2,"):
+        r = run_cli("detect", "-m", model("yolo_dynamic"), "--classes", bad, "x.bmp", check=False)
+        assert r.returncode == 2
+        assert f"--classes: expected comma-separated integers >= 0 (e.g. 0,2,5), got '{bad}'" in r.stderr, r.stderr
+
+
+def test_an_empty_ort_disable_telemetry_counts_as_unset(tmp_path):
+    env = {k: v for k, v in os.environ.items() if k != "XDG_CACHE_HOME"}
+    env.update(HOME=str(tmp_path), ORT_DISABLE_TELEMETRY="")
+    r = subprocess.run([CLI, "inspect", model("yolo_static")], env=env, capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+    assert not (tmp_path / ".cache" / "Microsoft").exists()

@@ -106,7 +106,7 @@ std::vector<std::byte> read_file_bytes(const std::string& path);
 // ONNX Runtime 1.29 on Linux sends usage telemetry to Microsoft by default (1DS uploader, a
 // device id in $HOME/.cache/Microsoft/DeveloperTools/.onnxruntime, a background thread); the
 // opt-out is ORT_DISABLE_TELEMETRY=1 in the environment before the first OrtEnv (onnxruntime
-// PRs #27379 and #29843). tiledet sets it to 1 when it is unset, so a detector on a camera
+// PRs #27379 and #29843). tiledet sets it to 1 when it is unset or empty, so a detector on a camera
 // feed does not phone home; a user who wants ORT's telemetry sets ORT_DISABLE_TELEMETRY=0.
 // Besides privacy: that thread still runs when exit() frees ORT's statics, a heap-use-after-
 // free found by fuzz_model_load. Called by every tiledet entry point (the CLI's main(), the
