@@ -42,10 +42,11 @@ ORT_GPU_PKG_SHA512="sha512-FopIhNE/Ng+v2X65wVc9clPCBCvhvA53Hxo2U0Kf5fGdVsC7iCA+m
 # python3-grpcio: the gRPC client of its tests; python3-yaml: its test reads deploy/kserve.yaml;
 # prometheus: a real Prometheus server scrapes /metrics in its tests (skipped without it);
 # chromium, chromium-driver, python3-selenium: its status page is tested in headless Chromium.
+# libturbojpeg0-dev: JPEG straight to BGR, damaged files refused (src/io/image.cpp).
 # Every package here is proven sufficient by .ci/fresh-root (make demo + make test in that root).
 APT_PACKAGES=(
   build-essential cmake ninja-build pkg-config git
-  libopencv-core-dev libopencv-imgproc-dev libopencv-imgcodecs-dev
+  libopencv-core-dev libopencv-imgproc-dev libopencv-imgcodecs-dev libturbojpeg0-dev
   libgtest-dev libgmock-dev googletest libbenchmark-dev
   libcli11-dev nlohmann-json3-dev
   libonnx-dev libprotobuf-dev protobuf-compiler

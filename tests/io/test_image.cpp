@@ -9,6 +9,7 @@
 
 #include "tiledet/error.hpp"
 #include "tiledet/io/image.hpp"
+#include "test_paths.hpp"
 
 namespace tiledet {
 namespace {
@@ -290,4 +291,125 @@ TEST_F(Annotate, SavedImageHasTheSameSizeAndDrawnBoxes) {
 }
 
 }  // namespace
+}  // namespace tiledet
+
+// JPEG goes through TurboJPEG straight to BGR (src/io/image.cpp): the pixels must be exactly
+// OpenCV's (same libjpeg-turbo, same IDCT and upsampling), EXIF orientation included.
+namespace tiledet {
+namespace {
+
+namespace fs = std::filesystem;
+
+std::vector<uchar> file_bytes(const fs::path& p) {
+    std::ifstream in(p, std::ios::binary);
+    return {std::istreambuf_iterator<char>(in), {}};
+}
+
+cv::Mat opencv_decode(const std::vector<uchar>& b) { return cv::imdecode(b, cv::IMREAD_COLOR); }
+
+bool same_pixels(const cv::Mat& a, const cv::Mat& b) {
+    return a.size() == b.size() && a.type() == b.type() && cv::norm(a, b, cv::NORM_INF) == 0;
+}
+
+// An asymmetric test picture (a different colour in each corner region), JPEG at quality 95.
+std::vector<uchar> test_jpeg(int w = 48, int h = 32) {
+    cv::Mat img(h, w, CV_8UC3, cv::Scalar(40, 40, 40));
+    img(cv::Rect(0, 0, w / 3, h / 2)).setTo(cv::Scalar(250, 0, 0));
+    img(cv::Rect(w - w / 4, 0, w / 4, h / 3)).setTo(cv::Scalar(0, 250, 0));
+    img(cv::Rect(0, h - h / 4, w / 2, h / 4)).setTo(cv::Scalar(0, 0, 250));
+    std::vector<uchar> out;
+    cv::imencode(".jpg", img, out, {cv::IMWRITE_JPEG_QUALITY, 95});
+    return out;
+}
+
+// The JPEG with an APP1 Exif segment right after SOI whose IFD0 holds only Orientation = v.
+std::vector<uchar> with_orientation(const std::vector<uchar>& jpeg, int v, bool big_endian) {
+    std::vector<uchar> tiff = big_endian ? std::vector<uchar>{'M', 'M', 0, 42, 0, 0, 0, 8}
+                                         : std::vector<uchar>{'I', 'I', 42, 0, 8, 0, 0, 0};
+    const auto put16 = [&](unsigned x) {
+        if (big_endian) {
+            tiff.push_back(static_cast<uchar>(x >> 8)), tiff.push_back(static_cast<uchar>(x));
+        } else {
+            tiff.push_back(static_cast<uchar>(x)), tiff.push_back(static_cast<uchar>(x >> 8));
+        }
+    };
+    const auto put32 = [&](unsigned x) {
+        if (big_endian) {
+            put16(x >> 16), put16(x & 0xFFFF);
+        } else {
+            put16(x & 0xFFFF), put16(x >> 16);
+        }
+    };
+    put16(1);                                   // one entry
+    put16(0x0112), put16(3), put32(1);          // Orientation, SHORT, count 1
+    put16(static_cast<unsigned>(v)), put16(0);  // value in the first two bytes
+    put32(0);                                   // no next IFD
+    std::vector<uchar> app1 = {0xFF, 0xE1, 0, 0, 'E', 'x', 'i', 'f', 0, 0};
+    app1.insert(app1.end(), tiff.begin(), tiff.end());
+    const std::size_t len = app1.size() - 2;
+    app1[2] = static_cast<uchar>(len >> 8), app1[3] = static_cast<uchar>(len);
+    std::vector<uchar> out(jpeg.begin(), jpeg.begin() + 2);
+    out.insert(out.end(), app1.begin(), app1.end());
+    out.insert(out.end(), jpeg.begin() + 2, jpeg.end());
+    return out;
+}
+
+cv::Mat ours(const std::vector<uchar>& b, const std::string& what = "<bytes>") {
+    return decode_image(std::as_bytes(std::span(b)), what);
+}
+
+}  // namespace
+
+TEST(DecodeJpeg, RealPhotosDecodeToExactlyOpenCVsPixels) {
+    TILEDET_REQUIRE_SHARED("images/coco64/images");
+    int n = 0;
+    for (const auto& e : fs::directory_iterator(tiledet::testing::shared_path("images/coco64/images"))) {
+        const auto b = file_bytes(e.path());
+        EXPECT_TRUE(same_pixels(ours(b), opencv_decode(b))) << e.path();
+        ++n;
+    }
+    EXPECT_EQ(n, 64);
+}
+
+TEST(DecodeJpeg, EveryExifOrientationTurnsTheImageAsOpenCVDoes) {
+    const auto jpeg = test_jpeg();
+    const cv::Mat stored = ours(jpeg);
+    for (const bool big_endian : {false, true}) {
+        for (int v = 1; v <= 8; ++v) {
+            const auto b = with_orientation(jpeg, v, big_endian);
+            const cv::Mat upright = ours(b);
+            EXPECT_TRUE(same_pixels(upright, opencv_decode(b))) << "orientation " << v << (big_endian ? " MM" : " II");
+            EXPECT_EQ(upright.size(), v >= 5 ? cv::Size(32, 48) : cv::Size(48, 32)) << v;
+            if (v == 1) EXPECT_TRUE(same_pixels(upright, stored));
+            if (v != 1) EXPECT_FALSE(same_pixels(upright, stored)) << v;
+        }
+    }
+}
+
+TEST(DecodeJpeg, ADamagedScanFailsInsteadOfDecodingWithGreyInIt) {
+    cv::Mat noise(256, 256, CV_8UC3);
+    cv::randu(noise, cv::Scalar::all(0), cv::Scalar::all(255));
+    std::vector<uchar> jpeg;
+    cv::imencode(".jpg", noise, jpeg, {cv::IMWRITE_JPEG_QUALITY, 90});
+    // Cut in the middle of the scan and end with EOI: the end-of-image check passes, the data
+    // ends early ("premature end of data segment").
+    std::vector<uchar> cut(jpeg.begin(), jpeg.begin() + static_cast<std::ptrdiff_t>(jpeg.size() / 2));
+    cut.push_back(0xFF), cut.push_back(0xD9);
+    try {
+        ours(cut, "cut.jpg");
+        FAIL() << "decoded";
+    } catch (const InputError& e) {
+        EXPECT_NE(std::string(e.what()).find("cut.jpg: damaged JPEG (Corrupt JPEG data"), std::string::npos) << e.what();
+    }
+}
+
+TEST(DecodeJpeg, JunkBeforeTheEndMarkerIsDecodedPastAsOpenCVDoes) {
+    // "Corrupt JPEG data: N extraneous bytes before marker 0xd9": common in camera files, harmless.
+    const auto jpeg = test_jpeg();
+    std::vector<uchar> junk(jpeg.begin(), jpeg.end() - 2);
+    for (uchar c : {0x12, 0x34, 0x56}) junk.push_back(c);
+    junk.push_back(0xFF), junk.push_back(0xD9);
+    EXPECT_TRUE(same_pixels(ours(junk), ours(jpeg)));
+}
+
 }  // namespace tiledet
