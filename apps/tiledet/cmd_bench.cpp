@@ -235,6 +235,21 @@ int run_bench(BenchArgs a) {
                     "; bench a smaller image, or raise the limit");
     }
 
+#if TILEDET_BENCH_HAS_PIPELINE
+    // The pipeline rows' options against the model (tile sizes below --min-tile-ratio, overlaps
+    // not smaller than the tile, a family that does not fit): one line and exit 2 now, not an
+    // error in every row after the bare ones have run.
+    if (!a.bare_only) {
+        PipelineOptions check = pipeline_base(a);
+        check.batching.max_batch_size = 1;
+        check.batching.instances = 1;
+        try {
+            (void)Pipeline(a.model, check);
+        } catch (const OptionError& e) {
+            throw ConfigError(e.with_name(flag_for_option(e.option())));
+        }
+    }
+#endif
     WindowOptions windows;
     windows.duration = std::chrono::milliseconds(static_cast<long long>(a.duration_s * 1000));
     windows.requests = a.requests;

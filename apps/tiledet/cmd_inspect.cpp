@@ -8,7 +8,9 @@
 
 #include "command.hpp"
 #include "tiledet/error.hpp"
+#include "tiledet/limits.hpp"
 #include "tiledet/runtime/model.hpp"
+#include "tiledet/runtime/signature.hpp"
 #if TILEDET_HAS_BATCHING
 #include "tiledet/batching/backend.hpp"
 #endif
@@ -116,7 +118,16 @@ int run_inspect(const std::string& path, bool json, const ProbeArgs& probe_args)
     std::string batch_text = bk.describe();
 #if TILEDET_HAS_ONNX
     // A declared dynamic batch is probed: exports can bake batch 1 behind symbolic dims.
-    const std::string baked = bk.is_dynamic() ? declared_batch_failure(path) : std::string();
+    // Not with a signature over the default limits: running it would allocate what they guard
+    // against (a [b,3,2^31,2^31] input overflowed ONNX Runtime's own size arithmetic).
+    bool within_limits = true;
+    try {
+        check_signature_limits(sig, Limits{});
+    } catch (const OptionError& e) {
+        within_limits = false;
+        batch_text += " (not probed at batch 2: " + std::string(e.what()) + ")";
+    }
+    const std::string baked = bk.is_dynamic() && within_limits ? declared_batch_failure(path) : std::string();
     if (!baked.empty()) batch_text = baked;
 #endif
     if (json) {

@@ -6,7 +6,10 @@
 // go on to OpenCV.
 #include "tiledet/io/image.hpp"
 
+#include <cctype>
 #include <cerrno>
+#include <cmath>
+#include <cstdlib>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
@@ -161,13 +164,21 @@ std::size_t png_truncated_at(std::span<const std::byte> b) {
 
 // Netpbm (P1-P6) and PFM: magic, then width and height as decimal text between whitespace and
 // '#' comments (netpbm's pnm(5), pfm). nullopt when the header does not parse that far.
+// A file that starts like one (P1-P6, PF, Pf, then whitespace) but whose header does not parse
+// (OpenCV printed its own "imdecode_(''): can't read header" lines for those) is refused here.
+bool is_pnm(std::span<const std::byte> b) {
+    if (b.size() < 3 || std::to_integer<char>(b[0]) != 'P') return false;
+    const char k = std::to_integer<char>(b[1]), sp = std::to_integer<char>(b[2]);
+    return ((k >= '1' && k <= '6') || k == 'F' || k == 'f') && (sp == ' ' || sp == '\t' || sp == '\r' || sp == '\n');
+}
+
 std::optional<HeaderSize> pnm_size(std::span<const std::byte> b) {
-    if (b.size() < 3 || std::to_integer<char>(b[0]) != 'P') return std::nullopt;
+    if (!is_pnm(b)) return std::nullopt;
     const char k = std::to_integer<char>(b[1]);
-    if (!((k >= '1' && k <= '6') || k == 'F' || k == 'f')) return std::nullopt;
     std::size_t i = 2;
     std::int64_t v[2] = {0, 0};
-    for (std::int64_t& out : v) {
+    for (int f = 0; f < 2; ++f) {  // width, height (PFM's scale below)
+        std::int64_t& out = v[f];
         for (;;) {  // whitespace and comments
             if (i >= b.size()) return std::nullopt;
             const char c = std::to_integer<char>(b[i]);
@@ -186,6 +197,26 @@ std::optional<HeaderSize> pnm_size(std::span<const std::byte> b) {
             ++i;
         }
         if (digits == 0) return std::nullopt;
+    }
+    if (k != '1' && k != '4' && k != 'F' && k != 'f') {  // maxval: 1 to 65535 (pnm(5))
+        while (i < b.size() && std::isspace(std::to_integer<unsigned char>(b[i]))) ++i;
+        std::int64_t maxval = 0;
+        std::size_t digits = 0;
+        while (i < b.size() && digits < 7 && std::isdigit(std::to_integer<unsigned char>(b[i]))) {
+            maxval = maxval * 10 + (std::to_integer<char>(b[i++]) - '0');
+            ++digits;
+        }
+        if (digits == 0 || maxval < 1 || maxval > 65535) return std::nullopt;
+    }
+    if (k == 'F' || k == 'f') {  // the scale: a non-zero number (its sign is the byte order)
+        while (i < b.size() && std::isspace(std::to_integer<unsigned char>(b[i]))) ++i;
+        std::string token;
+        while (i < b.size() && token.size() < 32 && !std::isspace(std::to_integer<unsigned char>(b[i])))
+            token += std::to_integer<char>(b[i++]);
+        char* end = nullptr;
+        const double scale = std::strtod(token.c_str(), &end);
+        if (token.empty() || end != token.c_str() + token.size() || !std::isfinite(scale) || scale == 0)
+            return std::nullopt;
     }
     return HeaderSize{v[0], v[1]};
 }
@@ -263,13 +294,17 @@ cv::Mat apply_orientation(cv::Mat img, int orientation) {
 // files and harmless) and other warnings are decoded past, as OpenCV would.
 void check_pixels(std::int64_t w, std::int64_t h, std::int64_t max_pixels, const std::string& what, const char* when);
 
-cv::Mat decode_jpeg(std::span<const std::byte> bytes, const std::string& what, std::int64_t max_pixels) {
+cv::Mat decode_jpeg(std::span<const std::byte> bytes, const std::string& what, std::int64_t max_pixels,
+                    std::string& tj_error) {
     const std::unique_ptr<void, int (*)(tjhandle)> tj(tjInitDecompress(), tjDestroy);
     if (!tj) return {};
     const auto* data = reinterpret_cast<const unsigned char*>(bytes.data());
     const auto size = static_cast<unsigned long>(bytes.size());
     int w = 0, h = 0, subsampling = 0, colorspace = 0;
-    if (tjDecompressHeader3(tj.get(), data, size, &w, &h, &subsampling, &colorspace) != 0) return {};
+    if (tjDecompressHeader3(tj.get(), data, size, &w, &h, &subsampling, &colorspace) != 0) {
+        tj_error = tjGetErrorStr2(tj.get());
+        return {};
+    }
     if (colorspace == TJCS_CMYK || colorspace == TJCS_YCCK || w <= 0 || h <= 0) return {};
     check_pixels(w, h, max_pixels, what, "(from the JPEG header)");  // before the allocation
     cv::Mat out(h, w, CV_8UC3);
@@ -277,12 +312,18 @@ cv::Mat decode_jpeg(std::span<const std::byte> bytes, const std::string& what, s
         return tjDecompress2(tj.get(), data, size, out.data, w, static_cast<int>(out.step), h, TJPF_BGR, flags);
     };
     if (decode(TJFLAG_STOPONWARNING) != 0) {
-        if (tjGetErrorCode(tj.get()) != TJERR_WARNING) return {};
+        if (tjGetErrorCode(tj.get()) != TJERR_WARNING) {
+            tj_error = tjGetErrorStr2(tj.get());
+            return {};
+        }
         const std::string warning = tjGetErrorStr2(tj.get());
         if (warning.rfind("Corrupt JPEG data", 0) == 0 && warning.find("extraneous bytes") == std::string::npos)
             throw InputError(what + ": damaged JPEG (" + warning +
                              "): decoding would fill the damaged part with grey; copy or export the file again");
-        if (decode(0) != 0 && tjGetErrorCode(tj.get()) != TJERR_WARNING) return {};
+        if (decode(0) != 0 && tjGetErrorCode(tj.get()) != TJERR_WARNING) {
+            tj_error = tjGetErrorStr2(tj.get());
+            return {};
+        }
     }
     return apply_orientation(out, exif_orientation(bytes));
 }
@@ -318,7 +359,11 @@ cv::Mat decode_image(std::span<const std::byte> bytes, const std::string& what, 
     if (is_jpeg(bytes)) {
         const JpegScan scan = jpeg_scan(bytes);
         if (scan.size) check_pixels(scan.size->width, scan.size->height, max_pixels, what, "(from the JPEG header)");
-        if (scan.size && !scan.complete)
+        // The walk can lose its way in damaged data; a file that still ends with EOI is not cut
+        // off, and the decoder below says whether it is damaged.
+        const bool ends_with_eoi = bytes.size() >= 2 && std::to_integer<unsigned>(bytes[bytes.size() - 2]) == 0xFF &&
+                                   std::to_integer<unsigned>(bytes[bytes.size() - 1]) == 0xD9;
+        if (scan.size && !scan.complete && !ends_with_eoi)
             throw InputError(what + ": truncated JPEG (" + std::to_string(bytes.size()) +
                              " bytes, no end-of-image marker): decoding would fill the missing part with grey; "
                              "copy or export the file again");
@@ -330,14 +375,39 @@ cv::Mat decode_image(std::span<const std::byte> bytes, const std::string& what, 
         if (const std::size_t at = png_truncated_at(bytes))
             throw InputError(what + ": truncated PNG (" + std::to_string(bytes.size()) + " bytes, cut inside the chunk at byte " +
                              std::to_string(at) + ", no IEND chunk); copy or export the file again");
+    } else if (bytes.size() >= 26 && std::to_integer<char>(bytes[0]) == 'B' && std::to_integer<char>(bytes[1]) == 'M' &&
+               std::to_integer<unsigned>(bytes[14]) >= 40) {
+        // BMP with a BITMAPINFOHEADER or later (header size >= 40 at byte 14): width and height
+        // at 18 and 22 (int32, little-endian; a negative height is top-down). OS/2's 12-byte
+        // header is left to OpenCV.
+        const auto le32 = [&](std::size_t i) {
+            return static_cast<std::int32_t>(std::to_integer<std::uint32_t>(bytes[i]) |
+                                             (std::to_integer<std::uint32_t>(bytes[i + 1]) << 8) |
+                                             (std::to_integer<std::uint32_t>(bytes[i + 2]) << 16) |
+                                             (std::to_integer<std::uint32_t>(bytes[i + 3]) << 24));
+        };
+        const std::int64_t w = std::abs(std::int64_t{le32(18)}), h = std::abs(std::int64_t{le32(22)});
+        check_pixels(w, h, max_pixels, what, "(from the BMP header)");
+        // OpenCV's BMP reader takes at most 2^30 bytes of pixels (grfmt_bmp.cpp, readData).
+        if (w * h * 3 >= (std::int64_t{1} << 30))
+            throw InputError(what + ": a BMP of " + std::to_string(w) + "x" + std::to_string(h) +
+                             " is more than OpenCV's BMP reader takes (2^30 bytes of pixels); convert it to PNG or TIFF");
+    } else if (is_pnm(bytes) && !pnm_size(bytes)) {
+        throw InputError(what + ": a PNM/PFM header that does not parse (expected the magic P1-P6 or PF/Pf, then "
+                                "width, height and a maximum value of 1 to 65535 as decimal numbers" +
+                         std::string(std::to_integer<char>(bytes[1]) == 'F' || std::to_integer<char>(bytes[1]) == 'f'
+                                         ? " (PFM: a non-zero scale instead of the maximum)"
+                                         : "") +
+                         "); corrupt file");
     } else if (const auto pnm = pnm_size(bytes)) {
         check_pixels(pnm->width, pnm->height, max_pixels, what, "(from the PNM header)");
         if (pnm->width == 0 || pnm->height == 0)
             throw InputError(what + ": the PNM header says " + std::to_string(pnm->width) + "x" +
                              std::to_string(pnm->height) + ": an image without pixels (corrupt file)");
     }
+    std::string tj_error;  // why TurboJPEG left a JPEG to OpenCV
     if (is_jpeg(bytes)) {
-        if (cv::Mat img = decode_jpeg(bytes, what, max_pixels); !img.empty()) return img;
+        if (cv::Mat img = decode_jpeg(bytes, what, max_pixels, tj_error); !img.empty()) return img;
     }
     if (bytes.size() > static_cast<std::size_t>(std::numeric_limits<int>::max()))
         throw InputError(what + ": " + std::to_string(bytes.size()) +
@@ -358,9 +428,13 @@ cv::Mat decode_image(std::span<const std::byte> bytes, const std::string& what, 
                                     "does not lift)");
         throw InputError(what + ": not a decodable image (" + e.err + ")");
     }
+    if (img.empty() && !tj_error.empty())
+        throw InputError(what + ": not a decodable JPEG (" + std::to_string(bytes.size()) + " bytes; libjpeg-turbo: " +
+                         printable(tj_error, 200) + ")");
     if (img.empty())
         throw InputError(what + ": not a decodable image (" + std::to_string(bytes.size()) +
-                         " bytes; corrupt, truncated, or not jpg/png/bmp/tiff/webp)");
+                         " bytes; corrupt, truncated, or not a format it reads: jpg, png, bmp, tiff, webp, "
+                         "pbm/pgm/ppm/pfm, hdr, sun raster, exr)");
     check_pixels(img.cols, img.rows, max_pixels, what, "(decoded)");
     img = to_8bit(img);
     if (img.channels() == 1) {

@@ -413,3 +413,55 @@ TEST(DecodeJpeg, JunkBeforeTheEndMarkerIsDecodedPastAsOpenCVDoes) {
 }
 
 }  // namespace tiledet
+
+namespace tiledet {
+
+// A second review found OpenCV's own "imdecode_(''): can't read header" lines above ours for
+// these: the headers are now read and refused (or checked against the limit) before OpenCV.
+TEST(DecodeImage, MalformedPnmPfmAndHugeBmpHeadersAreRefusedBeforeOpenCV) {
+    const auto message = [](const std::string& bytes) {
+        try {
+            decode_image(std::as_bytes(std::span(bytes.data(), bytes.size())), "f");
+        } catch (const Error& e) {
+            return std::string(e.what());
+        }
+        return std::string("decoded");
+    };
+    EXPECT_NE(message("P6\n10 -10\n255\n").find("a PNM/PFM header that does not parse"), std::string::npos);
+    EXPECT_NE(message("P6\n10 10\n99999999\n").find("a PNM/PFM header that does not parse"), std::string::npos);
+    EXPECT_NE(message("PF\n4 4\nnan\n").find("a non-zero scale"), std::string::npos);
+    std::string bmp(54, '\0');
+    bmp[0] = 'B', bmp[1] = 'M', bmp[14] = 40;
+    const auto put32 = [&](std::size_t at, std::uint32_t v) {
+        for (int i = 0; i < 4; ++i) bmp[at + static_cast<std::size_t>(i)] = static_cast<char>(v >> (8 * i));
+    };
+    put32(18, 30000), put32(22, static_cast<std::uint32_t>(-30000));  // top-down
+    EXPECT_NE(message(bmp).find("30000x30000 = 900,000,000 pixels (from the BMP header) exceeds"), std::string::npos)
+        << message(bmp);
+    put32(18, 20000), put32(22, 20000);
+    try {
+        decode_image(std::as_bytes(std::span(bmp.data(), bmp.size())), "big.bmp", 0);
+        FAIL() << "decoded";
+    } catch (const InputError& e) {
+        EXPECT_NE(std::string(e.what()).find("more than OpenCV's BMP reader takes"), std::string::npos) << e.what();
+    }
+}
+
+TEST(DecodeJpeg, AJpegNeitherDecoderTakesSaysLibjpegTurbosReason) {
+    auto jpeg = test_jpeg();
+    // Corrupt the Huffman table definition (DHT, FF C4): its class/id byte and counts.
+    for (std::size_t i = 2; i + 1 < jpeg.size(); ++i)
+        if (jpeg[i] == 0xFF && jpeg[i + 1] == 0xC4) {
+            for (std::size_t k = i + 4; k < i + 21 && k < jpeg.size(); ++k) jpeg[k] = 0xFF;
+            break;
+        }
+    try {
+        ours(jpeg, "dht.jpg");
+        FAIL() << "decoded";
+    } catch (const InputError& e) {
+        EXPECT_NE(std::string(e.what()).find("dht.jpg: not a decodable JPEG ("), std::string::npos) << e.what();
+        EXPECT_NE(std::string(e.what()).find("libjpeg-turbo: "), std::string::npos) << e.what();
+    }
+}
+
+}  // namespace tiledet
