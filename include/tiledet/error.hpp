@@ -36,6 +36,17 @@ inline std::size_t utf8_sequence_length(std::string_view s, std::size_t i) {
     return static_cast<std::size_t>(n) + 1;
 }
 
+// A code point that a terminal acts on rather than shows: C1 controls (U+0080-U+009F; U+009B
+// is CSI, an escape sequence's start on many terminals) and the bidirectional overrides and
+// isolates (U+202A-U+202E, U+2066-U+2069) that reorder what follows (Unicode TR #9; CVE-2021-42574).
+inline bool is_terminal_control(std::string_view s, std::size_t i, std::size_t n) {
+    const auto b = [&](std::size_t k) { return static_cast<unsigned char>(s[i + k]); };
+    if (n == 2) return b(0) == 0xC2 && b(1) >= 0x80 && b(1) <= 0x9F;
+    if (n == 3 && b(0) == 0xE2 && b(1) == 0x80) return b(2) >= 0xAA && b(2) <= 0xAE;
+    if (n == 3 && b(0) == 0xE2 && b(1) == 0x81) return b(2) >= 0xA6 && b(2) <= 0xA9;
+    return false;
+}
+
 // Well-formed UTF-8 throughout.
 inline bool is_valid_utf8(std::string_view s) {
     for (std::size_t i = 0; i < s.size();) {
@@ -59,7 +70,7 @@ inline std::string message_text(std::string_view s) {
         if ((c >= 0x20 && c < 0x7F) || c == '\n' || c == '\t') {
             out += static_cast<char>(c);
             ++i;
-        } else if (n > 0) {
+        } else if (n > 0 && !is_terminal_control(s, i, n)) {
             out.append(s.substr(i, n));
             i += n;
         } else {
@@ -151,7 +162,7 @@ inline std::string printable(std::string_view s, std::size_t max_bytes = 40) {
         if (c >= 0x20 && c < 0x7F) {
             out += static_cast<char>(c);
             ++i;
-        } else if (n > 0 && i + n <= max_bytes) {
+        } else if (n > 0 && i + n <= max_bytes && !is_terminal_control(s, i, n)) {
             out.append(s.substr(i, n));
             i += n;
         } else {

@@ -1,5 +1,6 @@
 #include "names.hpp"
 
+#include <algorithm>
 #include <array>
 #include <filesystem>
 #include <fstream>
@@ -73,8 +74,10 @@ std::map<int, std::string> read_names_file(const std::string& path) {
     while (!names.empty() && names.rbegin()->second.empty()) names.erase(std::prev(names.end()));
     if (names.empty()) throw InputError(path + ": names file is empty (expected one class name per line)");
     // A data.yaml or a JSON list given as the names file would make "names:" or "[" class 0.
+    // So would a dataset YAML's other keys ("nc: 80", "path: ...") before its "names:" line.
     const std::string& first = names.begin()->second;
-    if (first == "names:" || first.rfind("names:", 0) == 0 || (!first.empty() && (first[0] == '{' || first[0] == '[')))
+    const bool yaml_names = std::any_of(names.begin(), names.end(), [](const auto& kv) { return kv.second.rfind("names:", 0) == 0; });
+    if (yaml_names || first.rfind("nc:", 0) == 0 || (!first.empty() && (first[0] == '{' || first[0] == '[')))
         throw InputError(path + ": line 1 is '" + printable(first) +
                          "': this looks like YAML or JSON; expected a plain text file with one class name per line "
                          "(line 1 = class 0)");

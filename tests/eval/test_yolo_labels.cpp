@@ -90,6 +90,14 @@ TEST(YoloLabels, NumbersInMessagesAreWrittenAsTheFileCouldHave) {
     EXPECT_LT(e.size(), 300u) << e;
 }
 
+TEST(Printable, EscapesC1ControlsAndBidiOverridesButKeepsOtherText) {
+    // U+009B (CSI), U+202E (right-to-left override), U+2066 (left-to-right isolate).
+    EXPECT_EQ(tiledet::printable("a\xc2\x9b" "31mb"), "a\\xC2\\x9B" "31mb");
+    EXPECT_EQ(tiledet::printable("x\xe2\x80\xaegpj.exe"), "x\\xE2\\x80\\xAEgpj.exe");
+    EXPECT_EQ(tiledet::message_text("y\xe2\x81\xa6z"), "y\\xE2\\x81\\xA6z");
+    EXPECT_EQ(tiledet::printable("\xc2\xa0\xe2\x80\x94 \xc3\xa9"), "\xc2\xa0\xe2\x80\x94 \xc3\xa9");  // nbsp, em dash, e-acute kept
+}
+
 TEST(Printable, KeepsTextInAnyScriptAndEscapesControlAndInvalidBytes) {
     EXPECT_EQ(tiledet::printable("caméra 桃 ok"), "caméra 桃 ok");
     EXPECT_EQ(tiledet::printable("a\x1b[31mb\n"), "a\\x1B[31mb\\x0A");

@@ -79,7 +79,8 @@ def test_a_huge_static_batch_is_refused_at_load_by_the_input_limit(tmp_path, bat
     assert "is a static batch of" in r.stderr and "--max-input-elements" in r.stderr
 
 
-@pytest.mark.parametrize("content", ["names:\n  0: person\n", "[\"person\", \"car\"]\n", "{0: 'person'}\n"])
+@pytest.mark.parametrize("content", ["names:\n  0: person\n", "[\"person\", \"car\"]\n", "{0: 'person'}\n",
+                                     "nc: 2\nnames:\n  - x\n  - y\n", "path: ../d\ntrain: x\nnames:\n  0: a\n"])
 def test_a_yaml_or_json_names_file_is_refused(tmp_path, content):
     names = tmp_path / "names.txt"
     names.write_text(content)
