@@ -8,6 +8,7 @@
 #include "errors.hpp"
 #include "images.hpp"
 #include "tiledet/io/image.hpp"
+#include "tiledet/limits.hpp"
 #include "tiledet/runtime/model.hpp"
 
 namespace py = pybind11;
@@ -22,20 +23,21 @@ PYBIND11_MODULE(_tiledet, m) {
           "Execution providers this ONNX Runtime build has (provider= takes cpu, cuda, tensorrt, coreml).");
     m.def(
         "load_image",
-        [](const std::string& path) {
+        [](const std::string& path, std::int64_t max_image_pixels) {
             cv::Mat bgr;
             {
                 py::gil_scoped_release unlocked;
-                bgr = tiledet::load_image(path, 0);
+                bgr = tiledet::load_image(path, max_image_pixels);
             }
             py::array_t<std::uint8_t> out({bgr.rows, bgr.cols, 3});
             for (int y = 0; y < bgr.rows; ++y)
                 std::memcpy(out.mutable_data(y, 0, 0), bgr.ptr(y), static_cast<std::size_t>(bgr.cols) * 3);
             return out;
         },
-        py::arg("path"),
+        py::arg("path"), py::kw_only(), py::arg("max_image_pixels") = tiledet::Limits{}.max_image_pixels,
         "An image file decoded as tiledet decodes it (EXIF orientation applied): np.ndarray [H, W, 3] uint8, BGR. "
-        "Raises InputError.");
+        "max_image_pixels: refuse larger images from their header, before decoding (default 2^28, as the "
+        "pipeline's; 0: no limit). Raises InputError, OptionError (over the limit).");
     // For tests: the address of the pixels the pipeline would read for this array (the array's
     // own buffer when no copy is made).
     m.def(

@@ -32,7 +32,7 @@ from . import _tiledet  # noqa: E402
 from ._detections import Detections
 from ._tiledet import (Cancelled, ConfigError, DeadlineExpired, Error, InputError, ModelError, OptionError,
                        QueueFull, RuntimeFailure, ShapeError, ShutDown, UnknownLayoutError, available_providers,
-                       batchify, inspect, load_image, option_specs, runtime_version)
+                       batchify, inspect, option_specs, runtime_version)
 
 __all__ = [
     "Pipeline", "Detections", "load_image", "inspect", "batchify", "evaluate", "option_specs", "runtime_version",
@@ -108,6 +108,27 @@ def _close_all():
         p.close()
 
 
+def load_image(path, *, max_image_pixels=None):
+    """An image file (str or os.PathLike) decoded as tiledet decodes it, EXIF orientation applied:
+    np.ndarray [H, W, 3] uint8, BGR. max_image_pixels: refuse larger images from their header,
+    before decoding (None: the pipeline's default, 2^28; 0: no limit). Raises InputError,
+    OptionError (over the limit)."""
+    if max_image_pixels is None:
+        return _tiledet.load_image(_os.fspath(path))
+    return _tiledet.load_image(_os.fspath(path), max_image_pixels=max_image_pixels)
+
+
+def _check_keywords(method, given, accepted):
+    for name in given:
+        if name not in accepted:
+            options = " (thresholds and tiling are Pipeline(...) options)" if name in _OPTION_NAMES else ""
+            raise TypeError(f"{method}() got an unexpected keyword argument {name!r}; it takes "
+                            + ", ".join(f"{a}=" for a in accepted) + options)
+
+
+_OPTION_NAMES = frozenset(s["name"] for s in option_specs())
+
+
 class Pipeline(_tiledet._Pipeline):
     """A model loaded once, with one dynamic batcher that every image and thread shares.
 
@@ -151,6 +172,24 @@ class Pipeline(_tiledet._Pipeline):
         pairs = [(name, _option_text(name, value)) for name, value in given.items() if value is not None]
         super().__init__(_os.fspath(model), pairs)
         _open_pipelines.add(self)
+
+    # Keyword mistakes as one line that says what the call takes (pybind11's own TypeError lists
+    # every overload's C++ signature over several lines).
+    def detect(self, image, **kwargs):
+        _check_keywords("detect", kwargs, ("rgb", "label"))
+        return super().detect(image, **kwargs)
+
+    def detect_many(self, images, **kwargs):
+        _check_keywords("detect_many", kwargs, ("rgb", "return_exceptions", "labels"))
+        return super().detect_many(images, **kwargs)
+
+    def submit(self, image, **kwargs):
+        _check_keywords("submit", kwargs, ("rgb", "label"))
+        return super().submit(image, **kwargs)
+
+    detect.__doc__ = _tiledet._Pipeline.detect.__doc__
+    detect_many.__doc__ = _tiledet._Pipeline.detect_many.__doc__
+    submit.__doc__ = _tiledet._Pipeline.submit.__doc__
 
     def __enter__(self):
         return self

@@ -244,3 +244,24 @@ def test_control_bytes_in_a_models_tensor_names_are_escaped_in_messages(tmp_path
     with pytest.raises(tiledet.ModelError) as e:
         tiledet.Pipeline(path)
     assert "\x1b" not in str(e.value) and "\\x1B]0;owned\\x07" in str(e.value)
+
+
+def test_keyword_mistakes_in_detect_are_one_line_naming_what_it_takes(tmp_path):
+    p = tiledet.Pipeline(model("yolo_dynamic"), config="manual")
+    image = np.zeros((32, 32, 3), np.uint8)
+    with pytest.raises(TypeError) as e:
+        p.detect(image, conf=0.5)
+    assert str(e.value) == ("detect() got an unexpected keyword argument 'conf'; it takes rgb=, label= "
+                            "(thresholds and tiling are Pipeline(...) options)")
+    with pytest.raises(TypeError, match="detect_many\\(\\) got an unexpected keyword argument 'confidence'"):
+        p.detect_many([image], confidence=0.5)
+    assert len(p.detect(image, rgb=True, label="x").xyxy) >= 0
+    p.close()
+
+
+def test_load_image_applies_the_pixel_limit_from_the_header(tmp_path):
+    path = tmp_path / "big.bmp"
+    write_bmp(path, np.zeros((40, 50, 3), np.uint8))
+    with pytest.raises(tiledet.OptionError, match="50x40 = 2,000 pixels .* exceeds the limit of 1,000"):
+        tiledet.load_image(path, max_image_pixels=1000)
+    assert tiledet.load_image(path).shape == (40, 50, 3)
