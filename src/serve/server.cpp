@@ -164,6 +164,11 @@ void InferenceServer::Impl::setup_routes() {
             send_error(res, 404, "no endpoint " + req.method + " " + req.path +
                                      ": the Open Inference Protocol's are /v2, /v2/health/{live,ready}, "
                                      "/v2/models/NAME[/versions/V][/ready|/infer], /metrics, and the status page / (/status.json)");
+        else if (res.status == 400)
+            // httplib answers 400 itself for a request it cannot parse (its request line or headers).
+            send_error(res, 400,
+                       "malformed HTTP request: expected a request line 'METHOD /path HTTP/1.1' and header lines "
+                       "'Name: value', each ending in CRLF (inference is POST /v2/models/NAME/infer)");
         else
             send_error(res, res.status, "HTTP error " + std::to_string(res.status));
     });

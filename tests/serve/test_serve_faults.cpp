@@ -214,6 +214,31 @@ TEST(ServeFaults, ClientsDisconnectingMidRequestDoNotHurtOthers) {
     for (int i = 0; i < 3; ++i) EXPECT_EQ(good(), 200);
 }
 
+// A request line the HTTP library cannot parse: its 400 says what an HTTP request looks like
+// (it said "HTTP error 400"), and the server goes on answering.
+TEST(ServeFaults, AnUnparsableRequestLineGetsA400ThatSaysWhatWasExpected) {
+    Served s({}, std::chrono::milliseconds(20));
+    const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+    sockaddr_in addr{};
+    addr.sin_family = AF_INET;
+    addr.sin_port = htons(static_cast<uint16_t>(s.server->http_port()));
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    ASSERT_EQ(::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)), 0);
+    const std::string garbage = "GARBAGE \x1b[31m\r\n\r\n";
+    ASSERT_EQ(::send(fd, garbage.data(), garbage.size(), MSG_NOSIGNAL), static_cast<ssize_t>(garbage.size()));
+    std::string answer;
+    char buf[4096];
+    for (ssize_t n; (n = ::recv(fd, buf, sizeof(buf), 0)) > 0;) {
+        answer.append(buf, static_cast<std::size_t>(n));
+        if (answer.find("}") != std::string::npos) break;
+    }
+    ::close(fd);
+    EXPECT_EQ(answer.rfind("HTTP/1.1 400", 0), 0u) << answer;
+    EXPECT_NE(answer.find("malformed HTTP request: expected a request line 'METHOD /path HTTP/1.1'"), std::string::npos)
+        << answer;
+    EXPECT_EQ(s.client().Get("/v2/health/live")->status, 200);
+}
+
 // Clients that stop mid-body hold an HTTP thread only for --read-timeout-s: the other clients
 // (a liveness probe) are answered again after it, and stop() (SIGTERM) does not wait 30 s on them.
 TEST(ServeFaults, StalledBodiesHoldThreadsOnlyForTheReadTimeout) {
