@@ -389,7 +389,7 @@ cv::Mat decode_image(std::span<const std::byte> bytes, const std::string& what, 
         const std::int64_t w = std::abs(std::int64_t{le32(18)}), h = std::abs(std::int64_t{le32(22)});
         check_pixels(w, h, max_pixels, what, "(from the BMP header)");
         // OpenCV's BMP reader takes at most 2^30 bytes of pixels (grfmt_bmp.cpp, readData).
-        if (w * h * 3 >= (std::int64_t{1} << 30))
+        if (static_cast<std::uint64_t>(w) * static_cast<std::uint64_t>(h) * 3 >= (std::uint64_t{1} << 30))  // < 2^64: w, h <= 2^31
             throw InputError(what + ": a BMP of " + std::to_string(w) + "x" + std::to_string(h) +
                              " is more than OpenCV's BMP reader takes (2^30 bytes of pixels); convert it to PNG or TIFF");
     } else if (is_pnm(bytes) && !pnm_size(bytes)) {
