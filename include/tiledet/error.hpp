@@ -2,6 +2,7 @@
 // as one line.
 #pragma once
 
+#include <algorithm>
 #include <stdexcept>
 #include <string>
 #include <string_view>
@@ -57,20 +58,21 @@ inline bool is_valid_utf8(std::string_view s) {
     return true;
 }
 
-// A message as it may reach a terminal or a Python str: well-formed UTF-8, newlines (between the
-// lines of a multi-line layout report) and tabs kept, every other control byte (an escape sequence
-// in a model's tensor name, say) and every invalid byte written as \xNN.
-inline std::string message_text(std::string_view s) {
+// Text shown to a user: printable ASCII and well-formed UTF-8 kept (newlines and tabs too when
+// keep_line_breaks), every other control byte, terminal control code point and invalid byte
+// written as \xNN; at most `max_bytes` of input, "..." after when cut.
+inline std::string escaped_text(std::string_view s, std::size_t max_bytes, bool keep_line_breaks) {
     static const char* hex = "0123456789ABCDEF";
     std::string out;
-    out.reserve(s.size());
-    for (std::size_t i = 0; i < s.size();) {
+    out.reserve(std::min(s.size(), max_bytes));
+    std::size_t i = 0;
+    while (i < s.size() && i < max_bytes) {
         const auto c = static_cast<unsigned char>(s[i]);
         const std::size_t n = c >= 0x80 ? utf8_sequence_length(s, i) : 0;
-        if ((c >= 0x20 && c < 0x7F) || c == '\n' || c == '\t') {
+        if ((c >= 0x20 && c < 0x7F) || (keep_line_breaks && (c == '\n' || c == '\t'))) {
             out += static_cast<char>(c);
             ++i;
-        } else if (n > 0 && !is_terminal_control(s, i, n)) {
+        } else if (n > 0 && i + n <= max_bytes && !is_terminal_control(s, i, n)) {
             out.append(s.substr(i, n));
             i += n;
         } else {
@@ -80,8 +82,14 @@ inline std::string message_text(std::string_view s) {
             ++i;
         }
     }
+    if (s.size() > i) out += "...";
     return out;
 }
+
+// A message as it may reach a terminal or a Python str: newlines (between the lines of a
+// multi-line layout report) and tabs kept, every other control byte (an escape sequence in a
+// model's tensor name, say) and every invalid byte written as \xNN.
+inline std::string message_text(std::string_view s) { return escaped_text(s, s.size(), true); }
 
 // Every tiledet error; what() is message_text() of what it was given, so names and bytes taken
 // from a file (a model's tensor names, an ONNX Runtime message) cannot put control sequences on
@@ -149,31 +157,8 @@ inline bool is_text_line(std::string_view s) {
     return is_valid_utf8(s);
 }
 
-// Bytes from a file as they may be shown in a message: printable ASCII and well-formed UTF-8
-// kept, control bytes and invalid bytes as \xNN, at most `max_bytes` of input ("..." after), so
-// a binary file given as text is not echoed to the terminal.
-inline std::string printable(std::string_view s, std::size_t max_bytes = 40) {
-    static const char* hex = "0123456789ABCDEF";
-    std::string out;
-    std::size_t i = 0;
-    while (i < s.size() && i < max_bytes) {
-        const auto c = static_cast<unsigned char>(s[i]);
-        const std::size_t n = c >= 0x80 ? utf8_sequence_length(s, i) : 0;
-        if (c >= 0x20 && c < 0x7F) {
-            out += static_cast<char>(c);
-            ++i;
-        } else if (n > 0 && i + n <= max_bytes && !is_terminal_control(s, i, n)) {
-            out.append(s.substr(i, n));
-            i += n;
-        } else {
-            out += "\\x";
-            out += hex[c >> 4];
-            out += hex[c & 15];
-            ++i;
-        }
-    }
-    if (s.size() > i) out += "...";
-    return out;
-}
+// Bytes from a file as they may be shown in a message: one line, at most `max_bytes` of input
+// ("..." after), so a binary file given as text is not echoed to the terminal.
+inline std::string printable(std::string_view s, std::size_t max_bytes = 40) { return escaped_text(s, max_bytes, false); }
 
 }  // namespace tiledet

@@ -17,6 +17,20 @@ namespace {
 
 using namespace testing_serve;
 
+// A TCP connection to 127.0.0.1:port, for requests no HTTP client would send; -1 on failure.
+int connect_local(int port) {
+    const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+    sockaddr_in addr{};
+    addr.sin_family = AF_INET;
+    addr.sin_port = htons(static_cast<uint16_t>(port));
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    if (::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) != 0) {
+        ::close(fd);
+        return -1;
+    }
+    return fd;
+}
+
 std::string error_of(const httplib::Result& r) {
     if (!r) return "<no response>";
     const auto j = json::parse(r->body, nullptr, false);
@@ -194,12 +208,8 @@ TEST(ServeFaults, ClientsDisconnectingMidRequestDoNotHurtOthers) {
     };
     auto pending = std::async(std::launch::async, good);
     for (int i = 0; i < 8; ++i) {
-        const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-        sockaddr_in addr{};
-        addr.sin_family = AF_INET;
-        addr.sin_port = htons(static_cast<uint16_t>(s.server->http_port()));
-        addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-        ASSERT_EQ(::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)), 0);
+        const int fd = connect_local(s.server->http_port());
+        ASSERT_GE(fd, 0);
         auto req = image_request(image, "gone");
         // Half the body (i even), or a whole request whose answer nobody reads (i odd).
         const std::string head = "POST /v2/models/bright/infer HTTP/1.1\r\nHost: x\r\nContent-Type: application/octet-stream\r\n"
@@ -218,12 +228,8 @@ TEST(ServeFaults, ClientsDisconnectingMidRequestDoNotHurtOthers) {
 // (it said "HTTP error 400"), and the server goes on answering.
 TEST(ServeFaults, AnUnparsableRequestLineGetsA400ThatSaysWhatWasExpected) {
     Served s({}, std::chrono::milliseconds(20));
-    const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-    sockaddr_in addr{};
-    addr.sin_family = AF_INET;
-    addr.sin_port = htons(static_cast<uint16_t>(s.server->http_port()));
-    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    ASSERT_EQ(::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)), 0);
+    const int fd = connect_local(s.server->http_port());
+    ASSERT_GE(fd, 0);
     const std::string garbage = "GARBAGE \x1b[31m\r\n\r\n";
     ASSERT_EQ(::send(fd, garbage.data(), garbage.size(), MSG_NOSIGNAL), static_cast<ssize_t>(garbage.size()));
     std::string answer;
@@ -248,12 +254,8 @@ TEST(ServeFaults, StalledBodiesHoldThreadsOnlyForTheReadTimeout) {
     auto s = std::make_unique<Served>(so);
     std::vector<int> fds;
     for (int i = 0; i < 2; ++i) {
-        const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-        sockaddr_in addr{};
-        addr.sin_family = AF_INET;
-        addr.sin_port = htons(static_cast<uint16_t>(s->server->http_port()));
-        addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-        ASSERT_EQ(::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)), 0);
+        const int fd = connect_local(s->server->http_port());
+        ASSERT_GE(fd, 0);
         const std::string head = "POST /v2/models/bright/infer HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
                                  "Content-Length: 100000\r\n\r\n{\"inputs\":";
         ASSERT_EQ(::send(fd, head.data(), head.size(), MSG_NOSIGNAL), static_cast<ssize_t>(head.size()));
@@ -269,12 +271,8 @@ TEST(ServeFaults, StalledBodiesHoldThreadsOnlyForTheReadTimeout) {
     // Stalled again, then stop: bounded by the read timeout, not 30 s.
     for (int& fd : fds) {
         ::close(fd);
-        fd = ::socket(AF_INET, SOCK_STREAM, 0);
-        sockaddr_in addr{};
-        addr.sin_family = AF_INET;
-        addr.sin_port = htons(static_cast<uint16_t>(s->server->http_port()));
-        addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-        ASSERT_EQ(::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)), 0);
+        fd = connect_local(s->server->http_port());
+        ASSERT_GE(fd, 0);
         const std::string head = "POST /v2/models/bright/infer HTTP/1.1\r\nHost: x\r\nContent-Length: 100000\r\n\r\n{";
         ASSERT_EQ(::send(fd, head.data(), head.size(), MSG_NOSIGNAL), static_cast<ssize_t>(head.size()));
     }
