@@ -46,9 +46,11 @@ std::string join(const std::vector<std::string>& v) {
 }
 
 [[noreturn]] void bad(std::string_view text, const std::string& why) {
+    // "(got 'x')" only when the reason has not quoted the whole value already.
+    const std::string got = "'" + std::string(text) + "'";
     throw OptionError("--provider", "",
-                      ": " + why + " (got '" + std::string(text) +
-                          "'); expected names in priority order, comma-separated, from: " + join(known_providers()) +
+                      ": " + why + (why.find(got) == std::string::npos ? " (got " + got + ")" : std::string()) +
+                          "; expected names in priority order, comma-separated, from: " + join(known_providers()) +
                           ", a GPU device as NAME:DEVICE (cuda:1), or 'auto'");
 }
 
@@ -105,7 +107,7 @@ ProviderRequest parse_provider_list(std::string_view text) {
             continue;
         }
         const KnownProvider* p = find(name);
-        if (!p) bad(text, name == text ? std::string("unknown execution provider") : "unknown execution provider '" + name + "'");
+        if (!p) bad(text, "unknown execution provider '" + name + "'");
         if (std::find(r.providers.begin(), r.providers.end(), name) != r.providers.end())
             bad(text, "'" + name + "' is named twice");
         if (colon != std::string_view::npos) {

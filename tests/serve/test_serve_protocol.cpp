@@ -180,7 +180,7 @@ TEST(ServeEndpoints, AnImageOverThePixelLimitIs400NamingTheLimitAndTheServersFla
     ASSERT_TRUE(res);
     EXPECT_EQ(res->status, 400) << res->body;
     const std::string error = json::parse(res->body)["error"];
-    EXPECT_NE(error.find("exceeds the limit of 1000 (limits.max_image_pixels, tiledet serve --max-image-pixels)"),
+    EXPECT_NE(error.find("exceeds the limit of 1,000 (limits.max_image_pixels, tiledet serve --max-image-pixels)"),
               std::string::npos)
         << error;
 }
