@@ -46,11 +46,9 @@ std::string join(const std::vector<std::string>& v) {
 }
 
 [[noreturn]] void bad(std::string_view text, const std::string& why) {
-    // "(got 'x')" only when the reason has not quoted the whole value already.
-    const std::string got = "'" + std::string(text) + "'";
     throw OptionError("--provider", "",
-                      ": " + why + (why.find(got) == std::string::npos ? " (got " + got + ")" : std::string()) +
-                          "; expected names in priority order, comma-separated, from: " + join(known_providers()) +
+                      ": " + why + " (got '" + std::string(text) +
+                          "'); expected names in priority order, comma-separated, from: " + join(known_providers()) +
                           ", a GPU device as NAME:DEVICE (cuda:1), or 'auto'");
 }
 
