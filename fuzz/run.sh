@@ -7,6 +7,7 @@
 #
 #   fuzz/run.sh BUILD_DIR [TARGET...]     (default: every fuzz_* program in BUILD_DIR/fuzz)
 #   FUZZ_SECONDS=30                       per target (libFuzzer -max_total_time)
+#   FUZZ_TIMEOUT=60                       seconds one input may take (wall clock: raise it on a loaded machine)
 # One line per target goes to BUILD_DIR/fuzz/stats.tsv: target, seconds, executions, CPU seconds.
 set -uo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
@@ -42,7 +43,7 @@ for t in "${targets[@]}"; do
   # A model load or a batchify verification can take a second or two under ASan: -timeout is
   # generous; -rss_limit_mb bounds memory (the image and model limits should keep far below).
   TIMEFORMAT="%U %S"
-  { time ASAN_OPTIONS="$ASAN_OPTIONS$unwind" "$bin/$t" -max_total_time="$seconds" -timeout=60 -rss_limit_mb=4096 -max_len=65536 -print_final_stats=1 \
+  { time ASAN_OPTIONS="$ASAN_OPTIONS$unwind" "$bin/$t" -max_total_time="$seconds" -timeout="${FUZZ_TIMEOUT:-60}" -rss_limit_mb=4096 -max_len=65536 -print_final_stats=1 \
       -artifact_prefix="$bin/artifacts/$t-" "${dict[@]}" "$work" "${seeds[@]}" >"$log" 2>&1
     echo "rc=$?" >"$bin/logs/$t.rc"; } 2>"$bin/logs/$t.time"
   rc="$(sed -n 's/^rc=//p' "$bin/logs/$t.rc")"
