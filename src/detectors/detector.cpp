@@ -7,6 +7,7 @@
 #include "names.hpp"
 #include "preprocess.hpp"
 #include "tiledet/error.hpp"
+#include "tiledet/limits.hpp"
 #include "tiledet/runtime/metadata.hpp"
 
 namespace tiledet {
@@ -84,6 +85,14 @@ Detector::Detector(const ModelSignature& sig, const DetectorConfig& config, Setu
                           " is not positive (a dim of 0 or less); re-export the model with a positive input size, "
                           "or, where its dims are symbolic, give one with --imgsz H,W");
 
+    // Every class gets a name below; a layout that reads as millions of classes (a huge or
+    // mistaken output dim) is not a detector's (fuzz_model_load: an OOM filling that table).
+    constexpr int kMaxClasses = 100000;
+    if (setup.num_class_slots > kMaxClasses)
+        throw UnknownLayoutError("the model's outputs read as " + count_text(setup.num_class_slots) +
+                                 " classes, more than the " + count_text(kMaxClasses) +
+                                 " any detector has: not a detection output this family decodes (tiledet inspect "
+                                 "shows the layouts; --family picks another)");
     names_ = config.names_file.empty() ? std::move(setup.names) : detail::read_names_file(config.names_file);
     for (int id = 0; id < setup.num_class_slots; ++id)
         if (!names_.count(id)) names_[id] = "class" + std::to_string(id);

@@ -301,12 +301,15 @@ cv::Mat decode_jpeg(std::span<const std::byte> bytes, const std::string& what, s
     const auto* data = reinterpret_cast<const unsigned char*>(bytes.data());
     const auto size = static_cast<unsigned long>(bytes.size());
     int w = 0, h = 0, subsampling = 0, colorspace = 0;
-    if (tjDecompressHeader3(tj.get(), data, size, &w, &h, &subsampling, &colorspace) != 0) {
-        tj_error = tjGetErrorStr2(tj.get());
-        return {};
-    }
-    if (colorspace == TJCS_CMYK || colorspace == TJCS_YCCK || w <= 0 || h <= 0) return {};
-    check_pixels(w, h, max_pixels, what, "(from the JPEG header)");  // before the allocation
+    // No OpenCV fallback without a header: it would decode a size no one has checked (an 840-
+    // megapixel progressive JPEG behind junk our marker walk stops at: fuzz_image_decode's OOM),
+    // and OpenCV reads JPEG with this same libjpeg-turbo.
+    if (tjDecompressHeader3(tj.get(), data, size, &w, &h, &subsampling, &colorspace) != 0)
+        throw InputError(what + ": not a decodable JPEG (" + std::to_string(bytes.size()) + " bytes; libjpeg-turbo: " +
+                         printable(tjGetErrorStr2(tj.get()), 200) + ")");
+    if (w <= 0 || h <= 0) return {};
+    check_pixels(w, h, max_pixels, what, "(from the JPEG header)");  // before any allocation, OpenCV's too
+    if (colorspace == TJCS_CMYK || colorspace == TJCS_YCCK) return {};
     cv::Mat out(h, w, CV_8UC3);
     const auto decode = [&](int flags) {
         return tjDecompress2(tj.get(), data, size, out.data, w, static_cast<int>(out.step), h, TJPF_BGR, flags);
@@ -326,6 +329,19 @@ cv::Mat decode_jpeg(std::span<const std::byte> bytes, const std::string& what, s
         }
     }
     return apply_orientation(out, exif_orientation(bytes));
+}
+
+// The formats tiledet reads, by their magic numbers (each format's specification). Only these
+// reach cv::imdecode: Debian's OpenCV also tries DICOM (GDCM), GDAL's formats (through temporary
+// files) and JPEG 2000 on whatever it is given, and GDCM aborts the process on a crafted header
+// ("DICM" at byte 128; fuzz_image_decode).
+bool is_known_image_format(std::span<const std::byte> b) {
+    const auto starts = [&](std::string_view magic, std::size_t at = 0) {
+        return b.size() >= at + magic.size() && std::memcmp(b.data() + at, magic.data(), magic.size()) == 0;
+    };
+    return starts("\xFF\xD8\xFF") || starts("\x89PNG\r\n\x1A\n") || starts("BM") || starts("II*\0", 0) ||
+           starts(std::string_view("MM\0*", 4)) || (starts("RIFF") && starts("WEBP", 8)) || is_pnm(b) ||
+           starts("#?RADIANCE") || starts("#?RGBE") || starts("\x59\xA6\x6A\x95") || starts("\x76\x2F\x31\x01");
 }
 
 bool is_jpeg(std::span<const std::byte> b) {
@@ -409,6 +425,10 @@ cv::Mat decode_image(std::span<const std::byte> bytes, const std::string& what, 
     if (is_jpeg(bytes)) {
         if (cv::Mat img = decode_jpeg(bytes, what, max_pixels, tj_error); !img.empty()) return img;
     }
+    if (!is_known_image_format(bytes))
+        throw InputError(what + ": not a decodable image (" + std::to_string(bytes.size()) +
+                         " bytes; its first bytes are not those of a format tiledet reads: jpg, png, bmp, tiff, "
+                         "webp, pbm/pgm/ppm/pfm, hdr, sun raster, exr)");
     if (bytes.size() > static_cast<std::size_t>(std::numeric_limits<int>::max()))
         throw InputError(what + ": " + std::to_string(bytes.size()) +
                          " bytes, more than OpenCV decodes from memory (2^31 - 1 bytes); split or recompress it");

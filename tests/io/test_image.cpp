@@ -465,3 +465,25 @@ TEST(DecodeJpeg, AJpegNeitherDecoderTakesSaysLibjpegTurbosReason) {
 }
 
 }  // namespace tiledet
+
+namespace tiledet {
+
+// fuzz_image_decode: Debian's OpenCV hands bytes with "DICM" at offset 128 to GDCM, whose
+// reader asserts (aborting the process) on a crafted header; and a progressive JPEG's SOF behind
+// junk that our marker walk stops at reached OpenCV with an unchecked 840-megapixel size. Only
+// known formats reach OpenCV now, and a JPEG whose header libjpeg-turbo cannot read fails here.
+TEST(DecodeImage, UnknownFormatsNeverReachOpenCVsOtherDecoders) {
+    std::string dicom(128, '\0');
+    dicom += "DICM";
+    dicom += std::string(64, '\x01');
+    try {
+        decode_image(std::as_bytes(std::span(dicom.data(), dicom.size())), "scan.dcm");
+        FAIL() << "decoded";
+    } catch (const InputError& e) {
+        EXPECT_NE(std::string(e.what()).find("scan.dcm: not a decodable image (196 bytes; its first bytes are not"),
+                  std::string::npos)
+            << e.what();
+    }
+}
+
+}  // namespace tiledet
