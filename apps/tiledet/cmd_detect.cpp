@@ -82,7 +82,7 @@ std::string summary(const ImageResult& r, const Detector& det) {
     std::snprintf(buf, sizeof(buf), " (%zu tile%s, %.1f ms)", r.tiles.size(), r.tiles.size() == 1 ? "" : "s",
                   r.end_to_end_ms);
     os << buf;
-    return printable(os.str(), os.str().size());  // file and class names from files: one line, escaped
+    return one_line(os.str());  // file and class names come from files
 }
 
 std::string record_json(const ImageRecord& rec, const Detector& det, const std::string& device, int indent,

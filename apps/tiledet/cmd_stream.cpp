@@ -244,7 +244,7 @@ int run_stream(const StreamArgs& a) {
         std::lock_guard lk(log_mu);
         // The stream's name and a skipped file's name come from the user's files: escaped.
         const std::string line = e.stream + ": " + to_string(e.kind) + (e.message.empty() ? "" : ": " + e.message);
-        std::cerr << printable(line, line.size()) << "\n";
+        std::cerr << one_line(line) << "\n";
     };
     StreamRunner runner(pipeline, ro);
 

@@ -108,15 +108,49 @@ std::optional<HeaderSize> png_size(std::span<const std::byte> b) {
 
 // JPEG: walks the marker segments (ITU T.81 B.1) to the frame header (SOFn) for the size, and
 // on through the entropy-coded data to the end-of-image marker. libjpeg fills a truncated scan
-// with grey and OpenCV only logs a warning, so a missing EOI is how a cut-off file shows.
+// with grey and OpenCV only logs a warning, so a missing EOI is how a cut-off file shows. The
+// first Exif APP1 segment before the first scan gives the orientation.
 struct JpegScan {
     std::optional<HeaderSize> size;
     bool complete = false;
+    int orientation = 1;
 };
+
+// EXIF orientation, 1 to 8, from an APP1 segment's data (after its length field): "Exif\0\0",
+// then a TIFF structure whose IFD0 holds tag 0x0112 (EXIF 2.3; TIFF 6.0 section 2 for the byte
+// order and IFD layout). 1 when absent or unreadable.
+int exif_orientation(std::span<const std::byte> app1) {
+    if (app1.size() < 6 + 8 || std::memcmp(app1.data(), "Exif\0\0", 6) != 0) return 1;
+    const std::span<const std::byte> t = app1.subspan(6);
+    const bool le = std::to_integer<char>(t[0]) == 'I' && std::to_integer<char>(t[1]) == 'I';
+    const bool be = std::to_integer<char>(t[0]) == 'M' && std::to_integer<char>(t[1]) == 'M';
+    if (!le && !be) return 1;
+    const auto u16 = [&](std::size_t k) -> unsigned {
+        const unsigned x = std::to_integer<unsigned>(t[k]), y = std::to_integer<unsigned>(t[k + 1]);
+        return le ? x | (y << 8) : (x << 8) | y;
+    };
+    const auto u32 = [&](std::size_t k) -> std::uint64_t {
+        return le ? u16(k) | (std::uint64_t{u16(k + 2)} << 16) : (std::uint64_t{u16(k)} << 16) | u16(k + 2);
+    };
+    if (u16(2) != 42) return 1;
+    const std::uint64_t ifd = u32(4);
+    if (ifd + 2 > t.size()) return 1;
+    const unsigned count = u16(static_cast<std::size_t>(ifd));
+    for (unsigned k = 0; k < count; ++k) {
+        const std::uint64_t e = ifd + 2 + 12 * std::uint64_t{k};
+        if (e + 12 > t.size()) return 1;
+        const auto entry = static_cast<std::size_t>(e);
+        if (u16(entry) != 0x0112) continue;
+        const unsigned v = u16(entry + 8);  // type SHORT, count 1: the value sits in the first 2 bytes
+        return u16(entry + 2) == 3 && v >= 1 && v <= 8 ? static_cast<int>(v) : 1;
+    }
+    return 1;
+}
 
 JpegScan jpeg_scan(std::span<const std::byte> b) {
     JpegScan out;
     const auto at = [&](std::size_t i) { return std::to_integer<unsigned>(b[i]); };
+    bool exif_seen = false;
     std::size_t i = 2;
     while (i + 1 < b.size()) {
         if (at(i) != 0xFF) return out;  // not where a marker must be: leave it to the decoder
@@ -137,8 +171,16 @@ JpegScan jpeg_scan(std::span<const std::byte> b) {
         const std::size_t len = be16(b, i + 2);
         const bool sof = m >= 0xC0 && m <= 0xCF && m != 0xC4 && m != 0xC8 && m != 0xCC;
         if (sof && i + 8 < b.size()) out.size = HeaderSize{be16(b, i + 7), be16(b, i + 5)};
+        if (m == 0xE1 && !exif_seen && len >= 2 && i + 2 + len <= b.size()) {
+            const auto app1 = b.subspan(i + 4, len - 2);
+            if (app1.size() >= 6 && std::memcmp(app1.data(), "Exif\0\0", 6) == 0) {
+                exif_seen = true;
+                out.orientation = exif_orientation(app1);
+            }
+        }
         i += 2 + len;
         if (m == 0xDA) {  // start of scan: entropy data runs to the next marker other than RSTn
+            exif_seen = true;  // an Exif segment after the first scan is not the image's
             while (i + 1 < b.size() &&
                    !(at(i) == 0xFF && at(i + 1) != 0x00 && !(at(i + 1) >= 0xD0 && at(i + 1) <= 0xD7)))
                 ++i;
@@ -162,112 +204,65 @@ std::size_t png_truncated_at(std::span<const std::byte> b) {
     return i;
 }
 
-// Netpbm (P1-P6) and PFM: magic, then width and height as decimal text between whitespace and
-// '#' comments (netpbm's pnm(5), pfm). nullopt when the header does not parse that far.
-// A file that starts like one (P1-P6, PF, Pf, then whitespace) but whose header does not parse
-// (OpenCV printed its own "imdecode_(''): can't read header" lines for those) is refused here.
+// Netpbm (P1-P6) and PFM: a file that starts like one (the magic, then whitespace).
 bool is_pnm(std::span<const std::byte> b) {
     if (b.size() < 3 || std::to_integer<char>(b[0]) != 'P') return false;
     const char k = std::to_integer<char>(b[1]), sp = std::to_integer<char>(b[2]);
     return ((k >= '1' && k <= '6') || k == 'F' || k == 'f') && (sp == ' ' || sp == '\t' || sp == '\r' || sp == '\n');
 }
 
+// Its header: width and height, then the maximum value (1 to 65535; not in P1/P4) or, for PFM,
+// a non-zero scale, as text separated by whitespace and '#' comments (netpbm's pnm(5), pfm).
+// nullopt when it does not parse: OpenCV printed its own "imdecode_(''): can't read header"
+// lines for those, so the caller refuses them first.
 std::optional<HeaderSize> pnm_size(std::span<const std::byte> b) {
     if (!is_pnm(b)) return std::nullopt;
     const char k = std::to_integer<char>(b[1]);
     std::size_t i = 2;
-    std::int64_t v[2] = {0, 0};
-    for (int f = 0; f < 2; ++f) {  // width, height (PFM's scale below)
-        std::int64_t& out = v[f];
-        for (;;) {  // whitespace and comments
-            if (i >= b.size()) return std::nullopt;
-            const char c = std::to_integer<char>(b[i]);
-            if (c == '#') {
-                while (i < b.size() && std::to_integer<char>(b[i]) != '\n') ++i;
-            } else if (c == ' ' || c == '\t' || c == '\r' || c == '\n') {
+    const auto ch = [&](std::size_t at) { return std::to_integer<char>(b[at]); };
+    const auto skip_space = [&](bool comments) {
+        while (i < b.size()) {
+            if (comments && ch(i) == '#') {
+                while (i < b.size() && ch(i) != '\n') ++i;
+            } else if (std::isspace(static_cast<unsigned char>(ch(i)))) {
                 ++i;
             } else {
                 break;
             }
         }
+    };
+    // A decimal number of at most `max_digits` digits; -1 when there is none.
+    const auto number = [&](std::size_t max_digits) -> std::int64_t {
+        std::int64_t v = 0;
         std::size_t digits = 0;
-        while (i < b.size() && std::to_integer<char>(b[i]) >= '0' && std::to_integer<char>(b[i]) <= '9') {
-            if (++digits > 12) return HeaderSize{std::int64_t{1} << 40, std::int64_t{1} << 40};  // absurd: refused
-            out = out * 10 + (std::to_integer<char>(b[i]) - '0');
-            ++i;
-        }
-        if (digits == 0) return std::nullopt;
-    }
-    if (k != '1' && k != '4' && k != 'F' && k != 'f') {  // maxval: 1 to 65535 (pnm(5))
-        while (i < b.size() && std::isspace(std::to_integer<unsigned char>(b[i]))) ++i;
-        std::int64_t maxval = 0;
-        std::size_t digits = 0;
-        while (i < b.size() && digits < 7 && std::isdigit(std::to_integer<unsigned char>(b[i]))) {
-            maxval = maxval * 10 + (std::to_integer<char>(b[i++]) - '0');
+        while (i < b.size() && digits < max_digits && ch(i) >= '0' && ch(i) <= '9') {
+            v = v * 10 + (ch(i++) - '0');
             ++digits;
         }
-        if (digits == 0 || maxval < 1 || maxval > 65535) return std::nullopt;
+        return digits == 0 ? -1 : v;
+    };
+    std::int64_t v[2] = {0, 0};
+    for (std::int64_t& out : v) {  // width, height
+        skip_space(true);
+        out = number(13);
+        if (out < 0) return std::nullopt;
+        if (out >= 1'000'000'000'000) return HeaderSize{std::int64_t{1} << 40, std::int64_t{1} << 40};  // absurd: refused
+    }
+    if (k != '1' && k != '4' && k != 'F' && k != 'f') {  // maxval: 1 to 65535 (pnm(5))
+        skip_space(false);
+        const std::int64_t maxval = number(7);
+        if (maxval < 1 || maxval > 65535) return std::nullopt;
     }
     if (k == 'F' || k == 'f') {  // the scale: a non-zero number (its sign is the byte order)
-        while (i < b.size() && std::isspace(std::to_integer<unsigned char>(b[i]))) ++i;
+        skip_space(false);
         std::string token;
-        while (i < b.size() && token.size() < 32 && !std::isspace(std::to_integer<unsigned char>(b[i])))
-            token += std::to_integer<char>(b[i++]);
+        while (i < b.size() && token.size() < 32 && !std::isspace(static_cast<unsigned char>(ch(i)))) token += ch(i++);
         char* end = nullptr;
         const double scale = std::strtod(token.c_str(), &end);
         if (token.empty() || end != token.c_str() + token.size() || !std::isfinite(scale) || scale == 0)
             return std::nullopt;
     }
     return HeaderSize{v[0], v[1]};
-}
-
-// EXIF orientation, 1 to 8 (EXIF 2.3, tag 0x0112 in IFD0 of the APP1 "Exif" segment's TIFF
-// structure, TIFF 6.0 section 2 for the byte order and IFD layout); 1 when absent or unreadable.
-int exif_orientation(std::span<const std::byte> b) {
-    const auto at = [&](std::size_t i) { return std::to_integer<unsigned>(b[i]); };
-    std::size_t i = 2;
-    while (i + 3 < b.size()) {
-        if (at(i) != 0xFF) return 1;
-        const unsigned m = at(i + 1);
-        if (m == 0xFF) {
-            ++i;
-            continue;
-        }
-        if (m == 0xD9 || m == 0xDA) return 1;  // end of image, start of scan: no more headers
-        if (m == 0x01 || (m >= 0xD0 && m <= 0xD8)) {
-            i += 2;
-            continue;
-        }
-        const std::size_t len = be16(b, i + 2);
-        if (len < 2 || i + 2 + len > b.size()) return 1;
-        if (m == 0xE1 && len >= 2 + 6 + 8 && std::memcmp(b.data() + i + 4, "Exif\0\0", 6) == 0) {
-            const std::span<const std::byte> t = b.subspan(i + 10, len - 8);
-            const bool le = std::to_integer<char>(t[0]) == 'I' && std::to_integer<char>(t[1]) == 'I';
-            const bool be = std::to_integer<char>(t[0]) == 'M' && std::to_integer<char>(t[1]) == 'M';
-            if (!le && !be) return 1;
-            const auto u16 = [&](std::size_t k) -> unsigned {
-                const unsigned x = std::to_integer<unsigned>(t[k]), y = std::to_integer<unsigned>(t[k + 1]);
-                return le ? x | (y << 8) : (x << 8) | y;
-            };
-            const auto u32 = [&](std::size_t k) -> std::uint64_t { return le ? u16(k) | (std::uint64_t{u16(k + 2)} << 16)
-                                                                                : (std::uint64_t{u16(k)} << 16) | u16(k + 2); };
-            if (u16(2) != 42) return 1;
-            const std::uint64_t ifd = u32(4);
-            if (ifd + 2 > t.size()) return 1;
-            const unsigned count = u16(static_cast<std::size_t>(ifd));
-            for (unsigned k = 0; k < count; ++k) {
-                const std::uint64_t e = ifd + 2 + 12 * std::uint64_t{k};
-                if (e + 12 > t.size()) return 1;
-                const auto entry = static_cast<std::size_t>(e);
-                if (u16(entry) != 0x0112) continue;
-                const unsigned v = u16(entry + 8);  // type SHORT, count 1: the value sits in the first 2 bytes
-                return u16(entry + 2) == 3 && v >= 1 && v <= 8 ? static_cast<int>(v) : 1;
-            }
-            return 1;
-        }
-        i += 2 + len;
-    }
-    return 1;
 }
 
 // The stored image turned upright by its EXIF orientation, as OpenCV's imdecode does
@@ -287,15 +282,40 @@ cv::Mat apply_orientation(cv::Mat img, int orientation) {
     }
 }
 
+// count_text for an unsigned count (w x h of a PNG can pass INT64_MAX).
+std::string count_text_u(std::uint64_t n) {
+    return n <= static_cast<std::uint64_t>(std::numeric_limits<std::int64_t>::max())
+               ? count_text(static_cast<std::int64_t>(n))
+               : std::to_string(n);
+}
+
+// w and h are below 2^32 (PNG stores 32-bit sizes), so their product fits in 64 unsigned bits;
+// in signed 64 bits 4294967295 x 4294967295 overflowed (found by fuzz_image_decode).
+void check_pixels(std::int64_t w, std::int64_t h, std::int64_t max_pixels, const std::string& what, const char* when) {
+    const std::uint64_t pixels = static_cast<std::uint64_t>(w) * static_cast<std::uint64_t>(h);
+    if (max_pixels > 0 && pixels > static_cast<std::uint64_t>(max_pixels))
+        throw OptionError("limits.max_image_pixels",
+                          what + ": " + std::to_string(w) + "x" + std::to_string(h) + " = " + count_text_u(pixels) +
+                              " pixels " + when + " exceeds the limit of " + count_text(max_pixels) + " (",
+                          "); downscale the image, or raise the limit");
+}
+
+// A size read from a PNG or PNM header: within the pixel limit, and not empty.
+void check_header_size(const HeaderSize& size, std::int64_t max_pixels, const std::string& what, const char* format) {
+    check_pixels(size.width, size.height, max_pixels, what, (std::string("(from the ") + format + " header)").c_str());
+    if (size.width == 0 || size.height == 0)
+        throw InputError(what + ": the " + format + " header says " + std::to_string(size.width) + "x" +
+                         std::to_string(size.height) + ": an image without pixels (corrupt file)");
+}
+
 // A JPEG decoded by TurboJPEG straight to 8-bit BGR and turned upright; an empty Mat when
-// TurboJPEG cannot decode it (CMYK/YCCK, 12-bit, a header it rejects): OpenCV then tries. A
+// TurboJPEG cannot decode it past its header (CMYK/YCCK, 12-bit): OpenCV then tries, and
+// `tj_error` says why. A header TurboJPEG cannot read is an InputError. A
 // "Corrupt JPEG data" warning (data that ends early, a bad Huffman code, a lost restart marker)
 // is an InputError; "extraneous bytes before marker" (junk between segments, common in camera
 // files and harmless) and other warnings are decoded past, as OpenCV would.
-void check_pixels(std::int64_t w, std::int64_t h, std::int64_t max_pixels, const std::string& what, const char* when);
-
-cv::Mat decode_jpeg(std::span<const std::byte> bytes, const std::string& what, std::int64_t max_pixels,
-                    std::string& tj_error) {
+cv::Mat decode_jpeg(std::span<const std::byte> bytes, int orientation, const std::string& what,
+                    std::int64_t max_pixels, std::string& tj_error) {
     const std::unique_ptr<void, int (*)(tjhandle)> tj(tjInitDecompress(), tjDestroy);
     if (!tj) return {};
     const auto* data = reinterpret_cast<const unsigned char*>(bytes.data());
@@ -328,7 +348,7 @@ cv::Mat decode_jpeg(std::span<const std::byte> bytes, const std::string& what, s
             return {};
         }
     }
-    return apply_orientation(out, exif_orientation(bytes));
+    return apply_orientation(out, orientation);
 }
 
 // The formats tiledet reads, by their magic numbers (each format's specification). Only these
@@ -349,29 +369,12 @@ bool is_jpeg(std::span<const std::byte> b) {
            std::to_integer<unsigned>(b[2]) == 0xFF;
 }
 
-// count_text for an unsigned count (w x h of a PNG can pass INT64_MAX).
-std::string count_text_u(std::uint64_t n) {
-    return n <= static_cast<std::uint64_t>(std::numeric_limits<std::int64_t>::max())
-               ? count_text(static_cast<std::int64_t>(n))
-               : std::to_string(n);
-}
-
-// w and h are below 2^32 (PNG stores 32-bit sizes), so their product fits in 64 unsigned bits;
-// in signed 64 bits 4294967295 x 4294967295 overflowed (found by fuzz_image_decode).
-void check_pixels(std::int64_t w, std::int64_t h, std::int64_t max_pixels, const std::string& what, const char* when) {
-    const std::uint64_t pixels = static_cast<std::uint64_t>(w) * static_cast<std::uint64_t>(h);
-    if (max_pixels > 0 && pixels > static_cast<std::uint64_t>(max_pixels))
-        throw OptionError("limits.max_image_pixels",
-                          what + ": " + std::to_string(w) + "x" + std::to_string(h) + " = " + count_text_u(pixels) +
-                              " pixels " + when + " exceeds the limit of " + count_text(max_pixels) + " (",
-                          "); downscale the image, or raise the limit");
-}
-
 }  // namespace
 
 cv::Mat decode_image(std::span<const std::byte> bytes, const std::string& what, std::int64_t max_pixels) {
     if (bytes.empty()) throw InputError(what + ": empty file (0 bytes), expected an image");
     // Sizes from the header, so a huge image is refused before the decoder allocates it.
+    std::string tj_error;  // why TurboJPEG left a JPEG to OpenCV
     if (is_jpeg(bytes)) {
         const JpegScan scan = jpeg_scan(bytes);
         if (scan.size) check_pixels(scan.size->width, scan.size->height, max_pixels, what, "(from the JPEG header)");
@@ -383,11 +386,9 @@ cv::Mat decode_image(std::span<const std::byte> bytes, const std::string& what, 
             throw InputError(what + ": truncated JPEG (" + std::to_string(bytes.size()) +
                              " bytes, no end-of-image marker): decoding would fill the missing part with grey; "
                              "copy or export the file again");
+        if (cv::Mat img = decode_jpeg(bytes, scan.orientation, what, max_pixels, tj_error); !img.empty()) return img;
     } else if (const auto png = png_size(bytes)) {
-        check_pixels(png->width, png->height, max_pixels, what, "(from the PNG header)");
-        if (png->width == 0 || png->height == 0)
-            throw InputError(what + ": the PNG header says " + std::to_string(png->width) + "x" +
-                             std::to_string(png->height) + ": an image without pixels (corrupt file)");
+        check_header_size(*png, max_pixels, what, "PNG");
         if (const std::size_t at = png_truncated_at(bytes))
             throw InputError(what + ": truncated PNG (" + std::to_string(bytes.size()) + " bytes, cut inside the chunk at byte " +
                              std::to_string(at) + ", no IEND chunk); copy or export the file again");
@@ -408,22 +409,16 @@ cv::Mat decode_image(std::span<const std::byte> bytes, const std::string& what, 
         if (static_cast<std::uint64_t>(w) * static_cast<std::uint64_t>(h) * 3 >= (std::uint64_t{1} << 30))  // < 2^64: w, h <= 2^31
             throw InputError(what + ": a BMP of " + std::to_string(w) + "x" + std::to_string(h) +
                              " is more than OpenCV's BMP reader takes (2^30 bytes of pixels); convert it to PNG or TIFF");
-    } else if (is_pnm(bytes) && !pnm_size(bytes)) {
-        throw InputError(what + ": a PNM/PFM header that does not parse (expected the magic P1-P6 or PF/Pf, then "
-                                "width, height and a maximum value of 1 to 65535 as decimal numbers" +
-                         std::string(std::to_integer<char>(bytes[1]) == 'F' || std::to_integer<char>(bytes[1]) == 'f'
-                                         ? " (PFM: a non-zero scale instead of the maximum)"
-                                         : "") +
-                         "); corrupt file");
-    } else if (const auto pnm = pnm_size(bytes)) {
-        check_pixels(pnm->width, pnm->height, max_pixels, what, "(from the PNM header)");
-        if (pnm->width == 0 || pnm->height == 0)
-            throw InputError(what + ": the PNM header says " + std::to_string(pnm->width) + "x" +
-                             std::to_string(pnm->height) + ": an image without pixels (corrupt file)");
-    }
-    std::string tj_error;  // why TurboJPEG left a JPEG to OpenCV
-    if (is_jpeg(bytes)) {
-        if (cv::Mat img = decode_jpeg(bytes, what, max_pixels, tj_error); !img.empty()) return img;
+    } else if (is_pnm(bytes)) {
+        const auto pnm = pnm_size(bytes);
+        if (!pnm)
+            throw InputError(what + ": a PNM/PFM header that does not parse (expected the magic P1-P6 or PF/Pf, then "
+                                    "width, height and a maximum value of 1 to 65535 as decimal numbers" +
+                             std::string(std::to_integer<char>(bytes[1]) == 'F' || std::to_integer<char>(bytes[1]) == 'f'
+                                             ? " (PFM: a non-zero scale instead of the maximum)"
+                                             : "") +
+                             "); corrupt file");
+        check_header_size(*pnm, max_pixels, what, "PNM");
     }
     if (!is_known_image_format(bytes))
         throw InputError(what + ": not a decodable image (" + std::to_string(bytes.size()) +

@@ -158,6 +158,19 @@ struct Pipeline::Impl {
                     SubmitOptions options, ImageCallback on_done, const Pipeline& self);
 };
 
+namespace {
+
+// The error being handled, said about the model file: prefixed with its path unless it already
+// starts so. Called from a catch block.
+template <class E>
+[[noreturn]] void about_model(const E& e, const std::string& model_path) {
+    const std::string what = e.what();
+    if (what.rfind(model_path, 0) == 0) throw;  // the exception being handled, as it is
+    throw E(model_path + ": " + what);
+}
+
+}  // namespace
+
 Pipeline::Pipeline(const std::string& model_path, PipelineOptions options) : impl_(std::make_unique<Impl>()) {
     impl_->options = std::move(options);
     const std::vector<std::byte> bytes = read_file_bytes(model_path);
@@ -169,18 +182,11 @@ Pipeline::Pipeline(const std::string& model_path, PipelineOptions options) : imp
     } catch (const OptionError& e) {
         throw e.prefixed(model_path + ": ");
     } catch (const ConfigError& e) {
-        // Said about this model (the detector's own checks do not know its file).
-        const std::string what = e.what();
-        if (what.rfind(model_path, 0) == 0) throw;
-        throw ConfigError(model_path + ": " + what);
+        about_model(e, model_path);  // the detector's own checks do not know its file
     } catch (const UnknownLayoutError& e) {
-        const std::string what = e.what();
-        if (what.rfind(model_path, 0) == 0) throw;
-        throw UnknownLayoutError(model_path + ": " + what);
+        about_model(e, model_path);
     } catch (const ShapeError& e) {
-        const std::string what = e.what();
-        if (what.rfind(model_path, 0) == 0) throw;
-        throw ShapeError(model_path + ": " + what);
+        about_model(e, model_path);
     }
 }
 

@@ -131,10 +131,6 @@ void check_limit_values(const Limits& l) {
         if (!(v >= 0)) throw OptionError(name, "", ": expected >= 0 (0: no limit), got " + std::to_string(v));
 }
 
-}  // namespace
-
-namespace {
-
 // A fixed leading dim N > 1 is a static batch: every run holds N items (tiledet pads partial
 // batches), so N x the per-item count is what one run allocates. INT64_MAX on overflow.
 std::int64_t static_batch_elements(const TensorInfo& t) {
