@@ -212,7 +212,8 @@ bool is_pnm(std::span<const std::byte> b) {
 }
 
 // Its header: width and height, then the maximum value (1 to 65535; not in P1/P4) or, for PFM,
-// a non-zero scale, as text separated by whitespace and '#' comments (netpbm's pnm(5), pfm).
+// a non-zero scale, as text separated by whitespace and '#' comments anywhere between them
+// (netpbm's pnm(5), pfm; OpenCV reads them so too).
 // nullopt when it does not parse: OpenCV printed its own "imdecode_(''): can't read header"
 // lines for those, so the caller refuses them first.
 std::optional<HeaderSize> pnm_size(std::span<const std::byte> b) {
@@ -220,9 +221,9 @@ std::optional<HeaderSize> pnm_size(std::span<const std::byte> b) {
     const char k = std::to_integer<char>(b[1]);
     std::size_t i = 2;
     const auto ch = [&](std::size_t at) { return std::to_integer<char>(b[at]); };
-    const auto skip_space = [&](bool comments) {
+    const auto skip_space = [&] {
         while (i < b.size()) {
-            if (comments && ch(i) == '#') {
+            if (ch(i) == '#') {
                 while (i < b.size() && ch(i) != '\n') ++i;
             } else if (std::isspace(static_cast<unsigned char>(ch(i)))) {
                 ++i;
@@ -243,18 +244,18 @@ std::optional<HeaderSize> pnm_size(std::span<const std::byte> b) {
     };
     std::int64_t v[2] = {0, 0};
     for (std::int64_t& out : v) {  // width, height
-        skip_space(true);
+        skip_space();
         out = number(13);
         if (out < 0) return std::nullopt;
         if (out >= 1'000'000'000'000) return HeaderSize{std::int64_t{1} << 40, std::int64_t{1} << 40};  // absurd: refused
     }
     if (k != '1' && k != '4' && k != 'F' && k != 'f') {  // maxval: 1 to 65535 (pnm(5))
-        skip_space(false);
+        skip_space();
         const std::int64_t maxval = number(7);
         if (maxval < 1 || maxval > 65535) return std::nullopt;
     }
     if (k == 'F' || k == 'f') {  // the scale: a non-zero number (its sign is the byte order)
-        skip_space(false);
+        skip_space();
         std::string token;
         while (i < b.size() && token.size() < 32 && !std::isspace(static_cast<unsigned char>(ch(i)))) token += ch(i++);
         char* end = nullptr;

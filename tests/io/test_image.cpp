@@ -430,6 +430,9 @@ TEST(DecodeImage, MalformedPnmPfmAndHugeBmpHeadersAreRefusedBeforeOpenCV) {
     EXPECT_NE(message("P6\n10 -10\n255\n").find("a PNM/PFM header that does not parse"), std::string::npos);
     EXPECT_NE(message("P6\n10 10\n99999999\n").find("a PNM/PFM header that does not parse"), std::string::npos);
     EXPECT_NE(message("PF\n4 4\nnan\n").find("a non-zero scale"), std::string::npos);
+    // A comment before the maximum value is valid PNM (pnm(5)), as OpenCV reads it.
+    const std::string commented = "P5\n2 1\n# maxval next\n255\n\x01\x02";
+    EXPECT_EQ(message(commented), "decoded");
     std::string bmp(54, '\0');
     bmp[0] = 'B', bmp[1] = 'M', bmp[14] = 40;
     const auto put32 = [&](std::size_t at, std::uint32_t v) {
