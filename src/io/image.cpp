@@ -306,7 +306,7 @@ void check_header_size(const HeaderSize& size, std::int64_t max_pixels, const st
     check_pixels(size.width, size.height, max_pixels, what, (std::string("(from the ") + format + " header)").c_str());
     if (size.width == 0 || size.height == 0)
         throw InputError(what + ": the " + format + " header says " + std::to_string(size.width) + "x" +
-                         std::to_string(size.height) + ": an image without pixels (corrupt file)");
+                         std::to_string(size.height) + ": an image without pixels (corrupt file); export it again");
 }
 
 // A JPEG decoded by TurboJPEG straight to 8-bit BGR and turned upright; an empty Mat when
@@ -327,7 +327,7 @@ cv::Mat decode_jpeg(std::span<const std::byte> bytes, int orientation, const std
     // and OpenCV reads JPEG with this same libjpeg-turbo.
     if (tjDecompressHeader3(tj.get(), data, size, &w, &h, &subsampling, &colorspace) != 0)
         throw InputError(what + ": not a decodable JPEG (" + std::to_string(bytes.size()) + " bytes; libjpeg-turbo: " +
-                         printable(tjGetErrorStr2(tj.get()), 200) + ")");
+                         printable(tjGetErrorStr2(tj.get()), 200) + "); export or convert the image again");
     if (w <= 0 || h <= 0) return {};
     check_pixels(w, h, max_pixels, what, "(from the JPEG header)");  // before any allocation, OpenCV's too
     if (colorspace == TJCS_CMYK || colorspace == TJCS_YCCK) return {};
@@ -418,13 +418,13 @@ cv::Mat decode_image(std::span<const std::byte> bytes, const std::string& what, 
                              std::string(std::to_integer<char>(bytes[1]) == 'F' || std::to_integer<char>(bytes[1]) == 'f'
                                              ? " (PFM: a non-zero scale instead of the maximum)"
                                              : "") +
-                             "); corrupt file");
+                             "); the file is corrupt: export it again");
         check_header_size(*pnm, max_pixels, what, "PNM");
     }
     if (!is_known_image_format(bytes))
         throw InputError(what + ": not a decodable image (" + std::to_string(bytes.size()) +
                          " bytes; its first bytes are not those of a format tiledet reads: jpg, png, bmp, tiff, "
-                         "webp, pbm/pgm/ppm/pfm, hdr, sun raster, exr)");
+                         "webp, pbm/pgm/ppm/pfm, hdr, sun raster, exr); convert it to one of them (PNG or JPEG)");
     if (bytes.size() > static_cast<std::size_t>(std::numeric_limits<int>::max()))
         throw InputError(what + ": " + std::to_string(bytes.size()) +
                          " bytes, more than OpenCV decodes from memory (2^31 - 1 bytes); split or recompress it");
@@ -446,7 +446,7 @@ cv::Mat decode_image(std::span<const std::byte> bytes, const std::string& what, 
     }
     if (img.empty() && !tj_error.empty())
         throw InputError(what + ": not a decodable JPEG (" + std::to_string(bytes.size()) + " bytes; libjpeg-turbo: " +
-                         printable(tj_error, 200) + ")");
+                         printable(tj_error, 200) + "); export or convert the image again");
     if (img.empty())
         throw InputError(what + ": not a decodable image (" + std::to_string(bytes.size()) +
                          " bytes; corrupt, truncated, or not a format it reads: jpg, png, bmp, tiff, webp, "

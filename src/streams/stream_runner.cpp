@@ -284,7 +284,7 @@ struct StreamRunner::Impl {
                         // as an image2 "stream" of 0x0): a file that gives no frame at all is an error.
                         end_kind = SourceEvent::Kind::failed;
                         end_message = s.opts.url + ": ended before its first frame (opened as " + reader->describe() +
-                                      "): not a video FFmpeg can decode, or a corrupt one";
+                                      "): not a video FFmpeg can decode, or a corrupt one; `ffprobe FILE` shows what FFmpeg makes of it";
                         source_over = true;
                     } else if (!s.reconnect) {
                         source_over = true;
