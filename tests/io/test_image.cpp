@@ -115,23 +115,29 @@ TEST(DecodeImage, BytesInMemoryDecodeLikeAFile) {
     EXPECT_THROW(decode_image({}), InputError);
 }
 
-TEST(DecodeImage, AHeaderOverOpenCVsOwnBoundSaysSoWhenOurLimitIsOff) {
-    // A 2x2 PNG whose IHDR claims 100000x100000 (CRC recomputed): with --max-image-pixels 0 the
-    // message was OpenCV's "pixels <= CV_IO_MAX_IMAGE_PIXELS", an internal.
+// A real 2x2 PNG whose IHDR claims w x h instead, its CRC recomputed (CRC-32, PNG spec annex D,
+// over the chunk type and data) so that the header is trusted.
+std::vector<uchar> png_claiming(std::uint32_t w, std::uint32_t h) {
     std::vector<uchar> png;
     cv::imencode(".png", cv::Mat(2, 2, CV_8UC3, cv::Scalar(1, 2, 3)), png);
-    ASSERT_GT(png.size(), 33u);
-    auto put32 = [&](std::size_t at, std::uint32_t v) {
-        for (int i = 0; i < 4; ++i) png[at + i] = static_cast<uchar>(v >> (24 - 8 * i));
+    const auto put32 = [&](std::size_t at, std::uint32_t v) {
+        for (int i = 0; i < 4; ++i) png[at + static_cast<std::size_t>(i)] = static_cast<uchar>(v >> (24 - 8 * i));
     };
-    put32(16, 100000);  // IHDR data starts at 16: width, height
-    put32(20, 100000);
-    std::uint32_t crc = 0xFFFFFFFFu;  // CRC-32 (PNG spec, annex D) over the chunk type and data
+    put32(16, w);  // IHDR data starts at 16: width, height
+    put32(20, h);
+    std::uint32_t crc = 0xFFFFFFFFu;
     for (std::size_t i = 12; i < 29; ++i) {
         crc ^= png[i];
         for (int k = 0; k < 8; ++k) crc = (crc >> 1) ^ (0xEDB88320u & (0u - (crc & 1u)));
     }
     put32(29, crc ^ 0xFFFFFFFFu);
+    return png;
+}
+
+TEST(DecodeImage, AHeaderOverOpenCVsOwnBoundSaysSoWhenOurLimitIsOff) {
+    // A 2x2 PNG whose IHDR claims 100000x100000 (CRC recomputed): with --max-image-pixels 0 the
+    // message was OpenCV's "pixels <= CV_IO_MAX_IMAGE_PIXELS", an internal.
+    const std::vector<uchar> png = png_claiming(100000, 100000);
     try {
         decode_image(std::as_bytes(std::span(png)), "huge.png", 0);
         FAIL() << "decoded";
@@ -181,16 +187,7 @@ TEST(DecodeImage, ATruncatedPngIsRefusedFromItsChunksAndAWholeOneDecodes) {
 }
 
 TEST(DecodeImage, APngHeaderOfZeroWidthIsRefusedAsCorrupt) {
-    std::vector<uchar> png;
-    cv::imencode(".png", cv::Mat(2, 2, CV_8UC3, cv::Scalar(1, 2, 3)), png);
-    for (int i = 16; i < 20; ++i) png[static_cast<std::size_t>(i)] = 0;  // width 0
-    std::uint32_t crc = 0xFFFFFFFFu;
-    for (std::size_t i = 12; i < 29; ++i) {
-        crc ^= png[i];
-        for (int k = 0; k < 8; ++k) crc = (crc >> 1) ^ (0xEDB88320u & (0u - (crc & 1u)));
-    }
-    crc ^= 0xFFFFFFFFu;
-    for (int i = 0; i < 4; ++i) png[29 + static_cast<std::size_t>(i)] = static_cast<uchar>(crc >> (24 - 8 * i));
+    const std::vector<uchar> png = png_claiming(0, 2);
     try {
         decode_image(std::as_bytes(std::span(png)), "zero.png");
         FAIL() << "decoded";
