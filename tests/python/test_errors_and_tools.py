@@ -210,7 +210,7 @@ def test_importing_tiledet_turns_onnx_runtime_telemetry_off_unless_the_user_set_
     a model load then leaves no telemetry cache under a fresh HOME."""
     code = ("import os, sys, tiledet; tiledet.inspect(sys.argv[1]); "
             "print(os.environ['ORT_DISABLE_TELEMETRY'])")
-    ci = ("TF_BUILD", "GITHUB_ACTIONS", "GITLAB_CI", "CIRCLECI", "TRAVIS", "JENKINS_URL", "CODEBUILD_BUILD_ID",
+    ci = ("CI", "TF_BUILD", "GITHUB_ACTIONS", "GITLAB_CI", "CIRCLECI", "TRAVIS", "JENKINS_URL", "CODEBUILD_BUILD_ID",
           "BUILDKITE", "TEAMCITY_VERSION", "APPVEYOR", "BITBUCKET_BUILD_NUMBER")  # ORT keeps telemetry off there
     env = {k: v for k, v in os.environ.items() if k not in ("ORT_DISABLE_TELEMETRY", "XDG_CACHE_HOME") + ci}
     env["HOME"] = str(tmp_path)
