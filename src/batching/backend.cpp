@@ -21,6 +21,9 @@ std::optional<std::vector<Tensor>> Backend::probe_item() const {
 std::string Backend::probe_cache_key() const {
     return {};
 }
+int Backend::cpu_threads_per_run() const {
+    return 0;
+}
 
 std::vector<ProbeOutcome> probe_batch_sizes(Backend& backend, const std::vector<int>& sizes) {
     const std::optional<std::vector<Tensor>> item = backend.probe_item();
@@ -71,6 +74,12 @@ std::vector<Tensor> ModelBackend::run(const std::vector<Tensor>& batched_inputs)
 std::string ModelBackend::device() const {
     const auto& p = model_.providers();
     return device_label(p.empty() ? "cpu" : p.front());
+}
+
+int ModelBackend::cpu_threads_per_run() const {
+    const auto& p = model_.providers();
+    const bool cpu_only = p.empty() || (p.size() == 1 && p.front() == "cpu");
+    return cpu_only ? intra_op_threads_ : 0;
 }
 
 std::string ModelBackend::probe_cache_key() const {

@@ -3,6 +3,14 @@
 #include "tiledet/batching/batch_executor.hpp"
 
 #include <algorithm>
+#include <cctype>
+#include <cstdlib>
+#include <string>
+
+#if defined(__linux__)
+#include <pthread.h>
+#include <sched.h>
+#endif
 
 #include "executor_impl.hpp"
 #include "log_lines.hpp"
@@ -72,6 +80,29 @@ void Completion::set_exception(std::exception_ptr e) {
     }
 }
 
+
+// The CPUs this process may run on (its affinity mask), in order; empty where unknown.
+std::vector<int> allowed_cpus() {
+    std::vector<int> cpus;
+#if defined(__linux__)
+    cpu_set_t set;
+    CPU_ZERO(&set);
+    if (sched_getaffinity(0, sizeof set, &set) == 0)
+        for (int c = 0; c < CPU_SETSIZE; ++c)
+            if (CPU_ISSET(c, &set)) cpus.push_back(c);
+#endif
+    return cpus;
+}
+
+// TILEDET_PIN_INSTANCES=off (or 0, false, no) turns pinning off for every executor of the process.
+bool pinning_turned_off_by_env() {
+    const char* v = std::getenv("TILEDET_PIN_INSTANCES");
+    if (!v) return false;
+    std::string s(v);
+    std::transform(s.begin(), s.end(), s.begin(), [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+    return s == "off" || s == "0" || s == "false" || s == "no";
+}
+
 }  // namespace batching_detail
 
 namespace {
@@ -118,8 +149,26 @@ BatchExecutor::Impl::Impl(std::vector<std::unique_ptr<Backend>> backends_in, Bat
     } else {
         fall_back("the model's inputs have no batch axis");
     }
+    // One core per instance when each instance keeps exactly one CPU thread busy and there is
+    // one instance per core this process may use (BatchPolicy::pin_instances).
+    if (policy.pin_instances && backends.size() > 1 && !batching_detail::pinning_turned_off_by_env() &&
+        std::all_of(backends.begin(), backends.end(), [](const auto& b) { return b->cpu_threads_per_run() == 1; })) {
+        if (std::vector<int> cpus = batching_detail::allowed_cpus(); cpus.size() == backends.size())
+            pinned_cpus = std::move(cpus);
+    }
     workers.reserve(backends.size());
-    for (std::size_t i = 0; i < backends.size(); ++i) workers.emplace_back([this, i] { worker_loop(i); });
+    for (std::size_t i = 0; i < backends.size(); ++i) {
+        workers.emplace_back([this, i] { worker_loop(i); });
+#if defined(__linux__)
+        if (!pinned_cpus.empty()) {
+            cpu_set_t set;
+            CPU_ZERO(&set);
+            CPU_SET(pinned_cpus[i], &set);
+            // A failure (a cpuset changed meanwhile) leaves the thread unpinned: only speed is at stake.
+            if (pthread_setaffinity_np(workers.back().native_handle(), sizeof set, &set) != 0) pinned_cpus.clear();
+        }
+#endif
+    }
 }
 
 BatchExecutor::Impl::~Impl() {
@@ -471,6 +520,9 @@ std::size_t BatchExecutor::instances() const {
 }
 const Backend& BatchExecutor::backend(std::size_t i) const {
     return *impl_->backends.at(i);
+}
+const std::vector<int>& BatchExecutor::pinned_cpus() const {
+    return impl_->pinned_cpus;
 }
 
 }  // namespace tiledet

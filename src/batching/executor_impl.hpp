@@ -143,6 +143,7 @@ struct BatchExecutor::Impl {
     batching_detail::StatsRecorder stats;
     std::mutex join_mu;  // one shutdown() joins the workers; others wait for it
     std::vector<std::thread> workers;
+    std::vector<int> pinned_cpus;  // by instance; empty: not pinned (BatchPolicy::pin_instances)
 
     void log(LogLevel level, const std::string& line);
     void fall_back(const std::string& reason);  // once: sequential from now on, and say so

@@ -78,6 +78,7 @@ std::string AutoConfigChoice::describe() const {
             break;
         case Source::fallback: os << " (defaults: the model's inputs give no probe to measure with)"; break;
     }
+    for (std::size_t i = 0; i < pinned_cpus.size(); ++i) os << (i == 0 ? ", pinned to CPUs " : ",") << pinned_cpus[i];
     return os.str();
 }
 

@@ -122,6 +122,7 @@ struct Pipeline::Impl {
             validate(mb->model().signature());
         }
         executor = std::make_unique<BatchExecutor>(std::move(backends), options.batching, options.log);
+        config.pinned_cpus = executor->pinned_cpus();
     }
 
     // Declared after the executor so it goes first: its last tasks may still call executor->cancel().

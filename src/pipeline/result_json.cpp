@@ -106,6 +106,7 @@ std::string config_json(const AutoConfigChoice& config) {
     c["measure_ms"] = config.measure_ms;
     c["complete"] = config.complete;
     c["batches_cut"] = config.batches_cut;
+    c["pinned_cpus"] = config.pinned_cpus;
     auto& cells = c["cells"] = nlohmann::json::array();
     for (const AutoConfigCell& cell : config.cells)
         cells.push_back({{"instances", cell.instances}, {"threads", cell.threads}, {"batch", cell.batch},

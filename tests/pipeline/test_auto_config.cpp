@@ -277,6 +277,33 @@ TEST(AutoConfigDescribe, SaysWhatAndWhy) {
     c.threads = 0;
     EXPECT_EQ(c.describe(), "auto: 1 instance x all cores, max batch 1 (one tile: lowest latency, nothing measured)");
     EXPECT_GE(usable_cores(), 1);
+    c.pinned_cpus = {0, 1};
+    EXPECT_EQ(c.describe(),
+              "auto: 1 instance x all cores, max batch 1 (one tile: lowest latency, nothing measured), pinned to CPUs 0,1");
+}
+
+// One single-threaded CPU session per usable core: the pipeline's executor pins each to its own
+// core and the configuration says so; two threads per session: nothing is pinned.
+TEST(PipelinePinning, OneSingleThreadedSessionPerCoreIsPinnedAndSaysSo) {
+    TILEDET_REQUIRE_GENERATED(kStatic);
+    const int cores = usable_cores();
+    if (cores < 2 || cores > 8) GTEST_SKIP() << "needs 2 to 8 usable cores, this process has " << cores;
+    PipelineOptions o;
+    o.auto_config.enabled = false;
+    o.batching.probe_cache_dir = "";
+    o.batching.instances = cores;
+    o.model.intra_op_threads = cores;  // split: 1 thread per instance
+    {
+        Pipeline p(generated_model(kStatic).string(), o);
+        ASSERT_EQ(p.config().pinned_cpus.size(), static_cast<std::size_t>(cores)) << p.config().describe();
+        EXPECT_NE(p.config().describe().find(", pinned to CPUs "), std::string::npos) << p.config().describe();
+        EXPECT_EQ(std::set<int>(p.config().pinned_cpus.begin(), p.config().pinned_cpus.end()).size(),
+                  static_cast<std::size_t>(cores));
+    }
+    o.model.intra_op_threads = 2 * cores;  // 2 threads per instance
+    Pipeline p(generated_model(kStatic).string(), o);
+    EXPECT_TRUE(p.config().pinned_cpus.empty()) << p.config().describe();
+    EXPECT_EQ(p.config().describe().find("pinned"), std::string::npos) << p.config().describe();
 }
 
 }  // namespace

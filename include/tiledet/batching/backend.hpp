@@ -37,6 +37,12 @@ struct Backend {
     // Names the exact model and device, so the warm-up probe's answers can be cached across runs
     // (BatchPolicy::probe_cache_dir); empty (the default): never cached.
     virtual std::string probe_cache_key() const;
+
+    // CPU threads one run() keeps busy: 1 for a CPU session with one intra-op thread (the run
+    // happens on the calling worker thread), 0 when unknown or when a GPU does the work (the
+    // default). The executor pins instances to cores only when every backend says 1
+    // (BatchPolicy::pin_instances).
+    virtual int cpu_threads_per_run() const;
 };
 
 class ModelBackend : public Backend {
@@ -51,6 +57,8 @@ public:
     std::optional<std::vector<Tensor>> probe_item() const override;
     // The model file's fingerprint, the device and the ONNX Runtime version.
     std::string probe_cache_key() const override;
+    // intra_op_threads on a CPU-only session, else 0.
+    int cpu_threads_per_run() const override;
 
     const Model& model() const { return model_; }
     int intra_op_threads() const { return intra_op_threads_; }

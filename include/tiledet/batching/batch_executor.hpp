@@ -112,6 +112,9 @@ public:
     bool sequential() const;
     std::size_t instances() const;
     const Backend& backend(std::size_t i) const;
+    // The CPU each instance's worker thread is pinned to, by instance (BatchPolicy::pin_instances);
+    // empty when the workers are not pinned.
+    const std::vector<int>& pinned_cpus() const;
 
 private:
     struct Impl;

@@ -41,6 +41,15 @@ struct BatchPolicy {
     // runs one instance per backend given.
     int instances = 1;
 
+    // Linux: when there are as many instances as CPUs this process may run on (its affinity
+    // mask) and each instance runs on one CPU thread (Backend::cpu_threads_per_run() == 1: a CPU
+    // session with one intra-op thread), the worker thread of instance i is pinned to the i-th
+    // of those CPUs, so the sessions stop migrating between cores when image decode and
+    // preprocessing threads wake up beside them (1.3-1.7 % shorter model runs with 2 instances
+    // on 2 cores, BENCHMARKS.md). Never pins otherwise; false, or TILEDET_PIN_INSTANCES=off in the
+    // environment: never. Changes no result, only where the threads run.
+    bool pin_instances = true;
+
     // Before accepting requests, run a probe batch of each of probe_batch_sizes on a model that
     // declares a dynamic batch (when the backend can make a probe item), so an export that baked
     // batch 1 into its graph is found at warm-up rather than on the first real batch, and sizes

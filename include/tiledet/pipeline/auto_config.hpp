@@ -81,9 +81,13 @@ struct AutoConfigChoice {
     bool batches_cut = false;
     std::vector<AutoConfigCell> cells;  // what was measured, in order (empty unless measured)
     std::string cache_file;   // the entry read or written; empty when none
+    // The CPU each instance's worker is pinned to (BatchPolicy::pin_instances), by instance;
+    // empty when not pinned. Set by the Pipeline once its executor runs.
+    std::vector<int> pinned_cpus;
 
     // "auto: 2 instances x 1 thread, max batch 1 (measured 4 cells in 1.3 s on 2 cores, cached)";
-    // "static batch N" in place of the max batch for a model with a static batch.
+    // "static batch N" in place of the max batch for a model with a static batch; ", pinned to
+    // CPUs 0,1" at the end when the instances are pinned.
     std::string describe() const;
 };
 
