@@ -152,7 +152,7 @@ for sc, (tiles, small, big, nb, ns) in scen.items():
         whole_bare = statistics.median(whole[n][r] / ceil[r][0] for r in range(rounds))
         vs_hand = statistics.median(marg[n][r] / best_hand[r] for r in range(rounds))
         print(f"| {sc} | {n} | {statistics.median(whole[n]):.2f} | {statistics.median(marg[n]):.2f} "
-              f"({', '.join(f'{m:.2f}' for m in marg[n])}) | {vs_bare:.2f} | {whole_bare:.2f} | {vs_hand:.2f} |")
+              f"({', '.join(f'{m:.2f}' for m in marg[n])}) | {vs_bare:.3f} | {whole_bare:.3f} | {vs_hand:.3f} |")
     first = rows.get((sc, "first-run(measures)", small), [float("nan")])[0]
     print(f"| {sc} | first run of {ns} images (measures, or reads the cache) | {first:.1f} s | | | | |")
 EOF
