@@ -76,8 +76,15 @@ std::string AutoConfigChoice::describe() const {
             os << " (cached for " << cores << " core" << (cores == 1 ? "" : "s")
                << (batches_cut ? "; larger batches did not fit --auto-budget-ms" : "") << ")";
             break;
-        case Source::fallback: os << " (defaults: the model's inputs give no probe to measure with)"; break;
+        case Source::fallback:
+            if (failed_batch > 0)
+                os << " (defaults: measuring at the given batch " << failed_batch << " failed: " << failure << ")";
+            else
+                os << " (defaults: the model's inputs give no probe to measure with)";
+            break;
     }
+    if (source == Source::measured && failed_batch > 0)
+        os << "; batch " << failed_batch << " failed while measuring: " << failure;
     for (std::size_t i = 0; i < pinned_cpus.size(); ++i) os << (i == 0 ? ", pinned to CPUs " : ",") << pinned_cpus[i];
     return os.str();
 }
@@ -225,6 +232,11 @@ AutoConfigCell measure_cell(std::vector<std::unique_ptr<Backend>>& backends, con
     return c;
 }
 
+// The first line of a model's error, for the one-line configuration report.
+std::string first_line_of(const std::string& text) {
+    return text.substr(0, text.find('\n'));
+}
+
 // Instance counts to try on `cores` CPU cores: 1, then every core its own instance, then the
 // powers of two between (at most 8 instances: sessions cost memory and opening time).
 std::vector<int> instance_candidates(int cores) {
@@ -332,8 +344,10 @@ std::vector<std::unique_ptr<Backend>> open_configured(std::span<const std::byte>
     const auto window = std::clamp(a.budget / 10, std::chrono::milliseconds(100), std::chrono::milliseconds(400));
     std::vector<std::unique_ptr<Backend>> best_backends;
     std::optional<AutoConfigCell> best;
+    // A given total of threads caps the instance counts tried: each instance has at least one.
+    const int thread_cap = fixed.threads && o.model.intra_op_threads > 0 ? o.model.intra_op_threads : choice.cores;
     const std::vector<int> instance_list = fixed.instances ? std::vector<int>{o.batching.instances}
-                                                           : instance_candidates(choice.cores);
+                                                           : instance_candidates(std::min(choice.cores, thread_cap));
     bool complete = true;     // every instance count measured: only then is the answer cached
     double item_s = 0;        // seconds per tile on one instance: how long the next cell will take
     std::optional<std::vector<Tensor>> item;
@@ -375,7 +389,9 @@ std::vector<std::unique_ptr<Backend>> open_configured(std::span<const std::byte>
         AutoConfigCell cell;
         try {
             cell = measure_cell(backends, *item, first_batch, window);
-        } catch (const std::exception&) {
+        } catch (const std::exception& e) {
+            choice.failed_batch = first_batch;
+            choice.failure = first_line_of(e.what());
             if (!best && ii + 1 == instance_list.size()) break;
             continue;  // a batch the graph cannot take at this count: the others may do
         }
@@ -397,8 +413,13 @@ std::vector<std::unique_ptr<Backend>> open_configured(std::span<const std::byte>
             AutoConfigCell cell;
             try {
                 cell = measure_cell(best_backends, *item, b, window);
-            } catch (const std::exception&) {
-                break;  // a batch the graph cannot take: the executor's probe and fallback know it too
+            } catch (const std::exception& e) {
+                // A batch the graph cannot take although it declares a dynamic batch: keep it as
+                // the max batch, so the executor's probe runs it, warns with the batchify hint and
+                // runs one at a time, as it does with --config manual.
+                choice.failed_batch = b;
+                choice.failure = first_line_of(e.what());
+                break;
             }
             cell.threads = best->threads;
             choice.cells.push_back(cell);
@@ -419,7 +440,8 @@ std::vector<std::unique_ptr<Backend>> open_configured(std::span<const std::byte>
     }
     // A static batch N runs N whatever max batch says: the policy keeps its value.
     const bool static_batch = !best_backends.front()->batch_kind().is_dynamic();
-    apply(best->instances, best->threads, static_batch ? o.batching.max_batch_size : best->batch);
+    apply(best->instances, best->threads,
+          static_batch ? o.batching.max_batch_size : std::max(best->batch, choice.failed_batch));
     choice.source = AutoConfigChoice::Source::measured;
     choice.complete = complete;
     if (!folder.empty() && complete) {

@@ -88,7 +88,7 @@ std::vector<OptionSpec> make_specs() {
         {"cuda_graphs", "model", "Capture one CUDA graph per batch size (cuda provider only)", "false", true,
          {"model.cuda_graphs"}},
         {"threads", "model",
-         "CPU threads in all, split between instances (0: all cores); auto: chosen by --config auto, all cores "
+         "CPU threads in all, split between instances, at least 1 each (0: all cores); auto: chosen by --config auto, all cores "
          "with --config manual",
          "auto", false,
          {"model.intra_op_threads"}},

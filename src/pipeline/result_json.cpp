@@ -107,6 +107,8 @@ std::string config_json(const AutoConfigChoice& config) {
     c["complete"] = config.complete;
     c["batches_cut"] = config.batches_cut;
     c["pinned_cpus"] = config.pinned_cpus;
+    c["failed_batch"] = config.failed_batch;
+    c["failure"] = config.failure;
     auto& cells = c["cells"] = nlohmann::json::array();
     for (const AutoConfigCell& cell : config.cells)
         cells.push_back({{"instances", cell.instances}, {"threads", cell.threads}, {"batch", cell.batch},

@@ -261,6 +261,54 @@ TEST_F(AutoConfig, UnreadableOrForeignEntriesAreMisses) {
     EXPECT_TRUE(p.config().cache_file.empty());
 }
 
+// A model that declares a dynamic batch but fails at 2: the failure is reported, the failing
+// size stays the max batch so the executor's probe finds it, warns and runs one at a time (as
+// with --config manual), and the cached answer does the same. A given batch that fails says so
+// instead of blaming the model's inputs.
+TEST_F(AutoConfig, AModelThatFailsAtBatchTwoIsReportedAndRunsOneAtATime) {
+    TILEDET_REQUIRE_GENERATED("official_rtdetr_fake_dynamic.onnx");
+    const std::string model = generated_model("official_rtdetr_fake_dynamic.onnx").string();
+    PipelineOptions o = options();
+    o.auto_config.budget = std::chrono::milliseconds(60000);  // the batch-2 cell always fits
+    {
+        Pipeline p(model, o);
+        EXPECT_EQ(p.config().source, AutoConfigChoice::Source::measured) << p.config().describe();
+        EXPECT_EQ(p.config().failed_batch, 2) << p.config().describe();
+        EXPECT_NE(p.config().failure.find("Reshape"), std::string::npos) << p.config().failure;
+        EXPECT_EQ(p.config().failure.find('\n'), std::string::npos);
+        EXPECT_NE(p.config().describe().find("; batch 2 failed while measuring: "), std::string::npos)
+            << p.config().describe();
+        EXPECT_EQ(p.config().max_batch_size, 2);
+        EXPECT_TRUE(p.executor().sequential()) << "the executor's probe should have found batch 2 failing";
+    }
+    Pipeline cached(model, o);
+    EXPECT_EQ(cached.config().source, AutoConfigChoice::Source::cached) << cached.config().describe();
+    EXPECT_EQ(cached.config().max_batch_size, 2);
+    EXPECT_TRUE(cached.executor().sequential());
+
+    PipelineOptions given = options();
+    set_option(given, "batch", "4");
+    Pipeline p4(model, given);
+    EXPECT_EQ(p4.config().source, AutoConfigChoice::Source::fallback) << p4.config().describe();
+    EXPECT_EQ(p4.config().failed_batch, 4);
+    EXPECT_NE(p4.config().describe().find("measuring at the given batch 4 failed: "), std::string::npos)
+        << p4.config().describe();
+    EXPECT_EQ(p4.config().describe().find("no probe"), std::string::npos) << p4.config().describe();
+    EXPECT_TRUE(p4.executor().sequential());
+}
+
+// --threads is the total: with 1 given, no instance count above 1 is tried (2 x 1 thread would
+// be 2 threads in all).
+TEST_F(AutoConfig, AGivenThreadTotalCapsTheInstanceCountsTried) {
+    TILEDET_REQUIRE_GENERATED(kStatic);
+    PipelineOptions o = options();
+    set_option(o, "threads", "1");
+    Pipeline p(generated_model(kStatic).string(), o);
+    ASSERT_FALSE(p.config().cells.empty()) << p.config().describe();
+    for (const AutoConfigCell& c : p.config().cells) EXPECT_EQ(c.instances * c.threads, 1) << p.config().describe();
+    EXPECT_EQ(p.config().instances, 1);
+}
+
 TEST(AutoConfigDescribe, SaysWhatAndWhy) {
     AutoConfigChoice c;
     c.source = AutoConfigChoice::Source::measured;

@@ -84,6 +84,12 @@ struct AutoConfigChoice {
     // The CPU each instance's worker is pinned to (BatchPolicy::pin_instances), by instance;
     // empty when not pinned. Set by the Pipeline once its executor runs.
     std::vector<int> pinned_cpus;
+    // A batch size the model failed at while it was measured (0: none), and the first line of
+    // the model's error. A dynamic model that fails at a larger batch keeps that size as its max
+    // batch, so the executor's warm-up probe finds it again and falls back to one at a time with
+    // its usual warning and the batchify hint.
+    int failed_batch = 0;
+    std::string failure;
 
     // "auto: 2 instances x 1 thread, max batch 1 (measured 4 cells in 1.3 s on 2 cores, cached)";
     // "static batch N" in place of the max batch for a model with a static batch; ", pinned to
