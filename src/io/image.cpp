@@ -365,6 +365,20 @@ bool is_known_image_format(std::span<const std::byte> b) {
            starts("#?RADIANCE") || starts("#?RGBE") || starts("\x59\xA6\x6A\x95") || starts("\x76\x2F\x31\x01");
 }
 
+// Signatures OpenCV's DICOM (GDCM) and GDAL decoders look for away from the start of the data:
+// "DICM" at byte 128 (DICOM part 10 preamble) and "DTED" at byte 140 (OpenCV's grfmt_gdal.cpp,
+// checkSignature). imdecode gives the data to the first decoder in its list whose signature
+// matches, and these two come before OpenEXR's, so an EXR magic with "DICM" at 128 still reached
+// GDCM and aborted the process (fuzz_image_decode). Neither is a format tiledet reads.
+const char* foreign_signature(std::span<const std::byte> b) {
+    const auto at = [&](std::string_view magic, std::size_t pos) {
+        return b.size() >= pos + magic.size() && std::memcmp(b.data() + pos, magic.data(), magic.size()) == 0;
+    };
+    if (at("DICM", 128)) return "a DICOM signature (\"DICM\" at byte 128)";
+    if (at("DTED", 140)) return "a DTED signature (\"DTED\" at byte 140)";
+    return nullptr;
+}
+
 bool is_jpeg(std::span<const std::byte> b) {
     return b.size() >= 3 && std::to_integer<unsigned>(b[0]) == 0xFF && std::to_integer<unsigned>(b[1]) == 0xD8 &&
            std::to_integer<unsigned>(b[2]) == 0xFF;
@@ -425,6 +439,9 @@ cv::Mat decode_image(std::span<const std::byte> bytes, const std::string& what, 
         throw InputError(what + ": not a decodable image (" + std::to_string(bytes.size()) +
                          " bytes; its first bytes are not those of a format tiledet reads: jpg, png, bmp, tiff, "
                          "webp, pbm/pgm/ppm/pfm, hdr, sun raster, exr); convert it to one of them (PNG or JPEG)");
+    if (const char* sig = foreign_signature(bytes))
+        throw InputError(what + ": not a decodable image (" + std::to_string(bytes.size()) + " bytes with " + sig +
+                         ", a format tiledet does not read, inside); convert it to PNG or JPEG");
     if (bytes.size() > static_cast<std::size_t>(std::numeric_limits<int>::max()))
         throw InputError(what + ": " + std::to_string(bytes.size()) +
                          " bytes, more than OpenCV decodes from memory (2^31 - 1 bytes); split or recompress it");

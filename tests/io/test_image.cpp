@@ -1,5 +1,7 @@
 // Every image file becomes 8-bit 3-channel BGR, and every bad file a clear InputError.
 #include <gtest/gtest.h>
+
+#include <tuple>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -483,6 +485,29 @@ TEST(DecodeImage, UnknownFormatsNeverReachOpenCVsOtherDecoders) {
         EXPECT_NE(std::string(e.what()).find("scan.dcm: not a decodable image (196 bytes; its first bytes are not"),
                   std::string::npos)
             << e.what();
+    }
+}
+
+// fuzz_image_decode again: an OpenEXR magic with "DICM" at byte 128 passed the magic check and
+// still reached GDCM (imdecode takes the first decoder whose signature matches, and OpenCV's
+// DICOM decoder comes before its EXR one); likewise GDAL's "DTED" at byte 140. Refused, naming
+// the signature, whatever the first bytes say.
+TEST(DecodeImage, ADicomOrDtedSignatureBehindAKnownMagicIsRefused) {
+    for (const auto& [pos, sig, words] : {std::tuple{std::size_t{128}, std::string("DICM"), std::string("DICOM signature")},
+                                         std::tuple{std::size_t{140}, std::string("DTED"), std::string("DTED signature")}}) {
+        std::string data("\x76\x2F\x31\x01\x02\x02", 6);  // OpenEXR's magic and version
+        data.resize(pos, '\x01');
+        data += sig;
+        data += std::string(16, '\x0a');
+        try {
+            decode_image(std::as_bytes(std::span(data.data(), data.size())), "x.exr");
+            FAIL() << "decoded";
+        } catch (const InputError& e) {
+            EXPECT_NE(std::string(e.what()).find("x.exr: not a decodable image (" + std::to_string(data.size()) +
+                                                 " bytes with a " + words),
+                      std::string::npos)
+                << e.what();
+        }
     }
 }
 
