@@ -81,19 +81,6 @@ void Completion::set_exception(std::exception_ptr e) {
 }
 
 
-// The CPUs this process may run on (its affinity mask), in order; empty where unknown.
-std::vector<int> allowed_cpus() {
-    std::vector<int> cpus;
-#if defined(__linux__)
-    cpu_set_t set;
-    CPU_ZERO(&set);
-    if (sched_getaffinity(0, sizeof set, &set) == 0)
-        for (int c = 0; c < CPU_SETSIZE; ++c)
-            if (CPU_ISSET(c, &set)) cpus.push_back(c);
-#endif
-    return cpus;
-}
-
 // TILEDET_PIN_INSTANCES=off (or 0, false, no) turns pinning off for every executor of the process.
 bool pinning_turned_off_by_env() {
     const char* v = std::getenv("TILEDET_PIN_INSTANCES");
@@ -153,7 +140,7 @@ BatchExecutor::Impl::Impl(std::vector<std::unique_ptr<Backend>> backends_in, Bat
     // one instance per core this process may use (BatchPolicy::pin_instances).
     if (policy.pin_instances && backends.size() > 1 && !batching_detail::pinning_turned_off_by_env() &&
         std::all_of(backends.begin(), backends.end(), [](const auto& b) { return b->cpu_threads_per_run() == 1; })) {
-        if (std::vector<int> cpus = batching_detail::allowed_cpus(); cpus.size() == backends.size())
+        if (std::vector<int> cpus = usable_cpus(); cpus.size() == backends.size())
             pinned_cpus = std::move(cpus);
     }
     workers.reserve(backends.size());
@@ -523,6 +510,18 @@ const Backend& BatchExecutor::backend(std::size_t i) const {
 }
 const std::vector<int>& BatchExecutor::pinned_cpus() const {
     return impl_->pinned_cpus;
+}
+
+std::vector<int> usable_cpus() {
+    std::vector<int> cpus;
+#if defined(__linux__)
+    cpu_set_t set;
+    CPU_ZERO(&set);
+    if (sched_getaffinity(0, sizeof set, &set) == 0)
+        for (int c = 0; c < CPU_SETSIZE; ++c)
+            if (CPU_ISSET(c, &set)) cpus.push_back(c);
+#endif
+    return cpus;
 }
 
 }  // namespace tiledet

@@ -39,12 +39,7 @@ const char* to_string(AutoConfigChoice::Source s) {
 }
 
 int usable_cores() {
-    cpu_set_t set;
-    CPU_ZERO(&set);
-    if (sched_getaffinity(0, sizeof set, &set) == 0) {
-        const int n = CPU_COUNT(&set);
-        if (n > 0) return n;
-    }
+    if (const std::size_t n = usable_cpus().size(); n > 0) return static_cast<int>(n);
     return static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
 }
 

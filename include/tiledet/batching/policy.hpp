@@ -77,4 +77,8 @@ struct BatchPolicy {
 // Shared by the warm-up probe cache and the auto configuration's cache.
 std::string cache_folder(const std::optional<std::string>& configured);
 
+// The CPUs this process may run on (its affinity mask, sched_getaffinity), in order; empty where
+// unknown. Shared by the executor's pinning and the auto configuration's core count.
+std::vector<int> usable_cpus();
+
 }  // namespace tiledet
