@@ -43,8 +43,15 @@ struct PixelTransform {
 // mean/std, pad. `dst` points at the item's first element; `T` is float, cv::float16_t or
 // uint8_t (uint8 with the identity transform: divisor 1, mean 0, std 1). Every element of
 // the item is written, the pad included.
+// float32 on a CPU with AVX2 computes each row with vector arithmetic, bit-identical to the
+// tables (see preprocess.cpp); otherwise it walks the per-channel byte -> value tables.
 template <class T>
 void write_planes(const cv::Mat& bgr, const Placement& p, const PixelTransform& t, T* dst);
+
+// write_planes always through the tables: the reference the fast path is tested and benchmarked
+// against (instantiated for float).
+template <class T>
+void write_planes_by_table(const cv::Mat& bgr, const Placement& p, const PixelTransform& t, T* dst);
 
 // The same item as [H, W, 3] (NHWC): pixel-interleaved channels in the model's order.
 template <class T>

@@ -4,8 +4,10 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <array>
 #include <cstring>
 #include <opencv2/imgproc.hpp>
+#include <vector>
 
 #include "planted_scene.hpp"
 #include "preprocess.hpp"
@@ -343,6 +345,68 @@ TEST(FamilyRegistry, UnknownFamilyIdsAreConfigErrorsListingTheKnownOnes) {
 
 namespace tiledet {
 namespace {
+
+// The float NCHW writer's vector row kernel (AVX2, picked at run time) must give exactly the
+// bits of the per-byte tables: every byte value in every channel, with and without mean/std, RGB
+// and BGR order, a letterbox pad and a resize, from an ROI view. On a CPU without AVX2 both sides
+// walk the tables and the comparison with the formula below still holds.
+TEST(PixelFormat, FloatPlanesFromTheVectorKernelAreBitIdenticalToTheTablesAndTheFormula) {
+    // 256 x 256 pixels inside a larger image: B = x, G = y, R = (x + 3 y) mod 256, so every byte
+    // value reaches every channel.
+    cv::Mat big(260, 270, CV_8UC3, cv::Scalar(7, 7, 7));
+    for (int y = 0; y < 256; ++y)
+        for (int x = 0; x < 256; ++x)
+            big.at<cv::Vec3b>(y + 2, x + 5) = cv::Vec3b(static_cast<uchar>(x), static_cast<uchar>(y),
+                                                        static_cast<uchar>((x + 3 * y) % 256));
+    const cv::Mat view = big(cv::Rect(5, 2, 256, 256));
+    struct Case {
+        const char* name;
+        float divisor;
+        std::array<float, 3> mean, std;
+        bool bgr;
+        int input_w, input_h;
+        ResizeMode mode;
+    };
+    const Case cases[] = {
+        {"byte/255, RGB, same size", 255.0f, {0, 0, 0}, {1, 1, 1}, false, 256, 256, ResizeMode::stretch},
+        {"ImageNet mean/std, RGB, same size", 255.0f, {0.485f, 0.456f, 0.406f}, {0.229f, 0.224f, 0.225f}, false, 256,
+         256, ResizeMode::stretch},
+        {"raw bytes, BGR, same size", 1.0f, {0, 0, 0}, {1, 1, 1}, true, 256, 256, ResizeMode::stretch},
+        {"byte/255, letterboxed into 320 x 200 (resize + pad)", 255.0f, {0, 0, 0}, {1, 1, 1}, false, 320, 200,
+         ResizeMode::letterbox},
+        {"mean/std, BGR, stretched to 333 x 97", 255.0f, {0.5f, 0.25f, 0.125f}, {0.5f, 0.3f, 0.7f}, true, 333, 97,
+         ResizeMode::stretch},
+    };
+    for (const Case& c : cases) {
+        SCOPED_TRACE(c.name);
+        detail::PixelTransform t;
+        t.divisor = c.divisor;
+        t.mean = c.mean;
+        t.std = c.std;
+        t.bgr = c.bgr;
+        const detail::Placement p = detail::plan_placement(256, 256, c.input_w, c.input_h, c.mode);
+        const std::size_t n = 3 * static_cast<std::size_t>(c.input_w) * static_cast<std::size_t>(c.input_h);
+        std::vector<float> fast(n, -1.0f), table(n, -2.0f);
+        detail::write_planes(view, p, t, fast.data());
+        detail::write_planes_by_table(view, p, t, table.data());
+        ASSERT_EQ(std::memcmp(fast.data(), table.data(), n * sizeof(float)), 0);
+        if (p.content_w == 256 && p.content_h == 256 && p.left == 0 && p.top == 0) {
+            const std::size_t plane = n / 3;
+            for (int y = 0; y < 256; ++y)
+                for (int x = 0; x < 256; ++x) {
+                    const cv::Vec3b px = view.at<cv::Vec3b>(y, x);
+                    for (int ch = 0; ch < 3; ++ch) {
+                        const int byte = px[c.bgr ? ch : 2 - ch];
+                        const float want = (static_cast<float>(byte) / c.divisor - c.mean[static_cast<std::size_t>(ch)]) /
+                                           c.std[static_cast<std::size_t>(ch)];
+                        const float got = fast[plane * static_cast<std::size_t>(ch) + static_cast<std::size_t>(y * 256 + x)];
+                        ASSERT_EQ(std::memcmp(&want, &got, sizeof(float)), 0)
+                            << "channel " << ch << " byte " << byte << ": " << got << " vs " << want;
+                    }
+                }
+        }
+    }
+}
 
 TEST(PixelFormat, DescribesItselfInOneLine) {
     PixelFormat rf;
