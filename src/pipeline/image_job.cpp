@@ -1,5 +1,8 @@
 #include "image_job.hpp"
 
+#include <algorithm>
+#include <tuple>
+
 #include "tiledet/batching/errors.hpp"
 #include "tiledet/error.hpp"
 
@@ -234,22 +237,49 @@ CutTiles cut_tiles(const std::shared_ptr<JobState>& job, ImageSource& pixels, st
     // Every tile is preprocessed straight into item k of one buffer: no per-tile allocation, and
     // a batch of consecutive tiles is that buffer's own bytes (concat_leading does not copy
     // adjacent views). Not zero-filled: preprocess writes every element of an item, pad included.
-    std::vector<Tensor> slots = job->detector->make_input_slots(static_cast<int>(run.size()), /*zero_fill=*/false);
+    std::vector<Tensor> slots;
+    int base = 0;  // the item of `slots` that the first tile goes to
+    if (run.size() == 1 && job->slot_ring)
+        std::tie(slots, base) = job->slot_ring->take();
+    else
+        slots = job->detector->make_input_slots(static_cast<int>(run.size()), /*zero_fill=*/false);
     out.requests.resize(run.size());
     for (std::size_t k = 0; k < run.size(); ++k) {
         const std::size_t i = run[k];
         const auto p0 = Clock::now();
-        job->geometry[i] = job->detector->preprocess(regions[k], slots, static_cast<int>(k));
+        const int item = base + static_cast<int>(k);
+        job->geometry[i] = job->detector->preprocess(regions[k], slots, item);
         regions[k].release();
         job->preprocess_ms[i] = read_ms[k] + std::chrono::duration<double, std::milli>(Clock::now() - p0).count();
         Request& r = out.requests[k];
         r.inputs.reserve(slots.size());
-        for (const Tensor& t : slots) r.inputs.push_back(t.item(static_cast<std::int64_t>(k)));
+        for (const Tensor& t : slots) r.inputs.push_back(t.item(item));
         r.tag = job->tag;
         r.deadline = job->deadline;
         r.on_done = [c = &completer, job, i](Result* res, std::exception_ptr e) { c->post(job, i, res, std::move(e)); };
     }
     return out;
+}
+
+// --- SlotRing
+
+SlotRing::SlotRing(const Detector& detector, std::function<std::size_t()> capacity)
+    : detector_(detector), capacity_(std::move(capacity)) {
+    for (const Tensor& t : detector_.make_input_slots(1, /*zero_fill=*/false)) item_bytes_ += t.byte_size();
+}
+
+std::pair<std::vector<Tensor>, int> SlotRing::take() {
+    std::lock_guard lk(mu_);
+    if (next_ >= size_) {
+        current_.clear();  // its last item is out: the buffer lives on in its requests only
+        constexpr std::size_t kMaxBytes = std::size_t{64} << 20;
+        const std::size_t cap = std::min(capacity_(), item_bytes_ ? std::max<std::size_t>(1, kMaxBytes / item_bytes_) : 1);
+        if (cap <= 1) return {detector_.make_input_slots(1, /*zero_fill=*/false), 0};
+        current_ = detector_.make_input_slots(static_cast<int>(cap), /*zero_fill=*/false);
+        size_ = static_cast<int>(cap);
+        next_ = 0;
+    }
+    return {current_, next_++};
 }
 
 // --- TileFeeder

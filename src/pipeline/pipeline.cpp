@@ -123,7 +123,10 @@ struct Pipeline::Impl {
         }
         executor = std::make_unique<BatchExecutor>(std::move(backends), options.batching, options.log);
         config.pinned_cpus = executor->pinned_cpus();
+        slot_ring = std::make_unique<pipeline_detail::SlotRing>(*detector, [this] { return group_size(); });
     }
+
+    std::unique_ptr<pipeline_detail::SlotRing> slot_ring;
 
     // Declared after the executor so it goes first: its last tasks may still call executor->cancel().
     std::unique_ptr<pipeline_detail::Completer> completer = std::make_unique<pipeline_detail::Completer>();
@@ -282,6 +285,7 @@ ImageJob Pipeline::Impl::submit(const cv::Mat* image, std::shared_ptr<ImageSourc
     }
     job->executor = executor.get();
     job->detector = detector.get();
+    job->slot_ring = slot_ring.get();
     job->tag = next_tag.fetch_add(1);
     job->source = std::move(options.label);
     job->width = width;
