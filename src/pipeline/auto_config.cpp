@@ -244,12 +244,18 @@ std::vector<int> instance_candidates(int cores) {
 
 }  // namespace
 
+bool cell_beats(const AutoConfigCell& cell, const AutoConfigCell& incumbent) {
+    if (cell.instances > incumbent.instances) return cell.tiles_per_s >= incumbent.tiles_per_s * 0.95;
+    if (cell.instances < incumbent.instances) return cell.tiles_per_s > incumbent.tiles_per_s * 1.05;
+    return cell.tiles_per_s > incumbent.tiles_per_s;
+}
+
 std::string auto_config_key(std::span<const std::byte> bytes, const PipelineOptions& o, int cores) {
     const Fixed f = fixed_fields(o);
     std::ostringstream k;
     char hex[17];
     std::snprintf(hex, sizeof hex, "%016llx", static_cast<unsigned long long>(fingerprint_bytes(bytes)));
-    k << "tiledet-auto-config 2 model=" << hex << " providers=";
+    k << "tiledet-auto-config 3 model=" << hex << " providers=";
     for (const std::string& p : o.model.providers) k << p << ",";
     k << " device_id=" << o.model.device_id << " cpu=" << cpu_model() << " cores=" << cores
       << " tiledet=" << TILEDET_VERSION_STRING << " ort=" << Model::runtime_version()
@@ -393,7 +399,7 @@ std::vector<std::unique_ptr<Backend>> open_configured(std::span<const std::byte>
         cell.threads = threads;
         choice.cells.push_back(cell);
         if (cell.tiles_per_s > 0) item_s = std::max(item_s, instances / cell.tiles_per_s);
-        if (!best || cell.tiles_per_s > best->tiles_per_s) {
+        if (!best || cell_beats(cell, *best)) {
             best = cell;
             best_backends = std::move(backends);
         }

@@ -22,6 +22,14 @@ std::vector<std::unique_ptr<Backend>> open_configured(std::span<const std::byte>
                                                       PipelineOptions& options, AutoConfigChoice& choice,
                                                       const std::function<void(const ModelSignature&)>& validate);
 
+// Whether `cell` replaces `incumbent` as the pick among instance counts: within 5 % (the noise
+// of a cell measured this briefly) more instances of fewer threads win. The bare cell overstates
+// a session with an intra-op pool, whose threads wait for each other whenever image decoding
+// runs beside them in the pipeline: on 2 cores `--instances 1` (1 x 2 threads) reached 0.38-0.89
+// of the bare ceiling where 2 x 1 thread reached 0.95-0.97 (BENCHMARKS.md, issue 17), while
+// their bare cells differ by 0-5 %. Same instance count: the faster one.
+bool cell_beats(const AutoConfigCell& cell, const AutoConfigCell& incumbent);
+
 // The cache entry's key text for these options on this machine (exposed for tests).
 std::string auto_config_key(std::span<const std::byte> bytes, const PipelineOptions& options, int cores);
 

@@ -10,6 +10,7 @@
 #include <string>
 
 #include "test_paths.hpp"
+#include "auto_config_impl.hpp"
 #include "tiledet/error.hpp"
 #include "tiledet/pipeline/auto_config.hpp"
 #include "tiledet/pipeline/options.hpp"
@@ -307,6 +308,28 @@ TEST_F(AutoConfig, AGivenThreadTotalCapsTheInstanceCountsTried) {
     ASSERT_FALSE(p.config().cells.empty()) << p.config().describe();
     for (const AutoConfigCell& c : p.config().cells) EXPECT_EQ(c.instances * c.threads, 1) << p.config().describe();
     EXPECT_EQ(p.config().instances, 1);
+}
+
+// Instance counts within 5 % of each other: more single-threaded instances win (a bare cell
+// overstates a session with an intra-op pool); beyond 5 % the faster count wins either way.
+TEST(AutoConfigPick, WithinFivePercentMoreInstancesWinBeyondItTheFasterDoes) {
+    const auto cell = [](int instances, int threads, double tiles_per_s) {
+        AutoConfigCell c;
+        c.instances = instances;
+        c.threads = threads;
+        c.tiles_per_s = tiles_per_s;
+        return c;
+    };
+    using pipeline_detail::cell_beats;
+    // The measured case: 1 x 2 threads read 19.5, 2 x 1 thread 19.0 (one run, 2 cores).
+    EXPECT_TRUE(cell_beats(cell(2, 1, 19.0), cell(1, 2, 19.5)));
+    EXPECT_FALSE(cell_beats(cell(1, 2, 19.5), cell(2, 1, 19.0)));
+    // Beyond the margin the measurement decides.
+    EXPECT_FALSE(cell_beats(cell(2, 1, 18.0), cell(1, 2, 19.5)));
+    EXPECT_TRUE(cell_beats(cell(1, 2, 21.0), cell(2, 1, 19.0)));
+    // The same instance count: the faster cell.
+    EXPECT_TRUE(cell_beats(cell(2, 1, 19.1), cell(2, 1, 19.0)));
+    EXPECT_FALSE(cell_beats(cell(2, 1, 19.0), cell(2, 1, 19.0)));
 }
 
 TEST(AutoConfigDescribe, SaysWhatAndWhy) {
