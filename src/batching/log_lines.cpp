@@ -15,7 +15,7 @@ std::string fallback_warning(const std::string& reason, std::size_t instances) {
                     "). To run batches, repair the model with `tiledet batchify IN.onnx OUT.onnx` or re-export it "
                     "with a dynamic batch axis";
     s += instances > 1 ? "; meanwhile " + std::to_string(instances) + " instances run requests concurrently."
-                       : "; meanwhile, instances = K runs K requests at once.";
+                       : "; meanwhile, K instances (`--instances K`; BatchPolicy::instances) run K requests at once.";
     return s;
 }
 

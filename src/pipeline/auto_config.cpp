@@ -65,11 +65,15 @@ std::string AutoConfigChoice::describe() const {
                           !complete ? "; the budget left instance counts untried, not cached: raise --auto-budget-ms"
                                     : (cache_file.empty() ? "" : ", cached"));
             os << buf;
-            if (batches_cut) os << "; larger batches did not fit --auto-budget-ms";
+            if (batches_cut)
+                os << "; larger batches not measured: the next would have overrun --auto-budget-ms (raise it, or "
+                      "give --batch)";
             break;
         case Source::cached:
             os << " (cached for " << cores << " core" << (cores == 1 ? "" : "s")
-               << (batches_cut ? "; larger batches did not fit --auto-budget-ms" : "") << ")";
+               << (batches_cut ? "; larger batches were not measured within --auto-budget-ms: raise it, or give --batch"
+                               : "")
+               << ")";
             break;
         case Source::fallback:
             if (failed_batch > 0)
