@@ -12,6 +12,7 @@
 #include <string>
 #include <vector>
 
+#include "jpeg_files.hpp"
 #include "tiledet/io/image.hpp"
 
 namespace {
@@ -46,11 +47,8 @@ void TiledetDecodeImage(benchmark::State& state) {
 int main(int argc, char** argv) {
     benchmark::Initialize(&argc, argv);
     const std::string dir = argc > 1 ? argv[1] : "../shared/images/coco64/images";
-    std::error_code ec;
-    for (const auto& e : std::filesystem::directory_iterator(dir, ec)) {
-        const auto ext = e.path().extension().string();
-        if (ext != ".jpg" && ext != ".jpeg" && ext != ".JPG") continue;
-        std::ifstream in(e.path(), std::ios::binary);
+    for (const auto& path : tiledet_bench::jpeg_files(dir)) {
+        std::ifstream in(path, std::ios::binary);
         photos().emplace_back(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
     }
     if (photos().empty()) {

@@ -17,6 +17,7 @@
 #include <string>
 #include <vector>
 
+#include "jpeg_files.hpp"
 #include "preprocess.hpp"
 #include "tiledet/io/image.hpp"
 
@@ -94,12 +95,7 @@ void resize_one_thread(benchmark::State& state) {
 int main(int argc, char** argv) {
     benchmark::Initialize(&argc, argv);
     const std::string dir = argc > 1 ? argv[1] : "../shared/images/coco64/images";
-    std::error_code ec;
-    for (const auto& e : std::filesystem::directory_iterator(dir, ec)) {
-        const auto ext = e.path().extension().string();
-        if (ext != ".jpg" && ext != ".jpeg" && ext != ".JPG") continue;
-        photos().push_back(load_image(e.path().string()));
-    }
+    for (const auto& path : tiledet_bench::jpeg_files(dir)) photos().push_back(load_image(path.string()));
     if (photos().empty()) {
         std::cerr << "bench_preprocess: no .jpg files in " << dir << " (give a folder of JPEG photos)\n";
         return 2;
