@@ -70,7 +70,7 @@ namespace {
 // The arithmetic row kernel: n pixels of 3 interleaved bytes -> one row of each plane,
 // value = (byte / divisor - mean) / std in float, the very operations the tables are filled with.
 // IEEE division and subtraction round a vector lane exactly as a scalar, so the result is
-// bit-identical to the table walk (tests/detectors/test_preprocess.cpp compares them over every
+// bit-identical to the table walk (tests/detectors/test_pixel_formats.cpp compares them over every
 // byte value); without -ffast-math GCC vectorizes the division as divps, never as an approximate
 // reciprocal. With AVX2 this is 2.7x faster than the table's three loads per pixel
 // (benchmarks/bench_preprocess.cpp); built for AVX2 only, picked at run time.
