@@ -56,17 +56,23 @@ TEST(SlotRing, ABufferIsCappedAt64MiB) {
 }
 
 TEST(SlotRing, SingleTileImagesBatchedTogetherKeepTheirOwnDetections) {
-    // One image per distinct scene; at max batch 4 with a slow backend they share batches.
+    // One image per distinct scene; at max batch 4 they share batches. The scenes are drawn first
+    // and the queue delay is long (a batch leaves when 4 are queued, 12 = 3 x 4), so batches form
+    // however slowly each submission runs (ThreadSanitizer, a loaded machine).
     PipelineOptions o;
     o.batching.max_batch_size = 4;
-    o.batching.max_queue_delay = std::chrono::milliseconds(50);
+    o.batching.max_queue_delay = std::chrono::milliseconds(2000);
     Pipeline pipeline(one_backend(std::chrono::milliseconds(20)), yolo_signature(), o);
-    std::vector<std::future<ImageResult>> futures;
+    std::vector<cv::Mat> images;
     std::vector<cv::Rect> boxes;
     for (int i = 0; i < 12; ++i) {
         const cv::Rect r(20 + 30 * i, 40 + 20 * i, 60 + 5 * i, 80);
         boxes.push_back(r);
-        futures.push_back(pipeline.submit(scene(kSize, kSize, {r}), "image " + std::to_string(i)));
+        images.push_back(scene(kSize, kSize, {r}));
+    }
+    std::vector<std::future<ImageResult>> futures;
+    for (int i = 0; i < 12; ++i) {
+        futures.push_back(pipeline.submit(images[static_cast<std::size_t>(i)], "image " + std::to_string(i)));
     }
     int batched = 0;
     for (int i = 0; i < 12; ++i) {

@@ -1,7 +1,7 @@
 // Many clients at once: every answer is right and belongs to its request, none is lost, and
 // tiles of different clients ran in the same executor batches (the batch ids each response
-// carries). TILEDET_SERVE_LOAD_REQUESTS sets the requests per client (ctest's serve_load_slow
-// runs the 64 x 200).
+// carries). TILEDET_SERVE_LOAD_REQUESTS sets the requests per client (ctest's serve.load_64x40
+// runs 40; the serving issue's 64 x 200 is TILEDET_SERVE_LOAD_REQUESTS=200).
 #include <gtest/gtest.h>
 
 #include <cstdlib>
