@@ -11,7 +11,7 @@ export ONNXRUNTIME_ROOT
 CMAKE_ARGS += -DONNXRUNTIME_ROOT=$(ONNXRUNTIME_ROOT)
 endif
 
-.PHONY: all setup configure build demo test clean fuzz
+.PHONY: all setup configure build demo test clean fuzz fuzz-build
 
 all: build
 
@@ -37,10 +37,12 @@ test: build
 FUZZ_BUILD ?= build-fuzz
 FUZZ_SECONDS ?= 300
 FUZZ_TARGETS ?=
-fuzz: setup
+fuzz-build: setup
 	CC=clang CXX=clang++ cmake -G Ninja -S . -B $(FUZZ_BUILD) -DCMAKE_BUILD_TYPE=RelWithDebInfo -DTILEDET_FUZZ=ON \
 	  -DTILEDET_BUILD_TESTS=OFF -DTILEDET_BUILD_BENCHMARKS=OFF $(CMAKE_ARGS)
 	cmake --build $(FUZZ_BUILD) -j $(JOBS) --target fuzz_targets
+
+fuzz: fuzz-build
 	FUZZ_SECONDS=$(FUZZ_SECONDS) bash fuzz/run.sh $(FUZZ_BUILD) $(FUZZ_TARGETS)
 
 clean:
