@@ -174,15 +174,24 @@ bool write_entry(const fs::path& path, const std::string& key, const AutoConfigC
     return !ec;
 }
 
-// Runs batches of `batch` copies of `item` on every backend at once for about `window`, after one
-// untimed run each (a new shape's first run plans memory); tiles per second over all of them.
-// Throws what a run throws (a batch size the graph cannot take).
-AutoConfigCell measure_cell(std::vector<std::unique_ptr<Backend>>& backends, const std::vector<Tensor>& item,
-                            int batch, std::chrono::milliseconds window) {
-    std::vector<Tensor> inputs;
-    for (const Tensor& t : item)
-        inputs.push_back(batch == 1 ? t : concat_leading(std::vector<Tensor>(static_cast<std::size_t>(batch), t)));
+// Timed runs and seconds per instance of one cell, added up over its slices.
+struct CellTimes {
+    std::vector<int> runs;
+    std::vector<double> seconds;
+};
+
+// Runs batches of `batch` copies of `item` on every backend at once for about `window` (at least
+// one run each), after one untimed run each when `warm_up` (a new shape's first run plans memory),
+// and adds each instance's timed runs and seconds (from the common start to its own last run's
+// end) to `times`. The cell's tiles per second is the sum of the instances' own rates over all
+// slices so far: with runs as long as the window, the time to the slowest instance's end would
+// count the other's idle tail against every multi-instance cell. Throws what a run throws (a
+// batch size the graph cannot take).
+AutoConfigCell measure_slice(std::vector<std::unique_ptr<Backend>>& backends, const std::vector<Tensor>& inputs,
+                             int batch, std::chrono::milliseconds window, bool warm_up, CellTimes& times) {
     const std::size_t n = backends.size();
+    times.runs.resize(n, 0);
+    times.seconds.resize(n, 0.0);
     std::vector<int> runs(n, 0);
     std::vector<SteadyClock::time_point> ends(n);
     std::vector<std::exception_ptr> errors(n);
@@ -193,7 +202,7 @@ AutoConfigCell measure_cell(std::vector<std::unique_ptr<Backend>>& backends, con
     for (std::size_t i = 0; i < n; ++i)
         threads.emplace_back([&, i] {
             try {
-                (void)backends[i]->run(inputs);
+                if (warm_up) (void)backends[i]->run(inputs);
             } catch (...) {
                 errors[i] = std::current_exception();
             }
@@ -221,14 +230,27 @@ AutoConfigCell measure_cell(std::vector<std::unique_ptr<Backend>>& backends, con
     AutoConfigCell c;
     c.instances = static_cast<int>(n);
     c.batch = batch;
-    SteadyClock::time_point last = start;
     for (std::size_t i = 0; i < n; ++i) {
-        c.runs += runs[i];
-        last = std::max(last, ends[i]);
+        times.runs[i] += runs[i];
+        times.seconds[i] += std::chrono::duration<double>(ends[i] - start).count();
+        c.runs += times.runs[i];
+        if (times.seconds[i] > 0) c.tiles_per_s += static_cast<double>(times.runs[i]) * batch / times.seconds[i];
     }
-    const double s = std::chrono::duration<double>(last - start).count();
-    c.tiles_per_s = s > 0 ? static_cast<double>(c.runs) * batch / s : 0;
     return c;
+}
+
+std::vector<Tensor> batch_of(const std::vector<Tensor>& item, int batch) {
+    std::vector<Tensor> inputs;
+    for (const Tensor& t : item)
+        inputs.push_back(batch == 1 ? t : concat_leading(std::vector<Tensor>(static_cast<std::size_t>(batch), t)));
+    return inputs;
+}
+
+// One cell measured whole: measure_slice with a warm-up.
+AutoConfigCell measure_cell(std::vector<std::unique_ptr<Backend>>& backends, const std::vector<Tensor>& item,
+                            int batch, std::chrono::milliseconds window) {
+    CellTimes times;
+    return measure_slice(backends, batch_of(item, batch), batch, window, true, times);
 }
 
 // The first line of a model's error, for the one-line configuration report.
@@ -363,50 +385,104 @@ std::vector<std::unique_ptr<Backend>> open_configured(std::span<const std::byte>
             std::chrono::duration<double>(2.0 * batch * item_s));
         return SteadyClock::now() + std::max(cost, window) <= deadline;
     };
-    for (std::size_t ii = 0; ii < instance_list.size(); ++ii) {
+    // The sessions of one instance count, opened; empty when no more counts are to be tried (a GPU
+    // past one instance). The first count's also give the probe input and the batch kind.
+    int first_batch = 1;
+    bool no_probe = false;
+    const auto open_count = [&](std::size_t ii) {
         const int instances = instance_list[ii];
-        const bool required = ii < 2;
-        if (!required && !fits(1)) {
-            complete = false;
-            break;
-        }
-        const int threads = threads_for(instances);
         ModelOptions mo = o.model;
-        mo.intra_op_threads = threads * instances;
+        mo.intra_op_threads = threads_for(instances) * instances;
         auto backends = make_model_backends(bytes, mo, instances, name);
         check(backends);
         if (ii == 0) {
             item = backends.front()->probe_item();
             if (!item) {
-                // A symbolic image size: nothing to measure with; keep the defaults (or what was given).
-                choice.source = AutoConfigChoice::Source::fallback;
-                choice.max_batch_size = o.batching.max_batch_size;
+                no_probe = true;
                 backends.clear();
-                return finish(open());
+                return backends;
             }
             dynamic = backends.front()->batch_kind().is_dynamic();
+            const BatchKind kind = backends.front()->batch_kind();
+            first_batch = !dynamic ? (kind.is_static() ? static_cast<int>(std::max<std::int64_t>(1, kind.size)) : 1)
+                                   : (fixed.batch ? o.batching.max_batch_size : 1);
         }
         // A GPU is one device: more instances only contend for it.
-        if (backends.front()->device() != "CPU" && !fixed.instances && instances > 1) break;
-        const BatchKind kind = backends.front()->batch_kind();
-        const int first_batch = !dynamic ? (kind.is_static() ? static_cast<int>(std::max<std::int64_t>(1, kind.size)) : 1)
-                                         : (fixed.batch ? o.batching.max_batch_size : 1);
-        AutoConfigCell cell;
-        try {
-            cell = measure_cell(backends, *item, first_batch, window);
-        } catch (const std::exception& e) {
-            choice.failed_batch = first_batch;
-            choice.failure = first_line_of(e.what());
-            if (!best && ii + 1 == instance_list.size()) break;
-            continue;  // a batch the graph cannot take at this count: the others may do
-        }
-        cell.threads = threads;
+        if (backends.front()->device() != "CPU" && !fixed.instances && instances > 1) backends.clear();
+        return backends;
+    };
+    // A measured cell against the best so far; the best cell's sessions are kept.
+    const auto consider = [&](AutoConfigCell cell, std::vector<std::unique_ptr<Backend>>& backends) {
+        cell.threads = threads_for(cell.instances);
         choice.cells.push_back(cell);
-        if (cell.tiles_per_s > 0) item_s = std::max(item_s, instances / cell.tiles_per_s);
+        if (cell.tiles_per_s > 0) item_s = std::max(item_s, cell.instances / cell.tiles_per_s);
         if (!best || cell_beats(cell, *best)) {
             best = cell;
             best_backends = std::move(backends);
         }
+    };
+    const auto failed_at = [&](const std::exception& e) {
+        choice.failed_batch = first_batch;
+        choice.failure = first_line_of(e.what());
+    };
+    // The required counts (the first two) are opened together and measured interleaved: two
+    // slices of half the window each, A B A B, so a burst of load from elsewhere falls on both
+    // instead of on whichever ran at that moment. (Measured one after the other on a shared
+    // 2-core machine, 1 instance x 2 threads once beat 2 x 1 thread, which every longer sweep of
+    // the same run put 25 % ahead.)
+    std::vector<std::vector<std::unique_ptr<Backend>>> required;
+    bool more_counts = true;
+    for (std::size_t ii = 0; ii < std::min<std::size_t>(2, instance_list.size()); ++ii) {
+        auto backends = open_count(ii);
+        if (no_probe) {
+            // A symbolic image size: nothing to measure with; keep the defaults (or what was given).
+            choice.source = AutoConfigChoice::Source::fallback;
+            choice.max_batch_size = o.batching.max_batch_size;
+            required.clear();
+            return finish(open());
+        }
+        if (backends.empty()) {
+            more_counts = false;
+            break;
+        }
+        required.push_back(std::move(backends));
+    }
+    {
+        const std::vector<Tensor> inputs = batch_of(*item, first_batch);
+        const bool interleaved = required.size() > 1;
+        const auto slice = interleaved ? std::max(window / 2, std::chrono::milliseconds(50)) : window;
+        std::vector<AutoConfigCell> cells(required.size());
+        std::vector<CellTimes> times(required.size());
+        std::vector<bool> failed(required.size(), false);
+        for (int sl = 0; sl < (interleaved ? 2 : 1); ++sl)
+            for (std::size_t k = 0; k < required.size(); ++k) {
+                if (failed[k]) continue;
+                try {
+                    cells[k] = measure_slice(required[k], inputs, first_batch, slice, sl == 0, times[k]);
+                } catch (const std::exception& e) {
+                    failed_at(e);  // a batch the graph cannot take at this count: the other may do
+                    failed[k] = true;
+                }
+            }
+        for (std::size_t k = 0; k < required.size(); ++k)
+            if (!failed[k]) consider(cells[k], required[k]);
+        required.clear();  // the sessions of the count that lost
+    }
+    for (std::size_t ii = 2; more_counts && ii < instance_list.size(); ++ii) {
+        if (!fits(1)) {
+            complete = false;
+            break;
+        }
+        auto backends = open_count(ii);
+        if (backends.empty()) break;
+        AutoConfigCell cell;
+        try {
+            cell = measure_cell(backends, *item, first_batch, window);
+        } catch (const std::exception& e) {
+            failed_at(e);
+            continue;  // a batch the graph cannot take at this count: the others may do
+        }
+        consider(cell, backends);
     }
     if (best && dynamic && !fixed.batch) {
         double prev = best->tiles_per_s;

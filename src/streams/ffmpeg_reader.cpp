@@ -1,7 +1,9 @@
 // Frames through FFmpeg's libraries: libavformat demuxes (files, network protocols, V4L2 through
-// libavdevice), libavcodec decodes, libswscale converts to BGR. Every blocking call runs under an
+// libavdevice, loaded when a camera opens), libavcodec decodes, libswscale converts to BGR. Every blocking call runs under an
 // interrupt callback with a deadline, so a dead or silent source fails after io_timeout_s with
 // a message instead of blocking its thread (FFmpeg's AVIOInterruptCB, documented in avio.h).
+#include <dlfcn.h>
+
 #include <cerrno>
 #include <cmath>
 #include <cstdlib>
@@ -9,7 +11,7 @@
 
 extern "C" {
 #include <libavcodec/avcodec.h>
-#include <libavdevice/avdevice.h>
+#include <libavdevice/version_major.h>  // LIBAVDEVICE_VERSION_MAJOR only: the library is loaded, not linked
 #include <libavformat/avformat.h>
 #include <libavutil/imgutils.h>
 #include <libswscale/swscale.h>
@@ -47,6 +49,32 @@ bool permanent(int rc) {
 
 bool starts_with(const std::string& s, const char* prefix) {
     return s.rfind(prefix, 0) == 0;
+}
+
+// V4L2 input lives in libavdevice, which is loaded here, the first time a /dev/videoN source
+// opens, instead of being linked: it needs about 70 libraries (SDL, X11, PulseAudio, JACK...)
+// that every tiledet command would otherwise load and relocate at start-up (~0.13 s measured on a
+// 2-core Xeon, tiledet --version 0.48 s). It is the libavdevice of the FFmpeg this build was
+// compiled against (same major version, so the same libavformat it registers into). Empty when
+// registered, else why not (one line).
+const std::string& register_capture_devices() {
+    static const std::string failure = [] {
+        const std::string name = "libavdevice.so." + std::to_string(LIBAVDEVICE_VERSION_MAJOR);
+        void* lib = dlopen(name.c_str(), RTLD_NOW | RTLD_LOCAL);
+        if (!lib) {
+            const char* why = dlerror();
+            return "a /dev/videoN camera needs FFmpeg's " + name + ", which could not be loaded (" +
+                   (why ? why : "unknown") + "); install it (Debian: apt-get install libavdevice" +
+                   std::to_string(LIBAVDEVICE_VERSION_MAJOR) + ")";
+        }
+        // dlopen's handle stays open for the process: FFmpeg keeps pointers to its input formats.
+        using RegisterAll = void (*)();
+        const auto register_all = reinterpret_cast<RegisterAll>(dlsym(lib, "avdevice_register_all"));
+        if (!register_all) return name + " has no avdevice_register_all: not FFmpeg's libavdevice";
+        register_all();  // V4L2 (video4linux2) and the other capture devices
+        return std::string();
+    }();
+    return failure;
 }
 
 // One line for a frame over ReaderOptions::max_pixels (the pipeline's limits.max_image_pixels).
@@ -90,7 +118,6 @@ public:
             // "non-existing PPS" until its next key frame); what fails comes back as one error line.
             // Quiet, not AV_LOG_FATAL: mjpegdec logs "No JPEG data found in image" as fatal.
             if (!std::getenv("TILEDET_FFMPEG_LOG")) av_log_set_level(AV_LOG_QUIET);
-            avdevice_register_all();  // V4L2 (video4linux2) and the other capture devices
             avformat_network_init();
             return true;
         }();
@@ -99,8 +126,17 @@ public:
         if (!format_) throw InputError(url_ + ": out of memory opening it");
         format_->interrupt_callback.callback = &FfmpegReader::interrupt_cb;
         format_->interrupt_callback.opaque = this;
-        AVDictionary* opts = nullptr;
         const SourceKind kind = source_kind(url_);
+        const AVInputFormat* input_format = nullptr;
+        if (kind == SourceKind::device) {
+            if (const std::string& why = register_capture_devices(); !why.empty())
+                throw PermanentSourceError(url_ + ": " + why);
+            input_format = av_find_input_format("video4linux2");
+            if (!input_format)
+                throw PermanentSourceError(url_ +
+                                           ": this FFmpeg build has no video4linux2 input (libavdevice without V4L2)");
+        }
+        AVDictionary* opts = nullptr;
         if (starts_with(url_, "udp://")) {
             // A live MPEG-TS over UDP: a large socket buffer, and an overrun is not fatal.
             av_dict_set(&opts, "overrun_nonfatal", "1", 0);
@@ -113,13 +149,6 @@ public:
             av_dict_set(&opts, "protocol_whitelist", "file,crypto,data", 0);
         }
         for (const auto& [k, v] : options_.ffmpeg_options) av_dict_set(&opts, k.c_str(), v.c_str(), 0);
-        const AVInputFormat* input_format = nullptr;
-        if (kind == SourceKind::device) {
-            input_format = av_find_input_format("video4linux2");
-            if (!input_format)
-                throw PermanentSourceError(url_ +
-                                           ": this FFmpeg build has no video4linux2 input (libavdevice without V4L2)");
-        }
         arm();
         int rc = avformat_open_input(&format_, url_.c_str(), input_format, &opts);
         // What is left in `opts` no part of this input took: a misspelled key, or one of another

@@ -329,6 +329,25 @@ TEST(SourceKind, FromTheAddress) {
     EXPECT_EQ(source_kind("clip.mp4"), SourceKind::file);
 }
 
+
+// libavdevice is loaded when the first /dev/videoN source opens (it is not linked): a camera that
+// is not there must fail as FFmpeg's V4L2 input says (the device could not be opened), which
+// needs that input registered; an unloaded libavdevice would fail as "no video4linux2 input" or
+// name libavdevice instead.
+TEST(FrameReader, ACameraThatIsNotThereFailsInFfmpegsV4l2InputWithLibavdeviceLoadedOnDemand) {
+    std::error_code ec;
+    ASSERT_FALSE(std::filesystem::exists("/dev/video97", ec));
+    try {
+        open_frame_reader("/dev/video97", ReaderOptions{.io_timeout_s = 2});
+        FAIL() << "a missing camera opened";
+    } catch (const InputError& e) {
+        const std::string what = e.what();
+        EXPECT_EQ(what.find("video4linux2 input"), std::string::npos) << what;
+        EXPECT_EQ(what.find("libavdevice"), std::string::npos) << what;
+        EXPECT_NE(what.find("/dev/video97: cannot open: "), std::string::npos) << what;
+        EXPECT_NE(what.find("No such file or directory"), std::string::npos) << what;
+    }
+}
 TEST(StreamRunner, EveryPolicyDeliversEveryFrameOfAFileInOrderWithItsOwnBox) {
     TILEDET_REQUIRE_FFMPEG();
     const auto clip = moving_square_clip("square30.mp4", 30);
