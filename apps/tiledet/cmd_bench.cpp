@@ -447,7 +447,7 @@ int run_bench(BenchArgs a) {
 const CommandRegistrar reg{Command{"bench", 50, [](CLI::App& app) {
     auto* sub = app.add_subcommand("bench", "Measure throughput, latency breakdown and efficiency against the bare runtime");
     auto a = std::make_shared<BenchArgs>();
-    sub->add_option("--model", a->model, "ONNX model file")->required();
+    sub->add_option("--model,-m", a->model, "ONNX model file")->required();
     sub->add_option("--images", a->images, "Image files or folders to cycle through");
     sub->add_option("--synthetic", a->synthetic, "A fixed-seed noise image of WxH (default: the model's input size)");
     sub->add_option("--batch", a->batch, "Max batch sizes to measure, e.g. 1,2,4,8")->capture_default_str();

@@ -318,7 +318,7 @@ const CommandRegistrar reg{Command{
             "COCO mAP@0.5:0.95 and mAP@0.5 on images with YOLO-format labels, whole or tiled (--tile); defaults "
             "as Ultralytics val: --conf 0.001 --iou 0.7 --max-det 300; tiles merged with --merge nms --match iou");
         auto a = std::make_shared<EvalArgs>();
-        sub->add_option("--model", a->model, "ONNX detection model")->required();
+        sub->add_option("--model,-m", a->model, "ONNX detection model")->required();
         sub->add_option("--images", a->images, "Folder of images (or one image)")->required();
         sub->add_option("--labels", a->labels, "Folder of YOLO labels: <image stem>.txt, 'class cx cy w h' normalized")
             ->required();

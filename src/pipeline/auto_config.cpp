@@ -16,6 +16,7 @@
 
 #include "auto_config_impl.hpp"
 #include "tiledet/batching/policy.hpp"
+#include "tiledet/error.hpp"
 #include "tiledet/runtime/model.hpp"
 #include "tiledet/runtime/tensor.hpp"
 
@@ -84,6 +85,7 @@ std::string AutoConfigChoice::describe() const {
     }
     if (source == Source::measured && failed_batch > 0)
         os << "; batch " << failed_batch << " failed while measuring: " << failure;
+    if (!note.empty()) os << (source == Source::manual ? " (" + note + ")" : "; " + note);
     for (std::size_t i = 0; i < pinned_cpus.size(); ++i) os << (i == 0 ? ", pinned to CPUs " : ",") << pinned_cpus[i];
     return os.str();
 }
@@ -91,12 +93,23 @@ std::string AutoConfigChoice::describe() const {
 namespace pipeline_detail {
 namespace {
 
+// TILEDET_AUTO_CONFIG: off, 0, manual, false or no turn the auto configuration off (it acts as
+// --config manual, whatever was given); unset, empty, on, 1, auto, true or yes leave it as
+// configured. Anything else is refused: a typo must not pass for the default.
 bool env_turns_off() {
     const char* v = std::getenv("TILEDET_AUTO_CONFIG");
     if (!v) return false;
     std::string s(v);
     std::transform(s.begin(), s.end(), s.begin(), [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
-    return s == "off" || s == "0" || s == "manual" || s == "false" || s == "no";
+    if (s == "off" || s == "0" || s == "manual" || s == "false" || s == "no") return true;
+    if (s.empty() || s == "on" || s == "1" || s == "auto" || s == "true" || s == "yes") return false;
+    std::string shown(v);
+    if (shown.size() > 40) shown = shown.substr(0, 40) + "...";
+    for (char& c : shown)
+        if (static_cast<unsigned char>(c) < 0x20 || static_cast<unsigned char>(c) >= 0x7f) c = '?';
+    throw ConfigError("TILEDET_AUTO_CONFIG='" + shown +
+                      "': expected off, 0, manual, false or no (auto acts as --config manual), or on, 1, auto, true or "
+                      "yes; unset it to use --config");
 }
 
 std::string cpu_model() {
@@ -170,8 +183,10 @@ bool write_entry(const fs::path& path, const std::string& key, const AutoConfigC
         }
     }
     fs::rename(tmp, path, ec);
-    if (ec) fs::remove(tmp, ec);
-    return !ec;
+    if (!ec) return true;
+    std::error_code ignored;  // the rename's error is the answer, whatever removing tmp says
+    fs::remove(tmp, ignored);
+    return false;
 }
 
 // Timed runs and seconds per instance of one cell, added up over its slices.
@@ -334,8 +349,10 @@ std::vector<std::unique_ptr<Backend>> open_configured(std::span<const std::byte>
         if (!kind.is_dynamic()) choice.static_batch = kind.is_static() ? static_cast<int>(kind.size) : 1;
         return backends;
     };
-    if (!a.enabled || env_turns_off() || (fixed.instances && fixed.threads && fixed.batch)) {
+    const bool env_off = a.enabled && env_turns_off();
+    if (!a.enabled || env_off || (fixed.instances && fixed.threads && fixed.batch)) {
         choice.source = AutoConfigChoice::Source::manual;
+        if (env_off) choice.note = "TILEDET_AUTO_CONFIG turned auto off";
         choice.max_batch_size = o.batching.max_batch_size;
         return finish(open());
     }
@@ -525,10 +542,16 @@ std::vector<std::unique_ptr<Backend>> open_configured(std::span<const std::byte>
           static_batch ? o.batching.max_batch_size : std::max(best->batch, choice.failed_batch));
     choice.source = AutoConfigChoice::Source::measured;
     choice.complete = complete;
-    if (!folder.empty() && complete) {
+    if (complete) {
         AutoConfigCell stored = *best;
         stored.batch = choice.max_batch_size;
-        if (write_entry(entry, key, stored, choice.batches_cut)) choice.cache_file = entry.string();
+        if (folder.empty())
+            choice.note = "not cached: no cache folder (set TILEDET_CACHE_DIR, XDG_CACHE_HOME or HOME); every run measures again";
+        else if (write_entry(entry, key, stored, choice.batches_cut))
+            choice.cache_file = entry.string();
+        else
+            choice.note = "not cached: cannot write " + entry.parent_path().string() +
+                          " (every run measures again; set TILEDET_CACHE_DIR to a writable folder)";
     }
     return finish(std::move(best_backends));
 }

@@ -138,15 +138,15 @@ std::vector<OptionSpec> make_specs() {
          {"merge.threshold"}},
         {"merge_agnostic", "tiling", "Merge boxes across classes", "false", true, {"merge.class_agnostic"}},
         {"config", "batching",
-         "How instances, threads and max batch are chosen: auto (measured once per model and machine, about "
-         "--auto-budget-ms, then cached under $TILEDET_CACHE_DIR, $XDG_CACHE_HOME/tiledet or ~/.cache/tiledet; a "
+         "How instances, threads and max batch are chosen: auto (measured once per model and machine, the search "
+         "bounded by --auto-budget-ms, then cached under $TILEDET_CACHE_DIR, $XDG_CACHE_HOME/tiledet or ~/.cache/tiledet; a "
          "value given with --instances, --threads or --batch is kept; one image run whole measures nothing) or "
          "manual (1 instance, all cores, max batch " + std::to_string(d.batching.max_batch_size) +
-             ", unless given). TILEDET_AUTO_CONFIG=off makes auto act as manual",
+             ", unless given). TILEDET_AUTO_CONFIG=off makes auto act as manual, whatever --config says",
          "auto", false, {"auto_config.enabled"}},
         {"auto_budget_ms", "batching",
-         "--config auto: how long the measurement should take, 100 to 60000 ms (soft: 1 instance and one per core "
-         "are always measured); part of the cache key",
+         "--config auto: how long the search may take, 100 to 60000 ms (soft: 1 instance and one per core are "
+         "always measured, each for a tenth of it at least, sessions opened and warmed first); part of the cache key",
          std::to_string(d.auto_config.budget.count()), false, {"auto_config.budget"}},
         {"batch", "batching",
          "Max batch size for a dynamic-batch model; auto: chosen by --config auto, " +

@@ -109,6 +109,7 @@ std::string config_json(const AutoConfigChoice& config) {
     c["pinned_cpus"] = config.pinned_cpus;
     c["failed_batch"] = config.failed_batch;
     c["failure"] = config.failure;
+    c["note"] = config.note;
     auto& cells = c["cells"] = nlohmann::json::array();
     for (const AutoConfigCell& cell : config.cells)
         cells.push_back({{"instances", cell.instances}, {"threads", cell.threads}, {"batch", cell.batch},

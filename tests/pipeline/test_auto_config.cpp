@@ -202,8 +202,26 @@ TEST_F(AutoConfig, ManualOneTileAndTheEnvironmentMeasureNothing) {
     {
         Pipeline p(generated_model(kStatic).string(), options());
         EXPECT_EQ(p.config().source, AutoConfigChoice::Source::manual);
+        // The line names what turned auto off.
+        EXPECT_NE(p.config().describe().find("(TILEDET_AUTO_CONFIG turned auto off)"), std::string::npos)
+            << p.config().describe();
     }
     EXPECT_EQ(entries(), 0u);
+    // A value that is neither on nor off is refused, not taken for the default.
+    ::setenv("TILEDET_AUTO_CONFIG", "offf", 1);
+    try {
+        Pipeline p(generated_model(kStatic).string(), options());
+        ADD_FAILURE() << "TILEDET_AUTO_CONFIG=offf was accepted: " << p.config().describe();
+    } catch (const ConfigError& e) {
+        EXPECT_NE(std::string(e.what()).find("TILEDET_AUTO_CONFIG='offf': expected off, 0, manual"), std::string::npos)
+            << e.what();
+    }
+    // ... but only where auto would run: --config manual does not read it.
+    {
+        Pipeline p(generated_model(kStatic).string(), o);
+        EXPECT_EQ(p.config().source, AutoConfigChoice::Source::manual);
+    }
+    ::setenv("TILEDET_AUTO_CONFIG", "off", 1);
     EXPECT_THROW(set_option(o, "config", "fast"), OptionError);
     EXPECT_THROW(set_option(o, "auto_budget_ms", "5"), OptionError);
 }
@@ -258,12 +276,26 @@ TEST_F(AutoConfig, UnreadableOrForeignEntriesAreMisses) {
         EXPECT_EQ(p.config().threads, 2);
         EXPECT_TRUE(p.config().batches_cut);
     }
-    // An unusable cache folder costs the cache only.
+    // An entry that cannot be replaced (a folder in its place) is not claimed as cached, and the
+    // line says why every run will measure again.
+    fs::remove(file);
+    fs::create_directory(file);
+    {
+        Pipeline p(generated_model(kStatic).string(), options());
+        EXPECT_EQ(p.config().source, AutoConfigChoice::Source::measured);
+        EXPECT_TRUE(p.config().cache_file.empty()) << p.config().describe();
+        EXPECT_NE(p.config().describe().find("not cached: cannot write "), std::string::npos) << p.config().describe();
+        EXPECT_EQ(p.config().describe().find(", cached"), std::string::npos) << p.config().describe();
+    }
+    fs::remove(file);
+    // An unusable cache folder costs the cache only, and says so.
     PipelineOptions o = options();
     o.auto_config.cache_dir = "/proc/tiledet-cannot-write-here";
     Pipeline p(generated_model(kStatic).string(), o);
     EXPECT_EQ(p.config().source, AutoConfigChoice::Source::measured);
     EXPECT_TRUE(p.config().cache_file.empty());
+    EXPECT_NE(p.config().describe().find("not cached: cannot write /proc/tiledet-cannot-write-here"), std::string::npos)
+        << p.config().describe();
 }
 
 // A model that declares a dynamic batch but fails at 2: the failure is reported, the failing

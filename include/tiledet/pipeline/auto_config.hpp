@@ -90,6 +90,9 @@ struct AutoConfigChoice {
     // its usual warning and the batchify hint.
     int failed_batch = 0;
     std::string failure;
+    // What else the one line should say: that TILEDET_AUTO_CONFIG turned auto off, or that a
+    // measured answer could not be cached (no cache folder, or one that cannot be written).
+    std::string note;
 
     // "auto: 2 instances x 1 thread, max batch 1 (measured 4 cells in 1.3 s on 2 cores, cached)";
     // "static batch N" in place of the max batch for a model with a static batch; ", pinned to
