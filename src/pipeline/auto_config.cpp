@@ -103,11 +103,7 @@ bool env_turns_off() {
     std::transform(s.begin(), s.end(), s.begin(), [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
     if (s == "off" || s == "0" || s == "manual" || s == "false" || s == "no") return true;
     if (s.empty() || s == "on" || s == "1" || s == "auto" || s == "true" || s == "yes") return false;
-    std::string shown(v);
-    if (shown.size() > 40) shown = shown.substr(0, 40) + "...";
-    for (char& c : shown)
-        if (static_cast<unsigned char>(c) < 0x20 || static_cast<unsigned char>(c) >= 0x7f) c = '?';
-    throw ConfigError("TILEDET_AUTO_CONFIG='" + shown +
+    throw ConfigError("TILEDET_AUTO_CONFIG='" + printable(v) +
                       "': expected off, 0, manual, false or no (auto acts as --config manual), or on, 1, auto, true or "
                       "yes; unset it to use --config");
 }
@@ -419,8 +415,8 @@ std::vector<std::unique_ptr<Backend>> open_configured(std::span<const std::byte>
                 backends.clear();
                 return backends;
             }
-            dynamic = backends.front()->batch_kind().is_dynamic();
             const BatchKind kind = backends.front()->batch_kind();
+            dynamic = kind.is_dynamic();
             first_batch = !dynamic ? (kind.is_static() ? static_cast<int>(std::max<std::int64_t>(1, kind.size)) : 1)
                                    : (fixed.batch ? o.batching.max_batch_size : 1);
         }
@@ -455,7 +451,6 @@ std::vector<std::unique_ptr<Backend>> open_configured(std::span<const std::byte>
             // A symbolic image size: nothing to measure with; keep the defaults (or what was given).
             choice.source = AutoConfigChoice::Source::fallback;
             choice.max_batch_size = o.batching.max_batch_size;
-            required.clear();
             return finish(open());
         }
         if (backends.empty()) {

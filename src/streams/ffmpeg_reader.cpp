@@ -1,7 +1,8 @@
 // Frames through FFmpeg's libraries: libavformat demuxes (files, network protocols, V4L2 through
-// libavdevice, loaded when a camera opens), libavcodec decodes, libswscale converts to BGR. Every blocking call runs under an
-// interrupt callback with a deadline, so a dead or silent source fails after io_timeout_s with
-// a message instead of blocking its thread (FFmpeg's AVIOInterruptCB, documented in avio.h).
+// libavdevice, loaded when a camera opens), libavcodec decodes, libswscale converts to BGR.
+// Every blocking call runs under an interrupt callback with a deadline, so a dead or silent
+// source fails after io_timeout_s with a message instead of blocking its thread (FFmpeg's
+// AVIOInterruptCB, documented in avio.h).
 #include <dlfcn.h>
 
 #include <cerrno>
@@ -70,7 +71,9 @@ const std::string& register_capture_devices() {
         // dlopen's handle stays open for the process: FFmpeg keeps pointers to its input formats.
         using RegisterAll = void (*)();
         const auto register_all = reinterpret_cast<RegisterAll>(dlsym(lib, "avdevice_register_all"));
-        if (!register_all) return name + " has no avdevice_register_all: not FFmpeg's libavdevice";
+        if (!register_all)
+            return name + " has no avdevice_register_all, so it is not FFmpeg's libavdevice; reinstall it (Debian: " +
+                   "apt-get install --reinstall libavdevice" + std::to_string(LIBAVDEVICE_VERSION_MAJOR) + ")";
         register_all();  // V4L2 (video4linux2) and the other capture devices
         return std::string();
     }();
