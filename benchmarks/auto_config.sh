@@ -14,7 +14,9 @@
 #   configs   `tiledet detect` whole processes: the default (auto; its cache filled by a first,
 #             separately timed run), and hand-picked `--config manual` flag sets;
 #   order     each round runs the configurations in a rotated order (round r starts at the
-#             r-th), so none is always the first after the bare cells;
+#             r-th), so none is always the first after the bare cells; each configuration's big
+#             and small run back to back; the hand-picked set expected to be best comes first in
+#             the list, next to the default in most rounds;
 #   figures   whole-process images/s (64 photos or 16 big images, start-up included) and
 #             marginal images/s ((64 - 8) / (T64 - T8), (16 - 4) / (T16 - T4): start-up and the
 #             last batch's tail cancel out), each the median over the rounds, and their ratios to
@@ -116,10 +118,12 @@ EOF
         ${synth[@]+"${synth[@]}"} $tileflags --json "$out/bare_${scenario}_r${r}_c$c.json" >"$out/bare_${scenario}_r${r}_c$c.log" 2>&1
     done
     local all=("" "${sets[@]}") k j s
-    for dir in "$big" "$small"; do
-      for ((k = 0; k < ${#all[@]}; k++)); do
-        j=$(((k + r - 1) % ${#all[@]}))
-        s="${all[$j]}"
+    for ((k = 0; k < ${#all[@]}; k++)); do
+      j=$(((k + r - 1) % ${#all[@]}))
+      s="${all[$j]}"
+      # A configuration's big and small run back to back: the marginal rate is their difference,
+      # and two runs minutes apart (as before) read two different loads of this shared machine.
+      for dir in "$big" "$small"; do
         if [ "$j" -eq 0 ]; then
           # shellcheck disable=SC2086
           run default "$dir" -m "$model" $tileflags
@@ -136,11 +140,11 @@ EOF
 M8=$shared/models/yolov8n_int8.onnx
 RT=$root/build/models/rtdetr_heavy_dynamic.onnx
 scenario_run coco64_yolov8n_int8 "$M8" 1 "$out/coco8" "$coco" "" \
-  "--instances 1;--instances 2 --threads 2"
+  "--instances 2 --threads 2;--instances 1"
 scenario_run tiled24_yolov8n_int8 "$M8" 24 "$out/big4" "$out/big16" "--tile 640 --overlap 0.2" \
-  "--instances 1;--instances 2 --threads 2"
+  "--instances 2 --threads 2;--instances 1"
 scenario_run coco64_rtdetr_heavy_dynamic "$RT" 1 "$out/coco8" "$coco" "" \
-  "--instances 1 --batch 1;--instances 1 --batch 4;--instances 2 --threads 2 --batch 1;--instances 2 --threads 2 --batch 2"
+  "--instances 2 --threads 2 --batch 1;--instances 2 --threads 2 --batch 2;--instances 1 --batch 1;--instances 1 --batch 4"
 
 python3 - "$out" "$rounds" <<'EOF'
 import collections, glob, json, statistics, sys
