@@ -2,7 +2,7 @@
 # The default configuration (--config auto) against the bare runtime's best configuration and
 # against hand-picked flags, in one run, rounds interleaved (issue 17's table in BENCHMARKS.md).
 #
-#   benchmarks/auto_config.sh [OUT_DIR]      (ROUNDS=3 by default; needs ../shared and build/)
+#   benchmarks/auto_config.sh [OUT_DIR]      (ROUNDS=3, COCO_REPEAT=4 by default; needs ../shared and build/)
 #
 # Per scenario:
 #   ceiling   the auto-tune's pick: `tiledet bench --bare-only --auto` sweeps the bare runtime once
@@ -17,9 +17,11 @@
 #             r-th), so none is always the first after the bare cells; each configuration's big
 #             and small run back to back; the hand-picked set expected to be best comes first in
 #             the list, next to the default in most rounds;
-#   figures   whole-process images/s (64 photos or 16 big images, start-up included) and
-#             marginal images/s ((64 - 8) / (T64 - T8), (16 - 4) / (T16 - T4): start-up and the
-#             last batch's tail cancel out), each the median over the rounds, and their ratios to
+#   figures   whole-process images/s (the 64 photos COCO_REPEAT times, 4 by default: 256, or 16
+#             big images; start-up included) and marginal images/s ((256 - 8) / (T256 - T8),
+#             (16 - 4) / (T16 - T4): start-up and the last batch's tail cancel out; on a machine
+#             that runs 40 images/s, 64 photos took 1.4 s more than 8, too short a difference
+#             to read a few per cent in), each the median over the rounds, and their ratios to
 #             the ceiling and to the best hand-picked, taken within each round, then the median.
 #             The best hand-picked is one configuration for the whole run: the flag set with the
 #             highest median marginal images/s. (Taking the best flag set anew in each round is a
@@ -31,6 +33,7 @@ T="${TILEDET:-$root/build/bin/tiledet}"
 shared="${TILEDET_SHARED_DIR:-$root/../shared}"
 out="${1:-$(mktemp -d)}"
 rounds="${ROUNDS:-3}"
+repeat="${COCO_REPEAT:-4}"
 mkdir -p "$out"
 export TILEDET_CACHE_DIR="$out/cache"
 rm -rf "$TILEDET_CACHE_DIR"
@@ -39,11 +42,14 @@ unset TILEDET_AUTO_CONFIG
 coco="$shared/images/coco64/images"
 [ -d "$coco" ] || { echo "auto_config.sh: $coco is missing (../shared beside the checkout)" >&2; exit 2; }
 [ -x "$T" ] || { echo "auto_config.sh: no $T: build first (make)" >&2; exit 2; }
-mkdir -p "$out/coco8" "$out/big16" "$out/big4"
+cocoN="$out/coco$((64 * repeat))"
+mkdir -p "$out/coco8" "$out/big16" "$out/big4" "$cocoN"
 n=0
 for f in "$coco"/*.jpg; do
   n=$((n + 1)); [ $n -le 8 ] && ln -sf "$f" "$out/coco8/"
+  for i in $(seq 1 "$repeat"); do ln -sf "$f" "$cocoN/r${i}_$(basename "$f")"; done
 done
+[ "$(find "$cocoN" -name '*.jpg' | wc -l)" -eq $((64 * repeat)) ] || { echo "auto_config.sh: expected 64 photos in $coco" >&2; exit 2; }
 # A 3000x2000 scene for the tiled case (24 tiles at 640 with 20 % overlap): coloured blocks on a
 # gradient, written as binary PPM by Python's standard library (no image library needed).
 python3 - "$out/big.ppm" <<'EOF'
@@ -139,22 +145,23 @@ EOF
 : >"$out/times.tsv"
 M8=$shared/models/yolov8n_int8.onnx
 RT=$root/build/models/rtdetr_heavy_dynamic.onnx
-scenario_run coco64_yolov8n_int8 "$M8" 1 "$out/coco8" "$coco" "" \
+scenario_run coco64_yolov8n_int8 "$M8" 1 "$out/coco8" "$cocoN" "" \
   "--instances 2 --threads 2;--instances 1"
 scenario_run tiled24_yolov8n_int8 "$M8" 24 "$out/big4" "$out/big16" "--tile 640 --overlap 0.2" \
   "--instances 2 --threads 2;--instances 1"
-scenario_run coco64_rtdetr_heavy_dynamic "$RT" 1 "$out/coco8" "$coco" "" \
+scenario_run coco64_rtdetr_heavy_dynamic "$RT" 1 "$out/coco8" "$cocoN" "" \
   "--instances 2 --threads 2 --batch 1;--instances 2 --threads 2 --batch 2;--instances 1 --batch 1;--instances 1 --batch 4"
 
-python3 - "$out" "$rounds" <<'EOF'
+python3 - "$out" "$rounds" "$repeat" <<'EOF'
 import collections, glob, json, statistics, sys
-out, rounds = sys.argv[1], int(sys.argv[2])
+out, rounds, repeat = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
 rows = collections.defaultdict(list)  # (scenario, configuration, dir) -> seconds, in round order
 for line in open(f"{out}/times.tsv"):
     sc, name, d, t = line.rstrip("\n").split("\t")
     rows[(sc, name, d)].append(float(t))
-scen = {"coco64_yolov8n_int8": (1, "coco8", "images", 64, 8), "tiled24_yolov8n_int8": (24, "big4", "big16", 16, 4),
-        "coco64_rtdetr_heavy_dynamic": (1, "coco8", "images", 64, 8)}
+cocoN = f"coco{64 * repeat}"
+scen = {"coco64_yolov8n_int8": (1, "coco8", cocoN, 64 * repeat, 8), "tiled24_yolov8n_int8": (24, "big4", "big16", 16, 4),
+        "coco64_rtdetr_heavy_dynamic": (1, "coco8", cocoN, 64 * repeat, 8)}
 
 def ceiling(sc, r, tiles):
     """The best of the round's re-measured near-tie cells, in images/s, and its description."""

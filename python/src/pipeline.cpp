@@ -396,7 +396,9 @@ sets the exception detect() would raise.)doc")
         .def_property_readonly("config", &PyPipeline::config,
                                "How instances, threads and max batch were chosen: {source (manual, one-tile, measured, "
                                "cached, fallback), instances, threads_per_instance (0: every core), max_batch_size, "
-                               "cores, measure_ms, description}. The keyword config='manual' turns the measurement off.");
+                               "cores, measure_ms, other_load (share 0..1 of the CPUs other processes took while it "
+                               "measured; None when not measured), note, description, ...}. The keyword config='manual' "
+                               "turns the measurement off.");
 
     m.def(
         "option_specs",

@@ -1,6 +1,7 @@
 #include "tiledet/pipeline/auto_config.hpp"
 
 #include <sched.h>
+#include <sys/resource.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -10,6 +11,7 @@
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <set>
 #include <sstream>
 #include <system_error>
 #include <thread>
@@ -56,7 +58,7 @@ std::string AutoConfigChoice::describe() const {
         os << ", static batch " << static_batch;
     else
         os << ", max batch " << max_batch_size;
-    char buf[96];
+    char buf[256];  // the longest, with the budget note, is about 130
     switch (source) {
         case Source::manual: break;
         case Source::one_tile: os << " (one tile: lowest latency, nothing measured)"; break;
@@ -66,9 +68,6 @@ std::string AutoConfigChoice::describe() const {
                           !complete ? "; the budget left instance counts untried, not cached: raise --auto-budget-ms"
                                     : (cache_file.empty() ? "" : ", cached"));
             os << buf;
-            if (batches_cut)
-                os << "; larger batches not measured: the next would have overrun --auto-budget-ms (raise it, or "
-                      "give --batch)";
             break;
         case Source::cached:
             os << " (cached for " << cores << " core" << (cores == 1 ? "" : "s")
@@ -83,10 +82,14 @@ std::string AutoConfigChoice::describe() const {
                 os << " (defaults: the model's inputs give no probe to measure with)";
             break;
     }
+    if (source == Source::manual && !note.empty()) os << " (" << note << ")";
+    for (std::size_t i = 0; i < pinned_cpus.size(); ++i) os << (i == 0 ? ", pinned to CPUs " : ",") << pinned_cpus[i];
+    // The notes last, after what runs: each begins with "; ".
+    if (source == Source::measured && batches_cut)
+        os << "; larger batches not measured: the next would have overrun --auto-budget-ms (raise it, or give --batch)";
     if (source == Source::measured && failed_batch > 0)
         os << "; batch " << failed_batch << " failed while measuring: " << failure;
-    if (!note.empty()) os << (source == Source::manual ? " (" + note + ")" : "; " + note);
-    for (std::size_t i = 0; i < pinned_cpus.size(); ++i) os << (i == 0 ? ", pinned to CPUs " : ",") << pinned_cpus[i];
+    if (source != Source::manual && !note.empty()) os << "; " << note;
     return os.str();
 }
 
@@ -154,8 +157,10 @@ std::optional<Entry> read_entry(const fs::path& path, const std::string& key, in
     AutoConfigCell& c = e.cell;
     int cut = 0;
     if (!(in >> c.instances >> c.threads >> c.batch >> c.tiles_per_s >> cut)) return std::nullopt;
+    // The search gives each instance max(1, total / instances) threads: one thread each (any
+    // count of instances, as given) or a total within max_threads.
     if (c.instances < 1 || c.threads < 1 || c.instances > 256 || c.threads > max_threads ||
-        c.instances * c.threads > max_threads || c.batch < 1 || c.batch > (1 << 16) || (cut != 0 && cut != 1))
+        (c.threads > 1 && c.instances * c.threads > max_threads) || c.batch < 1 || c.batch > (1 << 16) || (cut != 0 && cut != 1))
         return std::nullopt;
     e.batches_cut = cut == 1;
     return e;
@@ -279,7 +284,61 @@ std::vector<int> instance_candidates(int cores) {
     return out;
 }
 
+// Busy and all ticks of the listed CPUs in one reading of /proc/stat (see other_cpu_share), and
+// which of them it had.
+struct StatTicks {
+    unsigned long long busy = 0, all = 0;
+    std::set<int> seen;
+};
+
+StatTicks stat_ticks(const std::string& text, const std::vector<int>& cpus) {
+    const std::set<int> want(cpus.begin(), cpus.end());
+    StatTicks t;
+    std::istringstream in(text);
+    for (std::string line; std::getline(in, line);) {
+        // "cpuN ..." only: the first line ("cpu  ...") adds up every CPU, listed or not.
+        if (line.size() < 4 || line.compare(0, 3, "cpu") != 0 || !std::isdigit(static_cast<unsigned char>(line[3])))
+            continue;
+        std::istringstream ls(line.substr(3));
+        int id = -1;
+        unsigned long long user = 0, nice = 0, system = 0, idle = 0, iowait = 0, irq = 0, softirq = 0, steal = 0;
+        if (!(ls >> id >> user >> nice >> system >> idle)) continue;
+        ls >> iowait >> irq >> softirq >> steal;  // older kernels stop earlier: the rest stay 0
+        if (!want.empty() && !want.count(id)) continue;
+        const unsigned long long busy = user + nice + system + irq + softirq + steal;
+        t.busy += busy;
+        t.all += busy + idle + iowait;
+        t.seen.insert(id);
+    }
+    return t;
+}
+
+std::string read_proc_stat() {
+    std::ifstream in("/proc/stat");
+    std::ostringstream text;
+    if (in) text << in.rdbuf();
+    return text.str();
+}
+
+// This process's CPU time so far, every thread's, in seconds; -1 when getrusage fails.
+double self_cpu_s() {
+    rusage ru{};
+    if (::getrusage(RUSAGE_SELF, &ru) != 0) return -1;
+    return static_cast<double>(ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) +
+           static_cast<double>(ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) / 1e6;
+}
+
 }  // namespace
+
+std::optional<double> other_cpu_share(const std::string& before, const std::string& after, double self_s,
+                                      const std::vector<int>& cpus, double ticks_per_s) {
+    const StatTicks a = stat_ticks(before, cpus), b = stat_ticks(after, cpus);
+    if (a.seen.empty() || a.seen != b.seen || b.all <= a.all || b.busy < a.busy || !(ticks_per_s > 0))
+        return std::nullopt;
+    const double all_s = static_cast<double>(b.all - a.all) / ticks_per_s;
+    const double busy_s = static_cast<double>(b.busy - a.busy) / ticks_per_s;
+    return std::clamp((busy_s - std::max(0.0, self_s)) / all_s, 0.0, 1.0);
+}
 
 bool cell_beats(const AutoConfigCell& cell, const AutoConfigCell& incumbent) {
     if (cell.instances > incumbent.instances) return cell.tiles_per_s >= incumbent.tiles_per_s * 0.95;
@@ -310,6 +369,22 @@ std::vector<std::unique_ptr<Backend>> open_configured(std::span<const std::byte>
     const Fixed fixed = fixed_fields(o);
     choice = AutoConfigChoice{};
     choice.cores = a.cores > 0 ? a.cores : usable_cores();
+    // A thread total far past the CPUs only makes threads wait for each other (and thousands of
+    // them can exhaust a process's address space inside the runtime, which then hangs); more
+    // instances than a given total cannot each have a thread.
+    const int given_threads = fixed.threads ? o.model.intra_op_threads : 0;
+    const int usable = usable_cores();
+    const int most_threads = std::max(64, 4 * usable);
+    if (given_threads > most_threads)
+        throw ConfigError("threads " + std::to_string(given_threads) + ": more CPU threads than this machine can use (" +
+                          std::to_string(usable) + " usable CPU" + (usable == 1 ? "" : "s") + ", at most " +
+                          std::to_string(most_threads) + " accepted; threads past the CPUs only wait for each other); "
+                          "give at most " + std::to_string(usable) + ", or 0 for every core");
+    if (given_threads > 0 && fixed.instances && o.batching.instances > given_threads)
+        throw ConfigError("instances " + std::to_string(o.batching.instances) + " with threads " +
+                          std::to_string(given_threads) + " in all: each instance needs at least one thread; give "
+                          "threads " + std::to_string(o.batching.instances) + " or more, or at most " +
+                          std::to_string(given_threads) + " instance" + (given_threads == 1 ? "" : "s"));
     // Threads per instance for `instances` sessions: a given total is split, else every core is.
     const auto threads_for = [&](int instances) {
         const int total = fixed.threads && o.model.intra_op_threads > 0 ? o.model.intra_op_threads : choice.cores;
@@ -348,7 +423,10 @@ std::vector<std::unique_ptr<Backend>> open_configured(std::span<const std::byte>
     const bool env_off = a.enabled && env_turns_off();
     if (!a.enabled || env_off || (fixed.instances && fixed.threads && fixed.batch)) {
         choice.source = AutoConfigChoice::Source::manual;
-        if (env_off) choice.note = "TILEDET_AUTO_CONFIG turned auto off";
+        if (env_off)
+            choice.note = "TILEDET_AUTO_CONFIG turned auto off";
+        else if (a.enabled)
+            choice.note = "instances, threads and batch all given: nothing left to choose";
         choice.max_batch_size = o.batching.max_batch_size;
         return finish(open());
     }
@@ -380,6 +458,9 @@ std::vector<std::unique_ptr<Backend>> open_configured(std::span<const std::byte>
     // count's sessions while each pays (>= 5 % more tiles/s than the size before) and the
     // budget lasts. The best cell's sessions are the ones the pipeline keeps.
     const auto t0 = SteadyClock::now();
+    // What other processes take of our CPUs meanwhile: a busy machine's answer is not cached.
+    const std::string stat0 = read_proc_stat();
+    const double self0 = self_cpu_s();
     const auto deadline = t0 + a.budget;
     const auto window = std::clamp(a.budget / 10, std::chrono::milliseconds(100), std::chrono::milliseconds(400));
     std::vector<std::unique_ptr<Backend>> best_backends;
@@ -525,6 +606,12 @@ std::vector<std::unique_ptr<Backend>> open_configured(std::span<const std::byte>
         }
     }
     choice.measure_ms = std::chrono::duration<double, std::milli>(SteadyClock::now() - t0).count();
+    if (self0 >= 0) {
+        const double self_s = self_cpu_s() - self0;
+        if (const auto share = other_cpu_share(stat0, read_proc_stat(), self_s, usable_cpus(),
+                                               static_cast<double>(::sysconf(_SC_CLK_TCK))))
+            choice.other_load = *share;
+    }
     if (!best) {
         choice.source = AutoConfigChoice::Source::fallback;
         choice.max_batch_size = o.batching.max_batch_size;
@@ -540,12 +627,19 @@ std::vector<std::unique_ptr<Backend>> open_configured(std::span<const std::byte>
     if (complete) {
         AutoConfigCell stored = *best;
         stored.batch = choice.max_batch_size;
-        if (folder.empty())
+        if (folder.empty()) {
             choice.note = "not cached: no cache folder (set TILEDET_CACHE_DIR, XDG_CACHE_HOME or HOME); every run measures again";
-        else if (write_entry(entry, key, stored, choice.batches_cut))
+        } else if (choice.other_load > a.max_other_load) {
+            char buf[200];
+            std::snprintf(buf, sizeof buf,
+                          "not cached: other processes used %.0f %% of the CPUs while it measured, which skews the "
+                          "pick; the next run measures again (--auto-max-other-load 1 caches it anyway)",
+                          100.0 * choice.other_load);
+            choice.note = buf;
+        } else if (write_entry(entry, key, stored, choice.batches_cut))
             choice.cache_file = entry.string();
         else
-            choice.note = "not cached: cannot write " + entry.parent_path().string() +
+            choice.note = "not cached: cannot write " + entry.string() +
                           " (every run measures again; set TILEDET_CACHE_DIR to a writable folder)";
     }
     return finish(std::move(best_backends));

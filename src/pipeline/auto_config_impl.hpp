@@ -3,6 +3,7 @@
 
 #include <functional>
 #include <memory>
+#include <optional>
 #include <span>
 #include <string>
 #include <vector>
@@ -29,6 +30,15 @@ std::vector<std::unique_ptr<Backend>> open_configured(std::span<const std::byte>
 // of the bare ceiling where 2 x 1 thread reached 0.95-0.97 (BENCHMARKS.md, issue 17), while
 // their bare cells differ by 0-5 %. Same instance count: the faster one.
 bool cell_beats(const AutoConfigCell& cell, const AutoConfigCell& incumbent);
+
+// The share (0 to 1) of `cpus` (ids; empty: every CPU listed) that processes other than this one
+// used between two readings of /proc/stat (`before`, `after`: its text, per-CPU lines
+// "cpuN user nice system idle iowait irq softirq steal ...", in ticks of `ticks_per_s`, proc(5)),
+// during which this process used `self_s` seconds of CPU. Busy: user, nice, system, irq, softirq
+// and steal (guest time is inside user); all: busy, idle and iowait. nullopt when no listed CPU
+// is in both readings or no tick passed.
+std::optional<double> other_cpu_share(const std::string& before, const std::string& after, double self_s,
+                                      const std::vector<int>& cpus, double ticks_per_s);
 
 // The cache entry's key text for these options on this machine (exposed for tests).
 std::string auto_config_key(std::span<const std::byte> bytes, const PipelineOptions& options, int cores);

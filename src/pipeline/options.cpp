@@ -146,8 +146,14 @@ std::vector<OptionSpec> make_specs() {
          "auto", false, {"auto_config.enabled"}},
         {"auto_budget_ms", "batching",
          "--config auto: how long the search may take, 100 to 60000 ms (soft: 1 instance and one per core are "
-         "always measured, each for a tenth of it at least, sessions opened and warmed first); part of the cache key",
+         "always measured, sessions opened and warmed first; each cell runs a tenth of it, 0.1 to 0.4 s, and a "
+         "larger budget leaves room for more cells); part of the cache key",
          std::to_string(d.auto_config.budget.count()), false, {"auto_config.budget"}},
+        {"auto_max_other_load", "batching",
+         "--config auto: cache the measured choice only when other processes took at most this share (0 to 1) of "
+         "the CPUs while it was measured (a busy machine skews the pick: it is used, and the next run measures "
+         "again); 1: cache it whatever the load",
+         num(d.auto_config.max_other_load), false, {"auto_config.max_other_load"}},
         {"batch", "batching",
          "Max batch size for a dynamic-batch model; auto: chosen by --config auto, " +
              std::to_string(d.batching.max_batch_size) + " with --config manual",
@@ -343,6 +349,8 @@ void set_option(PipelineOptions& o, std::string_view name, std::string_view v) {
         else bad(name, "auto or manual", v);
     } else if (n == "auto_budget_ms") {
         o.auto_config.budget = std::chrono::milliseconds(number<long long>(name, v, "milliseconds >= 100 (at most 60000)", 100, 60000));
+    } else if (n == "auto_max_other_load") {
+        o.auto_config.max_other_load = number<double>(name, v, "a share of the CPUs from 0 to 1", 0.0, 1.0);
     } else if (n == "queue") {
         o.batching.queue_capacity = number<std::size_t>(name, v, "a capacity >= 0 (0: unbounded)");
     } else if (n == "probe_sizes") {

@@ -110,6 +110,10 @@ std::string config_json(const AutoConfigChoice& config) {
     c["failed_batch"] = config.failed_batch;
     c["failure"] = config.failure;
     c["note"] = config.note;
+    if (config.other_load >= 0)
+        c["other_load"] = config.other_load;
+    else
+        c["other_load"] = nullptr;
     auto& cells = c["cells"] = nlohmann::json::array();
     for (const AutoConfigCell& cell : config.cells)
         cells.push_back({{"instances", cell.instances}, {"threads", cell.threads}, {"batch", cell.batch},

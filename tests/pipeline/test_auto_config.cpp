@@ -3,10 +3,15 @@
 // never asserted: which cell wins depends on the machine; the tests check the bookkeeping.
 #include <gtest/gtest.h>
 
+#include <algorithm>
+#include <csignal>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <set>
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
 #include <string>
 
 #include "test_paths.hpp"
@@ -15,6 +20,7 @@
 #include "tiledet/pipeline/auto_config.hpp"
 #include "tiledet/pipeline/options.hpp"
 #include "tiledet/pipeline/pipeline.hpp"
+#include "tiledet/pipeline/result_json.hpp"
 
 namespace fs = std::filesystem;
 using namespace tiledet;
@@ -41,6 +47,9 @@ protected:
         o.auto_config.cache_dir = cache_.string();
         o.auto_config.cores = cores;
         o.auto_config.budget = std::chrono::milliseconds(1500);
+        // CTest runs other tests beside this one: they must not keep an answer out of the cache
+        // (ABusyMachinesAnswerIsUsedButNotCached tests the limit).
+        o.auto_config.max_other_load = 1.0;
         o.batching.probe_cache_dir = "";
         return o;
     }
@@ -168,6 +177,8 @@ TEST_F(AutoConfig, GivenValuesWin) {
         EXPECT_EQ(p.config().source, AutoConfigChoice::Source::manual);
         EXPECT_TRUE(p.config().cells.empty());
         EXPECT_EQ(p.config().max_batch_size, 2);
+        EXPECT_NE(p.config().describe().find("(instances, threads and batch all given: nothing left to choose)"),
+                  std::string::npos) << p.config().describe();
     }
     EXPECT_EQ(entries(), before);
     // A field changed from its default counts as given, for callers who do not use set_option.
@@ -241,7 +252,92 @@ TEST_F(AutoConfig, ASearchTheBudgetCutShortIsUsedButNotCached) {
     EXPECT_EQ(c.cells[1].instances, 8);
     EXPECT_TRUE(c.cache_file.empty());
     EXPECT_EQ(entries(), 0u);
-    EXPECT_NE(c.describe().find("not cached"), std::string::npos) << c.describe();
+    EXPECT_NE(c.describe().find("; the budget left instance counts untried, not cached: raise --auto-budget-ms)"), std::string::npos) << c.describe();
+}
+
+// Processes that keep every usable CPU busy until this goes out of scope (SIGKILL, then reaped).
+class Spinners {
+public:
+    explicit Spinners(int n) {
+        for (int i = 0; i < n; ++i) {
+            const pid_t pid = ::fork();
+            if (pid == 0) {
+                volatile unsigned long x = 0;  // the child only spins: nothing that needs the parent's locks
+                for (;;) x = x + 1;
+            }
+            if (pid > 0) pids_.push_back(pid);
+        }
+    }
+    ~Spinners() {
+        for (pid_t pid : pids_) ::kill(pid, SIGKILL);
+        for (pid_t pid : pids_) ::waitpid(pid, nullptr, 0);
+    }
+    std::size_t size() const { return pids_.size(); }
+
+private:
+    std::vector<pid_t> pids_;
+};
+
+// A measurement taken while other processes keep the CPUs busy reads their load: the pick is
+// used, not cached, and the line says why; --auto-max-other-load 1 caches it anyway.
+TEST_F(AutoConfig, ABusyMachinesAnswerIsUsedButNotCached) {
+    TILEDET_REQUIRE_GENERATED(kStatic);
+    const int cpus = usable_cores();
+    Spinners busy(cpus);  // as many as our CPUs: about half of them is theirs while we measure
+    ASSERT_EQ(busy.size(), static_cast<std::size_t>(cpus));
+    PipelineOptions o = options();
+    o.auto_config.max_other_load = PipelineOptions{}.auto_config.max_other_load;  // the default, 0.25
+    {
+        Pipeline p(generated_model(kStatic).string(), o);
+        const AutoConfigChoice& c = p.config();
+        EXPECT_EQ(c.source, AutoConfigChoice::Source::measured) << c.describe();
+        EXPECT_TRUE(c.complete);
+        EXPECT_GT(c.other_load, 0.25) << c.describe();
+        EXPECT_LE(c.other_load, 1.0);
+        EXPECT_TRUE(c.cache_file.empty()) << c.describe();
+        EXPECT_NE(c.describe().find("; not cached: other processes used "), std::string::npos) << c.describe();
+        EXPECT_NE(c.describe().find("% of the CPUs while it measured"), std::string::npos) << c.describe();
+        EXPECT_EQ(c.describe().find(", cached"), std::string::npos) << c.describe();
+        EXPECT_EQ(p.executor().instances(), static_cast<std::size_t>(c.instances));  // the pick runs
+    }
+    EXPECT_EQ(entries(), 0u);
+    set_option(o, "auto_max_other_load", "1");
+    Pipeline p(generated_model(kStatic).string(), o);
+    EXPECT_EQ(p.config().source, AutoConfigChoice::Source::measured) << "nothing was cached before";
+    EXPECT_FALSE(p.config().cache_file.empty()) << p.config().describe();
+    EXPECT_EQ(entries(), 1u);
+    EXPECT_THROW(set_option(o, "auto_max_other_load", "1.5"), OptionError);
+    EXPECT_THROW(set_option(o, "auto_max_other_load", "-0.1"), OptionError);
+}
+
+// The share of the CPUs other processes took, from two readings of /proc/stat's per-CPU lines.
+TEST(AutoConfigLoad, OtherProcessesShareComesFromTheListedCpusLessOurOwnTime) {
+    using pipeline_detail::other_cpu_share;
+    // cpuN user nice system idle iowait irq softirq steal guest guest_nice, ticks of 1/100 s.
+    const std::string before =
+        "cpu  500 0 100 1000 0 0 0 0 0 0\n"
+        "cpu0 200 0 50 500 0 0 0 0 0 0\n"
+        "cpu1 300 0 50 500 0 0 0 0 0 0\n"
+        "intr 12345\n";
+    // Over 2 s: cpu0 busy 150 ticks (100 user, 20 system, 10 irq, 10 softirq, 10 steal) and 50
+    // idle; cpu1 busy 50, idle 150 (20 of it iowait).
+    const std::string after =
+        "cpu  9999 0 9999 9999 0 0 0 0 0 0\n"
+        "cpu0 300 0 70 550 0 10 10 10 0 0\n"
+        "cpu1 350 0 50 630 20 0 0 0 0 0\n";
+    // Both CPUs: 200 busy ticks of 400 = 2 s of 4; we used 1 s: others 1 s of 4.
+    ASSERT_TRUE(other_cpu_share(before, after, 1.0, {0, 1}, 100.0).has_value());
+    EXPECT_DOUBLE_EQ(*other_cpu_share(before, after, 1.0, {0, 1}, 100.0), 0.25);
+    EXPECT_DOUBLE_EQ(*other_cpu_share(before, after, 1.0, {}, 100.0), 0.25);  // empty: every CPU listed
+    // cpu0 only: 1.5 s busy of 2, we used 0.5 s there: 0.5.
+    EXPECT_DOUBLE_EQ(*other_cpu_share(before, after, 0.5, {0}, 100.0), 0.5);
+    // Our time above the busy time (tick rounding): none theirs, never negative.
+    EXPECT_DOUBLE_EQ(*other_cpu_share(before, after, 3.0, {0, 1}, 100.0), 0.0);
+    // Nothing to say: a CPU not in the readings, no tick passed, unreadable text.
+    EXPECT_FALSE(other_cpu_share(before, after, 1.0, {7}, 100.0).has_value());
+    EXPECT_FALSE(other_cpu_share(before, before, 0.0, {0, 1}, 100.0).has_value());
+    EXPECT_FALSE(other_cpu_share("", after, 0.0, {0, 1}, 100.0).has_value());
+    EXPECT_FALSE(other_cpu_share(before, "cpu0 garbage\n", 0.0, {0, 1}, 100.0).has_value());
 }
 
 TEST_F(AutoConfig, BadOptionsFailBeforeAnyMeasurement) {
@@ -251,6 +347,53 @@ TEST_F(AutoConfig, BadOptionsFailBeforeAnyMeasurement) {
     set_option(o, "overlap", "700");  // not smaller than the tile
     EXPECT_THROW(Pipeline(generated_model(kStatic).string(), o), OptionError);
     EXPECT_EQ(entries(), 0u);
+    // Thousands of threads (in auto and in manual): refused with what to give instead, not run
+    // (a review's --threads 4096 hung inside the runtime for 11 minutes).
+    const auto message = [&](PipelineOptions opts) -> std::string {
+        try {
+            Pipeline p(generated_model(kStatic).string(), opts);
+        } catch (const ConfigError& e) {
+            return e.what();
+        }
+        return "(no error)";
+    };
+    const int most = std::max(64, 4 * usable_cores());
+    for (const char* config : {"auto", "manual"}) {
+        PipelineOptions many = options();
+        set_option(many, "config", config);
+        set_option(many, "threads", std::to_string(most + 1));
+        const std::string m = message(many);
+        EXPECT_NE(m.find("threads " + std::to_string(most + 1) + ": more CPU threads than this machine can use"),
+                  std::string::npos) << m;
+        EXPECT_NE(m.find("give at most " + std::to_string(usable_cores())), std::string::npos) << m;
+        // More instances than a given total of threads.
+        PipelineOptions split = options();
+        set_option(split, "config", config);
+        set_option(split, "instances", "3");
+        set_option(split, "threads", "2");
+        EXPECT_NE(message(split).find(": instances 3 with threads 2 in all: each instance needs at least one thread; "
+                                      "give threads 3 or more, or at most 2 instances"),
+                  std::string::npos) << message(split);
+    }
+    EXPECT_EQ(entries(), 0u);
+}
+
+// Given instances past the cores run one thread each, and that answer is read back (an entry of
+// more threads in all than cores was taken for a foreign one: every run measured again).
+TEST_F(AutoConfig, MoreInstancesThanCoresGivenAreCachedToo) {
+    TILEDET_REQUIRE_GENERATED(kStatic);
+    PipelineOptions o = options(2);
+    set_option(o, "instances", "3");
+    {
+        Pipeline p(generated_model(kStatic).string(), o);
+        EXPECT_EQ(p.config().source, AutoConfigChoice::Source::measured) << p.config().describe();
+        EXPECT_EQ(p.config().instances, 3);
+        EXPECT_EQ(p.config().threads, 1);
+    }
+    Pipeline again(generated_model(kStatic).string(), o);
+    EXPECT_EQ(again.config().source, AutoConfigChoice::Source::cached) << again.config().describe();
+    EXPECT_EQ(again.config().instances, 3);
+    EXPECT_EQ(again.config().threads, 1);
 }
 
 TEST_F(AutoConfig, UnreadableOrForeignEntriesAreMisses) {
@@ -379,6 +522,10 @@ TEST(AutoConfigDescribe, SaysWhatAndWhy) {
     c.cells.resize(3);
     c.cache_file = "/x";
     EXPECT_EQ(c.describe(), "auto: 2 instances x 1 thread, max batch 1 (measured 3 cells in 1.3 s on 2 cores, cached)");
+    // A JSON reader sees the load it was measured under (null when unknown).
+    EXPECT_NE(config_json(c).find("\"other_load\":null"), std::string::npos) << config_json(c);
+    c.other_load = 0.5;
+    EXPECT_NE(config_json(c).find("\"other_load\":0.5"), std::string::npos) << config_json(c);
     c.source = AutoConfigChoice::Source::one_tile;
     c.instances = 1;
     c.threads = 0;
@@ -387,6 +534,22 @@ TEST(AutoConfigDescribe, SaysWhatAndWhy) {
     c.pinned_cpus = {0, 1};
     EXPECT_EQ(c.describe(),
               "auto: 1 instance x all cores, max batch 1 (one tile: lowest latency, nothing measured), pinned to CPUs 0,1");
+    // What runs first (the pinning too), then the notes.
+    c.source = AutoConfigChoice::Source::measured;
+    c.instances = 2;
+    c.threads = 1;
+    c.batches_cut = true;
+    c.cache_file.clear();
+    c.note = "not cached: x";
+    EXPECT_EQ(c.describe(),
+              "auto: 2 instances x 1 thread, max batch 1 (measured 3 cells in 1.3 s on 2 cores), pinned to CPUs 0,1; "
+              "larger batches not measured: the next would have overrun --auto-budget-ms (raise it, or give --batch); "
+              "not cached: x");
+    c.source = AutoConfigChoice::Source::manual;
+    c.note = "instances, threads and batch all given: nothing left to choose";
+    EXPECT_EQ(c.describe(),
+              "manual: 2 instances x 1 thread, max batch 1 (instances, threads and batch all given: nothing left to "
+              "choose), pinned to CPUs 0,1");
 }
 
 // One single-threaded CPU session per usable core: the pipeline's executor pins each to its own

@@ -36,6 +36,13 @@ struct AutoConfigOptions {
     // and the best measured wins (see AutoConfigChoice::complete for what is cached). Part of
     // the key: a larger budget measures again. Option "auto_budget_ms" (100 to 60000).
     std::chrono::milliseconds budget{2000};
+    // A measured answer is cached only when other processes took at most this share (0 to 1) of
+    // the CPUs this process may use while it was measured: on a busy machine the cells read the
+    // load, not the configuration (on 2 cores, with another tiledet running, the pick was 1
+    // instance x 2 threads, at 0.36 of the quiet machine's best later), and a cached pick would
+    // keep that for good. The pick is still used for this run; the next run measures again.
+    // 1: cache whatever the load. Option "auto_max_other_load". Not part of the key.
+    double max_other_load = 0.25;
     // Where choices are kept, one file per key (model content, providers, CPU model, cores,
     // given values, budget, tiledet and ONNX Runtime versions) under <folder>/auto/. Unset: as
     // BatchPolicy::probe_cache_dir ($TILEDET_CACHE_DIR, else $XDG_CACHE_HOME/tiledet, else
@@ -90,8 +97,13 @@ struct AutoConfigChoice {
     // its usual warning and the batchify hint.
     int failed_batch = 0;
     std::string failure;
+    // The share (0 to 1) of the CPUs this process may use that other processes took while it
+    // measured (from /proc/stat's per-CPU counters less this process's own CPU time; a VM's
+    // steal time counts as theirs); -1 when not measured or the counters cannot be read.
+    double other_load = -1;
     // What else the one line should say: that TILEDET_AUTO_CONFIG turned auto off, or that a
-    // measured answer could not be cached (no cache folder, or one that cannot be written).
+    // measured answer was not cached (no cache folder, one that cannot be written, or a machine
+    // too busy while it measured: see AutoConfigOptions::max_other_load).
     std::string note;
 
     // "auto: 2 instances x 1 thread, max batch 1 (measured 4 cells in 1.3 s on 2 cores, cached)";
