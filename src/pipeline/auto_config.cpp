@@ -107,8 +107,8 @@ bool env_turns_off() {
     if (s == "off" || s == "0" || s == "manual" || s == "false" || s == "no") return true;
     if (s.empty() || s == "on" || s == "1" || s == "auto" || s == "true" || s == "yes") return false;
     throw ConfigError("TILEDET_AUTO_CONFIG='" + printable(v) +
-                      "': expected off, 0, manual, false or no (auto acts as --config manual), or on, 1, auto, true or "
-                      "yes; unset it to use --config");
+                      "': expected off, 0, manual, false or no (the auto configuration off, as --config manual), or "
+                      "on, 1, auto, true, yes or nothing (--config decides); unset it to let --config decide");
 }
 
 std::string cpu_model() {
@@ -374,12 +374,18 @@ std::vector<std::unique_ptr<Backend>> open_configured(std::span<const std::byte>
     // instances than a given total cannot each have a thread.
     const int given_threads = fixed.threads ? o.model.intra_op_threads : 0;
     const int usable = usable_cores();
-    const int most_threads = std::max(64, 4 * usable);
+    const int most_threads = 4 * usable;
     if (given_threads > most_threads)
         throw ConfigError("threads " + std::to_string(given_threads) + ": more CPU threads than this machine can use (" +
-                          std::to_string(usable) + " usable CPU" + (usable == 1 ? "" : "s") + ", at most " +
-                          std::to_string(most_threads) + " accepted; threads past the CPUs only wait for each other); "
-                          "give at most " + std::to_string(usable) + ", or 0 for every core");
+                          std::to_string(usable) + " usable CPU" + (usable == 1 ? "" : "s") + "; threads past the CPUs "
+                          "only wait for each other); give at most " + std::to_string(most_threads) + " (" +
+                          std::to_string(usable) + ", one per CPU, is usually fastest), or 0 for every core");
+    // A given total that instances cannot share equally: what is left over is not used.
+    const auto threads_note = [&](int instances, int threads) -> std::string {
+        if (given_threads <= 0 || instances * threads >= given_threads) return "";
+        return "threads " + std::to_string(given_threads) + " in all: " + std::to_string(instances) +
+               " instances share them equally and use " + std::to_string(instances * threads);
+    };
     if (given_threads > 0 && fixed.instances && o.batching.instances > given_threads)
         throw ConfigError("instances " + std::to_string(o.batching.instances) + " with threads " +
                           std::to_string(given_threads) + " in all: each instance needs at least one thread; give "
@@ -420,7 +426,7 @@ std::vector<std::unique_ptr<Backend>> open_configured(std::span<const std::byte>
         if (!kind.is_dynamic()) choice.static_batch = kind.is_static() ? static_cast<int>(kind.size) : 1;
         return backends;
     };
-    const bool env_off = a.enabled && env_turns_off();
+    const bool env_off = env_turns_off() && a.enabled;  // a bad value is refused with --config manual too
     if (!a.enabled || env_off || (fixed.instances && fixed.threads && fixed.batch)) {
         choice.source = AutoConfigChoice::Source::manual;
         if (env_off)
@@ -447,6 +453,7 @@ std::vector<std::unique_ptr<Backend>> open_configured(std::span<const std::byte>
             apply(hit->cell.instances, hit->cell.threads, hit->cell.batch);
             choice.source = AutoConfigChoice::Source::cached;
             choice.batches_cut = hit->batches_cut;
+            choice.note = threads_note(hit->cell.instances, hit->cell.threads);
             choice.cache_file = entry.string();
             return finish(open());
         }
@@ -624,23 +631,25 @@ std::vector<std::unique_ptr<Backend>> open_configured(std::span<const std::byte>
           static_batch ? o.batching.max_batch_size : std::max(best->batch, choice.failed_batch));
     choice.source = AutoConfigChoice::Source::measured;
     choice.complete = complete;
+    choice.note = threads_note(best->instances, best->threads);
+    const auto add_note = [&](const std::string& text) { choice.note += (choice.note.empty() ? "" : "; ") + text; };
     if (complete) {
         AutoConfigCell stored = *best;
         stored.batch = choice.max_batch_size;
         if (folder.empty()) {
-            choice.note = "not cached: no cache folder (set TILEDET_CACHE_DIR, XDG_CACHE_HOME or HOME); every run measures again";
+            add_note("not cached: no cache folder (set TILEDET_CACHE_DIR, XDG_CACHE_HOME or HOME); every run measures again");
         } else if (choice.other_load > a.max_other_load) {
-            char buf[200];
+            char buf[256];
             std::snprintf(buf, sizeof buf,
                           "not cached: other processes used %.0f %% of the CPUs while it measured, which skews the "
                           "pick; the next run measures again (--auto-max-other-load 1 caches it anyway)",
                           100.0 * choice.other_load);
-            choice.note = buf;
+            add_note(buf);
         } else if (write_entry(entry, key, stored, choice.batches_cut))
             choice.cache_file = entry.string();
         else
-            choice.note = "not cached: cannot write " + entry.string() +
-                          " (every run measures again; set TILEDET_CACHE_DIR to a writable folder)";
+            add_note("not cached: cannot write " + entry.string() +
+                          " (every run measures again; set TILEDET_CACHE_DIR to a writable folder)");
     }
     return finish(std::move(best_backends));
 }
