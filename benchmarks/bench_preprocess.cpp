@@ -1,8 +1,11 @@
-// Preprocessing per photo, as the pipeline does it for a 640 x 640 float NCHW input: OpenCV's
-// resize to the content size, then the planar float write (BENCHMARKS.md, issue 17). Photos are
-// decoded once, before timing; each benchmark cycles through them.
-//   table:      the per-channel byte -> value tables, three loads per pixel (the reference);
-//   vector:     what write_planes runs: the AVX2 row kernel when the CPU has it (bit-identical);
+// Preprocessing per photo, as the pipeline does it for a 640 x 640 float NCHW input: the resize to
+// the content size, then the planar float write (BENCHMARKS.md, issue 17). Photos are decoded
+// once, before timing; each benchmark cycles through them.
+//   table:      cv::resize, then the per-channel byte -> value tables, three loads per pixel (the
+//               reference);
+//   vector:     what write_planes runs: a stretch that changes only the height blends two source
+//               rows per output row (cv::resize's bytes, no intermediate image), then the AVX2
+//               row kernel when the CPU has it (bit-identical);
 //   resize_*:   cv::resize alone, with OpenCV's default thread pool and with one thread.
 // Arguments: 0 = stretch (RT-DETR, byte/255), 1 = letterbox (YOLO, byte/255, pad 114),
 // 2 = stretch with ImageNet mean/std (RF-DETR).

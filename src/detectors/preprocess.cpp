@@ -4,6 +4,7 @@
 #include <cmath>
 #include <cstdint>
 #include <type_traits>
+#include <vector>
 #include <opencv2/imgproc.hpp>
 
 #include "tiledet/error.hpp"
@@ -67,6 +68,132 @@ Placement plan_placement(int orig_w, int orig_h, int input_w, int input_h, Resiz
 
 namespace {
 
+// The stretch of a photo whose width already matches the model's (640 x 480 into 640 x 640, the
+// RT-DETR and RF-DETR case) changes only the height: each output row is a blend of two source
+// rows. Done row by row into a small buffer instead of cv::resize's whole intermediate image (and
+// its horizontal pass, an identity here): the content never exists as a full image
+// (BENCHMARKS.md, issue 17). The arithmetic is OpenCV 4.6's fixed-point INTER_LINEAR for 8-bit
+// images (modules/imgproc/src/resize.cpp: coefficients of INTER_RESIZE_COEF_BITS = 11 bits,
+// the rows' sum through VResizeLinearVec_32s8u: (((s0 * 128 * b0) >> 16) + ((s1 * 128 * b1) >> 16)
+// + 2) >> 2), so the bytes are cv::resize's; a check at first use compares it with cv::resize and
+// falls back to cv::resize for good if another OpenCV build rounds differently.
+struct RowBlend {
+    int r0 = 0, r1 = 0;    // source rows
+    short b0 = 0, b1 = 0;  // their weights, in 1/2048
+};
+
+RowBlend plan_row_blend(int dy, int src_h, int dst_h) {
+    // As cv::resize computes them: scale = 1 / (dst / src), fy = (dy + 0.5) * scale - 0.5 in float.
+    const double scale = 1.0 / (static_cast<double>(dst_h) / src_h);
+    float fy = static_cast<float>((dy + 0.5) * scale - 0.5);
+    const int sy = cvFloor(fy);
+    fy -= static_cast<float>(sy);
+    RowBlend b;
+    b.b0 = cv::saturate_cast<short>((1.0f - fy) * 2048.0f);
+    b.b1 = cv::saturate_cast<short>(fy * 2048.0f);
+    b.r0 = std::clamp(sy, 0, src_h - 1);
+    b.r1 = std::clamp(sy + 1, 0, src_h - 1);
+    return b;
+}
+
+// In 16-bit lanes, as OpenCV's vector code does it: s * 128 fits, the products' high halves are
+// its v_mul_hi. GCC vectorizes this with AVX2 (vpmulhw) at 0.22 ms per 640 x 640 x 3 photo on
+// the 2-core EPYC, against 0.62 ms for SSE2's 32-bit products and 0.47 ms for cv::resize on one
+// thread (benchmarks/bench_preprocess.cpp).
+inline void blend_rows_generic(const uchar* __restrict r0, const uchar* __restrict r1, int n, short b0, short b1,
+                               uchar* __restrict out) {
+    for (int x = 0; x < n; ++x) {
+        const short a0 = static_cast<short>(r0[x] << 7), a1 = static_cast<short>(r1[x] << 7);
+        const short h0 = static_cast<short>((a0 * b0) >> 16), h1 = static_cast<short>((a1 * b1) >> 16);
+        const int v = (h0 + h1 + 2) >> 2;
+        out[x] = static_cast<uchar>(v > 255 ? 255 : (v < 0 ? 0 : v));
+    }
+}
+
+#if defined(__x86_64__) && defined(__GNUC__)
+__attribute__((target("avx2"))) void blend_rows_avx2(const uchar* __restrict r0, const uchar* __restrict r1, int n,
+                                                     short b0, short b1, uchar* __restrict out) {
+    blend_rows_generic(r0, r1, n, b0, b1, out);
+}
+#endif
+
+void blend_rows(const uchar* r0, const uchar* r1, int n, short b0, short b1, uchar* out) {
+#if defined(__x86_64__) && defined(__GNUC__)
+    static const bool avx2 = __builtin_cpu_supports("avx2");
+    if (avx2) return blend_rows_avx2(r0, r1, n, b0, b1, out);
+#endif
+    blend_rows_generic(r0, r1, n, b0, b1, out);
+}
+
+void blend_into(const cv::Mat& src, int dst_h, int dy, uchar* out) {
+    const RowBlend b = plan_row_blend(dy, src.rows, dst_h);
+    const int n = src.cols * src.channels();
+    if (b.b1 == 0) {  // exactly on a source row: ((s * 2048 * 128) >> 16 + 2) >> 2 is s
+        std::copy_n(src.ptr<uchar>(b.r0), n, out);
+        return;
+    }
+    blend_rows(src.ptr<uchar>(b.r0), src.ptr<uchar>(b.r1), n, b.b0, b.b1, out);
+}
+
+}  // namespace
+
+bool row_blend_matches_opencv() {
+    static const bool same = [] {
+        std::uint32_t state = 12345;
+        for (const int channels : {3, 1})
+            for (const auto& [w, src_h, dst_h] : {std::array<int, 3>{640, 48, 64}, {77, 37, 100}, {101, 100, 37},
+                                                 {5, 3, 7}}) {
+                cv::Mat src(src_h, w, CV_8UC(channels));
+                for (int y = 0; y < src_h; ++y)
+                    for (int x = 0; x < w * channels; ++x) {
+                        state = state * 1664525u + 1013904223u;
+                        src.ptr<uchar>(y)[x] = static_cast<uchar>(state >> 24);
+                    }
+                cv::Mat want;
+                cv::resize(src, want, cv::Size(w, dst_h), 0, 0, cv::INTER_LINEAR);
+                std::vector<uchar> row(static_cast<std::size_t>(w * channels));
+                for (int dy = 0; dy < dst_h; ++dy) {
+                    blend_into(src, dst_h, dy, row.data());
+                    if (!std::equal(row.begin(), row.end(), want.ptr<uchar>(dy))) return false;
+                }
+            }
+        return true;
+    }();
+    return same;
+}
+
+namespace {
+
+// The content (the image at the placement's content size), a row at a time: straight from the
+// image when the size is already right, blended rows when only the height changes (bilinear,
+// fused allowed), otherwise cv::resize's result.
+class ContentRows {
+public:
+    ContentRows(const cv::Mat& img, const Placement& p, int interpolation, bool fused_allowed) : img_(img) {
+        if (img.cols == p.content_w && img.rows == p.content_h) return;
+        if (fused_allowed && interpolation == cv::INTER_LINEAR && img.cols == p.content_w && img.depth() == CV_8U &&
+            row_blend_matches_opencv()) {
+            dst_h_ = p.content_h;
+            row_.resize(static_cast<std::size_t>(img.cols) * static_cast<std::size_t>(img.channels()));
+            return;
+        }
+        cv::resize(img, resized_, cv::Size(p.content_w, p.content_h), 0, 0, interpolation);
+    }
+    const uchar* row(int cy) {
+        if (dst_h_ > 0) {
+            blend_into(img_, dst_h_, cy, row_.data());
+            return row_.data();
+        }
+        return resized_.empty() ? img_.ptr<uchar>(cy) : resized_.ptr<uchar>(cy);
+    }
+
+private:
+    const cv::Mat& img_;
+    cv::Mat resized_;
+    int dst_h_ = 0;  // > 0: blended rows
+    std::vector<uchar> row_;
+};
+
 // The arithmetic row kernel: n pixels of 3 interleaved bytes -> one row of each plane,
 // value = (byte / divisor - mean) / std in float, the very operations the tables are filled with.
 // IEEE division and subtraction round a vector lane exactly as a scalar, so the result is
@@ -127,9 +254,8 @@ void write_planes_impl(const cv::Mat& bgr, const Placement& p, const PixelTransf
     (void)by_table;
 #endif
 
-    cv::Mat content = bgr;
-    if (bgr.cols != p.content_w || bgr.rows != p.content_h)
-        cv::resize(bgr, content, cv::Size(p.content_w, p.content_h), 0, 0, t.interpolation);
+    // The tables' walk (the reference) keeps cv::resize, so comparing the two tests the blend too.
+    ContentRows content(bgr, p, t.interpolation, /*fused_allowed=*/!by_table);
 
     const std::size_t plane = static_cast<std::size_t>(g.input_w) * static_cast<std::size_t>(g.input_h);
     T* planes[3] = {dst, dst + plane, dst + 2 * plane};  // R, G, B (B, G, R when bgr)
@@ -145,7 +271,7 @@ void write_planes_impl(const cv::Mat& bgr, const Placement& p, const PixelTransf
             std::fill(planes[c] + row, planes[c] + row + p.left, pad_rgb[c]);
             std::fill(planes[c] + row + p.left + p.content_w, planes[c] + row + g.input_w, pad_rgb[c]);
         }
-        const uchar* src = content.ptr<uchar>(cy);
+        const uchar* src = content.row(cy);
         T* c0 = planes[0] + row + p.left;
         T* c1 = planes[1] + row + p.left;
         T* c2 = planes[2] + row + p.left;
@@ -192,12 +318,6 @@ void fill_tables(const PixelTransform& t, int channels, Tables& out) {
     out.pad = std::clamp(t.pad_value, 0, 255);
 }
 
-cv::Mat resized_content(const cv::Mat& img, const Placement& p, int interpolation) {
-    if (img.cols == p.content_w && img.rows == p.content_h) return img;
-    cv::Mat content;
-    cv::resize(img, content, cv::Size(p.content_w, p.content_h), 0, 0, interpolation);
-    return content;
-}
 
 }  // namespace
 
@@ -206,7 +326,7 @@ void write_interleaved(const cv::Mat& bgr, const Placement& p, const PixelTransf
     const Geometry& g = p.geometry;
     Tables tab;
     fill_tables(t, 3, tab);
-    const cv::Mat content = resized_content(bgr, p, t.interpolation);
+    ContentRows content(bgr, p, t.interpolation, /*fused_allowed=*/true);
     const T pad_px[3] = {T(tab.lut[0][tab.pad]), T(tab.lut[1][tab.pad]), T(tab.lut[2][tab.pad])};
     const auto fill_pad = [&](T* from, int pixels) {
         for (int x = 0; x < pixels; ++x, from += 3) {
@@ -226,7 +346,7 @@ void write_interleaved(const cv::Mat& bgr, const Placement& p, const PixelTransf
         }
         fill_pad(row, p.left);
         fill_pad(row + static_cast<std::size_t>(p.left + p.content_w) * 3, g.input_w - p.left - p.content_w);
-        const uchar* src = content.ptr<uchar>(cy);
+        const uchar* src = content.row(cy);
         T* out = row + static_cast<std::size_t>(p.left) * 3;
         for (int x = 0; x < p.content_w; ++x, src += 3, out += 3) {
             out[0] = T(tab.lut[0][src[first]]);
@@ -243,7 +363,7 @@ void write_grey(const cv::Mat& bgr, const Placement& p, const PixelTransform& t,
     fill_tables(t, 1, tab);
     cv::Mat grey;
     cv::cvtColor(bgr, grey, cv::COLOR_BGR2GRAY);
-    const cv::Mat content = resized_content(grey, p, t.interpolation);
+    ContentRows content(grey, p, t.interpolation, /*fused_allowed=*/true);
     const T pad = T(tab.lut[0][tab.pad]);
     for (int y = 0; y < g.input_h; ++y) {
         T* row = dst + static_cast<std::size_t>(y) * static_cast<std::size_t>(g.input_w);
@@ -254,7 +374,7 @@ void write_grey(const cv::Mat& bgr, const Placement& p, const PixelTransform& t,
         }
         std::fill(row, row + p.left, pad);
         std::fill(row + p.left + p.content_w, row + g.input_w, pad);
-        const uchar* src = content.ptr<uchar>(cy);
+        const uchar* src = content.row(cy);
         T* out = row + p.left;
         for (int x = 0; x < p.content_w; ++x) out[x] = T(tab.lut[0][src[x]]);
     }

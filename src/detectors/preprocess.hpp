@@ -53,6 +53,12 @@ void write_planes(const cv::Mat& bgr, const Placement& p, const PixelTransform& 
 template <class T>
 void write_planes_by_table(const cv::Mat& bgr, const Placement& p, const PixelTransform& t, T* dst);
 
+// Whether the row-by-row bilinear stretch (only the height changes: write_planes, write_interleaved
+// and write_grey blend two source rows per output row instead of calling cv::resize) gives
+// cv::resize's bytes in this process's OpenCV. Checked once, on pseudo-random images, the first
+// time it is asked; when false every stretch goes through cv::resize.
+bool row_blend_matches_opencv();
+
 // The same item as [H, W, 3] (NHWC): pixel-interleaved channels in the model's order.
 template <class T>
 void write_interleaved(const cv::Mat& bgr, const Placement& p, const PixelTransform& t, T* dst);

@@ -408,6 +408,66 @@ TEST(PixelFormat, FloatPlanesFromTheVectorKernelAreBitIdenticalToTheTablesAndThe
     }
 }
 
+// A stretch that changes only the height (640 x 480 into 640 x 640: RT-DETR, RF-DETR) blends two
+// source rows per output row instead of calling cv::resize; its bytes must be cv::resize's, in
+// all three writers, from ROI views of noise (every rounding case of the fixed-point blend).
+TEST(PixelFormat, AHeightOnlyStretchGivesCvResizesBytesInEveryWriter) {
+    // Debian 12's OpenCV 4.6 (what scripts/setup.sh installs): the blend's arithmetic is its own.
+    EXPECT_TRUE(detail::row_blend_matches_opencv());
+    cv::RNG rng(7);
+    struct Case {
+        int w, h, to_h;
+    };
+    for (const Case c : {Case{640, 480, 640}, Case{333, 97, 250}, Case{77, 300, 41}, Case{5, 2, 9}}) {
+        SCOPED_TRACE(std::to_string(c.w) + " x " + std::to_string(c.h) + " -> height " + std::to_string(c.to_h));
+        cv::Mat big(c.h + 3, c.w + 4, CV_8UC3);
+        rng.fill(big, cv::RNG::UNIFORM, 0, 256);
+        const cv::Mat view = big(cv::Rect(3, 1, c.w, c.h));
+        const detail::Placement p = detail::plan_placement(c.w, c.h, c.w, c.to_h, ResizeMode::stretch);
+        ASSERT_EQ(p.content_w, c.w);
+        ASSERT_EQ(p.content_h, c.to_h);
+        cv::Mat want;
+        cv::resize(view, want, cv::Size(c.w, c.to_h), 0, 0, cv::INTER_LINEAR);
+        const std::size_t n = 3 * static_cast<std::size_t>(c.w) * static_cast<std::size_t>(c.to_h);
+
+        detail::PixelTransform t;  // byte / 255, RGB
+        std::vector<float> fast(n, -1.0f), table(n, -2.0f);
+        detail::write_planes(view, p, t, fast.data());
+        detail::write_planes_by_table(view, p, t, table.data());  // through cv::resize
+        ASSERT_EQ(std::memcmp(fast.data(), table.data(), n * sizeof(float)), 0);
+
+        detail::PixelTransform bytes;  // the bytes as they are, BGR order: the resized image itself
+        bytes.divisor = 1.0f;
+        bytes.bgr = true;
+        std::vector<std::uint8_t> nhwc(n, 1);
+        detail::write_interleaved(view, p, bytes, nhwc.data());
+        for (int y = 0; y < c.to_h; ++y)
+            ASSERT_EQ(std::memcmp(nhwc.data() + static_cast<std::size_t>(y) * 3 * static_cast<std::size_t>(c.w),
+                                  want.ptr<uchar>(y), 3 * static_cast<std::size_t>(c.w)),
+                      0)
+                << "interleaved row " << y;
+        std::vector<std::uint8_t> planes(n, 1);
+        detail::write_planes(view, p, bytes, planes.data());
+        for (int y = 0; y < c.to_h; ++y)
+            for (int x = 0; x < c.w; ++x)
+                for (int ch = 0; ch < 3; ++ch)
+                    ASSERT_EQ(planes[static_cast<std::size_t>(ch) * n / 3 + static_cast<std::size_t>(y * c.w + x)],
+                              want.at<cv::Vec3b>(y, x)[ch])
+                        << "planar row " << y << " column " << x << " channel " << ch;
+
+        cv::Mat grey, want_grey;
+        cv::cvtColor(view, grey, cv::COLOR_BGR2GRAY);
+        cv::resize(grey, want_grey, cv::Size(c.w, c.to_h), 0, 0, cv::INTER_LINEAR);
+        std::vector<std::uint8_t> one(n / 3, 1);
+        detail::write_grey(view, p, bytes, one.data());
+        for (int y = 0; y < c.to_h; ++y)
+            ASSERT_EQ(std::memcmp(one.data() + static_cast<std::size_t>(y * c.w), want_grey.ptr<uchar>(y),
+                                  static_cast<std::size_t>(c.w)),
+                      0)
+                << "grey row " << y;
+    }
+}
+
 TEST(PixelFormat, DescribesItselfInOneLine) {
     PixelFormat rf;
     rf.mean = {0.485f, 0.456f, 0.406f};
