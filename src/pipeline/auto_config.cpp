@@ -262,6 +262,16 @@ std::vector<Tensor> batch_of(const std::vector<Tensor>& item, int batch) {
     return inputs;
 }
 
+// A pause before a slice that follows another cell's slice. Without it the cell measured second
+// read low: on the RT-DETR layout (2 cores, 2 s budget) 2 x 1 thread read 0.905 of 1 x 2
+// threads at batch 1 (mean of 6 first runs; 0.94 with a 10 ms pause, 0.93-1.01 with 30 ms, 1.05
+// with 60 ms), where the bench's bare sweep, seconds per cell, read 1.04, and the whole pipeline
+// ran 5 % faster on 2 x 1. What the previous cell leaves behind was not pinned down (ONNX
+// Runtime's pool threads spin-wait for work a while before they sleep; caches; the scheduler).
+// The pick went to 1 x 2 threads in 4 of 6 first runs without it, in 0 of 12 with it
+// (BENCHMARKS.md, ac41). It costs 60 ms per cell after the first, inside the budget.
+void settle() { std::this_thread::sleep_for(std::chrono::milliseconds(60)); }
+
 // One cell measured whole: measure_slice with a warm-up.
 AutoConfigCell measure_cell(std::vector<std::unique_ptr<Backend>>& backends, const std::vector<Tensor>& item,
                             int batch, std::chrono::milliseconds window) {
@@ -557,6 +567,7 @@ std::vector<std::unique_ptr<Backend>> open_configured(std::span<const std::byte>
         for (int sl = 0; sl < (interleaved ? 2 : 1); ++sl)
             for (std::size_t k = 0; k < required.size(); ++k) {
                 if (failed[k]) continue;
+                if (sl > 0 || k > 0) settle();
                 try {
                     cells[k] = measure_slice(required[k], inputs, first_batch, slice, sl == 0, times[k]);
                 } catch (const std::exception& e) {
@@ -576,6 +587,7 @@ std::vector<std::unique_ptr<Backend>> open_configured(std::span<const std::byte>
         auto backends = open_count(ii);
         if (backends.empty()) break;
         AutoConfigCell cell;
+        settle();
         try {
             cell = measure_cell(backends, *item, first_batch, window);
         } catch (const std::exception& e) {
