@@ -115,6 +115,12 @@ int run_detect(const DetectArgs& a) {
             input_errors.push_back(e.what());
         }
     }
+    // Nothing usable (an empty folder, a missing file): say so now, without loading the model or
+    // measuring a configuration for images that are not there.
+    if (files.empty() && !input_errors.empty()) {
+        for (const std::string& e : input_errors) std::cerr << "tiledet: " << one_line(e) << "\n";
+        return kExitSomeInputsFailed;
+    }
     // One image run whole is one tile: no measurement can pay for itself (auto_config.hpp).
     if (options.tile_mode == TileMode::none && files.size() == 1) options.auto_config.expected_tiles = 1;
     std::optional<Pipeline> loaded;

@@ -56,6 +56,10 @@ std::string AutoConfigChoice::describe() const {
         os << "all cores";
     if (static_batch > 0)
         os << ", static batch " << static_batch;
+    else if (source == Source::measured && failed_batch > 1 && max_batch_size == failed_batch)
+        // The max batch stays at the size that failed so the executor's probe confirms it and warns
+        // with the fix; what runs is one image or tile at a time.
+        os << ", one at a time";
     else
         os << ", max batch " << max_batch_size;
     char buf[256];  // the longest, with the budget note, is about 130
@@ -350,6 +354,10 @@ std::optional<double> other_cpu_share(const std::string& before, const std::stri
     return std::clamp((busy_s - std::max(0.0, self_s)) / all_s, 0.0, 1.0);
 }
 
+bool larger_batch_pays(double tiles_per_s, double smaller_tiles_per_s) {
+    return tiles_per_s >= smaller_tiles_per_s * 1.05;
+}
+
 bool cell_beats(const AutoConfigCell& cell, const AutoConfigCell& incumbent) {
     if (cell.instances > incumbent.instances) return cell.tiles_per_s >= incumbent.tiles_per_s * 0.95;
     if (cell.instances < incumbent.instances) return cell.tiles_per_s > incumbent.tiles_per_s * 1.05;
@@ -390,6 +398,14 @@ std::vector<std::unique_ptr<Backend>> open_configured(std::span<const std::byte>
                           std::to_string(usable) + " usable CPU" + (usable == 1 ? "" : "s") + "; threads past the CPUs "
                           "only wait for each other); give at most " + std::to_string(most_threads) + " (" +
                           std::to_string(usable) + ", one per CPU, is usually fastest), or 0 for every core");
+    // Each instance runs at least one thread: the same limit bounds a given instance count (64
+    // sessions on 2 cores measured for 7 s against a 2 s budget and held about 1 GB).
+    if (fixed.instances && o.batching.instances > most_threads)
+        throw ConfigError("instances " + std::to_string(o.batching.instances) +
+                          ": more instances than this machine can use (" + std::to_string(usable) + " usable CPU" +
+                          (usable == 1 ? "" : "s") + "; each instance runs at least one thread, and threads past the "
+                          "CPUs only wait for each other); give at most " + std::to_string(most_threads) + " (" +
+                          std::to_string(usable) + ", one per CPU, is usually fastest), or leave --instances to auto");
     // A given total that instances cannot share equally: what is left over is not used.
     const auto threads_note = [&](int instances, int threads) -> std::string {
         if (given_threads <= 0 || instances * threads >= given_threads) return "";
@@ -616,10 +632,7 @@ std::vector<std::unique_ptr<Backend>> open_configured(std::span<const std::byte>
             }
             cell.threads = best->threads;
             choice.cells.push_back(cell);
-            if (cell.tiles_per_s < prev * 1.05) {
-                if (cell.tiles_per_s > best->tiles_per_s) best = cell;
-                break;
-            }
+            if (!larger_batch_pays(cell.tiles_per_s, prev)) break;
             best = cell;
             prev = cell.tiles_per_s;
         }

@@ -31,6 +31,11 @@ std::vector<std::unique_ptr<Backend>> open_configured(std::span<const std::byte>
 // their bare cells differ by 0-5 %. Same instance count: the faster one.
 bool cell_beats(const AutoConfigCell& cell, const AutoConfigCell& incumbent);
 
+// Whether a batch twice the size is taken over the smaller one on the same sessions: only when it
+// pays 5 % or more tiles/s (README). A larger batch costs latency, and a gain inside the noise of
+// a cell measured this briefly is not one.
+bool larger_batch_pays(double tiles_per_s, double smaller_tiles_per_s);
+
 // The share (0 to 1) of `cpus` (ids; empty: every CPU listed) that processes other than this one
 // used between two readings of /proc/stat (`before`, `after`: its text, per-CPU lines
 // "cpuN user nice system idle iowait irq softirq steal ...", in ticks of `ticks_per_s`, proc(5)),

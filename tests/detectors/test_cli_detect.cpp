@@ -121,6 +121,19 @@ TEST_F(CliDetect, MissingInputPathFailsThatInputOnly) {
     EXPECT_NE(r.out.find("a.png 8x8"), std::string::npos) << r.out;
 }
 
+TEST_F(CliDetect, NoUsableInputFailsAtOnceWithoutLoadingTheModel) {
+    TILEDET_REQUIRE_GENERATED("yolo_dynamic.onnx");
+    fs::create_directories(dir_ / "empty");
+    const auto r = run("detect -m " + model("yolo_dynamic.onnx") + " " + (dir_ / "empty").string() + " " +
+                       (dir_ / "nope.jpg").string());
+    EXPECT_EQ(r.code, 1);
+    EXPECT_NE(r.err.find("a folder with no image files"), std::string::npos) << r.err;
+    EXPECT_NE(r.err.find("nope.jpg"), std::string::npos) << r.err;
+    // Neither the model nor a configuration measurement ran for images that are not there.
+    EXPECT_EQ(r.err.find("model:"), std::string::npos) << r.err;
+    EXPECT_EQ(r.err.find("config:"), std::string::npos) << r.err;
+}
+
 TEST_F(CliDetect, OutputsThatCannotBeWrittenAreErrorsNotExitZero) {
     // --jsonl /dev/full lost every line and exited 0; --annotate naming a file gave a raw
     // std::filesystem error.

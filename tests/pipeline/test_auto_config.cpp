@@ -364,6 +364,15 @@ TEST_F(AutoConfig, BadOptionsFailBeforeAnyMeasurement) {
         EXPECT_NE(m.find("threads " + std::to_string(most + 1) + ": more CPU threads than this machine can use"),
                   std::string::npos) << m;
         EXPECT_NE(m.find("give at most " + std::to_string(most) + " ("), std::string::npos) << m;
+        // Instances past the same limit: each runs at least one thread (a review's --instances 64
+        // on 2 cores measured for 7 s and held about 1 GB).
+        PipelineOptions sessions = options();
+        set_option(sessions, "config", config);
+        set_option(sessions, "instances", std::to_string(most + 1));
+        const std::string mi = message(sessions);
+        EXPECT_NE(mi.find("instances " + std::to_string(most + 1) + ": more instances than this machine can use"),
+                  std::string::npos) << mi;
+        EXPECT_NE(mi.find("give at most " + std::to_string(most) + " ("), std::string::npos) << mi;
         // More instances than a given total of threads.
         PipelineOptions split = options();
         set_option(split, "config", config);
@@ -475,6 +484,10 @@ TEST_F(AutoConfig, AModelThatFailsAtBatchTwoIsReportedAndRunsOneAtATime) {
         EXPECT_EQ(p.config().failure.find('\n'), std::string::npos);
         EXPECT_NE(p.config().describe().find("; batch 2 failed while measuring: "), std::string::npos)
             << p.config().describe();
+        // The line says what runs, not the max batch kept for the executor's probe.
+        EXPECT_NE(p.config().describe().find(" x 1 thread, one at a time (measured "), std::string::npos)
+            << p.config().describe();
+        EXPECT_EQ(p.config().describe().find("max batch"), std::string::npos) << p.config().describe();
         EXPECT_EQ(p.config().max_batch_size, 2);
         EXPECT_TRUE(p.executor().sequential()) << "the executor's probe should have found batch 2 failing";
     }
@@ -526,6 +539,16 @@ TEST(AutoConfigPick, WithinFivePercentMoreInstancesWinBeyondItTheFasterDoes) {
     // The same instance count: the faster cell.
     EXPECT_TRUE(cell_beats(cell(2, 1, 19.1), cell(2, 1, 19.0)));
     EXPECT_FALSE(cell_beats(cell(2, 1, 19.0), cell(2, 1, 19.0)));
+}
+
+// A larger batch is taken only when it pays 5 % or more (README): a review's run took batch 2 at
+// +4 % and stopped there.
+TEST(AutoConfigPick, ALargerBatchIsTakenOnlyWhenItPaysFivePercent) {
+    using pipeline_detail::larger_batch_pays;
+    EXPECT_FALSE(larger_batch_pays(22.85, 21.97));  // +4 %
+    EXPECT_FALSE(larger_batch_pays(21.0, 22.0));
+    EXPECT_TRUE(larger_batch_pays(23.2, 22.0));  // +5.5 %
+    EXPECT_TRUE(larger_batch_pays(30.0, 22.0));
 }
 
 TEST(AutoConfigDescribe, SaysWhatAndWhy) {
