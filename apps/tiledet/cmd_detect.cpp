@@ -14,6 +14,7 @@
 #include <map>
 #include <new>
 #include <optional>
+#include <set>
 #include <sstream>
 
 #include "command.hpp"
@@ -59,6 +60,7 @@ double peak_rss_mb() {
 // One input's outcome: the pipeline's result, or why it failed.
 struct ImageRecord {
     std::string file;
+    std::string annotated;  // --annotate: the file written (names unique within the run)
     double load_ms = 0;
     std::optional<ImageResult> result;
     std::string error;
@@ -136,6 +138,34 @@ int run_detect(const DetectArgs& a) {
     int failed = static_cast<int>(input_errors.size());
     for (const std::string& e : input_errors) std::cerr << "tiledet: " << one_line(e) << "\n";
     if (!a.annotate_dir.empty()) cli::ensure_folder(a.annotate_dir, "annotated images");
+    // --annotate names the output after the input; two inputs with one name (a/x.jpg and b/x.jpg,
+    // or one file given twice) would overwrite each other: later ones get -2, -3, ... before the
+    // extension, in input order, and one line says so.
+    std::vector<std::string> annotated_names;
+    if (!a.annotate_dir.empty()) {
+        std::set<std::string> used;
+        for (const std::string& f : files) used.insert(fs::path(f).filename().string());
+        std::set<std::string> taken;
+        std::size_t renamed = 0;
+        std::string example;
+        for (const std::string& f : files) {
+            const fs::path name = fs::path(f).filename();
+            std::string out = name.string();
+            if (taken.count(out))  // a number no input is named with and none took
+                for (int k = 2; taken.count(out) || used.count(out); ++k)
+                    out = name.stem().string() + "-" + std::to_string(k) + name.extension().string();
+            if (out != name.string()) {
+                ++renamed;
+                if (example.empty()) example = f + " -> " + out;
+            }
+            taken.insert(out);
+            annotated_names.push_back((fs::path(a.annotate_dir) / out).string());
+        }
+        if (renamed > 0)
+            std::cerr << "note: --annotate: " << renamed << " input" << (renamed == 1 ? " shares its" : "s share their")
+                      << " file name with an earlier one and " << (renamed == 1 ? "is" : "are")
+                      << " written with a number added (" << one_line(example) << ")\n";
+    }
 
     // A forced family that the signature does not fit decodes numbers that mean something else:
     // say so where the user looks, not only in the JSON's family_reason.
@@ -261,7 +291,7 @@ int run_detect(const DetectArgs& a) {
             try {
                 rec.result = fut.get();
                 if (!a.annotate_dir.empty() && !img.empty())
-                    save_annotated((fs::path(a.annotate_dir) / fs::path(rec.file).filename()).string(), img,
+                    save_annotated(rec.annotated, img,
                                    rec.result->detections, [&](int id) { return detector.class_name(id); });
             } catch (const std::exception& e) {
                 rec.error = image_error(rec.file, e);
@@ -295,9 +325,11 @@ int run_detect(const DetectArgs& a) {
         if (jsonl) *jsonl << record_json(rec, detector, device, -1, *masks) << "\n" << std::flush;
         bar.update(++done, files.size());
     };
-    for (const std::string& file : files) {
+    for (std::size_t fi = 0; fi < files.size(); ++fi) {
+        const std::string& file = files[fi];
         ImageRecord rec;
         rec.file = file;
+        if (!annotated_names.empty()) rec.annotated = annotated_names[fi];
         const auto t0 = Clock::now();
         std::future<ImageResult> fut;
         cv::Mat img;

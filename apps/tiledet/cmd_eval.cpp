@@ -326,8 +326,13 @@ const CommandRegistrar reg{Command{
         // Ultralytics' validation defaults, which --conf, --iou and --max-det override. Tiles are
         // merged with NMS by IoU: at conf 0.001 the detector's default greedy NMM by IoS folds true
         // boxes into low-score neighbours (measured: mAP 0.16 vs 0.57 at --tile 320 on coco64).
-        a->flags.set("conf", std::to_string(kEvalConf))
-            .set("iou", std::to_string(kEvalIou))
+        const auto text = [](float v) {  // "0.001", not std::to_string's "0.001000", in the help
+            std::ostringstream os;
+            os << v;
+            return os.str();
+        };
+        a->flags.set("conf", text(kEvalConf))
+            .set("iou", text(kEvalIou))
             .set("max_det", std::to_string(kEvalMaxDet))
             .set("merge", "nms")
             .set("match", "iou");

@@ -35,8 +35,12 @@ inline void add_pipeline_flags(CLI::App& app, PipelineFlags& f, bool with_tiling
         if (s.is_flag) {
             app.add_flag_callback(flag, [&f, name = s.name] { f.given[name] = "true"; }, s.help);
         } else {
+            // A command's own default (eval's --conf 0.001, --merge nms) is what its help shows.
+            const auto preset = f.given.find(s.name);
+            const std::string shown =
+                preset != f.given.end() && !preset->second.empty() ? preset->second : s.default_text;
             CLI::Option* opt = app.add_option(flag, f.given[s.name], s.help);
-            if (!s.default_text.empty()) opt->default_str(s.default_text);
+            if (!shown.empty()) opt->default_str(shown);
         }
     }
 }

@@ -56,7 +56,8 @@ std::string AutoConfigChoice::describe() const {
         os << "all cores";
     if (static_batch > 0)
         os << ", static batch " << static_batch;
-    else if (source == Source::measured && failed_batch > 1 && max_batch_size == failed_batch)
+    else if ((source == Source::measured || source == Source::cached) && failed_batch > 1 &&
+             max_batch_size == failed_batch)
         // The max batch stays at the size that failed so the executor's probe confirms it and warns
         // with the fix; what runs is one image or tile at a time.
         os << ", one at a time";
@@ -91,7 +92,7 @@ std::string AutoConfigChoice::describe() const {
     // The notes last, after what runs: each begins with "; ".
     if (source == Source::measured && batches_cut)
         os << "; larger batches not measured: the next would have overrun --auto-budget-ms (raise it, or give --batch)";
-    if (source == Source::measured && failed_batch > 0)
+    if ((source == Source::measured || source == Source::cached) && failed_batch > 0)
         os << "; batch " << failed_batch << " failed while measuring: " << failure;
     if (source != Source::manual && !note.empty()) os << "; " << note;
     return os.str();
@@ -148,11 +149,15 @@ fs::path entry_path(const std::string& folder, const std::string& key) {
 struct Entry {
     AutoConfigCell cell;
     bool batches_cut = false;
+    int failed_batch = 0;  // a batch that failed while measuring (0: none), and its first line
+    std::string failure;
 };
 
 // Entry format: the key on line 1 (a hash collision reads as a miss), then
-// "instances threads batch tiles_per_s batches_cut". An entry the search could not have
-// written (more threads in all than `max_threads`, say) is a miss too.
+// "instances threads batch tiles_per_s batches_cut [failed_batch]", then, when a batch failed
+// while measuring, its error's first line (so a cached run says what the measuring one said).
+// An entry the search could not have written (more threads in all than `max_threads`, say) is a
+// miss too.
 std::optional<Entry> read_entry(const fs::path& path, const std::string& key, int max_threads) {
     std::ifstream in(path);
     std::string stored;
@@ -160,7 +165,13 @@ std::optional<Entry> read_entry(const fs::path& path, const std::string& key, in
     Entry e;
     AutoConfigCell& c = e.cell;
     int cut = 0;
-    if (!(in >> c.instances >> c.threads >> c.batch >> c.tiles_per_s >> cut)) return std::nullopt;
+    std::string fields;
+    if (!std::getline(in, fields)) return std::nullopt;
+    std::istringstream line(fields);
+    if (!(line >> c.instances >> c.threads >> c.batch >> c.tiles_per_s >> cut)) return std::nullopt;
+    if (!(line >> e.failed_batch)) e.failed_batch = 0;  // written before the field existed
+    if (e.failed_batch < 0 || e.failed_batch > (1 << 16)) return std::nullopt;
+    if (e.failed_batch > 0 && !std::getline(in, e.failure)) e.failure.clear();
     // The search gives each instance max(1, total / instances) threads: one thread each (any
     // count of instances, as given) or a total within max_threads.
     if (c.instances < 1 || c.threads < 1 || c.instances > 256 || c.threads > max_threads ||
@@ -170,7 +181,8 @@ std::optional<Entry> read_entry(const fs::path& path, const std::string& key, in
     return e;
 }
 
-bool write_entry(const fs::path& path, const std::string& key, const AutoConfigCell& c, bool batches_cut) {
+bool write_entry(const fs::path& path, const std::string& key, const AutoConfigCell& c, bool batches_cut,
+                 int failed_batch, const std::string& failure) {
     std::error_code ec;
     fs::create_directories(path.parent_path(), ec);
     if (ec) return false;
@@ -181,7 +193,8 @@ bool write_entry(const fs::path& path, const std::string& key, const AutoConfigC
         if (!out) return false;
         out << key << "\n"
             << c.instances << " " << c.threads << " " << c.batch << " " << c.tiles_per_s << " " << (batches_cut ? 1 : 0)
-            << "\n";
+            << " " << failed_batch << "\n";
+        if (failed_batch > 0) out << failure << "\n";  // first_line_of: one line
         if (!out.flush()) {
             fs::remove(tmp, ec);
             return false;
@@ -479,6 +492,8 @@ std::vector<std::unique_ptr<Backend>> open_configured(std::span<const std::byte>
             apply(hit->cell.instances, hit->cell.threads, hit->cell.batch);
             choice.source = AutoConfigChoice::Source::cached;
             choice.batches_cut = hit->batches_cut;
+            choice.failed_batch = hit->failed_batch;
+            choice.failure = hit->failure;
             choice.note = threads_note(hit->cell.instances, hit->cell.threads);
             choice.cache_file = entry.string();
             return finish(open());
@@ -670,7 +685,7 @@ std::vector<std::unique_ptr<Backend>> open_configured(std::span<const std::byte>
                           "pick; the next run measures again (--auto-max-other-load 1 caches it anyway)",
                           100.0 * choice.other_load);
             add_note(buf);
-        } else if (write_entry(entry, key, stored, choice.batches_cut))
+        } else if (write_entry(entry, key, stored, choice.batches_cut, choice.failed_batch, choice.failure))
             choice.cache_file = entry.string();
         else
             add_note("not cached: cannot write " + entry.string() +

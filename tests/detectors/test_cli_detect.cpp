@@ -134,6 +134,33 @@ TEST_F(CliDetect, NoUsableInputFailsAtOnceWithoutLoadingTheModel) {
     EXPECT_EQ(r.err.find("config:"), std::string::npos) << r.err;
 }
 
+// Two inputs of one file name (a/x.png and b/x.png, or one file given twice) are annotated into
+// distinct files, in input order, and one line says so (a review found one overwriting the other).
+TEST_F(CliDetect, AnnotatingInputsOfOneNameKeepsEveryOne) {
+    TILEDET_REQUIRE_GENERATED("yolo_dynamic.onnx");
+    fs::create_directories(dir_ / "a");
+    fs::create_directories(dir_ / "b");
+    cv::imwrite((dir_ / "a" / "x.png").string(), cv::Mat(8, 8, CV_8UC3, cv::Scalar::all(10)));
+    cv::imwrite((dir_ / "b" / "x.png").string(), cv::Mat(12, 10, CV_8UC3, cv::Scalar::all(200)));
+    cv::imwrite((dir_ / "b" / "x-2.png").string(), cv::Mat(6, 6, CV_8UC3, cv::Scalar::all(100)));
+    const auto r = run("detect -m " + model("yolo_dynamic.onnx") + " " + (dir_ / "a" / "x.png").string() + " " +
+                       (dir_ / "b" / "x.png").string() + " " + (dir_ / "b" / "x-2.png").string() + " " +
+                       (dir_ / "a" / "x.png").string() + " --annotate " + (dir_ / "out").string());
+    EXPECT_EQ(r.code, 0) << r.err;
+    // b/x.png skips x-2.png (another input's own name); the second a/x.png takes x-4.png.
+    const cv::Mat first = cv::imread((dir_ / "out" / "x.png").string());
+    const cv::Mat second = cv::imread((dir_ / "out" / "x-3.png").string());
+    const cv::Mat own = cv::imread((dir_ / "out" / "x-2.png").string());
+    const cv::Mat again = cv::imread((dir_ / "out" / "x-4.png").string());
+    ASSERT_FALSE(first.empty() || second.empty() || own.empty() || again.empty()) << r.err;
+    EXPECT_EQ(first.size(), cv::Size(8, 8));
+    EXPECT_EQ(second.size(), cv::Size(10, 12));
+    EXPECT_EQ(own.size(), cv::Size(6, 6));
+    EXPECT_EQ(again.size(), cv::Size(8, 8));
+    EXPECT_NE(r.err.find("note: --annotate: 2 inputs share their file name with an earlier one"), std::string::npos)
+        << r.err;
+}
+
 TEST_F(CliDetect, OutputsThatCannotBeWrittenAreErrorsNotExitZero) {
     // --jsonl /dev/full lost every line and exited 0; --annotate naming a file gave a raw
     // std::filesystem error.

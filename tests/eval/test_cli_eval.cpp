@@ -153,3 +153,15 @@ TEST(CliEval, MissingLabelsFolderIsOneLineAndExitTwo) {
     EXPECT_NE(r.output.find("/nonexistent/labels"), std::string::npos);
     fs::remove_all(images);
 }
+
+// eval's own defaults (Ultralytics' val thresholds, tiles merged by NMS on IoU) are what its help
+// shows, not the detect defaults it overrides (a review read --merge TEXT=greedy-nmm there).
+TEST(CliEval, HelpShowsEvalsOwnDefaults) {
+    const auto r = run_cli("eval --help");
+    EXPECT_EQ(r.code, 0);
+    for (const char* shown : {"--conf TEXT=0.001 ", "--iou TEXT=0.7 ", "--max-det TEXT=300 ", "--merge TEXT=nms ",
+                              "--match TEXT=iou "})
+        EXPECT_NE(r.output.find(shown), std::string::npos) << shown << "\n" << r.output;
+    const auto d = run_cli("detect --help");
+    EXPECT_NE(d.output.find("--merge TEXT=greedy-nmm "), std::string::npos) << d.output;
+}

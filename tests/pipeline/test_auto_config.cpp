@@ -444,6 +444,20 @@ TEST_F(AutoConfig, UnreadableOrForeignEntriesAreMisses) {
         EXPECT_EQ(p.config().instances, 1);
         EXPECT_EQ(p.config().threads, 2);
         EXPECT_TRUE(p.config().batches_cut);
+        EXPECT_EQ(p.config().failed_batch, 0);  // an entry from before the field: none failed
+    }
+    // A failed batch and its line are read back; a negative one is a miss.
+    std::ofstream(file, std::ios::trunc) << key << "\n1 2 4 10 0 4\nbatch 4: Reshape failed\n";
+    {
+        Pipeline p(generated_model(kStatic).string(), options());
+        EXPECT_EQ(p.config().source, AutoConfigChoice::Source::cached);
+        EXPECT_EQ(p.config().failed_batch, 4);
+        EXPECT_EQ(p.config().failure, "batch 4: Reshape failed");
+    }
+    std::ofstream(file, std::ios::trunc) << key << "\n1 2 1 10 0 -3\n";
+    {
+        Pipeline p(generated_model(kStatic).string(), options());
+        EXPECT_EQ(p.config().source, AutoConfigChoice::Source::measured);
     }
     // An entry that cannot be replaced (a folder in its place) is not claimed as cached, and the
     // line says why every run will measure again.
@@ -495,6 +509,13 @@ TEST_F(AutoConfig, AModelThatFailsAtBatchTwoIsReportedAndRunsOneAtATime) {
     EXPECT_EQ(cached.config().source, AutoConfigChoice::Source::cached) << cached.config().describe();
     EXPECT_EQ(cached.config().max_batch_size, 2);
     EXPECT_TRUE(cached.executor().sequential());
+    // A cached run says what the measuring one said (a review found it back at "max batch 2").
+    EXPECT_EQ(cached.config().failed_batch, 2) << cached.config().describe();
+    EXPECT_NE(cached.config().failure.find("Reshape"), std::string::npos) << cached.config().failure;
+    EXPECT_NE(cached.config().describe().find(" x 1 thread, one at a time (cached for "), std::string::npos)
+        << cached.config().describe();
+    EXPECT_NE(cached.config().describe().find("; batch 2 failed while measuring: "), std::string::npos)
+        << cached.config().describe();
 
     PipelineOptions given = options();
     set_option(given, "batch", "4");
