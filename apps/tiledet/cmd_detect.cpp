@@ -117,9 +117,19 @@ int run_detect(const DetectArgs& a) {
             input_errors.push_back(e.what());
         }
     }
-    // Nothing usable (an empty folder, a missing file): say so now, without loading the model or
-    // measuring a configuration for images that are not there.
+    // Nothing usable (an empty folder, a missing file): say so without measuring a configuration
+    // or probing batch sizes for images that are not there. The model still opens, so a bad model
+    // is still the one line and exit 2 that wins over the inputs (as with usable ones).
     if (files.empty() && !input_errors.empty()) {
+        PipelineOptions check = options;
+        check.auto_config.expected_tiles = 1;
+        check.batching.probe_dynamic_batch = false;
+        check.batching.probe_batch_sizes.clear();
+        try {
+            Pipeline opened(a.model, check);
+        } catch (const std::bad_alloc&) {
+            throw InputError(a.model + ": out of memory while loading the model (std::bad_alloc)");
+        }
         for (const std::string& e : input_errors) std::cerr << "tiledet: " << one_line(e) << "\n";
         return kExitSomeInputsFailed;
     }

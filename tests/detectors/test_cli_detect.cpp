@@ -129,9 +129,14 @@ TEST_F(CliDetect, NoUsableInputFailsAtOnceWithoutLoadingTheModel) {
     EXPECT_EQ(r.code, 1);
     EXPECT_NE(r.err.find("a folder with no image files"), std::string::npos) << r.err;
     EXPECT_NE(r.err.find("nope.jpg"), std::string::npos) << r.err;
-    // Neither the model nor a configuration measurement ran for images that are not there.
+    // No configuration was measured for images that are not there.
     EXPECT_EQ(r.err.find("model:"), std::string::npos) << r.err;
     EXPECT_EQ(r.err.find("config:"), std::string::npos) << r.err;
+    EXPECT_EQ(r.err.find("measured"), std::string::npos) << r.err;
+    // A bad model still wins: its one line and exit 2.
+    const auto bad = run("detect -m " + (dir_ / "nope.onnx").string() + " " + (dir_ / "empty").string());
+    EXPECT_EQ(bad.code, 2);
+    EXPECT_NE(bad.err.find("nope.onnx: cannot open"), std::string::npos) << bad.err;
 }
 
 // Two inputs of one file name (a/x.png and b/x.png, or one file given twice) are annotated into
