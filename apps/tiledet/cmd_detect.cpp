@@ -117,6 +117,14 @@ int run_detect(const DetectArgs& a) {
             input_errors.push_back(e.what());
         }
     }
+    std::optional<Pipeline> loaded;
+    const auto load = [&](const PipelineOptions& with) {
+        try {
+            loaded.emplace(a.model, with);
+        } catch (const std::bad_alloc&) {
+            throw InputError(a.model + ": out of memory while loading the model (std::bad_alloc)");
+        }
+    };
     // Nothing usable (an empty folder, a missing file): say so without measuring a configuration
     // or probing batch sizes for images that are not there. The model still opens, so a bad model
     // is still the one line and exit 2 that wins over the inputs (as with usable ones).
@@ -125,22 +133,13 @@ int run_detect(const DetectArgs& a) {
         check.auto_config.expected_tiles = 1;
         check.batching.probe_dynamic_batch = false;
         check.batching.probe_batch_sizes.clear();
-        try {
-            Pipeline opened(a.model, check);
-        } catch (const std::bad_alloc&) {
-            throw InputError(a.model + ": out of memory while loading the model (std::bad_alloc)");
-        }
+        load(check);
         for (const std::string& e : input_errors) std::cerr << "tiledet: " << one_line(e) << "\n";
         return kExitSomeInputsFailed;
     }
     // One image run whole is one tile: no measurement can pay for itself (auto_config.hpp).
     if (options.tile_mode == TileMode::none && files.size() == 1) options.auto_config.expected_tiles = 1;
-    std::optional<Pipeline> loaded;
-    try {
-        loaded.emplace(a.model, options);
-    } catch (const std::bad_alloc&) {
-        throw InputError(a.model + ": out of memory while loading the model (std::bad_alloc)");
-    }
+    load(options);
     Pipeline& pipeline = *loaded;
     const Detector& detector = pipeline.detector();
     const std::string device = pipeline.executor().stats().device;

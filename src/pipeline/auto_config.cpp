@@ -54,10 +54,11 @@ std::string AutoConfigChoice::describe() const {
         os << threads << " thread" << (threads == 1 ? "" : "s");
     else
         os << "all cores";
+    // A batch that failed while measuring is reported by the measuring run and the cached ones.
+    const bool searched = source == Source::measured || source == Source::cached;
     if (static_batch > 0)
         os << ", static batch " << static_batch;
-    else if ((source == Source::measured || source == Source::cached) && failed_batch > 1 &&
-             max_batch_size == failed_batch)
+    else if (searched && failed_batch > 1 && max_batch_size == failed_batch)
         // The max batch stays at the size that failed so the executor's probe confirms it and warns
         // with the fix; what runs is one image or tile at a time.
         os << ", one at a time";
@@ -92,7 +93,7 @@ std::string AutoConfigChoice::describe() const {
     // The notes last, after what runs: each begins with "; ".
     if (source == Source::measured && batches_cut)
         os << "; larger batches not measured: the next would have overrun --auto-budget-ms (raise it, or give --batch)";
-    if ((source == Source::measured || source == Source::cached) && failed_batch > 0)
+    if (searched && failed_batch > 0)
         os << "; batch " << failed_batch << " failed while measuring: " << failure;
     if (source != Source::manual && !note.empty()) os << "; " << note;
     return os.str();
@@ -406,19 +407,22 @@ std::vector<std::unique_ptr<Backend>> open_configured(std::span<const std::byte>
     const int given_threads = fixed.threads ? o.model.intra_op_threads : 0;
     const int usable = usable_cores();
     const int most_threads = 4 * usable;
-    if (given_threads > most_threads)
-        throw ConfigError("threads " + std::to_string(given_threads) + ": more CPU threads than this machine can use (" +
-                          std::to_string(usable) + " usable CPU" + (usable == 1 ? "" : "s") + "; threads past the CPUs "
-                          "only wait for each other); give at most " + std::to_string(most_threads) + " (" +
-                          std::to_string(usable) + ", one per CPU, is usually fastest), or 0 for every core");
     // Each instance runs at least one thread: the same limit bounds a given instance count (64
     // sessions on 2 cores measured for 7 s against a 2 s budget and held about 1 GB).
+    const auto past_the_cpus = [&](const std::string& what, int given, const std::string& why,
+                                   const std::string& otherwise) {
+        return ConfigError(what + " " + std::to_string(given) + ": more " + (what == "threads" ? "CPU threads" : what) +
+                           " than this machine can use (" + std::to_string(usable) + " usable CPU" +
+                           (usable == 1 ? "" : "s") + "; " + why + "); give at most " + std::to_string(most_threads) +
+                           " (" + std::to_string(usable) + ", one per CPU, is usually fastest), or " + otherwise);
+    };
+    if (given_threads > most_threads)
+        throw past_the_cpus("threads", given_threads, "threads past the CPUs only wait for each other",
+                            "0 for every core");
     if (fixed.instances && o.batching.instances > most_threads)
-        throw ConfigError("instances " + std::to_string(o.batching.instances) +
-                          ": more instances than this machine can use (" + std::to_string(usable) + " usable CPU" +
-                          (usable == 1 ? "" : "s") + "; each instance runs at least one thread, and threads past the "
-                          "CPUs only wait for each other); give at most " + std::to_string(most_threads) + " (" +
-                          std::to_string(usable) + ", one per CPU, is usually fastest), or leave --instances to auto");
+        throw past_the_cpus("instances", o.batching.instances,
+                            "each instance runs at least one thread, and threads past the CPUs only wait for each other",
+                            "leave --instances to auto");
     // A given total that instances cannot share equally: what is left over is not used.
     const auto threads_note = [&](int instances, int threads) -> std::string {
         if (given_threads <= 0 || instances * threads >= given_threads) return "";
@@ -628,7 +632,6 @@ std::vector<std::unique_ptr<Backend>> open_configured(std::span<const std::byte>
         consider(cell, backends);
     }
     if (best && dynamic && !fixed.batch) {
-        double prev = best->tiles_per_s;
         for (int b : {2, 4, 8}) {
             if (!fits(b)) {
                 choice.batches_cut = true;
@@ -647,9 +650,8 @@ std::vector<std::unique_ptr<Backend>> open_configured(std::span<const std::byte>
             }
             cell.threads = best->threads;
             choice.cells.push_back(cell);
-            if (!larger_batch_pays(cell.tiles_per_s, prev)) break;
+            if (!larger_batch_pays(cell.tiles_per_s, best->tiles_per_s)) break;
             best = cell;
-            prev = cell.tiles_per_s;
         }
     }
     choice.measure_ms = std::chrono::duration<double, std::milli>(SteadyClock::now() - t0).count();
